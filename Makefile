@@ -1,0 +1,131 @@
+# srmudp — build, test, install.
+#
+#   make            libsrmudp-core.so, libsrmudp.so (the preload), srmudp (the CLI)
+#   make deps       install Debian packages (idempotent, quiet when present)
+#   make test       unit + integration tests; ends with "N passed, N failed"
+#   make asan       unit tests under ASan + UBSan
+#   make demo       unmodified programs talking through the shim across a NAT lab
+#   make bench      benchmarks, writes docs/BENCHMARKS.md
+#   make install PREFIX=/usr/local   /   make uninstall
+#
+# Quiet rules unless V=1.
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= gcc
+CXX     ?= g++
+V       ?= 0
+Q       := $(if $(filter 1,$(V)),,@)
+
+PKGS    := libsodium libzstd msgpack
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lzstd -lmsgpackc)
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP -Icore $(DEP_CFLAGS)
+CXXFLAGS ?= -O1 -g
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE $(WARN) -Wno-missing-field-initializers -MMD -MP -Icore -Itests/unit $(DEP_CFLAGS)
+LDLIBS   := $(DEP_LIBS) -lpthread
+
+CORE_SRC  := $(wildcard core/*.c)
+SHIM_SRC  := $(wildcard shim/*.c)
+TOOL_SRC  := $(wildcard tools/*.c)
+UNIT_SRC  := $(wildcard tests/unit/*_test.cc)
+UNIT_HELP := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.cc))
+LAB_SRC   := $(wildcard tests/lab/*.c)
+
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+SHIM_OBJ  := $(SHIM_SRC:%.c=$(BUILD)/%.o)
+TOOL_OBJ  := $(TOOL_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ  := $(UNIT_SRC:%.cc=$(BUILD)/%.o) $(UNIT_HELP:%.cc=$(BUILD)/%.o)
+LAB_BIN   := $(LAB_SRC:tests/lab/%.c=$(BUILD)/lab/%)
+
+CORE_A    := $(BUILD)/libsrmudp-core.a
+CORE_SO   := $(BUILD)/libsrmudp-core.so
+SHIM_SO   := $(BUILD)/libsrmudp.so
+CLI       := $(BUILD)/srmudp
+UNIT_BIN  := $(BUILD)/unit_tests
+
+all: $(CORE_A) $(CORE_SO) $(SHIM_SO) $(CLI) $(LAB_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CXX     $<")
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(CORE_A): $(CORE_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(CORE_SO): $(CORE_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS)
+
+# The preload exports only the hooked libc names (everything else is hidden).
+$(BUILD)/shim/%.o: CFLAGS += -fvisibility=hidden
+$(SHIM_SO): $(SHIM_OBJ) $(CORE_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(LDLIBS) -ldl
+
+$(CLI): $(TOOL_OBJ) $(CORE_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(TOOL_OBJ) $(CORE_A) $(LDLIBS)
+
+$(BUILD)/lab/%: tests/lab/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $$(pkg-config --libs libnetfilter_queue 2>/dev/null || echo -lnetfilter_queue) -lpthread
+
+$(UNIT_BIN): $(UNIT_OBJ) $(CORE_A)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CXX) -o $@ $(UNIT_OBJ) $(CORE_A) -lgtest -lgtest_main $(LDLIBS)
+
+deps:
+	$(Q)tools/install-deps.sh
+
+unit: $(UNIT_BIN)
+	$(Q)$(UNIT_BIN) --gtest_brief=1
+
+# make test: dependencies, build, unit tests, integration tests, one summary line.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
+	$(Q)tests/run-all.sh $(BUILD)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    CXXFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    build-asan/unit_tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1 build-asan/unit_tests --gtest_brief=1
+
+demo: deps all
+	$(Q)tests/demo.sh $(BUILD)
+
+bench: deps all
+	$(Q)tests/bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(SHIM_SO) $(CORE_SO) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(CORE_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 core/srmudp.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' tools/srmudp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/srmudp.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsrmudp.so $(DESTDIR)$(PREFIX)/lib/libsrmudp-core.so \
+	      $(DESTDIR)$(PREFIX)/lib/libsrmudp-core.a $(DESTDIR)$(PREFIX)/bin/srmudp \
+	      $(DESTDIR)$(PREFIX)/include/srmudp.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/srmudp.pc
+
+clean:
+	rm -rf build build-asan
+
+.PHONY: all deps unit test asan demo bench install uninstall clean
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

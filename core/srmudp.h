@@ -1,0 +1,231 @@
+/*
+ * srmudp.h — the public API of the srmudp engine.
+ *
+ * The engine carries reliable, encrypted byte streams between peers that
+ * are pinned by public key, over one UDP socket, through NAT.  It runs its
+ * own thread; every function here is thread-safe unless it says otherwise.
+ *
+ * Streams are handed to the application as ordinary local stream sockets:
+ * the engine owns one end of an AF_UNIX socket pair (or a loopback TCP
+ * connection) and moves bytes between it and the peer.  So read(), write(),
+ * shutdown(), close(), poll() and epoll work on a stream as on TCP, and the
+ * "pollable fd" of the API is the stream itself.
+ *
+ * Errors are negative values of enum srm_error; 0 or a non-negative result
+ * means success.  srm_strerror() names them.  Example: docs/API.md and
+ * tools/example_echo.c.
+ */
+#ifndef SRMUDP_H
+#define SRMUDP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SRM_MUST_CHECK __attribute__((warn_unused_result))
+#define SRM_EXPORT __attribute__((visibility("default")))
+#else
+#define SRM_MUST_CHECK
+#define SRM_EXPORT
+#endif
+
+#define SRM_KEY_BYTES 32
+/* A public key as text: unpadded URL-safe base64 of 32 bytes (43 chars). */
+#define SRM_PUBKEY_TEXT_LEN 43
+#define SRM_PUBKEY_TEXT_BYTES (SRM_PUBKEY_TEXT_LEN + 1)
+#define SRM_PEER_NAME_MAX 63
+#define SRM_MAX_PEERS 1024
+
+enum srm_error {
+	SRM_OK = 0,
+	SRM_ERR_INVALID = -1,     /* bad argument, configuration or input */
+	SRM_ERR_NOMEM = -2,       /* allocation failed or a bound was reached */
+	SRM_ERR_IO = -3,          /* a system call failed; errno says why */
+	SRM_ERR_AUTH = -4,        /* authentication or decryption failed */
+	SRM_ERR_REFUSED = -5,     /* nothing listens on that port at the peer */
+	SRM_ERR_TIMEOUT = -6,     /* the peer did not answer in time */
+	SRM_ERR_RESET = -7,       /* the peer aborted the stream */
+	SRM_ERR_UNREACHABLE = -8, /* no path to the peer (handshake failed) */
+	SRM_ERR_VERSION = -9,     /* protocol version or capability mismatch */
+	SRM_ERR_NOTFOUND = -10,   /* no such peer, stream or listener */
+	SRM_ERR_EXISTS = -11,     /* already exists (file, peer, listener) */
+	SRM_ERR_PERM = -12,       /* permission problem (e.g. key file mode) */
+	SRM_ERR_AGAIN = -13,      /* not yet; try again later */
+	SRM_ERR_CLOSED = -14,     /* the engine or stream is closed */
+};
+
+SRM_EXPORT const char *srm_strerror(int err);
+
+/* ---- Identity keys ------------------------------------------------------ */
+
+/* Create a new private key file at path (mode 0600, never overwriting an
+ * existing file) and write its public key as text.  Returns 0,
+ * SRM_ERR_EXISTS, SRM_ERR_IO. */
+SRM_EXPORT SRM_MUST_CHECK int srm_key_generate(const char *path,
+					       char pub_text[SRM_PUBKEY_TEXT_BYTES]);
+
+/* Load a private key file.  A file readable by group or others, or not
+ * owned by the caller, is refused with SRM_ERR_PERM.  err gets a one-line
+ * message naming the file.  Returns 0, SRM_ERR_PERM, SRM_ERR_INVALID,
+ * SRM_ERR_IO. */
+SRM_EXPORT SRM_MUST_CHECK int srm_key_load(const char *path,
+					   uint8_t secret[SRM_KEY_BYTES],
+					   uint8_t pub[SRM_KEY_BYTES],
+					   char *err, size_t errlen);
+
+SRM_EXPORT void srm_pubkey_encode(const uint8_t pub[SRM_KEY_BYTES],
+				  char text[SRM_PUBKEY_TEXT_BYTES]);
+/* Returns 0 or SRM_ERR_INVALID. */
+SRM_EXPORT SRM_MUST_CHECK int srm_pubkey_decode(const char *text,
+						uint8_t pub[SRM_KEY_BYTES]);
+
+/* ---- Configuration ------------------------------------------------------ */
+
+enum srm_log_level { SRM_LOG_ERROR, SRM_LOG_WARN, SRM_LOG_INFO, SRM_LOG_DEBUG };
+enum srm_compress { SRM_COMPRESS_AUTO, SRM_COMPRESS_ON, SRM_COMPRESS_OFF };
+enum srm_cc { SRM_CC_BBR, SRM_CC_CUBIC, SRM_CC_NEWRENO };
+
+struct srm_peer_config {
+	char name[SRM_PEER_NAME_MAX + 1];
+	uint8_t pubkey[SRM_KEY_BYTES];
+	struct sockaddr_storage endpoint; /* endpoint_len 0: not known */
+	socklen_t endpoint_len;
+};
+
+struct srm_config {
+	char key_path[4096];
+	struct srm_peer_config *peers;
+	size_t peer_count;
+	struct sockaddr_storage listen; /* UDP bind address; port 0 = ephemeral */
+	socklen_t listen_len;
+	struct sockaddr_storage rendezvous; /* rendezvous_len 0: none */
+	socklen_t rendezvous_len;
+	enum srm_log_level log_level;
+	char log_file[4096]; /* empty: stderr */
+	enum srm_compress compress;
+	enum srm_cc cc;
+	uint32_t connect_timeout_ms;
+	uint32_t idle_timeout_ms; /* dead-peer detection */
+};
+
+/* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,
+ * then the SRMUDP_* environment (which wins).  On error returns
+ * SRM_ERR_INVALID and err holds one line naming the variable (or file and
+ * line) and the offending token.  Release with srm_config_free(). */
+SRM_EXPORT SRM_MUST_CHECK int srm_config_from_env(struct srm_config *cfg,
+						  char *err, size_t errlen);
+SRM_EXPORT void srm_config_defaults(struct srm_config *cfg);
+SRM_EXPORT void srm_config_free(struct srm_config *cfg);
+
+/* ---- Engine ------------------------------------------------------------- */
+
+typedef struct srm_engine srm_engine;
+
+/* Load the key, bind the UDP socket, start the engine thread.  All fds the
+ * engine makes are CLOEXEC and numbered above FD_SETSIZE where possible. */
+SRM_EXPORT SRM_MUST_CHECK int srm_engine_start(const struct srm_config *cfg,
+					       srm_engine **out,
+					       char *err, size_t errlen);
+/* Abort every stream, stop the thread, close every fd, wipe every key. */
+SRM_EXPORT void srm_engine_stop(srm_engine *e);
+/* Forget the engine without touching its thread or fds: for a child after
+ * fork(), where the thread does not exist. Frees nothing shared. */
+SRM_EXPORT void srm_engine_abandon(srm_engine *e);
+
+/* The bound UDP port (useful with an ephemeral port). */
+SRM_EXPORT int srm_engine_udp_port(srm_engine *e);
+
+/* Returns the peer index (>= 0) for a configured name, or SRM_ERR_NOTFOUND. */
+SRM_EXPORT int srm_peer_find(srm_engine *e, const char *name);
+/* Copy the configuration of peer index into out.  Returns 0 or NOTFOUND. */
+SRM_EXPORT int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out);
+
+/* ---- Streams ------------------------------------------------------------ */
+
+/* Open a stream to port on peer, bridged to fd.  The engine takes ownership
+ * of fd (its end of an AF_UNIX SOCK_STREAM pair) even on failure.  The
+ * caller may have written prefill filler bytes into its own end, to hold
+ * POLLOUT low until the stream opens; the engine discards exactly those
+ * bytes when the stream opens or fails.  *stream gets a handle for
+ * srm_stream_state/wait/abort.  Returns 0, NOTFOUND, NOMEM, CLOSED. */
+SRM_EXPORT SRM_MUST_CHECK int srm_stream_open(srm_engine *e, int peer, uint16_t port,
+					      int fd, size_t prefill, uint64_t *stream);
+
+/* 0 once open, SRM_ERR_AGAIN while opening, or why it failed or ended
+ * abnormally: REFUSED, TIMEOUT, UNREACHABLE, RESET.  A stream that ended
+ * cleanly and was forgotten reports 0. */
+SRM_EXPORT int srm_stream_state(srm_engine *e, uint64_t stream);
+/* Wait until the stream is no longer opening, at most timeout_ms (-1: the
+ * engine's connect timeout).  Returns as srm_stream_state. */
+SRM_EXPORT int srm_stream_wait(srm_engine *e, uint64_t stream, int timeout_ms);
+/* Abort: the peer sees a reset (like close with SO_LINGER {1,0}). */
+SRM_EXPORT void srm_stream_abort(srm_engine *e, uint64_t stream);
+
+/* Accept streams that peers open to port.
+ * forward_to != NULL: the engine connects each stream by TCP to that
+ *   address and bridges it; if that connect is refused the peer's open is
+ *   refused.  srm_forwarded_peer() maps such a TCP connection back.
+ * forward_to == NULL: streams queue for srm_accept(); the returned value is
+ *   then a pollable fd, readable while streams are waiting.
+ * Returns 0 (forwarding), a fd >= 0 (queueing), EXISTS, NOMEM. */
+SRM_EXPORT int srm_listen(srm_engine *e, uint16_t port,
+			  const struct sockaddr *forward_to, socklen_t forward_len);
+SRM_EXPORT int srm_unlisten(srm_engine *e, uint16_t port);
+/* Take a queued stream: returns its fd (the application's end) and the
+ * peer index in *peer, or SRM_ERR_AGAIN. */
+SRM_EXPORT int srm_accept(srm_engine *e, uint16_t port, int *peer);
+/* For a TCP connection accepted from a forwarding listener, whose remote
+ * address is local_src: which peer opened it.  Returns the peer index or
+ * SRM_ERR_NOTFOUND. */
+SRM_EXPORT int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src,
+				  socklen_t len);
+
+/* ---- Statistics --------------------------------------------------------- */
+
+struct srm_peer_stats {
+	int established;          /* a session is up */
+	int relayed;              /* the path goes through a relay */
+	struct sockaddr_storage path;
+	uint32_t srtt_us, rttvar_us, min_rtt_us;
+	uint64_t cwnd_bytes;
+	uint32_t pmtu;            /* UDP payload bytes */
+	uint64_t bytes_sent, bytes_received;       /* UDP payload bytes */
+	uint64_t stream_bytes_sent, stream_bytes_received; /* application bytes */
+	uint64_t packets_sent, packets_received, packets_lost, packets_retransmitted;
+	uint32_t streams;
+	uint64_t handshake_age_ms;
+};
+
+enum srm_drop_reason {
+	SRM_DROP_MALFORMED,  /* too short, bad type, bad frame */
+	SRM_DROP_VERSION,    /* unknown protocol version */
+	SRM_DROP_MAC,        /* mac1/mac2 check failed */
+	SRM_DROP_AUTH,       /* AEAD authentication failed */
+	SRM_DROP_REPLAY,     /* counter already seen or too old */
+	SRM_DROP_UNKNOWN_PEER, /* key not configured */
+	SRM_DROP_UNKNOWN_INDEX, /* no session with that receiver index */
+	SRM_DROP_RATELIMIT,  /* handshake or peer rate limit */
+	SRM_DROP_COOKIE,     /* under load and no valid cookie */
+	SRM_DROP_STALE,      /* old handshake timestamp or expired keys */
+	SRM_DROP_REASONS
+};
+
+struct srm_engine_stats {
+	uint32_t peers, sessions, streams;
+	uint64_t packets_received, packets_sent;
+	uint64_t drops[SRM_DROP_REASONS];
+};
+
+SRM_EXPORT int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out);
+SRM_EXPORT void srm_engine_stats(srm_engine *e, struct srm_engine_stats *out);
+SRM_EXPORT const char *srm_drop_reason_name(enum srm_drop_reason r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
