@@ -48,6 +48,15 @@ struct conn_config {
 	uint32_t keepalive_ms;    /* PING when nothing was sent this long; 0 = default 15000 */
 	uint32_t open_timeout_ms; /* OPEN unanswered: RESET_TIMEOUT; 0 = default */
 	size_t max_streams;       /* live streams, both directions; 0 = default */
+	uint32_t max_udp_payload; /* PMTU search ceiling: WIRE_MAX_UDP_PAYLOAD
+				   * (IPv4, the default for 0) or
+				   * PMTU_MAX_UDP6_PAYLOAD (IPv6), less any
+				   * relay encapsulation */
+	/* Optional CPU clock (e.g. CLOCK_THREAD_CPUTIME_ID in us) used only to
+	 * measure zstd's throughput for SRM_COMPRESS_AUTO; NULL: compression
+	 * is then switched off only for data that does not shrink. */
+	uint64_t (*cpu_clock_us)(void *arg);
+	void *cpu_clock_arg;
 };
 
 struct conn;
@@ -81,6 +90,11 @@ void conn_on_timeout(struct conn *c, uint64_t now_us);
 
 /* Largest plaintext payload of a normal (non-probe) packet right now. */
 size_t conn_mtu_payload(const struct conn *c);
+/* sendmsg said EMSGSIZE, or ICMP packet-too-big arrived, for a datagram of
+ * udp_size bytes; mtu_hint is the UDP payload that fits, or 0. */
+void conn_on_too_big(struct conn *c, uint32_t udp_size, uint32_t mtu_hint, uint64_t now_us);
+/* Seed the RTT estimate (e.g. from the handshake) before the first ACK. */
+void conn_seed_rtt(struct conn *c, uint64_t rtt_us);
 
 /* ---- Streams ------------------------------------------------------------ */
 
