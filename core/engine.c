@@ -1,0 +1,521 @@
+/*
+ * engine.c — the engine's lifecycle, its thread and the public stream API.
+ *
+ * Packet I/O lives in engine_net.c, stream<->fd bridging in
+ * engine_bridge.c, listeners in engine_listen.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/select.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "engine.h"
+#include "log.h"
+#include "pmtu.h"
+
+/* Engine fds are moved above the select() range when the fd limit allows,
+ * so a program using select() on its own fds never meets ours. */
+#define ENGINE_FD_FLOOR FD_SETSIZE
+
+#define EPOLL_BATCH 64
+
+uint64_t engine_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int engine_fd_high(int fd)
+{
+	struct rlimit rl;
+	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur <= ENGINE_FD_FLOOR + 16)
+		return fd;
+	int high = fcntl(fd, F_DUPFD_CLOEXEC, ENGINE_FD_FLOOR);
+	if (high < 0)
+		return fd;
+	close(fd);
+	return high;
+}
+
+void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events)
+{
+	if (b->events == events || b->parked)
+		return;
+	struct epoll_event ev = { .events = events, .data.ptr = &b->tag };
+	epoll_ctl(e->epfd, EPOLL_CTL_MOD, b->fd, &ev);
+	b->events = events;
+}
+
+void engine_remember_end(struct srm_engine *e, uint64_t handle, int error)
+{
+	e->ended[e->ended_next % ENDED_RING] = (struct ended_stream){ handle, error };
+	e->ended_next++;
+}
+
+static void wake(struct srm_engine *e)
+{
+	uint64_t one = 1;
+	ssize_t n = write(e->wake_fd, &one, sizeof(one));
+	(void)n; /* a full counter already means "awake" */
+}
+
+/* ---- Per-peer transport ------------------------------------------------- */
+
+struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us)
+{
+	if (p->conn)
+		return p->conn;
+	uint8_t mine[SRM_KEY_BYTES];
+	identity_public_key(e->identity, mine);
+	struct conn_config cc = {
+		.stream_id_parity = memcmp(mine, p->cfg.pubkey, SRM_KEY_BYTES) < 0 ? 0 : 1,
+		.cc = e->cfg.cc,
+		.compress = e->cfg.compress,
+		.idle_timeout_ms = e->cfg.idle_timeout_ms,
+		.keepalive_ms = CONN_DEFAULT_KEEPALIVE_MS,
+		.open_timeout_ms = e->cfg.connect_timeout_ms,
+		.max_streams = CONN_DEFAULT_MAX_STREAMS,
+		.max_udp_payload = engine_path_is_ipv6(p) ? PMTU_MAX_UDP6_PAYLOAD : WIRE_MAX_UDP_PAYLOAD,
+	};
+	p->conn = conn_new(&cc, now_us);
+	p->conn_boot_id = session_established(p->session) ? session_peer_boot_id(p->session) : 0;
+	return p->conn;
+}
+
+/* The transport is gone (peer dead, restarted or unreachable): every stream
+ * on it ends with error. */
+void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error)
+{
+	struct bridge *b, *tmp;
+	HASH_ITER(hh_peer, p->bridges, b, tmp)
+		bridge_fail(e, b, error, false);
+	if (p->conn) {
+		conn_free(p->conn);
+		p->conn = NULL;
+	}
+	p->conn_boot_id = 0;
+	pthread_cond_broadcast(&e->cond);
+}
+
+/* ---- The thread --------------------------------------------------------- */
+
+static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
+{
+	uint64_t when = UINT64_MAX;
+	for (size_t i = 0; i < e->peer_count; i++) {
+		struct peer *p = &e->peers[i];
+		uint64_t s = session_next_deadline(p->session, now_us / 1000);
+		if (s != UINT64_MAX && s * 1000 < when)
+			when = s * 1000;
+		if (p->conn) {
+			uint64_t c = conn_next_deadline(p->conn, now_us);
+			if (c < when)
+				when = c;
+		}
+	}
+	return when;
+}
+
+static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, uint64_t now_us)
+{
+	for (int i = 0; i < n; i++) {
+		struct ev_tag *tag = evs[i].data.ptr;
+		switch (tag->kind) {
+		case EV_UDP:
+			engine_udp_receive(e, now_us);
+			break;
+		case EV_WAKE: {
+			uint64_t v;
+			ssize_t r = read(e->wake_fd, &v, sizeof(v));
+			(void)r;
+			break;
+		}
+		case EV_BRIDGE:
+			bridge_on_fd(e, (struct bridge *)tag, evs[i].events, now_us);
+			break;
+		}
+	}
+}
+
+static void run_peers(struct srm_engine *e, uint64_t now_us)
+{
+	for (size_t i = 0; i < e->peer_count; i++) {
+		struct peer *p = &e->peers[i];
+		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
+			conn_on_timeout(p->conn, now_us);
+		if (p->conn)
+			bridge_conn_events(e, p, now_us);
+		engine_peer_flush(e, p, now_us);
+		if (p->conn)
+			bridge_conn_events(e, p, now_us);
+	}
+	engine_send_flush(e);
+}
+
+static void *engine_thread(void *arg)
+{
+	struct srm_engine *e = arg;
+	struct epoll_event evs[EPOLL_BATCH];
+
+	pthread_mutex_lock(&e->lock);
+	while (!e->stopping) {
+		uint64_t now = engine_now_us();
+		uint64_t when = next_deadline(e, now);
+		pthread_mutex_unlock(&e->lock);
+
+		struct timespec ts, *tsp = NULL;
+		if (when != UINT64_MAX) {
+			uint64_t wait = when > now ? when - now : 0;
+			ts.tv_sec = (time_t)(wait / 1000000u);
+			ts.tv_nsec = (long)(wait % 1000000u) * 1000;
+			tsp = &ts;
+		}
+		int n = epoll_pwait2(e->epfd, evs, EPOLL_BATCH, tsp, NULL);
+
+		pthread_mutex_lock(&e->lock);
+		now = engine_now_us();
+		if (n > 0)
+			handle_events(e, evs, n, now);
+		run_peers(e, now);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+/* ---- Lifecycle ---------------------------------------------------------- */
+
+static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char *err, size_t errlen)
+{
+	e->peers = calloc(cfg->peer_count ? cfg->peer_count : 1, sizeof(*e->peers));
+	if (!e->peers)
+		return SRM_ERR_NOMEM;
+	struct session_config sc = {
+		.local_caps = session_local_caps(),
+		.boot_id = e->boot_id,
+		.force_chacha = 0,
+		.connect_timeout_ms = cfg->connect_timeout_ms,
+		.wall_offset_ms = session_wall_offset_ms(),
+	};
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		struct peer *p = &e->peers[i];
+		p->index = (int)i;
+		p->cfg = cfg->peers[i];
+		memcpy(&p->endpoint, &cfg->peers[i].endpoint, sizeof(p->endpoint));
+		p->endpoint_len = cfg->peers[i].endpoint_len;
+		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
+		if (!p->session) {
+			snprintf(err, errlen, "cannot create a session for peer %s", p->cfg.name);
+			return SRM_ERR_NOMEM;
+		}
+		e->peer_count++;
+	}
+	return 0;
+}
+
+static void engine_free(struct srm_engine *e)
+{
+	listen_free_all(e);
+	struct bridge *b, *tmp;
+	HASH_ITER(hh, e->bridges, b, tmp)
+		bridge_free(e, b);
+	for (size_t i = 0; i < e->peer_count; i++) {
+		if (e->peers[i].conn)
+			conn_free(e->peers[i].conn);
+		session_free(e->peers[i].session);
+	}
+	free(e->peers);
+	if (e->guard)
+		handshake_guard_free(e->guard);
+	if (e->indices)
+		index_table_free(e->indices);
+	if (e->identity)
+		identity_free(e->identity);
+	if (e->udp_fd >= 0)
+		close(e->udp_fd);
+	if (e->wake_fd >= 0)
+		close(e->wake_fd);
+	if (e->epfd >= 0)
+		close(e->epfd);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, size_t errlen)
+{
+	if (!cfg || !out)
+		return SRM_ERR_INVALID;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return SRM_ERR_IO;
+	}
+	struct srm_engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return SRM_ERR_NOMEM;
+	e->udp_fd = e->wake_fd = e->epfd = -1;
+	e->cfg = *cfg;
+	e->cfg.peers = NULL;
+	e->next_handle = 1;
+	randombytes_buf(&e->boot_id, sizeof(e->boot_id));
+	e->boot_id |= 1; /* 0 means "unknown" */
+
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e->cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	uint8_t secret[SRM_KEY_BYTES], pub[SRM_KEY_BYTES];
+	int rc = srm_key_load(cfg->key_path, secret, pub, err, errlen);
+	if (rc < 0)
+		goto fail;
+	e->identity = identity_new(secret);
+	sodium_memzero(secret, sizeof(secret));
+	e->indices = index_table_new();
+	e->guard = e->identity ? handshake_guard_new(e->identity) : NULL;
+	if (!e->identity || !e->indices || !e->guard) {
+		rc = SRM_ERR_NOMEM;
+		goto fail;
+	}
+	rc = setup_peers(e, cfg, err, errlen);
+	if (rc < 0)
+		goto fail;
+
+	e->epfd = engine_fd_high(epoll_create1(EPOLL_CLOEXEC));
+	e->wake_fd = engine_fd_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	if (e->epfd < 0 || e->wake_fd < 0) {
+		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
+		rc = SRM_ERR_IO;
+		goto fail;
+	}
+	rc = engine_udp_open(e, err, errlen);
+	if (rc < 0)
+		goto fail;
+	e->wake_tag.kind = EV_WAKE;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->wake_tag };
+	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev);
+
+	if (pthread_create(&e->thread, NULL, engine_thread, e) != 0) {
+		snprintf(err, errlen, "cannot start the engine thread");
+		rc = SRM_ERR_IO;
+		goto fail;
+	}
+	LOG_INFO(NULL, "engine started on UDP port %d with %zu peers", srm_engine_udp_port(e),
+		 e->peer_count);
+	*out = e;
+	return 0;
+fail:
+	sodium_memzero(secret, sizeof(secret));
+	engine_free(e);
+	return rc;
+}
+
+void srm_engine_stop(srm_engine *e)
+{
+	if (!e)
+		return;
+	pthread_mutex_lock(&e->lock);
+	/* Tell peers their streams end, best effort, before the thread goes. */
+	uint64_t now = engine_now_us();
+	for (size_t i = 0; i < e->peer_count; i++) {
+		struct peer *p = &e->peers[i];
+		if (p->conn) {
+			conn_close(p->conn, RESET_SHUTDOWN);
+			engine_peer_flush(e, p, now);
+		}
+	}
+	engine_send_flush(e);
+	e->stopping = true;
+	pthread_mutex_unlock(&e->lock);
+	wake(e);
+	pthread_join(e->thread, NULL);
+	engine_free(e);
+}
+
+void srm_engine_abandon(srm_engine *e)
+{
+	(void)e; /* after fork: the thread is gone in the child; leak on purpose */
+}
+
+int srm_engine_udp_port(srm_engine *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(e->udp_fd, (struct sockaddr *)&ss, &len) != 0)
+		return SRM_ERR_IO;
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int srm_peer_find(srm_engine *e, const char *name)
+{
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (strcmp(e->peers[i].cfg.name, name) == 0)
+			return (int)i;
+	return SRM_ERR_NOTFOUND;
+}
+
+int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out)
+{
+	if (peer < 0 || (size_t)peer >= e->peer_count)
+		return SRM_ERR_NOTFOUND;
+	pthread_mutex_lock(&e->lock);
+	*out = e->peers[peer].cfg;
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+/* ---- Streams ------------------------------------------------------------ */
+
+int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefill, uint64_t *stream)
+{
+	if (peer < 0 || (size_t)peer >= e->peer_count) {
+		close(fd);
+		return SRM_ERR_NOTFOUND;
+	}
+	fd = engine_fd_high(fd);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	pthread_mutex_lock(&e->lock);
+	if (e->stopping) {
+		pthread_mutex_unlock(&e->lock);
+		close(fd);
+		return SRM_ERR_CLOSED;
+	}
+	uint64_t now = engine_now_us();
+	struct peer *p = &e->peers[peer];
+	struct conn *c = engine_peer_conn(e, p, now);
+	uint64_t id;
+	int rc = c ? conn_stream_open(c, port, now, &id) : SRM_ERR_NOMEM;
+	struct bridge *b = rc == 0 ? bridge_new(e, p, id, fd) : NULL;
+	if (!b) {
+		if (rc == 0)
+			conn_stream_reset(c, id, RESET_INTERNAL);
+		pthread_mutex_unlock(&e->lock);
+		close(fd);
+		return rc < 0 ? rc : SRM_ERR_NOMEM;
+	}
+	b->state = SRM_ERR_AGAIN;
+	b->prefill = prefill;
+	*stream = b->handle;
+	session_want_handshake(p->session, now / 1000);
+	pthread_mutex_unlock(&e->lock);
+	wake(e);
+	return 0;
+}
+
+static int stream_state_locked(struct srm_engine *e, uint64_t handle)
+{
+	struct bridge *b;
+	HASH_FIND(hh, e->bridges, &handle, sizeof(handle), b);
+	if (b)
+		return b->state;
+	size_t n = e->ended_next < ENDED_RING ? e->ended_next : ENDED_RING;
+	for (size_t i = 0; i < n; i++)
+		if (e->ended[i].handle == handle)
+			return e->ended[i].error;
+	return 0;
+}
+
+int srm_stream_state(srm_engine *e, uint64_t stream)
+{
+	pthread_mutex_lock(&e->lock);
+	int st = stream_state_locked(e, stream);
+	pthread_mutex_unlock(&e->lock);
+	return st;
+}
+
+int srm_stream_wait(srm_engine *e, uint64_t stream, int timeout_ms)
+{
+	if (timeout_ms < 0)
+		timeout_ms = (int)e->cfg.connect_timeout_ms + 1000;
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	int st;
+	while ((st = stream_state_locked(e, stream)) == SRM_ERR_AGAIN) {
+		if (pthread_cond_timedwait(&e->cond, &e->lock, &deadline) == ETIMEDOUT) {
+			st = stream_state_locked(e, stream);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return st;
+}
+
+void srm_stream_abort(srm_engine *e, uint64_t stream)
+{
+	pthread_mutex_lock(&e->lock);
+	struct bridge *b;
+	HASH_FIND(hh, e->bridges, &stream, sizeof(stream), b);
+	if (b)
+		bridge_fail(e, b, SRM_ERR_RESET, true);
+	pthread_mutex_unlock(&e->lock);
+	wake(e);
+}
+
+/* ---- Statistics --------------------------------------------------------- */
+
+int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
+{
+	if (peer < 0 || (size_t)peer >= e->peer_count)
+		return SRM_ERR_NOTFOUND;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&e->lock);
+	struct peer *p = &e->peers[peer];
+	if (p->conn)
+		conn_get_stats(p->conn, out);
+	out->established = session_established(p->session);
+	memcpy(&out->path, &p->endpoint, sizeof(out->path));
+	out->handshake_age_ms = session_handshake_age_ms(p->session, engine_now_us() / 1000);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+void srm_engine_stats(srm_engine *e, struct srm_engine_stats *out)
+{
+	pthread_mutex_lock(&e->lock);
+	*out = e->stats;
+	out->peers = (uint32_t)e->peer_count;
+	out->sessions = 0;
+	for (size_t i = 0; i < e->peer_count; i++)
+		out->sessions += session_established(e->peers[i].session) ? 1 : 0;
+	out->streams = HASH_CNT(hh, e->bridges);
+	pthread_mutex_unlock(&e->lock);
+}
+
+const char *srm_drop_reason_name(enum srm_drop_reason r)
+{
+	static const char *const names[SRM_DROP_REASONS] = {
+		[SRM_DROP_MALFORMED] = "malformed",
+		[SRM_DROP_VERSION] = "version",
+		[SRM_DROP_MAC] = "mac",
+		[SRM_DROP_AUTH] = "auth",
+		[SRM_DROP_REPLAY] = "replay",
+		[SRM_DROP_UNKNOWN_PEER] = "unknown-peer",
+		[SRM_DROP_UNKNOWN_INDEX] = "unknown-index",
+		[SRM_DROP_RATELIMIT] = "ratelimit",
+		[SRM_DROP_COOKIE] = "cookie",
+		[SRM_DROP_STALE] = "stale",
+	};
+	return (unsigned)r < SRM_DROP_REASONS ? names[r] : "unknown";
+}

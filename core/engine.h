@@ -1,0 +1,164 @@
+/*
+ * engine.h — internal to the engine's I/O driver (engine*.c).
+ *
+ * The driver is the only part of core/ that owns sockets, epoll, a thread
+ * and the clock.  It feeds datagrams and the time into the sans-I/O
+ * session (crypto) and conn (transport) state machines, and bridges each
+ * transport stream to a local stream fd.
+ *
+ * Locking: one mutex, e->lock, guards everything below.  The engine thread
+ * holds it while it handles a batch of events; API calls take it briefly
+ * and wake the thread through wake_fd.
+ */
+#ifndef SRMUDP_ENGINE_H
+#define SRMUDP_ENGINE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <uthash.h>
+
+#include "srmudp.h"
+#include "wire.h"
+#include "session.h"
+#include "conn.h"
+
+/* What an epoll registration points at. */
+enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE };
+struct ev_tag {
+	enum ev_kind kind;
+};
+
+/* One transport stream bridged to a local stream fd (the engine's end of
+ * an AF_UNIX pair, or a TCP connection to a forwarding target). */
+struct bridge {
+	struct ev_tag tag;
+	uint64_t handle;           /* public handle (srm_stream_*) */
+	struct peer *peer;
+	uint64_t stream_id;        /* conn's id */
+	int fd;
+	int state;                 /* SRM_ERR_AGAIN opening, 0 open, < 0 failed */
+	size_t prefill;            /* filler bytes still to discard */
+	bool is_tcp;               /* fd is TCP (a real RST is possible) */
+	bool tcp_connecting;       /* forward mode: TCP connect in progress */
+	bool fd_eof;               /* the local side finished sending */
+	bool peer_fin;             /* the peer finished sending */
+	bool wr_shut;              /* shutdown(SHUT_WR) done on fd */
+	bool parked;               /* removed from epoll: the local end hung up */
+	uint32_t events;           /* current epoll interest */
+	uint8_t *in_buf;           /* read from fd, not yet taken by conn */
+	size_t in_len, in_off;
+	uint8_t *out_buf;          /* read from conn, not yet written to fd */
+	size_t out_len, out_off;
+	uint16_t listen_port;      /* accepted streams: the port they came to */
+	struct sockaddr_storage tcp_local; /* forward mode: our TCP source */
+	UT_hash_handle hh;         /* e->bridges, by handle */
+	UT_hash_handle hh_peer;    /* peer->bridges, by stream_id */
+};
+
+struct peer {
+	int index;
+	struct srm_peer_config cfg;
+	struct session *session;
+	struct conn *conn;         /* NULL until first needed */
+	uint64_t conn_boot_id;     /* peer's boot id the conn belongs to; 0 unknown */
+	struct sockaddr_storage endpoint;
+	socklen_t endpoint_len;
+	struct bridge *bridges;
+	uint64_t last_refused_log_ms;
+};
+
+struct accept_slot {
+	int fd;                    /* the application's end */
+	int peer;
+};
+
+#define ACCEPT_BACKLOG 128
+
+struct listener {
+	uint16_t port;
+	bool forward;
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	int event_fd;              /* queue mode: readable while streams wait */
+	struct accept_slot queue[ACCEPT_BACKLOG];
+	size_t queued;
+	UT_hash_handle hh;
+};
+
+/* Streams that ended abnormally, remembered so that a later
+ * srm_stream_state() (e.g. getsockopt SO_ERROR) can still report why. */
+#define ENDED_RING 4096
+struct ended_stream {
+	uint64_t handle;
+	int error;
+};
+
+#define SEND_BATCH 32
+#define RECV_BATCH 32
+#define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
+
+struct srm_engine {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;       /* stream state changes (srm_stream_wait) */
+	pthread_t thread;
+	bool stopping;
+
+	int epfd, udp_fd, wake_fd;
+	int family;                /* of udp_fd */
+	struct ev_tag udp_tag, wake_tag;
+
+	struct srm_config cfg;     /* copy; cfg.peers not owned */
+	struct identity *identity;
+	struct handshake_guard *guard;
+	struct index_table *indices;
+	uint64_t boot_id;
+
+	struct peer *peers;
+	size_t peer_count;
+	struct bridge *bridges;
+	uint64_t next_handle;
+	struct listener *listeners;
+	struct ended_stream ended[ENDED_RING];
+	size_t ended_next;
+
+	struct srm_engine_stats stats;
+
+	/* Outgoing datagrams, flushed with sendmmsg. */
+	struct mmsghdr send_msgs[SEND_BATCH];
+	struct iovec send_iov[SEND_BATCH];
+	struct sockaddr_storage send_addr[SEND_BATCH];
+	uint8_t send_buf[SEND_BATCH][PACKET_BUF];
+	unsigned send_count;
+};
+
+/* engine.c */
+uint64_t engine_now_us(void);
+int engine_fd_high(int fd);
+void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events);
+void engine_remember_end(struct srm_engine *e, uint64_t handle, int error);
+struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us);
+void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
+
+/* engine_net.c */
+bool engine_path_is_ipv6(const struct peer *p);
+bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b);
+int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
+void engine_udp_receive(struct srm_engine *e, uint64_t now_us);
+void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
+		 const uint8_t *pkt, size_t len);
+void engine_send_flush(struct srm_engine *e);
+void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
+
+/* engine_bridge.c */
+struct bridge *bridge_new(struct srm_engine *e, struct peer *p, uint64_t stream_id, int fd);
+void bridge_on_fd(struct srm_engine *e, struct bridge *b, uint32_t events, uint64_t now_us);
+void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us);
+void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_reset);
+void bridge_free(struct srm_engine *e, struct bridge *b);
+
+/* engine_listen.c */
+void listen_incoming(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port);
+void listen_tcp_connected(struct srm_engine *e, struct bridge *b);
+void listen_free_all(struct srm_engine *e);
+
+#endif

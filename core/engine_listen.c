@@ -1,0 +1,220 @@
+/*
+ * engine_listen.c — streams that peers open towards us.
+ *
+ * A port accepts streams only while something listens on it: either a
+ * forwarding target (the engine connects to it by TCP, which is how a
+ * preloaded server's own accept() and `srmudp serve` receive streams) or
+ * an accept queue for native API users.  Anything else is refused, which
+ * the opener sees as ECONNREFUSED.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+
+static struct listener *find_listener(struct srm_engine *e, uint16_t port)
+{
+	struct listener *l;
+	HASH_FIND(hh, e->listeners, &port, sizeof(port), l);
+	return l;
+}
+
+static void refuse(struct peer *p, uint64_t stream_id, uint16_t port)
+{
+	LOG_INFO(p->cfg.name, "refused a stream to port %u: nothing listens there", port);
+	conn_stream_reset(p->conn, stream_id, RESET_REFUSED);
+}
+
+static void accept_forward(struct srm_engine *e, struct listener *l, struct peer *p, uint64_t id)
+{
+	int fd = socket(l->target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		conn_stream_reset(p->conn, id, RESET_INTERNAL);
+		return;
+	}
+	fd = engine_fd_high(fd);
+	int rc = connect(fd, (struct sockaddr *)&l->target, l->target_len);
+	if (rc != 0 && errno != EINPROGRESS) {
+		close(fd);
+		refuse(p, id, l->port);
+		return;
+	}
+	struct bridge *b = bridge_new(e, p, id, fd);
+	if (!b) {
+		close(fd);
+		conn_stream_reset(p->conn, id, RESET_INTERNAL);
+		return;
+	}
+	b->is_tcp = true;
+	b->listen_port = l->port;
+	b->state = SRM_ERR_AGAIN;
+	socklen_t len = sizeof(b->tcp_local);
+	getsockname(fd, (struct sockaddr *)&b->tcp_local, &len);
+	b->tcp_connecting = true;
+	engine_epoll_set(e, b, EPOLLOUT);
+}
+
+void listen_tcp_connected(struct srm_engine *e, struct bridge *b)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	b->tcp_connecting = false;
+	struct conn *c = b->peer->conn;
+	if (err || !c) {
+		if (c)
+			refuse(b->peer, b->stream_id, b->listen_port);
+		engine_remember_end(e, b->handle, SRM_ERR_REFUSED);
+		bridge_free(e, b);
+		return;
+	}
+	conn_stream_accept(c, b->stream_id);
+	b->state = 0;
+	engine_epoll_set(e, b, EPOLLIN);
+}
+
+static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *p, uint64_t id)
+{
+	int pair[2];
+	if (l->queued == ACCEPT_BACKLOG ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		refuse(p, id, l->port);
+		return;
+	}
+	int mine = engine_fd_high(pair[1]);
+	fcntl(mine, F_SETFL, O_NONBLOCK);
+	struct bridge *b = bridge_new(e, p, id, mine);
+	if (!b) {
+		close(pair[0]);
+		close(mine);
+		conn_stream_reset(p->conn, id, RESET_INTERNAL);
+		return;
+	}
+	b->listen_port = l->port;
+	conn_stream_accept(p->conn, id);
+	b->state = 0;
+	engine_epoll_set(e, b, EPOLLIN);
+	l->queue[l->queued++] = (struct accept_slot){ pair[0], p->index };
+	uint64_t one = 1;
+	ssize_t n = write(l->event_fd, &one, sizeof(one));
+	(void)n;
+}
+
+void listen_incoming(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port)
+{
+	struct listener *l = find_listener(e, port);
+	if (!l)
+		refuse(p, stream_id, port);
+	else if (l->forward)
+		accept_forward(e, l, p, stream_id);
+	else
+		accept_queue(e, l, p, stream_id);
+}
+
+static void listener_free(struct srm_engine *e, struct listener *l)
+{
+	HASH_DELETE(hh, e->listeners, l);
+	for (size_t i = 0; i < l->queued; i++)
+		close(l->queue[i].fd);
+	if (l->event_fd >= 0)
+		close(l->event_fd);
+	free(l);
+}
+
+void listen_free_all(struct srm_engine *e)
+{
+	struct listener *l, *tmp;
+	HASH_ITER(hh, e->listeners, l, tmp)
+		listener_free(e, l);
+}
+
+int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, socklen_t forward_len)
+{
+	if (forward_to && (forward_len == 0 || forward_len > sizeof(struct sockaddr_storage)))
+		return SRM_ERR_INVALID;
+	pthread_mutex_lock(&e->lock);
+	int rc;
+	if (find_listener(e, port)) {
+		rc = SRM_ERR_EXISTS;
+		goto out;
+	}
+	struct listener *l = calloc(1, sizeof(*l));
+	if (!l) {
+		rc = SRM_ERR_NOMEM;
+		goto out;
+	}
+	l->port = port;
+	l->event_fd = -1;
+	if (forward_to) {
+		l->forward = true;
+		memcpy(&l->target, forward_to, forward_len);
+		l->target_len = forward_len;
+		rc = 0;
+	} else {
+		l->event_fd = engine_fd_high(eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC));
+		if (l->event_fd < 0) {
+			free(l);
+			rc = SRM_ERR_IO;
+			goto out;
+		}
+		rc = l->event_fd;
+	}
+	HASH_ADD(hh, e->listeners, port, sizeof(l->port), l);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int srm_unlisten(srm_engine *e, uint16_t port)
+{
+	pthread_mutex_lock(&e->lock);
+	struct listener *l = find_listener(e, port);
+	if (l)
+		listener_free(e, l);
+	pthread_mutex_unlock(&e->lock);
+	return l ? 0 : SRM_ERR_NOTFOUND;
+}
+
+int srm_accept(srm_engine *e, uint16_t port, int *peer)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = SRM_ERR_NOTFOUND;
+	struct listener *l = find_listener(e, port);
+	if (l && !l->forward) {
+		rc = SRM_ERR_AGAIN;
+		uint64_t v;
+		if (l->queued && read(l->event_fd, &v, sizeof(v)) == sizeof(v)) {
+			rc = l->queue[0].fd;
+			if (peer)
+				*peer = l->queue[0].peer;
+			memmove(&l->queue[0], &l->queue[1], --l->queued * sizeof(l->queue[0]));
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src, socklen_t len)
+{
+	if (!local_src || len < sizeof(struct sockaddr_in))
+		return SRM_ERR_NOTFOUND;
+	pthread_mutex_lock(&e->lock);
+	int rc = SRM_ERR_NOTFOUND;
+	struct bridge *b, *tmp;
+	HASH_ITER(hh, e->bridges, b, tmp) {
+		if (b->is_tcp && engine_addr_equal(&b->tcp_local, local_src)) {
+			rc = b->peer->index;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}

@@ -1,0 +1,479 @@
+/*
+ * engine_net.c — the UDP socket: receive, demultiplex, send in batches.
+ *
+ * Every datagram is classified by its first byte and handed to the
+ * session (handshake, decryption) and then to the peer's transport.
+ * Nothing unauthenticated ever gets a reply larger than itself: the only
+ * reply to an unauthenticated packet is a cookie reply, which the
+ * handshake guard keeps smaller than the INIT that caused it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+
+/* Large socket buffers absorb bursts at multi-Gbit/s without drops. */
+#define UDP_SOCKET_BUFFER (8 * 1024 * 1024)
+/* Receive at most this many batches per wake-up, so timers and streams
+ * are served under a flood; epoll is level-triggered and calls again. */
+#define RECV_BATCHES_PER_WAKE 8
+/* Packets one peer may emit per engine pass before others get a turn. */
+#define PEER_PACKETS_PER_PASS 64
+
+static void drop(struct srm_engine *e, enum srm_drop_reason why)
+{
+	e->stats.drops[why]++;
+}
+
+/* Store addresses in the socket's family (v4-mapped on a dual-stack
+ * AF_INET6 socket), so endpoints compare with memcmp-free equality. */
+static socklen_t addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
+				 socklen_t inlen, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (in->ss_family == AF_INET && e->family == AF_INET6) {
+		const struct sockaddr_in *v4 = (const struct sockaddr_in *)in;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = v4->sin_port;
+		v6->sin6_addr.s6_addr[10] = 0xff;
+		v6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&v6->sin6_addr.s6_addr[12], &v4->sin_addr, 4);
+		return sizeof(*v6);
+	}
+	if (in->ss_family == AF_INET6 && e->family == AF_INET) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)in;
+		if (!IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+			return 0; /* unreachable from an IPv4-only socket */
+		struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+		v4->sin_family = AF_INET;
+		v4->sin_port = v6->sin6_port;
+		memcpy(&v4->sin_addr, &v6->sin6_addr.s6_addr[12], 4);
+		return sizeof(*v4);
+	}
+	if (inlen > sizeof(*out))
+		return 0;
+	memcpy(out, in, inlen);
+	return inlen;
+}
+
+bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (b->sa_family != AF_INET6)
+		return false;
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+bool engine_path_is_ipv6(const struct peer *p)
+{
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->endpoint;
+	return p->endpoint_len && v6->sin6_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+}
+
+static void set_int(int fd, int level, int opt, int v)
+{
+	setsockopt(fd, level, opt, &v, sizeof(v));
+}
+
+int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = e->cfg.listen_len;
+	memcpy(&addr, &e->cfg.listen, sizeof(addr));
+	if (len == 0) {
+		struct sockaddr_in6 *any = (struct sockaddr_in6 *)&addr;
+		memset(&addr, 0, sizeof(addr));
+		any->sin6_family = AF_INET6;
+		any->sin6_addr = in6addr_any;
+		len = sizeof(*any);
+	}
+	int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && addr.ss_family == AF_INET6 && e->cfg.listen_len == 0) {
+		/* No IPv6 on this host: fall back to IPv4 any. */
+		struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+		memset(&addr, 0, sizeof(addr));
+		v4->sin_family = AF_INET;
+		len = sizeof(*v4);
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "SRMUDP_LISTEN: cannot create a UDP socket: %s", strerror(errno));
+		return SRM_ERR_IO;
+	}
+	e->family = addr.ss_family;
+	if (e->family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&addr;
+		set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, !IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr));
+		/* DF on, kernel PMTU cache ignored: our own PMTU search decides,
+		 * and nothing is ever fragmented. */
+		set_int(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
+		set_int(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
+	}
+	set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
+	set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_SOCKET_BUFFER);
+	set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, UDP_SOCKET_BUFFER);
+	set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCKET_BUFFER);
+	set_int(fd, SOL_SOCKET, SO_SNDBUF, UDP_SOCKET_BUFFER);
+	if (bind(fd, (struct sockaddr *)&addr, len) != 0) {
+		char text[128] = "?";
+		int port = e->family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&addr)->sin6_port)
+						 : ntohs(((struct sockaddr_in *)&addr)->sin_port);
+		snprintf(text, sizeof(text), "port %d", port);
+		snprintf(err, errlen, "SRMUDP_LISTEN: cannot bind %s: %s", text, strerror(errno));
+		close(fd);
+		return SRM_ERR_IO;
+	}
+	e->udp_fd = engine_fd_high(fd);
+	e->udp_tag.kind = EV_UDP;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->udp_tag };
+	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->udp_fd, &ev);
+
+	/* Peers' configured endpoints, in this socket's family. */
+	for (size_t i = 0; i < e->peer_count; i++) {
+		struct peer *p = &e->peers[i];
+		if (p->endpoint_len) {
+			struct sockaddr_storage tmp = p->endpoint;
+			p->endpoint_len = addr_for_socket(e, &tmp, p->endpoint_len, &p->endpoint);
+		}
+	}
+	return 0;
+}
+
+/* ---- Sending ------------------------------------------------------------ */
+
+void engine_send_flush(struct srm_engine *e)
+{
+	unsigned done = 0;
+	while (done < e->send_count) {
+		int n = sendmmsg(e->udp_fd, &e->send_msgs[done], e->send_count - done, 0);
+		if (n <= 0) {
+			/* EAGAIN (socket buffer full) or a per-destination error
+			 * such as EMSGSIZE/ECONNREFUSED: drop this datagram; loss
+			 * recovery treats it like any lost packet. */
+			done++;
+			continue;
+		}
+		e->stats.packets_sent += (uint64_t)n;
+		done += (unsigned)n;
+	}
+	e->send_count = 0;
+}
+
+/* The next free slot of the send batch, flushing when full. */
+static uint8_t *send_slot(struct srm_engine *e)
+{
+	if (e->send_count == SEND_BATCH)
+		engine_send_flush(e);
+	return e->send_buf[e->send_count];
+}
+
+static void send_commit(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
+			size_t len)
+{
+	unsigned i = e->send_count++;
+	memcpy(&e->send_addr[i], to, tolen);
+	e->send_iov[i] = (struct iovec){ e->send_buf[i], len };
+	e->send_msgs[i].msg_hdr = (struct msghdr){
+		.msg_name = &e->send_addr[i],
+		.msg_namelen = tolen,
+		.msg_iov = &e->send_iov[i],
+		.msg_iovlen = 1,
+	};
+}
+
+void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
+		 const uint8_t *pkt, size_t len)
+{
+	if (!tolen || len > PACKET_BUF)
+		return;
+	memcpy(send_slot(e), pkt, len);
+	send_commit(e, to, tolen, len);
+}
+
+/* ---- Per-peer output ---------------------------------------------------- */
+
+/* A restarted peer (new boot id) has forgotten our streams: end them. */
+static void check_peer_restart(struct srm_engine *e, struct peer *p)
+{
+	if (!p->conn || !session_established(p->session))
+		return;
+	uint64_t boot = session_peer_boot_id(p->session);
+	if (p->conn_boot_id == 0) {
+		p->conn_boot_id = boot;
+	} else if (p->conn_boot_id != boot) {
+		LOG_INFO(p->cfg.name, "peer restarted; resetting its streams");
+		engine_peer_drop_conn(e, p, SRM_ERR_RESET);
+	}
+}
+
+void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
+{
+	uint64_t now_ms = now_us / 1000;
+	if (!p->endpoint_len)
+		return; /* no known address yet: wait for the peer or rendezvous */
+
+	uint8_t hs[PACKET_BUF];
+	size_t n = session_handshake_packet(p->session, now_ms, hs, sizeof(hs));
+	if (n)
+		engine_send(e, &p->endpoint, p->endpoint_len, hs, n);
+
+	if (p->conn && session_failed(p->session)) {
+		LOG_WARN(p->cfg.name, "handshake failed: peer unreachable");
+		engine_peer_drop_conn(e, p, SRM_ERR_UNREACHABLE);
+		return;
+	}
+	if (!p->conn || !session_established(p->session))
+		return;
+	check_peer_restart(e, p);
+	if (!p->conn)
+		return;
+
+	uint8_t plain[PACKET_BUF];
+	for (int i = 0; i < PEER_PACKETS_PER_PASS; i++) {
+		uint64_t pn;
+		size_t len = conn_build_packet(p->conn, now_us, plain, WIRE_MAX_UDP_PAYLOAD, &pn);
+		if (!len)
+			break;
+		uint8_t *slot = send_slot(e);
+		int sealed = session_seal(p->session, pn, plain, len, slot, PACKET_BUF, now_ms);
+		if (sealed < 0) {
+			/* Keys expired: the packet counts as lost and is resent
+			 * once the new handshake completes. */
+			session_want_handshake(p->session, now_ms);
+			break;
+		}
+		send_commit(e, &p->endpoint, p->endpoint_len, (size_t)sealed);
+	}
+}
+
+/* ---- Receiving ---------------------------------------------------------- */
+
+static struct peer *peer_by_session(struct srm_engine *e, const struct session *s)
+{
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (e->peers[i].session == s)
+			return &e->peers[i];
+	return NULL;
+}
+
+/* The peer a RESP, COOKIE_REPLY or DATA packet is addressed to, by the
+ * receiver index we gave out; counts the drop when there is none. */
+static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size_t len)
+{
+	uint32_t idx;
+	int rc = session_receiver_index(pkt, len, &idx);
+	if (rc < 0) {
+		drop(e, session_drop_reason(rc));
+		return NULL;
+	}
+	struct session *s = index_table_lookup(e->indices, idx);
+	struct peer *p = s ? peer_by_session(e, s) : NULL;
+	if (!p)
+		drop(e, SRM_DROP_UNKNOWN_INDEX);
+	return p;
+}
+
+static struct peer *peer_by_key(struct srm_engine *e, const uint8_t pub[SRM_KEY_BYTES])
+{
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (memcmp(e->peers[i].cfg.pubkey, pub, SRM_KEY_BYTES) == 0)
+			return &e->peers[i];
+	return NULL;
+}
+
+static void update_endpoint(struct peer *p, const struct sockaddr_storage *src,
+			    socklen_t srclen)
+{
+	if (p->endpoint_len && engine_addr_equal(&p->endpoint, (const struct sockaddr *)src))
+		return;
+	if (p->endpoint_len)
+		LOG_INFO(p->cfg.name, "path moved to a new address");
+	memcpy(&p->endpoint, src, srclen);
+	p->endpoint_len = srclen;
+}
+
+static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len,
+		    const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+{
+	uint64_t now_ms = now_us / 1000;
+	uint8_t reply[PACKET_BUF];
+	size_t reply_len = 0;
+	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)src, srclen,
+				       now_ms, reply, &reply_len);
+	if (rc != 0) {
+		if (reply_len && reply_len < len)
+			engine_send(e, src, srclen, reply, reply_len);
+		drop(e, handshake_guard_reason(rc));
+		return;
+	}
+	struct noise_init in;
+	if (noise_consume_init(e->identity, pkt, len, &in) != 0) {
+		drop(e, SRM_DROP_AUTH);
+		return;
+	}
+	struct peer *p = peer_by_key(e, in.peer_pub);
+	if (!p) {
+		static struct log_ratelimit rl;
+		drop(e, SRM_DROP_UNKNOWN_PEER);
+		if (log_ratelimit_ok(&rl, now_ms, 10000)) {
+			char key[SRM_PUBKEY_TEXT_BYTES];
+			srm_pubkey_encode(in.peer_pub, key);
+			LOG_WARN(NULL, "refused a handshake from unlisted key %s", key);
+		}
+		noise_init_wipe(&in);
+		return;
+	}
+	size_t resp_len = 0;
+	rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
+	noise_init_wipe(&in);
+	if (rc == SRM_ERR_VERSION)
+		LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
+	if (resp_len)
+		engine_send(e, src, srclen, reply, resp_len);
+	if (rc < 0) {
+		drop(e, session_drop_reason(rc));
+		return;
+	}
+	update_endpoint(p, src, srclen);
+}
+
+static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t len,
+			      const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+{
+	uint64_t now_ms = now_us / 1000;
+	bool is_resp = pkt[0] == WIRE_HANDSHAKE_RESP;
+	if (is_resp) {
+		uint8_t reply[PACKET_BUF];
+		size_t reply_len = 0;
+		int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)src,
+					       srclen, now_ms, reply, &reply_len);
+		if (rc != 0) {
+			if (reply_len && reply_len < len)
+				engine_send(e, src, srclen, reply, reply_len);
+			drop(e, session_drop_reason(rc));
+			return;
+		}
+	}
+	struct peer *p = peer_by_index(e, pkt, len);
+	if (!p)
+		return;
+	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms)
+			 : session_receive_cookie(p->session, pkt, len, now_ms);
+	if (rc < 0) {
+		drop(e, session_drop_reason(rc));
+		if (rc == SRM_ERR_VERSION)
+			LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
+		return;
+	}
+	if (is_resp) {
+		update_endpoint(p, src, srclen);
+		LOG_INFO(p->cfg.name, "session established (we initiated, %s)",
+			 session_cipher_name(p->session));
+	}
+}
+
+static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len,
+		    const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+{
+	if (len < WIRE_DATA_OVERHEAD) {
+		drop(e, SRM_DROP_MALFORMED);
+		return;
+	}
+	struct peer *p = peer_by_index(e, pkt, len);
+	if (!p)
+		return;
+	uint8_t plain[PACKET_BUF];
+	uint64_t pn;
+	int n = session_open(p->session, pkt, len, plain, sizeof(plain), &pn, now_us / 1000);
+	if (n < 0) {
+		drop(e, session_drop_reason(n));
+		return;
+	}
+	/* Authenticated: the peer is where this came from (roaming, NAT
+	 * rebinding). */
+	update_endpoint(p, src, srclen);
+	engine_peer_conn(e, p, now_us);
+	check_peer_restart(e, p); /* may replace the conn */
+	struct conn *c = engine_peer_conn(e, p, now_us);
+	if (!c)
+		return;
+	if (conn_handle_packet(c, now_us, pn, plain, (size_t)n) < 0)
+		drop(e, SRM_DROP_MALFORMED);
+}
+
+static void handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len,
+			    const struct sockaddr_storage *rawsrc, socklen_t rawlen, uint64_t now_us)
+{
+	struct sockaddr_storage src;
+	socklen_t srclen = addr_for_socket(e, rawsrc, rawlen, &src);
+	e->stats.packets_received++;
+	if (len < WIRE_HEADER_BYTES || !srclen) {
+		drop(e, SRM_DROP_MALFORMED);
+		return;
+	}
+	if (pkt[1] != WIRE_VERSION) {
+		drop(e, SRM_DROP_VERSION);
+		return;
+	}
+	switch (pkt[0]) {
+	case WIRE_HANDSHAKE_INIT:
+		on_init(e, pkt, len, &src, srclen, now_us);
+		break;
+	case WIRE_HANDSHAKE_RESP:
+	case WIRE_COOKIE_REPLY:
+		on_resp_or_cookie(e, pkt, len, &src, srclen, now_us);
+		break;
+	case WIRE_DATA:
+		on_data(e, pkt, len, &src, srclen, now_us);
+		break;
+	default:
+		drop(e, SRM_DROP_MALFORMED);
+	}
+}
+
+void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
+{
+	static __thread uint8_t bufs[RECV_BATCH][PACKET_BUF];
+	struct mmsghdr msgs[RECV_BATCH];
+	struct iovec iov[RECV_BATCH];
+	struct sockaddr_storage from[RECV_BATCH];
+
+	for (int round = 0; round < RECV_BATCHES_PER_WAKE; round++) {
+		for (int i = 0; i < RECV_BATCH; i++) {
+			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+			msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = &from[i],
+				.msg_namelen = sizeof(from[i]),
+				.msg_iov = &iov[i],
+				.msg_iovlen = 1,
+			};
+		}
+		int n = recvmmsg(e->udp_fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				drop(e, SRM_DROP_MALFORMED);
+				continue;
+			}
+			handle_datagram(e, bufs[i], msgs[i].msg_len, &from[i],
+					msgs[i].msg_hdr.msg_namelen, now_us);
+		}
+		if (n < RECV_BATCH)
+			return;
+	}
+}
