@@ -1,0 +1,323 @@
+// engine_test.cc — two real engines on loopback in one process, through
+// the public API only: streams, listeners, refusals, failures.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+#include "srmudp.h"
+}
+
+namespace {
+
+struct Node {
+	std::string key_path;
+	char pub_text[SRM_PUBKEY_TEXT_BYTES];
+	uint8_t pub[SRM_KEY_BYTES];
+	srm_engine *engine = nullptr;
+	srm_config cfg{};
+	std::vector<srm_peer_config> peers;
+};
+
+std::string temp_dir()
+{
+	char tmpl[] = "/tmp/srm-engine-test-XXXXXX";
+	return std::string(mkdtemp(tmpl));
+}
+
+sockaddr_storage loopback(int port)
+{
+	sockaddr_storage ss{};
+	auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
+	v4->sin_family = AF_INET;
+	v4->sin_port = htons(static_cast<uint16_t>(port));
+	v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return ss;
+}
+
+class EngineTest : public ::testing::Test {
+protected:
+	std::string dir;
+	Node a, b;
+
+	void SetUp() override
+	{
+		ASSERT_GE(sodium_init(), 0);
+		dir = temp_dir();
+		make_key(a, "a.key");
+		make_key(b, "b.key");
+	}
+
+	void TearDown() override
+	{
+		if (a.engine)
+			srm_engine_stop(a.engine);
+		if (b.engine)
+			srm_engine_stop(b.engine);
+		std::string cmd = "rm -rf " + dir;
+		ASSERT_EQ(system(cmd.c_str()), 0);
+	}
+
+	void make_key(Node &n, const char *name)
+	{
+		n.key_path = dir + "/" + name;
+		ASSERT_EQ(srm_key_generate(n.key_path.c_str(), n.pub_text), 0);
+		ASSERT_EQ(srm_pubkey_decode(n.pub_text, n.pub), 0);
+	}
+
+	static void add_peer(Node &n, const char *name, const Node &other, int port)
+	{
+		srm_peer_config pc{};
+		snprintf(pc.name, sizeof(pc.name), "%s", name);
+		memcpy(pc.pubkey, other.pub, SRM_KEY_BYTES);
+		if (port) {
+			pc.endpoint = loopback(port);
+			pc.endpoint_len = sizeof(sockaddr_in);
+		}
+		n.peers.push_back(pc);
+	}
+
+	static void start(Node &n, uint32_t connect_timeout_ms = 5000)
+	{
+		srm_config_defaults(&n.cfg);
+		snprintf(n.cfg.key_path, sizeof(n.cfg.key_path), "%s", n.key_path.c_str());
+		n.cfg.peers = n.peers.data();
+		n.cfg.peer_count = n.peers.size();
+		n.cfg.listen = loopback(0);
+		n.cfg.listen_len = sizeof(sockaddr_in);
+		n.cfg.connect_timeout_ms = connect_timeout_ms;
+		char err[256] = "";
+		ASSERT_EQ(srm_engine_start(&n.cfg, &n.engine, err, sizeof(err)), 0) << err;
+	}
+
+	// a and b know each other; b's endpoint is known to a, and a's to b.
+	void start_pair()
+	{
+		// Bind b first on an ephemeral port, then tell a where it is.
+		add_peer(b, "a", a, 0);
+		start(b);
+		add_peer(a, "b", b, srm_engine_udp_port(b.engine));
+		start(a);
+	}
+
+	// Open a stream from a to b:port; returns the application's fd.
+	int open_stream(uint16_t port, uint64_t *handle, int *state)
+	{
+		int sv[2];
+		EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+		EXPECT_EQ(srm_stream_open(a.engine, srm_peer_find(a.engine, "b"), port, sv[1], 0, handle), 0);
+		*state = srm_stream_wait(a.engine, *handle, 10000);
+		return sv[0];
+	}
+};
+
+bool wait_readable(int fd, int ms)
+{
+	pollfd p{fd, POLLIN, 0};
+	return poll(&p, 1, ms) == 1;
+}
+
+// Read until EOF (bounded by time); returns the bytes.
+std::string read_all(int fd, int ms = 20000)
+{
+	std::string out;
+	char buf[65536];
+	while (wait_readable(fd, ms)) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		out.append(buf, static_cast<size_t>(n));
+	}
+	return out;
+}
+
+int accept_wait(srm_engine *e, int listen_fd, uint16_t port, int *peer)
+{
+	if (!wait_readable(listen_fd, 10000))
+		return -1;
+	return srm_accept(e, port, peer);
+}
+
+TEST_F(EngineTest, StreamCarriesBytesBothWaysAndHalfCloses)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	ASSERT_GE(lfd, 0);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	ASSERT_EQ(state, 0) << srm_strerror(state);
+
+	int peer = -1;
+	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv, 0);
+	EXPECT_EQ(peer, srm_peer_find(b.engine, "a"));
+
+	// 4 MiB of random bytes one way, written by a thread (backpressure).
+	std::string payload(4 << 20, '\0');
+	randombytes_buf(payload.data(), payload.size());
+	std::thread writer([&] {
+		size_t off = 0;
+		while (off < payload.size()) {
+			ssize_t n = write(app, payload.data() + off, payload.size() - off);
+			if (n <= 0)
+				break;
+			off += static_cast<size_t>(n);
+		}
+		shutdown(app, SHUT_WR); // half-close: a finished sending
+	});
+	std::string got = read_all(srv);
+	writer.join();
+	ASSERT_EQ(got.size(), payload.size());
+	EXPECT_TRUE(got == payload);
+
+	// The other direction still works after a's half-close.
+	const char reply[] = "reply after half-close";
+	ASSERT_EQ(write(srv, reply, sizeof(reply)), (ssize_t)sizeof(reply));
+	shutdown(srv, SHUT_WR);
+	EXPECT_EQ(read_all(app), std::string(reply, sizeof(reply)));
+	close(app);
+	close(srv);
+
+	srm_peer_stats st;
+	ASSERT_EQ(srm_peer_stats(a.engine, 0, &st), 0);
+	EXPECT_TRUE(st.established);
+	EXPECT_GT(st.srtt_us, 0u);
+}
+
+TEST_F(EngineTest, OpenToPortWithoutListenerIsRefused)
+{
+	start_pair();
+	uint64_t h;
+	int state;
+	int app = open_stream(7001, &h, &state);
+	EXPECT_EQ(state, SRM_ERR_REFUSED);
+	EXPECT_EQ(srm_stream_state(a.engine, h), SRM_ERR_REFUSED);
+	close(app);
+}
+
+TEST_F(EngineTest, ForwardingListenerConnectsToLocalTcpServer)
+{
+	start_pair();
+	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	ASSERT_EQ(listen(srv, 8), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(srv, (sockaddr *)&addr, &len);
+	ASSERT_EQ(srm_listen(b.engine, 8080, (sockaddr *)&addr, len), 0);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(8080, &h, &state);
+	ASSERT_EQ(state, 0) << srm_strerror(state);
+
+	ASSERT_TRUE(wait_readable(srv, 10000));
+	sockaddr_storage from{};
+	socklen_t flen = sizeof(from);
+	int conn = accept(srv, (sockaddr *)&from, &flen);
+	ASSERT_GE(conn, 0);
+	EXPECT_EQ(srm_forwarded_peer(b.engine, (sockaddr *)&from, flen), srm_peer_find(b.engine, "a"));
+
+	ASSERT_EQ(write(app, "ping", 4), 4);
+	char buf[8] = {};
+	ASSERT_TRUE(wait_readable(conn, 10000));
+	ASSERT_EQ(read(conn, buf, sizeof(buf)), 4);
+	EXPECT_STREQ(buf, "ping");
+	close(conn);
+	// The local server closed: a sees the end of the stream.
+	EXPECT_EQ(read_all(app), "");
+	close(app);
+	close(srv);
+}
+
+TEST_F(EngineTest, ForwardTargetNotListeningRefuses)
+{
+	start_pair();
+	// Find a free TCP port, then close it so nothing listens there.
+	int tmp = socket(AF_INET, SOCK_STREAM, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(tmp, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(tmp, (sockaddr *)&addr, &len);
+	close(tmp);
+	ASSERT_EQ(srm_listen(b.engine, 9090, (sockaddr *)&addr, len), 0);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(9090, &h, &state);
+	EXPECT_EQ(state, SRM_ERR_REFUSED);
+	close(app);
+}
+
+TEST_F(EngineTest, UnlistedKeyIsRefusedAndCounted)
+{
+	Node stranger;
+	make_key(stranger, "stranger.key");
+	add_peer(b, "someone-else", stranger, 0); // b does not list a
+	start(b);
+	add_peer(a, "b", b, srm_engine_udp_port(b.engine));
+	start(a, 1500);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	EXPECT_EQ(state, SRM_ERR_UNREACHABLE);
+	srm_engine_stats st;
+	srm_engine_stats(b.engine, &st);
+	EXPECT_GT(st.drops[SRM_DROP_UNKNOWN_PEER], 0u);
+	EXPECT_EQ(st.sessions, 0u);
+	close(app);
+}
+
+TEST_F(EngineTest, SilentPeerIsUnreachableWithinTimeout)
+{
+	// Reserve a UDP port that answers nothing.
+	int quiet = socket(AF_INET, SOCK_DGRAM, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(quiet, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(quiet, (sockaddr *)&addr, &len);
+	add_peer(a, "b", b, ntohs(((sockaddr_in *)&addr)->sin_port));
+	start(a, 1000);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	EXPECT_EQ(state, SRM_ERR_UNREACHABLE);
+	close(app);
+	close(quiet);
+}
+
+TEST_F(EngineTest, PeerEngineStopEndsStreams)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	ASSERT_EQ(state, 0);
+	int peer;
+	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv, 0);
+	srm_engine_stop(b.engine);
+	b.engine = nullptr;
+	// a's side of the stream ends (reset) instead of hanging.
+	EXPECT_EQ(read_all(app, 15000), "");
+	EXPECT_EQ(srm_stream_state(a.engine, h), SRM_ERR_RESET);
+	close(app);
+	close(srv);
+}
+
+} // namespace
