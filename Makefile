@@ -45,9 +45,10 @@ CORE_A    := $(BUILD)/libsrmudp-core.a
 CORE_SO   := $(BUILD)/libsrmudp-core.so
 SHIM_SO   := $(BUILD)/libsrmudp.so
 CLI       := $(BUILD)/srmudp
+EXAMPLE   := $(BUILD)/srm-echo
 UNIT_BIN  := $(BUILD)/unit_tests
 
-all: $(CORE_A) $(CORE_SO) $(SHIM_SO) $(CLI) $(LAB_BIN)
+all: $(CORE_A) $(CORE_SO) $(SHIM_SO) $(CLI) $(EXAMPLE) $(LAB_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +77,11 @@ $(SHIM_SO): $(SHIM_OBJ) $(CORE_OBJ)
 $(CLI): $(TOOL_OBJ) $(CORE_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TOOL_OBJ) $(CORE_A) $(LDLIBS)
+
+# The native-API example (docs/API.md), built like a user would.
+$(EXAMPLE): tools/example/srm-echo.c $(CORE_A)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(CORE_A) $(LDLIBS)
 
 $(BUILD)/lab/%: tests/lab/%.c
 	@mkdir -p $(dir $@)

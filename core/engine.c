@@ -111,11 +111,27 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error)
 
 /* ---- The thread --------------------------------------------------------- */
 
+static bool punching(const struct peer *p, uint64_t now_ms)
+{
+	return p->endpoint_len && now_ms < p->punch_until_ms && !session_established(p->session);
+}
+
+/* Keep trying to reach peers with known endpoints (see PUNCH_RETRY_MS). */
+static void punch(struct peer *p, uint64_t now_ms)
+{
+	if (!punching(p, now_ms) || now_ms < p->next_punch_ms)
+		return;
+	session_want_handshake(p->session, now_ms);
+	p->next_punch_ms = now_ms + PUNCH_RETRY_MS;
+}
+
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = UINT64_MAX;
 	for (size_t i = 0; i < e->peer_count; i++) {
 		struct peer *p = &e->peers[i];
+		if (punching(p, now_us / 1000) && p->next_punch_ms * 1000 < when)
+			when = p->next_punch_ms * 1000;
 		uint64_t s = session_next_deadline(p->session, now_us / 1000);
 		if (s != UINT64_MAX && s * 1000 < when)
 			when = s * 1000;
@@ -153,6 +169,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
 	for (size_t i = 0; i < e->peer_count; i++) {
 		struct peer *p = &e->peers[i];
+		punch(p, now_us / 1000);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
 		if (p->conn)
@@ -214,6 +231,8 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		p->cfg = cfg->peers[i];
 		memcpy(&p->endpoint, &cfg->peers[i].endpoint, sizeof(p->endpoint));
 		p->endpoint_len = cfg->peers[i].endpoint_len;
+		p->next_punch_ms = engine_now_us() / 1000;
+		p->punch_until_ms = p->next_punch_ms + PUNCH_PERSIST_MS;
 		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
 		if (!p->session) {
 			snprintf(err, errlen, "cannot create a session for peer %s", p->cfg.name);

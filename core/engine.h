@@ -64,8 +64,16 @@ struct peer {
 	struct sockaddr_storage endpoint;
 	socklen_t endpoint_len;
 	struct bridge *bridges;
-	uint64_t last_refused_log_ms;
+	uint64_t next_punch_ms;     /* hole punching: when to try again */
+	uint64_t punch_until_ms;    /* ...and until when */
 };
+
+/* Peers with a known endpoint are punched towards from the start, so that
+ * both NATs open even when only one side has traffic; a failed attempt is
+ * retried at this interval (under conntrack's 30 s UDP timeout, so our own
+ * mapping stays open for a peer that starts late) for a bounded time. */
+#define PUNCH_RETRY_MS 15000
+#define PUNCH_PERSIST_MS (5 * 60 * 1000)
 
 struct accept_slot {
 	int fd;                    /* the application's end */
