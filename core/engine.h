@@ -149,6 +149,7 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
 
 /* engine_net.c */
 bool engine_path_is_ipv6(const struct peer *p);
+const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len);
 bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b);
 int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
 void engine_udp_receive(struct srm_engine *e, uint64_t now_us);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -76,6 +77,30 @@ bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *
 	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
 	return x->sin6_port == y->sin6_port &&
 	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* "198.51.100.7:4000" or "[2001:db8::1]:4000" (v4-mapped shown as v4). */
+const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const void *)a;
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+		port = ntohs(v4->sin_port);
+		snprintf(buf, len, "%s:%d", host, port);
+		return buf;
+	}
+	const struct sockaddr_in6 *v6 = (const void *)a;
+	port = ntohs(v6->sin6_port);
+	if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) {
+		inet_ntop(AF_INET, &v6->sin6_addr.s6_addr[12], host, sizeof(host));
+		snprintf(buf, len, "%s:%d", host, port);
+	} else {
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%d", host, port);
+	}
+	return buf;
 }
 
 bool engine_path_is_ipv6(const struct peer *p)
@@ -300,8 +325,9 @@ static void update_endpoint(struct peer *p, const struct sockaddr_storage *src,
 {
 	if (p->endpoint_len && engine_addr_equal(&p->endpoint, (const struct sockaddr *)src))
 		return;
+	char text[64];
 	if (p->endpoint_len)
-		LOG_INFO(p->cfg.name, "path moved to a new address");
+		LOG_INFO(p->cfg.name, "path moved to %s", engine_addr_text(src, text, sizeof(text)));
 	memcpy(&p->endpoint, src, srclen);
 	p->endpoint_len = srclen;
 }
@@ -348,6 +374,9 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len,
 		drop(e, session_drop_reason(rc));
 		return;
 	}
+	char text[64];
+	LOG_INFO(p->cfg.name, "handshake answered: session with %s (direct, peer initiated)",
+		 engine_addr_text(src, text, sizeof(text)));
 	update_endpoint(p, src, srclen);
 }
 
@@ -380,9 +409,10 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 		return;
 	}
 	if (is_resp) {
+		char text[64];
 		update_endpoint(p, src, srclen);
-		LOG_INFO(p->cfg.name, "session established (we initiated, %s)",
-			 session_cipher_name(p->session));
+		LOG_INFO(p->cfg.name, "session established with %s (direct, we initiated, %s)",
+			 engine_addr_text(src, text, sizeof(text)), session_cipher_name(p->session));
 	}
 }
 
