@@ -14,9 +14,12 @@
  *   EMSGSIZE / ICMP packet-too-big, pmtu_on_too_big).
  *
  * Black hole (RFC 8899 4.3): PMTU_BLACK_HOLE_LOSSES consecutive lost
- * packets larger than the base while at least one smaller packet was
- * acknowledged meanwhile: fall back to the base size and search again
- * at once (the path MTU probably just shrank).  After a completed search
+ * packets larger than the base while at least one smaller ack-eliciting
+ * packet was acknowledged meanwhile (or twice as many with no evidence
+ * either way): fall back to the base size and search again at once,
+ * maximum first (the path MTU probably just shrank; after a false alarm
+ * one probe restores the size).  Conn helps by making PTO probes small
+ * (a PING) when full-size packets keep getting lost.  After a completed search
  * the larger sizes are re-probed every PMTU_RAISE_INTERVAL_US, so a grown
  * path MTU is found too.
  *
@@ -42,9 +45,9 @@ extern "C" {
 #define PMTU_MAX_UDP6_PAYLOAD 1452
 #define PMTU_MAX_PROBES 3        /* RFC 8899 MAX_PROBES */
 #define PMTU_SEARCH_STEP 16      /* stop when the bracket is this narrow */
-/* A lost probe is retried after this long (a probe also counts as lost
- * when recovery says so; this only spaces retries). */
-#define PMTU_PROBE_RETRY_US 1000000
+/* Spacing after a lost probe.  Loss detection already waits ~1 RTT, so
+ * this only caps probing at 10 per second on very short paths. */
+#define PMTU_PROBE_INTERVAL_US 100000
 /* Consecutive losses of large packets that mean "black hole": random loss
  * of 5% produces 4 in a row once in 160000 large packets; a black hole
  * produces them within one RTT. */
