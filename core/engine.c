@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -37,16 +38,44 @@ uint64_t engine_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-int engine_fd_high(int fd)
+static void fd_mark(struct srm_engine *e, int fd, bool owned)
+{
+	if (fd < 0 || (size_t)fd / 8 >= e->owned_bytes)
+		return;
+	uint8_t bit = (uint8_t)(1u << (fd % 8));
+	if (owned)
+		atomic_fetch_or(&e->owned[fd / 8], bit);
+	else
+		atomic_fetch_and(&e->owned[fd / 8], (uint8_t)~bit);
+}
+
+int engine_fd_adopt(struct srm_engine *e, int fd)
 {
 	struct rlimit rl;
-	if (fd < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur <= ENGINE_FD_FLOOR + 16)
-		return fd;
-	int high = fcntl(fd, F_DUPFD_CLOEXEC, ENGINE_FD_FLOOR);
-	if (high < 0)
-		return fd;
+	if (fd >= 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > ENGINE_FD_FLOOR + 16) {
+		int high = fcntl(fd, F_DUPFD_CLOEXEC, ENGINE_FD_FLOOR);
+		if (high >= 0) {
+			close(fd);
+			fd = high;
+		}
+	}
+	fd_mark(e, fd, true);
+	return fd;
+}
+
+void engine_fd_close(struct srm_engine *e, int fd)
+{
+	if (fd < 0)
+		return;
+	fd_mark(e, fd, false);
 	close(fd);
-	return high;
+}
+
+int srm_engine_owns_fd(srm_engine *e, int fd)
+{
+	if (!e || fd < 0 || (size_t)fd / 8 >= e->owned_bytes)
+		return 0;
+	return (atomic_load(&e->owned[fd / 8]) >> (fd % 8)) & 1;
 }
 
 void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events)
@@ -261,12 +290,10 @@ static void engine_free(struct srm_engine *e)
 		index_table_free(e->indices);
 	if (e->identity)
 		identity_free(e->identity);
-	if (e->udp_fd >= 0)
-		close(e->udp_fd);
-	if (e->wake_fd >= 0)
-		close(e->wake_fd);
-	if (e->epfd >= 0)
-		close(e->epfd);
+	engine_fd_close(e, e->udp_fd);
+	engine_fd_close(e, e->wake_fd);
+	engine_fd_close(e, e->epfd);
+	free((void *)e->owned);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -313,8 +340,16 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	if (rc < 0)
 		goto fail;
 
-	e->epfd = engine_fd_high(epoll_create1(EPOLL_CLOEXEC));
-	e->wake_fd = engine_fd_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+	struct rlimit rl;
+	e->owned_bytes = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < OWNED_FD_LIMIT
+				 ? (size_t)rl.rlim_max / 8 + 1 : OWNED_FD_LIMIT / 8;
+	e->owned = calloc(e->owned_bytes, 1);
+	if (!e->owned) {
+		rc = SRM_ERR_NOMEM;
+		goto fail;
+	}
+	e->epfd = engine_fd_adopt(e, epoll_create1(EPOLL_CLOEXEC));
+	e->wake_fd = engine_fd_adopt(e, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (e->epfd < 0 || e->wake_fd < 0) {
 		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
 		rc = SRM_ERR_IO;
@@ -406,12 +441,12 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 		close(fd);
 		return SRM_ERR_NOTFOUND;
 	}
-	fd = engine_fd_high(fd);
+	fd = engine_fd_adopt(e, fd);
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		pthread_mutex_unlock(&e->lock);
-		close(fd);
+		engine_fd_close(e, fd);
 		return SRM_ERR_CLOSED;
 	}
 	uint64_t now = engine_now_us();
@@ -424,7 +459,7 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 		if (rc == 0)
 			conn_stream_reset(c, id, RESET_INTERNAL);
 		pthread_mutex_unlock(&e->lock);
-		close(fd);
+		engine_fd_close(e, fd);
 		return rc < 0 ? rc : SRM_ERR_NOMEM;
 	}
 	b->state = SRM_ERR_AGAIN;

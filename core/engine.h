@@ -101,6 +101,10 @@ struct ended_stream {
 	int error;
 };
 
+/* fds beyond this are not tracked by srm_engine_owns_fd (1 Mi fds, the
+ * usual hard limit; 128 KiB of bits). */
+#define OWNED_FD_LIMIT (1u << 20)
+
 #define SEND_BATCH 32
 #define RECV_BATCH 32
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
@@ -131,6 +135,11 @@ struct srm_engine {
 
 	struct srm_engine_stats stats;
 
+	/* Which fds are the engine's (srm_engine_owns_fd), one bit each, read
+	 * without the lock by the preload's close/dup hooks. */
+	_Atomic uint8_t *owned;
+	size_t owned_bytes;
+
 	/* Outgoing datagrams, flushed with sendmmsg. */
 	struct mmsghdr send_msgs[SEND_BATCH];
 	struct iovec send_iov[SEND_BATCH];
@@ -141,7 +150,8 @@ struct srm_engine {
 
 /* engine.c */
 uint64_t engine_now_us(void);
-int engine_fd_high(int fd);
+int engine_fd_adopt(struct srm_engine *e, int fd);
+void engine_fd_close(struct srm_engine *e, int fd);
 void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events);
 void engine_remember_end(struct srm_engine *e, uint64_t handle, int error);
 struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us);

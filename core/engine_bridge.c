@@ -51,7 +51,7 @@ void bridge_free(struct srm_engine *e, struct bridge *b)
 	HASH_DELETE(hh, e->bridges, b);
 	HASH_DELETE(hh_peer, b->peer->bridges, b);
 	epoll_ctl(e->epfd, EPOLL_CTL_DEL, b->fd, NULL);
-	close(b->fd);
+	engine_fd_close(e, b->fd);
 	free(b->in_buf);
 	free(b->out_buf);
 	free(b);

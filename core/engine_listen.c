@@ -40,16 +40,16 @@ static void accept_forward(struct srm_engine *e, struct listener *l, struct peer
 		conn_stream_reset(p->conn, id, RESET_INTERNAL);
 		return;
 	}
-	fd = engine_fd_high(fd);
+	fd = engine_fd_adopt(e, fd);
 	int rc = connect(fd, (struct sockaddr *)&l->target, l->target_len);
 	if (rc != 0 && errno != EINPROGRESS) {
-		close(fd);
+		engine_fd_close(e, fd);
 		refuse(p, id, l->port);
 		return;
 	}
 	struct bridge *b = bridge_new(e, p, id, fd);
 	if (!b) {
-		close(fd);
+		engine_fd_close(e, fd);
 		conn_stream_reset(p->conn, id, RESET_INTERNAL);
 		return;
 	}
@@ -89,12 +89,12 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 		refuse(p, id, l->port);
 		return;
 	}
-	int mine = engine_fd_high(pair[1]);
+	int mine = engine_fd_adopt(e, pair[1]);
 	fcntl(mine, F_SETFL, O_NONBLOCK);
 	struct bridge *b = bridge_new(e, p, id, mine);
 	if (!b) {
 		close(pair[0]);
-		close(mine);
+		engine_fd_close(e, mine);
 		conn_stream_reset(p->conn, id, RESET_INTERNAL);
 		return;
 	}
@@ -124,8 +124,7 @@ static void listener_free(struct srm_engine *e, struct listener *l)
 	HASH_DELETE(hh, e->listeners, l);
 	for (size_t i = 0; i < l->queued; i++)
 		close(l->queue[i].fd);
-	if (l->event_fd >= 0)
-		close(l->event_fd);
+	engine_fd_close(e, l->event_fd);
 	free(l);
 }
 
@@ -159,7 +158,7 @@ int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, 
 		l->target_len = forward_len;
 		rc = 0;
 	} else {
-		l->event_fd = engine_fd_high(eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC));
+		l->event_fd = engine_fd_adopt(e, eventfd(0, EFD_SEMAPHORE | EFD_NONBLOCK | EFD_CLOEXEC));
 		if (l->event_fd < 0) {
 			free(l);
 			rc = SRM_ERR_IO;

@@ -162,7 +162,7 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 		close(fd);
 		return SRM_ERR_IO;
 	}
-	e->udp_fd = engine_fd_high(fd);
+	e->udp_fd = engine_fd_adopt(e, fd);
 	e->udp_tag.kind = EV_UDP;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->udp_tag };
 	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->udp_fd, &ev);

@@ -137,6 +137,11 @@ SRM_EXPORT void srm_engine_stop(srm_engine *e);
  * fork(), where the thread does not exist. Frees nothing shared. */
 SRM_EXPORT void srm_engine_abandon(srm_engine *e);
 
+/* Nonzero if fd is one of the engine's own descriptors (its socket, epoll,
+ * event and stream fds).  Lock-free; for the preload's close/dup hooks,
+ * which must never let the application close or overwrite them. */
+SRM_EXPORT int srm_engine_owns_fd(srm_engine *e, int fd);
+
 /* The bound UDP port (useful with an ephemeral port). */
 SRM_EXPORT int srm_engine_udp_port(srm_engine *e);
 
