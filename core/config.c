@@ -1,0 +1,905 @@
+/*
+ * config.c — struct srm_config from SRMUDP_* variables and SRMUDP_CONFIG.
+ *
+ * Precedence: built-in defaults, then the file named by SRMUDP_CONFIG, then
+ * the environment.  A variable that is set but empty counts as unset (so
+ * `SRMUDP_LOG= cmd` restores the default).  The environment replaces a file
+ * value as a whole; in particular SRMUDP_PEERS from the environment replaces
+ * every SRMUDP_PEERS line of the file.  docs/CONFIG.md is the user's view.
+ *
+ * Representation choices the engine relies on:
+ *  - listen: always filled.  The default, "PORT" alone and "[::]:PORT" give
+ *    in6addr_any (AF_INET6, listen_len = sizeof(struct sockaddr_in6)); the
+ *    engine binds that with IPV6_V6ONLY=0, so it is dual stack, and falls
+ *    back to 0.0.0.0 where IPv6 is unavailable.  "0.0.0.0:PORT" or any other
+ *    IPv4 address gives an AF_INET socket, IPv4 only.  Port 0 = ephemeral.
+ *  - peer endpoints and the rendezvous address keep their own family: an
+ *    AF_INET sockaddr_in for IPv4.  A dual-stack engine maps it to
+ *    ::ffff:a.b.c.d before sendto().
+ *  - peer names are stored lowercase (DNS names are case-insensitive), so
+ *    lookups must fold case too.
+ *  - relative paths (SRMUDP_KEY, SRMUDP_LOG_FILE) are made absolute at parse
+ *    time: from the environment against the current directory, from the
+ *    file against the file's directory.  A daemon that chdir("/") before
+ *    the engine starts still finds its key.
+ *
+ * Host names are resolved here, once: getaddrinfo with AI_NUMERICHOST
+ * first, which never reaches a resolver (or a preload's name hooks), then a
+ * normal lookup for real names.
+ *
+ * Errors are one line, "WHERE: message", where WHERE is the variable name or
+ * "FILE:LINE: VARIABLE", and the message quotes the offending token.  Unknown
+ * SRMUDP_* environment variables only warn (other tools may own some);
+ * unknown keys in the file are errors (the file is ours alone).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "srmudp.h"
+
+extern char **environ;
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000u /* a few handshake retries */
+#define DEFAULT_IDLE_TIMEOUT_MS 30000u    /* conntrack forgets UDP after 30 s */
+/* Timeouts above a day are typos, and they keep ms arithmetic in 32 bits. */
+#define MAX_TIMEOUT_MS 86400000ull
+/* The file is a few lines of text; refuse anything that is clearly not. */
+#define CONFIG_FILE_MAX (1u << 20)
+/* Quoted tokens in errors are cut so the message stays one short line. */
+#define QUOTE_MAX 64
+
+enum key_id {
+	K_KEY,
+	K_PEERS,
+	K_LISTEN,
+	K_RENDEZVOUS,
+	K_LOG,
+	K_LOG_FILE,
+	K_COMPRESS,
+	K_CC,
+	K_CONNECT_TIMEOUT,
+	K_IDLE_TIMEOUT,
+	K_COUNT
+};
+
+static const char *const key_names[K_COUNT] = {
+	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
+	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
+	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT",
+};
+
+/* SRMUDP_* variables that are not configuration keys but are read by other
+ * parts of srmudp; they never draw an "unknown variable" warning. */
+static const char *const other_vars[] = {
+	"SRMUDP_CONFIG",
+	"SRMUDP_PRELOAD", /* srmudp run: which libsrmudp.so */
+};
+
+/* One value and where it came from, for error messages. */
+struct source {
+	const char *value;
+	char where[PATH_MAX + 64]; /* "VAR" or "FILE:LINE: VAR" */
+	const char *base_dir;      /* for relative paths; NULL = cwd */
+};
+
+struct file_values {
+	char *text;  /* the file, NUL-terminated per value in place */
+	char *dir;   /* directory of the file, for relative paths */
+	struct source one[K_COUNT];
+	int have[K_COUNT];
+	int first_line[K_COUNT];
+	struct source *peers; /* every SRMUDP_PEERS line, in order */
+	size_t peer_lines;
+};
+
+static void set_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void set_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (err == NULL || errlen == 0)
+		return;
+	n = snprintf(err, errlen, "%s: ", where);
+	if (n < 0 || (size_t)n >= errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/* Render s[0..len) as a double-quoted C-like string for an error message:
+ * non-printable bytes escaped, long tokens cut with "...". */
+static const char *quote(char buf[QUOTE_MAX * 4 + 8], const char *s, size_t len)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == QUOTE_MAX) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)sprintf(buf + o, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+#define Q(buf, s, len) quote(buf, s, len)
+#define QS(buf, s) quote(buf, s, strlen(s))
+
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Trim in place; returns the start, NUL-terminates the end. */
+static char *trim(char *s)
+{
+	size_t n;
+
+	while (is_space(*s))
+		s++;
+	n = strlen(s);
+	while (n > 0 && is_space(s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+/* ---- Scalars --------------------------------------------------------- */
+
+static int parse_port(const char *s, size_t len, int allow_zero, uint16_t *out)
+{
+	unsigned long v = 0;
+
+	if (len == 0 || len > 5)
+		return SRM_ERR_INVALID;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return SRM_ERR_INVALID;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v > 65535 || (v == 0 && !allow_zero))
+		return SRM_ERR_INVALID;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* "500", "500ms", "10s", "2m", "1h": an integer with an optional unit. */
+static int parse_timeout(const struct source *src, uint32_t *out, char *err, size_t errlen)
+{
+	const char *s = src->value, *p = s;
+	unsigned long long v = 0, mul;
+	char qb[QUOTE_MAX * 4 + 8];
+
+	while (*p >= '0' && *p <= '9') {
+		v = v * 10 + (unsigned long long)(*p - '0');
+		if (v > MAX_TIMEOUT_MS)
+			break;
+		p++;
+	}
+	if (p == s)
+		goto bad;
+	if (*p >= '0' && *p <= '9')
+		goto range;
+	if (*p == '\0' || strcmp(p, "ms") == 0)
+		mul = 1;
+	else if (strcmp(p, "s") == 0)
+		mul = 1000;
+	else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0)
+		mul = 60000;
+	else if (strcmp(p, "h") == 0)
+		mul = 3600000;
+	else
+		goto bad;
+	if (v == 0 || v * mul > MAX_TIMEOUT_MS)
+		goto range;
+	*out = (uint32_t)(v * mul);
+	return 0;
+bad:
+	set_err(err, errlen, src->where,
+		"bad duration %s (expected milliseconds or a number with ms, s, m or h, e.g. 10s)",
+		QS(qb, s));
+	return SRM_ERR_INVALID;
+range:
+	set_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
+	return SRM_ERR_INVALID;
+}
+
+/* Case-insensitive choice among names; index or -1. */
+static int pick(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static int parse_choice(const struct source *src, const char *const *names, size_t n,
+			const char *expected, int *out, char *err, size_t errlen)
+{
+	char qb[QUOTE_MAX * 4 + 8];
+	int i = pick(src->value, names, n);
+
+	if (i < 0) {
+		set_err(err, errlen, src->where, "bad value %s (expected %s)", QS(qb, src->value),
+			expected);
+		return SRM_ERR_INVALID;
+	}
+	*out = i;
+	return 0;
+}
+
+/* Absolute path into out[4096]: relative ones against base_dir or cwd. */
+static int parse_path(const struct source *src, char out[4096], char *err, size_t errlen)
+{
+	char cwd[PATH_MAX], qb[QUOTE_MAX * 4 + 8];
+	const char *base = src->base_dir;
+	int n;
+
+	if (src->value[0] == '/') {
+		n = snprintf(out, 4096, "%s", src->value);
+	} else {
+		if (base == NULL) {
+			if (getcwd(cwd, sizeof(cwd)) == NULL) {
+				set_err(err, errlen, src->where,
+					"relative path %s but the current directory is unknown: %s",
+					QS(qb, src->value), strerror(errno));
+				return SRM_ERR_INVALID;
+			}
+			base = cwd;
+		}
+		n = snprintf(out, 4096, "%s/%s", strcmp(base, "/") == 0 ? "" : base, src->value);
+	}
+	if (n < 0 || n >= 4096) {
+		set_err(err, errlen, src->where, "path too long: %s", QS(qb, src->value));
+		return SRM_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* ---- Addresses ------------------------------------------------------- */
+
+/* Resolve host (numeric first, then a real lookup unless numeric_only) and
+ * port into out.  Returns 0 or an EAI_* code. */
+static int resolve(const char *host, uint16_t port, int numeric_only, int passive,
+		   struct sockaddr_storage *out, socklen_t *out_len)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[8];
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_DGRAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	snprintf(service, sizeof(service), "%u", (unsigned)port);
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc == EAI_NONAME && !numeric_only) {
+		hints.ai_flags &= ~AI_NUMERICHOST;
+		rc = getaddrinfo(host, service, &hints, &res);
+	}
+	if (rc != 0)
+		return rc;
+	if (res == NULL || res->ai_addrlen > sizeof(*out)) {
+		freeaddrinfo(res);
+		return EAI_FAIL;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	*out_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Split "HOST:PORT", "[V6]:PORT" (and, if port_only_ok, "PORT") into host
+ * and port.  host_buf gets the host, without brackets ("" for PORT alone).
+ * *bracketed says whether the host was an [IPv6] literal.  Returns 0 or a
+ * short reason for the caller's message. */
+static const char *split_host_port(const char *s, size_t len, int port_only_ok,
+				   int allow_zero, char *host_buf, size_t host_size,
+				   uint16_t *port, int *bracketed)
+{
+	size_t h = 0, hlen, pstart; /* host at s[h..h+hlen), port from pstart */
+
+	*bracketed = 0;
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (close == NULL)
+			return "missing ']'";
+		hlen = (size_t)(close - s) - 1;
+		h = 1;
+		if (h + hlen + 1 >= len || s[h + hlen + 1] != ':')
+			return "expected [ADDR]:PORT";
+		pstart = h + hlen + 2;
+		*bracketed = 1;
+	} else {
+		const char *first = memchr(s, ':', len), *last = NULL;
+
+		for (size_t i = len; i > 0 && last == NULL; i--)
+			if (s[i - 1] == ':')
+				last = s + i - 1;
+		if (last == NULL) {
+			if (!port_only_ok)
+				return "expected HOST:PORT";
+			hlen = 0;
+			pstart = 0;
+		} else {
+			if (first != last)
+				return "IPv6 addresses need brackets: [ADDR]:PORT";
+			hlen = (size_t)(last - s);
+			if (hlen == 0)
+				return "empty host";
+			pstart = hlen + 1;
+		}
+	}
+	if (*bracketed && hlen == 0)
+		return "empty host";
+	if (hlen >= host_size)
+		return "host name too long";
+	memcpy(host_buf, s + h, hlen);
+	host_buf[hlen] = '\0';
+	if (parse_port(s + pstart, len - pstart, allow_zero, port) != 0)
+		return allow_zero ? "bad port (expected 0 to 65535)" : "bad port (expected 1 to 65535)";
+	return NULL;
+}
+
+/* "HOST:PORT" for the rendezvous server or a peer endpoint.  what names the
+ * thing in messages ("for peer \"db\"" or ""). */
+static int parse_endpoint(const struct source *src, const char *s, size_t len, const char *what,
+			  struct sockaddr_storage *out, socklen_t *out_len, char *err,
+			  size_t errlen)
+{
+	char host[256], qb[QUOTE_MAX * 4 + 8];
+	uint16_t port;
+	int bracketed, rc;
+	const char *why = split_host_port(s, len, 0, 0, host, sizeof(host), &port, &bracketed);
+
+	if (why != NULL) {
+		set_err(err, errlen, src->where, "bad endpoint %s%s: %s", Q(qb, s, len), what, why);
+		return SRM_ERR_INVALID;
+	}
+	rc = resolve(host, port, bracketed, 0, out, out_len);
+	if (rc != 0) {
+		set_err(err, errlen, src->where, "cannot resolve %s%s: %s", QS(qb, host), what,
+			gai_strerror(rc));
+		return SRM_ERR_INVALID;
+	}
+	if (bracketed && out->ss_family != AF_INET6) {
+		set_err(err, errlen, src->where, "bad endpoint %s%s: brackets are for IPv6 only",
+			Q(qb, s, len), what);
+		return SRM_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* "[ADDR:]PORT"; ADDR is numeric. */
+static int parse_listen(const struct source *src, struct srm_config *cfg, char *err,
+			size_t errlen)
+{
+	char host[INET6_ADDRSTRLEN + 32], qb[QUOTE_MAX * 4 + 8], qh[QUOTE_MAX * 4 + 8];
+	const char *s = src->value;
+	uint16_t port;
+	int bracketed, rc;
+	const char *why = split_host_port(s, strlen(s), 1, 1, host, sizeof(host), &port,
+					  &bracketed);
+
+	if (why != NULL) {
+		set_err(err, errlen, src->where, "bad listen address %s: %s", QS(qb, s), why);
+		return SRM_ERR_INVALID;
+	}
+	if (host[0] == '\0' || strcmp(host, "*") == 0)
+		strcpy(host, "::");
+	rc = resolve(host, port, 1, 1, &cfg->listen, &cfg->listen_len);
+	if (rc != 0) {
+		set_err(err, errlen, src->where,
+			"bad listen address %s: %s is not a numeric IPv4 or [IPv6] address",
+			QS(qb, s), QS(qh, host));
+		return SRM_ERR_INVALID;
+	}
+	return 0;
+}
+
+/* ---- Peers ----------------------------------------------------------- */
+
+/* A single DNS label: letters, digits and '-', not at either end, not all
+ * digits (a numeric name would read as an address).  Folded to lowercase. */
+static const char *check_name(const char *s, size_t len, char out[SRM_PEER_NAME_MAX + 1])
+{
+	int alpha = 0;
+
+	if (len == 0)
+		return "empty name";
+	if (len > SRM_PEER_NAME_MAX)
+		return "longer than 63 characters";
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (isalpha((unsigned char)c) && (unsigned char)c < 0x80)
+			alpha = 1;
+		else if (c == '-')
+			alpha = 1;
+		else if (!(c >= '0' && c <= '9'))
+			return "use only letters, digits and '-'";
+		out[i] = (char)tolower((unsigned char)c);
+	}
+	out[len] = '\0';
+	if (s[0] == '-' || s[len - 1] == '-')
+		return "a name cannot start or end with '-'";
+	if (!alpha)
+		return "a name cannot be all digits";
+	if (strcmp(out, "localhost") == 0)
+		return "\"localhost\" is reserved";
+	return NULL;
+}
+
+static int add_peer(const struct source *src, struct srm_config *cfg, size_t *cap,
+		    const char *tok, size_t len, char *err, size_t errlen)
+{
+	char qb[QUOTE_MAX * 4 + 8], qn[QUOTE_MAX * 4 + 8], qk[QUOTE_MAX * 4 + 8];
+	char what[QUOTE_MAX * 4 + 24];
+	char keytext[SRM_PUBKEY_TEXT_LEN + 8];
+	const char *eq = memchr(tok, '=', len), *at, *why;
+	struct srm_peer_config p;
+
+	memset(&p, 0, sizeof(p));
+	if (eq == NULL || eq == tok) {
+		set_err(err, errlen, src->where, "expected NAME=PUBKEY[@HOST:PORT], got %s",
+			Q(qb, tok, len));
+		return SRM_ERR_INVALID;
+	}
+	why = check_name(tok, (size_t)(eq - tok), p.name);
+	if (why != NULL) {
+		set_err(err, errlen, src->where, "bad peer name %s: %s", Q(qb, tok, (size_t)(eq - tok)),
+			why);
+		return SRM_ERR_INVALID;
+	}
+	QS(qn, p.name);
+	const char *key = eq + 1, *end = tok + len;
+
+	at = memchr(key, '@', (size_t)(end - key));
+	size_t klen = (size_t)((at ? at : end) - key);
+
+	if (klen == 0 || klen >= sizeof(keytext)) {
+		set_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		return SRM_ERR_INVALID;
+	}
+	memcpy(keytext, key, klen);
+	keytext[klen] = '\0';
+	if (srm_pubkey_decode(keytext, p.pubkey) != 0) {
+		set_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		return SRM_ERR_INVALID;
+	}
+	if (at != NULL) {
+		snprintf(what, sizeof(what), " for peer %s", qn);
+		int rc = parse_endpoint(src, at + 1, (size_t)(end - at - 1), what, &p.endpoint,
+					&p.endpoint_len, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		const struct srm_peer_config *o = &cfg->peers[i];
+
+		if (strcmp(o->name, p.name) == 0) {
+			set_err(err, errlen, src->where, "duplicate peer name %s", qn);
+			return SRM_ERR_INVALID;
+		}
+		if (memcmp(o->pubkey, p.pubkey, SRM_KEY_BYTES) == 0) {
+			set_err(err, errlen, src->where,
+				"peers %s and %s have the same public key %s", QS(qb, o->name), qn,
+				Q(qk, key, klen));
+			return SRM_ERR_INVALID;
+		}
+	}
+	if (cfg->peer_count >= SRM_MAX_PEERS) {
+		set_err(err, errlen, src->where, "more than %d peers (at %s)", SRM_MAX_PEERS, qn);
+		return SRM_ERR_INVALID;
+	}
+	if (cfg->peer_count == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		struct srm_peer_config *np;
+
+		if (ncap > SRM_MAX_PEERS)
+			ncap = SRM_MAX_PEERS;
+		np = realloc(cfg->peers, ncap * sizeof(*np));
+		if (np == NULL) {
+			set_err(err, errlen, src->where, "out of memory");
+			return SRM_ERR_NOMEM;
+		}
+		cfg->peers = np;
+		*cap = ncap;
+	}
+	cfg->peers[cfg->peer_count++] = p;
+	return 0;
+}
+
+/* Entries separated by whitespace or commas. */
+static int parse_peers(const struct source *src, struct srm_config *cfg, size_t *cap,
+		       char *err, size_t errlen)
+{
+	const char *s = src->value;
+
+	for (;;) {
+		size_t len;
+		int rc;
+
+		while (*s == ',' || is_space(*s))
+			s++;
+		if (*s == '\0')
+			return 0;
+		for (len = 0; s[len] != '\0' && s[len] != ',' && !is_space(s[len]); len++)
+			;
+		rc = add_peer(src, cfg, cap, s, len, err, errlen);
+		if (rc != 0)
+			return rc;
+		s += len;
+	}
+}
+
+/* ---- The file -------------------------------------------------------- */
+
+static int key_lookup(const char *name)
+{
+	char full[64];
+
+	if (strncasecmp(name, "SRMUDP_", 7) == 0)
+		name += 7;
+	if (strlen(name) + 8 > sizeof(full))
+		return -1;
+	snprintf(full, sizeof(full), "SRMUDP_%s", name);
+	for (int i = 0; i < K_COUNT; i++)
+		if (strcasecmp(full, key_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static void file_values_free(struct file_values *fv)
+{
+	free(fv->text);
+	free(fv->dir);
+	free(fv->peers);
+	memset(fv, 0, sizeof(*fv));
+}
+
+static int read_file(const char *path, char **out, char *err, size_t errlen)
+{
+	char qb[QUOTE_MAX * 4 + 8];
+	struct stat st;
+	char *buf;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		set_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
+			strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return SRM_ERR_INVALID;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
+		set_err(err, errlen, "SRMUDP_CONFIG", "%s is not a regular file under 1 MiB",
+			QS(qb, path));
+		close(fd);
+		return SRM_ERR_INVALID;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		close(fd);
+		set_err(err, errlen, "SRMUDP_CONFIG", "out of memory");
+		return SRM_ERR_NOMEM;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			set_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
+				strerror(errno));
+			free(buf);
+			close(fd);
+			return SRM_ERR_INVALID;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	if (memchr(buf, '\0', got) != NULL) {
+		set_err(err, errlen, "SRMUDP_CONFIG", "%s is not a text file", QS(qb, path));
+		free(buf);
+		return SRM_ERR_INVALID;
+	}
+	*out = buf;
+	return 0;
+}
+
+/* Strip an inline "# comment" (a '#' at the start or after whitespace,
+ * outside quotes) and one pair of surrounding quotes. */
+static const char *unquote(char *v, int *ok)
+{
+	char q = 0;
+
+	*ok = 1;
+	for (char *p = v; *p; p++) {
+		if (q) {
+			if (*p == q)
+				q = 0;
+		} else if (*p == '"' || *p == '\'') {
+			q = *p;
+		} else if (*p == '#' && (p == v || is_space(p[-1]))) {
+			*p = '\0';
+			break;
+		}
+	}
+	if (q) {
+		*ok = 0;
+		return v;
+	}
+	v = trim(v);
+	size_t n = strlen(v);
+
+	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+		v[n - 1] = '\0';
+		v++;
+	}
+	return v;
+}
+
+static int parse_file(const char *path, struct file_values *fv, char *err, size_t errlen)
+{
+	char where[PATH_MAX + 32], qb[QUOTE_MAX * 4 + 8];
+	char *line, *next;
+	int lineno = 0, rc;
+
+	rc = read_file(path, &fv->text, err, errlen);
+	if (rc != 0)
+		return rc;
+	{
+		char *copy = strdup(path), *slash;
+
+		if (copy == NULL)
+			return SRM_ERR_NOMEM;
+		slash = strrchr(copy, '/');
+		if (slash == NULL) {
+			free(copy);
+			copy = getcwd(NULL, 0);
+			if (copy == NULL)
+				copy = strdup(".");
+			if (copy == NULL)
+				return SRM_ERR_NOMEM;
+		} else if (slash == copy) {
+			slash[1] = '\0';
+		} else {
+			*slash = '\0';
+		}
+		fv->dir = copy;
+	}
+	for (line = fv->text; line != NULL; line = next) {
+		char *eq, *key, *val;
+		int id, ok;
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		lineno++;
+		line = trim(line);
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		snprintf(where, sizeof(where), "%s:%d", path, lineno);
+		eq = strchr(line, '=');
+		if (eq == NULL) {
+			set_err(err, errlen, where, "expected KEY = value, got %s", QS(qb, line));
+			return SRM_ERR_INVALID;
+		}
+		*eq = '\0';
+		key = trim(line);
+		id = key_lookup(key);
+		if (id < 0) {
+			set_err(err, errlen, where, "unknown key %s", QS(qb, key));
+			return SRM_ERR_INVALID;
+		}
+		val = (char *)unquote(eq + 1, &ok);
+		snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, key_names[id]);
+		if (!ok) {
+			set_err(err, errlen, where, "unterminated quote in %s", QS(qb, val));
+			return SRM_ERR_INVALID;
+		}
+		if (id == K_PEERS) {
+			struct source *np = realloc(fv->peers, (fv->peer_lines + 1) * sizeof(*np));
+
+			if (np == NULL)
+				return SRM_ERR_NOMEM;
+			fv->peers = np;
+			np[fv->peer_lines].value = val;
+			np[fv->peer_lines].base_dir = fv->dir;
+			snprintf(np[fv->peer_lines].where, sizeof(np->where), "%s", where);
+			fv->peer_lines++;
+			continue;
+		}
+		if (fv->have[id]) {
+			set_err(err, errlen, where, "set twice (first on line %d)", fv->first_line[id]);
+			return SRM_ERR_INVALID;
+		}
+		fv->have[id] = 1;
+		fv->first_line[id] = lineno;
+		fv->one[id].value = val;
+		fv->one[id].base_dir = fv->dir;
+		snprintf(fv->one[id].where, sizeof(fv->one[id].where), "%s", where);
+	}
+	return 0;
+}
+
+/* ---- Putting it together --------------------------------------------- */
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+static const char *const compress_names[] = { "auto", "on", "off" };
+static const char *const cc_names[] = { "bbr", "cubic", "newreno" };
+
+static int parse_one(int id, const struct source *src, struct srm_config *cfg, char *err,
+		     size_t errlen)
+{
+	int v, rc;
+
+	switch (id) {
+	case K_KEY:
+		return parse_path(src, cfg->key_path, err, errlen);
+	case K_LOG_FILE:
+		return parse_path(src, cfg->log_file, err, errlen);
+	case K_LISTEN:
+		return parse_listen(src, cfg, err, errlen);
+	case K_RENDEZVOUS:
+		return parse_endpoint(src, src->value, strlen(src->value), "", &cfg->rendezvous,
+				      &cfg->rendezvous_len, err, errlen);
+	case K_LOG:
+		rc = parse_choice(src, log_names, 4, "error, warn, info or debug", &v, err, errlen);
+		if (rc == 0)
+			cfg->log_level = (enum srm_log_level)v;
+		return rc;
+	case K_COMPRESS:
+		rc = parse_choice(src, compress_names, 3, "auto, on or off", &v, err, errlen);
+		if (rc == 0)
+			cfg->compress = (enum srm_compress)v;
+		return rc;
+	case K_CC:
+		rc = parse_choice(src, cc_names, 3, "bbr, cubic or newreno", &v, err, errlen);
+		if (rc == 0)
+			cfg->cc = (enum srm_cc)v;
+		return rc;
+	case K_CONNECT_TIMEOUT:
+		return parse_timeout(src, &cfg->connect_timeout_ms, err, errlen);
+	case K_IDLE_TIMEOUT:
+		return parse_timeout(src, &cfg->idle_timeout_ms, err, errlen);
+	}
+	return SRM_ERR_INVALID;
+}
+
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
+}
+
+/* Unknown SRMUDP_* variables are probably typos: say so, but carry on. */
+static void warn_unknown_env(const struct srm_config *cfg)
+{
+	if (cfg->log_level < SRM_LOG_WARN || environ == NULL)
+		return;
+	for (char **e = environ; *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+		int known = 0;
+
+		if (strncmp(*e, "SRMUDP_", 7) != 0)
+			continue;
+		for (int i = 0; i < K_COUNT && !known; i++)
+			known = strlen(key_names[i]) == n && strncmp(*e, key_names[i], n) == 0;
+		for (size_t i = 0; i < sizeof(other_vars) / sizeof(other_vars[0]) && !known; i++)
+			known = strlen(other_vars[i]) == n && strncmp(*e, other_vars[i], n) == 0;
+		if (!known)
+			log_write(SRM_LOG_WARN, NULL, "%.*s: unknown variable, ignored",
+				  (int)(n > 64 ? 64 : n), *e);
+	}
+}
+
+void srm_config_defaults(struct srm_config *cfg)
+{
+	struct sockaddr_in6 *any = (struct sockaddr_in6 *)&cfg->listen;
+
+	memset(cfg, 0, sizeof(*cfg));
+	any->sin6_family = AF_INET6;
+	any->sin6_addr = in6addr_any;
+	any->sin6_port = 0;
+	cfg->listen_len = sizeof(struct sockaddr_in6);
+	cfg->log_level = SRM_LOG_WARN;
+	cfg->compress = SRM_COMPRESS_AUTO;
+	cfg->cc = SRM_CC_BBR;
+	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+}
+
+void srm_config_free(struct srm_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->peers);
+	cfg->peers = NULL;
+	cfg->peer_count = 0;
+}
+
+int srm_config_from_env(struct srm_config *cfg, char *err, size_t errlen)
+{
+	struct file_values fv;
+	struct source src;
+	size_t cap = 0;
+	const char *path;
+	int rc = 0;
+
+	memset(&fv, 0, sizeof(fv));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	srm_config_defaults(cfg);
+	path = env_value("SRMUDP_CONFIG");
+	if (path != NULL) {
+		rc = parse_file(path, &fv, err, errlen);
+		if (rc == SRM_ERR_NOMEM)
+			set_err(err, errlen, "SRMUDP_CONFIG", "out of memory");
+		if (rc != 0)
+			goto out;
+	}
+	for (int id = 0; id < K_COUNT; id++) {
+		const char *v = env_value(key_names[id]);
+
+		if (v != NULL) {
+			src.value = v;
+			src.base_dir = NULL;
+			snprintf(src.where, sizeof(src.where), "%s", key_names[id]);
+			rc = id == K_PEERS ? parse_peers(&src, cfg, &cap, err, errlen)
+					   : parse_one(id, &src, cfg, err, errlen);
+		} else if (id == K_PEERS) {
+			for (size_t i = 0; i < fv.peer_lines && rc == 0; i++)
+				rc = parse_peers(&fv.peers[i], cfg, &cap, err, errlen);
+		} else if (fv.have[id] && fv.one[id].value[0] != '\0') {
+			rc = parse_one(id, &fv.one[id], cfg, err, errlen);
+		}
+		if (rc != 0)
+			goto out;
+	}
+	warn_unknown_env(cfg);
+out:
+	file_values_free(&fv);
+	if (rc != 0) {
+		srm_config_free(cfg);
+		srm_config_defaults(cfg);
+		return rc == SRM_ERR_NOMEM ? SRM_ERR_NOMEM : SRM_ERR_INVALID;
+	}
+	return 0;
+}

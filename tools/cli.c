@@ -1,0 +1,122 @@
+/*
+ * cli.c — helpers shared by the srmudp subcommands (see cli.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char *cli_name = "srmudp";
+
+void cli_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s: %s\n", cli_name, msg);
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+const char *cli_quote(char buf[300], const char *s)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (i == 64) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (c == '"' || c == '\\') {
+			buf[o++] = '\\';
+			buf[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+int cli_parse_port(const char *s, uint16_t *port)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '9' || i >= 5)
+			return SRM_ERR_INVALID;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (i == 0 || v == 0 || v > 65535)
+		return SRM_ERR_INVALID;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES])
+{
+	uint8_t secret[SRM_KEY_BYTES];
+	char err[1024], q[300];
+	int rc, fd;
+
+	rc = srm_config_from_env(cfg, err, sizeof(err));
+	if (rc != 0) {
+		cli_error("%s", err[0] ? err : srm_strerror(rc));
+		return rc;
+	}
+	if (cfg->key_path[0] == '\0') {
+		cli_error("SRMUDP_KEY is not set (make a key with: srmudp keygen FILE)");
+		goto fail;
+	}
+	err[0] = '\0';
+	rc = srm_key_load(cfg->key_path, secret, pub, err, sizeof(err));
+	explicit_bzero(secret, sizeof(secret));
+	if (rc != 0) {
+		cli_error("SRMUDP_KEY: %s", err[0] ? err : srm_strerror(rc));
+		goto fail;
+	}
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		if (memcmp(cfg->peers[i].pubkey, pub, SRM_KEY_BYTES) == 0) {
+			cli_error("SRMUDP_PEERS: peer %s has this host's own public key",
+				  cli_quote(q, cfg->peers[i].name));
+			goto fail;
+		}
+	}
+	if (cfg->log_file[0] != '\0') {
+		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
+		if (fd < 0) {
+			cli_error("SRMUDP_LOG_FILE: cannot open %s: %s", cli_quote(q, cfg->log_file),
+				  strerror(errno));
+			goto fail;
+		}
+		close(fd);
+	}
+	return 0;
+fail:
+	srm_config_free(cfg);
+	return SRM_ERR_INVALID;
+}

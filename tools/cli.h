@@ -1,0 +1,50 @@
+/*
+ * cli.h — what the srmudp subcommands share: the dispatch entry points and
+ * a few helpers (tools/cli.c).  Tools include only the public srmudp.h.
+ *
+ * Exit codes, common to every subcommand:
+ *   0 success, 1 runtime or configuration error, 2 usage error.
+ * Subcommands document any others in their --help.
+ */
+#ifndef SRMUDP_CLI_H
+#define SRMUDP_CLI_H
+
+#include <stdint.h>
+
+#include "srmudp.h"
+
+#define EXIT_CONFIG 1
+#define EXIT_USAGE 2
+
+int cmd_keygen(int argc, char **argv);
+int cmd_pubkey(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+
+/* "srmudp" or "srmudp CMD": the prefix of every message. */
+extern const char *cli_name;
+
+/* "srmudp CMD: message" on stderr, one line. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* 1 if argv[1..] asks for help (-h / --help before any "--"). */
+int cli_wants_help(int argc, char **argv);
+
+/* Quote s for a message, as the config errors do: "text", escaped, cut at
+ * 64 bytes.  Returns buf. */
+const char *cli_quote(char buf[300], const char *s);
+
+/* A port 1..65535 in decimal; 0 or SRM_ERR_INVALID. */
+int cli_parse_port(const char *s, uint16_t *port);
+
+/*
+ * Everything an engine-starting subcommand checks before doing anything:
+ * srm_config_from_env(), SRMUDP_KEY set, the key file loads (mode, owner,
+ * format), no peer carries this host's own key, the log file can be
+ * opened.  On failure prints the one-line error and returns nonzero (the
+ * config is then released).  pub gets this host's public key.
+ */
+int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES]);
+
+#endif
