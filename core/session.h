@@ -179,5 +179,7 @@ int session_current_keys(const struct session *s, uint8_t send[NOISE_KEY_BYTES],
 			 uint8_t recv[NOISE_KEY_BYTES]);
 /* Keypairs held: current + previous + next. */
 int session_keypair_count(const struct session *s);
+/* Keypairs ever derived by this session (both roles). */
+uint64_t session_keypairs_created(const struct session *s);
 
 #endif

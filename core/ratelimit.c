@@ -1,0 +1,120 @@
+/*
+ * ratelimit.c — fixed-size, set-associative table of token buckets.
+ *
+ * Tokens are kept in thousandths so a refill of per_sec tokens a second
+ * is exact at millisecond steps.
+ */
+#include "ratelimit.h"
+
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MILLI 1000
+
+struct bucket {
+	uint8_t key[17];   /* family byte, then the address (v6: the /64) */
+	uint8_t used;
+	uint64_t last_ms;
+	uint64_t tokens;   /* thousandths */
+};
+
+struct ratelimit {
+	uint8_t hash_key[crypto_shorthash_KEYBYTES];
+	uint64_t per_sec, burst;
+	size_t count;
+	struct bucket b[RATELIMIT_SETS][RATELIMIT_WAYS];
+};
+
+struct ratelimit *ratelimit_new_keyed(const uint8_t key[16], uint32_t per_sec, uint32_t burst)
+{
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+	if (!rl)
+		return NULL;
+	memcpy(rl->hash_key, key, sizeof(rl->hash_key));
+	rl->per_sec = per_sec;
+	rl->burst = burst ? burst : 1;
+	return rl;
+}
+
+struct ratelimit *ratelimit_new(void)
+{
+	uint8_t key[16];
+	randombytes_buf(key, sizeof(key));
+	struct ratelimit *rl = ratelimit_new_keyed(key, RATELIMIT_PER_SEC, RATELIMIT_BURST);
+	sodium_memzero(key, sizeof(key));
+	return rl;
+}
+
+void ratelimit_free(struct ratelimit *rl)
+{
+	free(rl);
+}
+
+size_t ratelimit_count(const struct ratelimit *rl)
+{
+	return rl->count;
+}
+
+static int make_key(uint8_t key[17], const struct sockaddr *src, socklen_t len)
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	memset(key, 0, 17);
+	if (src->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)src)->sin_addr, 4);
+		return 0;
+	}
+	if (src->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		const uint8_t *a = ((const struct sockaddr_in6 *)src)->sin6_addr.s6_addr;
+		if (memcmp(a, v4mapped, 12) == 0) { /* dual-stack socket: an IPv4 peer */
+			key[0] = 4;
+			memcpy(key + 1, a + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a, 8);
+		}
+		return 0;
+	}
+	return -1;
+}
+
+int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *src, socklen_t len,
+		    uint64_t now_ms)
+{
+	uint8_t key[17];
+	uint8_t h[crypto_shorthash_BYTES];
+	if (make_key(key, src, len) != 0)
+		return 0;
+	crypto_shorthash(h, key, sizeof(key), rl->hash_key);
+	struct bucket *set = rl->b[(h[0] | (size_t)h[1] << 8 | (size_t)h[2] << 16) % RATELIMIT_SETS];
+	struct bucket *b = NULL, *victim = &set[0];
+	for (int i = 0; i < RATELIMIT_WAYS; i++) {
+		if (set[i].used && memcmp(set[i].key, key, sizeof(key)) == 0) {
+			b = &set[i];
+			break;
+		}
+		/* Prefer a free way, else the one idle longest. */
+		if (victim->used && (!set[i].used || set[i].last_ms < victim->last_ms))
+			victim = &set[i];
+	}
+	if (!b) {
+		b = victim;
+		if (!b->used)
+			rl->count++;
+		memcpy(b->key, key, sizeof(key));
+		b->used = 1;
+		b->last_ms = now_ms;
+		b->tokens = rl->burst * MILLI;
+	}
+	if (now_ms > b->last_ms) {
+		uint64_t add = (now_ms - b->last_ms) * rl->per_sec; /* thousandths */
+		b->tokens = add >= rl->burst * MILLI - b->tokens ? rl->burst * MILLI : b->tokens + add;
+		b->last_ms = now_ms;
+	}
+	if (b->tokens < MILLI)
+		return 0;
+	b->tokens -= MILLI;
+	return 1;
+}
