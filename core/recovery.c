@@ -331,11 +331,8 @@ int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now
 			struct sent_packet *p = at(r, i);
 			if (p->pn > rg->hi)
 				break;
-			if (p->state == SENT_LOST) {
-				r->stats.spurious_losses++;
-				p->state = SENT_ACKED;
-				continue;
-			}
+			/* Already acked, or declared lost and reported: a late
+			 * ACK of a lost packet changes nothing. */
 			if (p->state != SENT_OUTSTANDING)
 				continue;
 			if (p->flags & RECOVERY_ACK_ELICITING)
@@ -384,8 +381,8 @@ int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now
 
 	if (largest_rec)
 		ev.newest_acked_sent_us = max_u64(ev.newest_acked_sent_us, largest_rec->sent_us);
-	detect_lost(r, now_us, cb);
-
+	/* RFC 9002 order: the window grows for what was acknowledged, then
+	 * shrinks for what this ACK reveals as lost. */
 	ev.acked_bytes = acked_bytes;
 	ev.prior_in_flight = prior_in_flight;
 	ev.bytes_in_flight = r->bytes_in_flight;
@@ -394,6 +391,7 @@ int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now
 	ev.delivered = r->delivered;
 	if (acked_bytes > 0)
 		cc_on_ack(&r->cc, &ev);
+	detect_lost(r, now_us, cb);
 	pop_resolved(r);
 	return newly;
 }

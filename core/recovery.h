@@ -107,7 +107,6 @@ struct recovery_stats {
 	uint64_t packets_sent, packets_acked, packets_lost;
 	uint64_t bytes_sent, bytes_acked, bytes_lost;
 	uint64_t pto_count_total;          /* PTOs fired */
-	uint64_t spurious_losses;          /* declared lost, acked later */
 	uint64_t persistent_congestion;
 };
 

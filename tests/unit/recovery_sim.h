@@ -1,0 +1,231 @@
+// recovery_sim.h — a deterministic one-flow network simulator driving the
+// real ack.c / recovery.c / cc.c / pmtu.c code: a bulk sender, a bottleneck
+// link (rate, drop-tail buffer, one-way delay, seeded random loss, a path
+// MTU), and a receiver that acknowledges with ack_tracker.  Time is
+// simulated (microseconds); nothing here reads a clock.
+#ifndef RECOVERY_SIM_H
+#define RECOVERY_SIM_H
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <deque>
+#include <random>
+#include <vector>
+
+extern "C" {
+#include "ack.h"
+#include "pmtu.h"
+#include "recovery.h"
+#include "wire.h"
+}
+
+struct SimConfig {
+	enum srm_cc cc = SRM_CC_BBR;
+	uint64_t rate_Bps = 12500000;   // 100 Mbit/s bottleneck
+	uint64_t delay_us = 10000;      // one way; RTT = 2x
+	uint64_t buffer_bytes = 250000; // drop-tail queue at the bottleneck
+	double loss = 0.0;              // random loss, data direction
+	double ack_loss = 0.0;          // random loss, ACK direction
+	uint32_t seed = 1;
+	uint32_t mtu = WIRE_BASE_UDP_PAYLOAD;
+	bool pmtu = false;              // run the PMTU search
+	uint32_t pmtu_max = WIRE_MAX_UDP_PAYLOAD;
+	uint32_t path_mtu = 1u << 30;   // larger datagrams vanish silently
+};
+
+class Sim {
+public:
+	static const uint32_t PING_BYTES = 50;
+	explicit Sim(const SimConfig &c) : cfg(c), rng(c.seed)
+	{
+		pmtu_init(&pm, c.pmtu ? c.pmtu_max : c.mtu, 0);
+		uint32_t mtu = c.pmtu ? pmtu_current(&pm) : c.mtu;
+		if (recovery_init(&r, c.cc, mtu, 0) != 0)
+			abort();
+		ack_tracker_init(&t);
+	}
+	~Sim() { recovery_free(&r); }
+	Sim(const Sim &) = delete;
+	Sim &operator=(const Sim &) = delete;
+
+	SimConfig cfg;
+	std::mt19937_64 rng;
+	recovery r;
+	ack_tracker t;
+	pmtu pm;
+	uint64_t now = 0;
+	uint64_t next_pn = 0;
+	uint64_t acked_bytes = 0, lost_packets = 0, sent_packets = 0;
+	uint64_t max_cwnd = 0;
+	uint64_t probes_acked = 0, probes_lost = 0;
+	bool limit_ok = true; // stop sending (test the idle tail)
+	uint64_t send_budget = UINT64_MAX; // packets the app still has
+
+	void set_path_mtu(uint32_t m) { cfg.path_mtu = m; }
+
+	// Run until simulated time `until`.
+	void run_until(uint64_t until)
+	{
+		for (int guard = 0; guard < 50000000 && now < until; guard++) {
+			send_what_we_can();
+			uint64_t next = next_event();
+			if (next > until) {
+				now = until;
+				break;
+			}
+			if (next > now)
+				now = next;
+			step();
+		}
+	}
+
+	double goodput_fraction(uint64_t from_bytes, uint64_t from_us) const
+	{
+		double secs = double(now - from_us) / 1e6;
+		return double(acked_bytes - from_bytes) / secs / double(cfg.rate_Bps);
+	}
+
+	uint32_t mtu() const { return cfg.pmtu ? pmtu_current(&pm) : cfg.mtu; }
+
+private:
+	struct Pkt {
+		uint64_t arrive;
+		uint64_t pn;
+		uint32_t size;
+		bool eliciting;
+	};
+	struct AckMsg {
+		uint64_t arrive;
+		std::vector<uint8_t> frame;
+	};
+	std::deque<Pkt> fwd;
+	std::deque<AckMsg> rev;
+	uint64_t link_free = 0;
+
+	bool chance(double p) { return p > 0 && double(rng() % 1000000) < p * 1e6; }
+
+	void transmit(uint32_t size, unsigned flags)
+	{
+		uint64_t pn = next_pn++;
+		recovery_on_sent(&r, pn, size, flags, (uint32_t)pn, now);
+		sent_packets++;
+		if (chance(cfg.loss) || size > cfg.path_mtu)
+			return;
+		uint64_t backlog = link_free > now ? (link_free - now) * cfg.rate_Bps / 1000000 : 0;
+		if (backlog + size > cfg.buffer_bytes)
+			return; // tail drop
+		uint64_t depart = (link_free > now ? link_free : now) +
+				  (uint64_t)size * 1000000 / cfg.rate_Bps;
+		link_free = depart;
+		fwd.push_back({depart + cfg.delay_us, pn, size,
+			       (flags & RECOVERY_ACK_ELICITING) != 0});
+	}
+
+	void send_what_we_can()
+	{
+		if (!limit_ok)
+			return;
+		// PTO with nothing new to send: a PING keeps the tail alive.
+		while (send_budget == 0 && r.probes_due > 0)
+			transmit(PING_BYTES, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT);
+		for (int i = 0; i < 100000 && send_budget > 0; i++) {
+			uint32_t probe = cfg.pmtu ? pmtu_probe_size_due(&pm, now) : 0;
+			if (probe && recovery_can_send(&r, probe, now)) {
+				pmtu_on_probe_sent(&pm, probe, now);
+				transmit(probe, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT |
+							RECOVERY_PMTU_PROBE);
+				continue;
+			}
+			uint32_t size = mtu();
+			if (!recovery_can_send(&r, size, now))
+				break;
+			transmit(size, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT);
+			send_budget--;
+		}
+		if (cc_cwnd(&r.cc) > max_cwnd)
+			max_cwnd = cc_cwnd(&r.cc);
+	}
+
+	uint64_t next_event() const
+	{
+		uint64_t n = UINT64_MAX;
+		if (!fwd.empty())
+			n = std::min(n, fwd.front().arrive);
+		if (!rev.empty())
+			n = std::min(n, rev.front().arrive);
+		n = std::min(n, ack_tracker_deadline(&t));
+		n = std::min(n, recovery_deadline(&r));
+		if (limit_ok && send_budget > 0) {
+			uint64_t s = recovery_next_send_time(&r, mtu(), now);
+			if (s > now)
+				n = std::min(n, s);
+			if (cfg.pmtu)
+				n = std::min(n, std::max(pmtu_deadline(&pm), now + 1));
+		}
+		return n;
+	}
+
+	static void on_acked(void *ctx, const recovery_event *ev)
+	{
+		Sim *s = static_cast<Sim *>(ctx);
+		if (ev->flags & RECOVERY_PMTU_PROBE) {
+			s->probes_acked++;
+			if (pmtu_on_probe_acked(&s->pm, ev->bytes, s->now))
+				recovery_set_mtu(&s->r, pmtu_current(&s->pm));
+			return;
+		}
+		s->acked_bytes += ev->bytes;
+		if (s->cfg.pmtu && pmtu_on_packet_acked(&s->pm, ev->bytes, s->now))
+			recovery_set_mtu(&s->r, pmtu_current(&s->pm));
+	}
+
+	static void on_lost(void *ctx, const recovery_event *ev)
+	{
+		Sim *s = static_cast<Sim *>(ctx);
+		if (ev->flags & RECOVERY_PMTU_PROBE) {
+			s->probes_lost++;
+			if (pmtu_on_probe_lost(&s->pm, ev->bytes, s->now))
+				recovery_set_mtu(&s->r, pmtu_current(&s->pm));
+			return;
+		}
+		s->lost_packets++;
+		if (s->cfg.pmtu && pmtu_on_packet_lost(&s->pm, ev->bytes, s->now))
+			recovery_set_mtu(&s->r, pmtu_current(&s->pm));
+	}
+
+	void receiver_maybe_ack()
+	{
+		if (!ack_tracker_due(&t, now))
+			return;
+		uint8_t buf[ACK_FRAME_MAX_BYTES];
+		size_t n = ack_frame_write(&t, now, buf, sizeof buf);
+		if (n && !chance(cfg.ack_loss))
+			rev.push_back({now + cfg.delay_us, std::vector<uint8_t>(buf, buf + n)});
+	}
+
+	void step()
+	{
+		while (!fwd.empty() && fwd.front().arrive <= now) {
+			Pkt p = fwd.front();
+			fwd.pop_front();
+			ack_tracker_on_packet(&t, p.pn, p.eliciting, now);
+		}
+		receiver_maybe_ack();
+		recovery_callbacks cb = {on_acked, on_lost, this};
+		while (!rev.empty() && rev.front().arrive <= now) {
+			AckMsg m = std::move(rev.front());
+			rev.pop_front();
+			ack_ranges a;
+			size_t used;
+			if (ack_frame_parse(m.frame.data(), m.frame.size(), &a, &used) != 0)
+				abort();
+			if (recovery_on_ack(&r, &a, now, &cb) < 0)
+				abort();
+		}
+		if (recovery_deadline(&r) <= now)
+			(void)recovery_on_timeout(&r, now, &cb);
+	}
+};
+
+#endif
