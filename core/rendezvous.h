@@ -1,0 +1,381 @@
+/*
+ * rendezvous.h — the rendezvous protocol: peers register with a rendezvous
+ * server under their own key, learn their reflexive (public) address, ask
+ * for each other by public key, get told to punch, and fall back to the
+ * server as a relay.  docs/NAT.md gives every byte; this header is the
+ * contract for the engine (client side) and `srmudp rendezvous` (server).
+ *
+ * Four parts, all sans-I/O (bytes and now_ms in, bytes and destinations
+ * out; no socket, no clock, no thread):
+ *   rdv_wire.c    message codec: hdr(4) | msgpack map, and store records;
+ *   rdv_server.c  server state: stateless challenges, authenticated
+ *                 records, rate limits, lookups, punch requests, relay;
+ *   rdv_client.c  one engine's client: registration and refresh,
+ *                 reflexive address, lookups, relay wrapping;
+ *   rdv_store.c   the record directory interface and its in-memory
+ *                 implementation (tools/rdv_store_redis.c adds Redis).
+ *
+ * Packets (wire.h header first, type WIRE_RENDEZVOUS or WIRE_RELAY):
+ *   REGISTER   c->s  padded to RDV_REGISTER_MIN_BYTES, no content
+ *   CHALLENGE  s->c  server ephemeral X25519 key, server time, cookie =
+ *                    MAC(secret, client address, time, ephemeral): the
+ *                    server keeps no state for unauthenticated clients
+ *   AUTH       c->s  client static key, the echoed challenge, client
+ *                    timestamp (strictly increasing), candidates; MAC
+ *                    keyed by DH(client static, server ephemeral)
+ *   REGISTERED s->c  reflexive address, record lifetime; MAC (s2c key)
+ *   LOOKUP     c->s  peer key, counter; MAC (c2s key)
+ *   PEER       s->c  peer key and its candidates (reflexive first)
+ *   PUNCH      s->c  to the looked-up peer: who wants it, and where
+ *   NOTFOUND   s->c  no record for that peer key
+ *   NOTREG     s->c  unauthenticated hint "I do not know you: register",
+ *                    never larger than the request it answers
+ *   RELAY      both  WIRE_RELAY | peer key (32) | inner srmudp packet:
+ *                    c->s the key names the target, s->c the sender
+ *
+ * Errors: negative enum srm_error, or SRM_DROP_CODE(reason) (<= -100) for
+ * a packet to drop and count, as in session.h.
+ */
+#ifndef SRMUDP_RENDEZVOUS_H
+#define SRMUDP_RENDEZVOUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "srmudp.h"
+#include "wire.h"
+#include "noise.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Constants ---------------------------------------------------------- */
+
+#define RDV_KEY_BYTES 32
+#define RDV_MAC_BYTES 16
+#define RDV_COOKIE_BYTES 16
+/* Host addresses + IPv6 a client announces; the reflexive address the
+ * server saw comes on top, so a peer gets at most RDV_MAX_CANDIDATES + 1. */
+#define RDV_MAX_CANDIDATES 8
+#define RDV_MAX_ENDPOINTS (RDV_MAX_CANDIDATES + 1)
+/* REGISTER is padded to this so the CHALLENGE (about 75 bytes) that
+ * answers it is never larger: amplification factor <= 1. */
+#define RDV_REGISTER_MIN_BYTES 128
+/* Largest rendezvous or relay packet either side accepts or builds. */
+#define RDV_MAX_PACKET 2048
+/* WIRE_RELAY: header | peer key | inner packet.  The engine must keep
+ * relayed inner packets RDV_RELAY_OVERHEAD below its path MTU. */
+#define RDV_RELAY_OVERHEAD (WIRE_HEADER_BYTES + RDV_KEY_BYTES)
+
+/* conntrack forgets an idle UDP flow after 30 s: refreshing the record
+ * every 25 s also keeps the client's NAT mapping towards the server. */
+#define RDV_REFRESH_MS 25000
+/* A record outlives four missed refreshes, then disappears. */
+#define RDV_RECORD_TTL_MS 120000
+/* An AUTH must echo a challenge at most this old. */
+#define RDV_CHALLENGE_TTL_MS 10000
+/* The server's ephemeral key (and so every challenge) rotates this often;
+ * the previous one stays valid for one more epoch. */
+#define RDV_EPOCH_MS 30000
+/* Client retransmission of REGISTER/AUTH/LOOKUP: 1 s doubling to 8 s. */
+#define RDV_RETRY_MIN_MS 1000
+#define RDV_RETRY_MAX_MS 8000
+/* A lookup not answered after this many sends is abandoned (and the
+ * client re-registers: the server may have restarted). */
+#define RDV_LOOKUP_TRIES 4
+#define RDV_MAX_PENDING_LOOKUPS 16
+/* Server defaults. */
+#define RDV_DEFAULT_MAX_RECORDS 100000
+#define RDV_DEFAULT_RELAY_RATE (1024 * 1024) /* bytes/s per registered peer */
+/* Unauthenticated requests (REGISTER, AUTH, unknown LOOKUP) per source
+ * (IPv4 address or IPv6 /64): a client needs 2 per 25 s. */
+#define RDV_UNAUTH_PER_SEC 10
+#define RDV_UNAUTH_BURST 20
+/* Lookups per registered peer: a peer looks up each of its peers once
+ * per connection attempt. */
+#define RDV_LOOKUP_PER_SEC 20
+#define RDV_LOOKUP_BURST 40
+
+/* Message kinds, key 0 of the msgpack map. */
+enum rdv_kind {
+	RDV_REGISTER = 1,
+	RDV_CHALLENGE = 2,
+	RDV_AUTH = 3,
+	RDV_REGISTERED = 4,
+	RDV_LOOKUP = 5,
+	RDV_PEER = 6,
+	RDV_PUNCH = 7,
+	RDV_NOTFOUND = 8,
+	RDV_NOTREG = 9,
+};
+
+/* An address as the engine uses it. */
+struct rdv_endpoint {
+	struct sockaddr_storage addr;
+	socklen_t len; /* 0: none */
+};
+
+/* ---- Codec (rdv_wire.c) ------------------------------------------------- */
+
+/* Map keys (small unsigned integers).  RDV_F_MAC, when present, must be
+ * the last entry and end the packet: the MAC covers every byte before its
+ * value. */
+enum rdv_field {
+	RDV_F_KIND = 0,   /* uint */
+	RDV_F_PUB = 1,    /* bin 32: the sender's static key (AUTH) */
+	RDV_F_EPH = 2,    /* bin 32: server ephemeral key */
+	RDV_F_TIME = 3,   /* uint: server time of the challenge */
+	RDV_F_COOKIE = 4, /* bin 16 */
+	RDV_F_TS = 5,     /* uint: client timestamp (wall clock, ms) */
+	RDV_F_CANDS = 6,  /* array of endpoints (bin 6 or bin 18) */
+	RDV_F_ADDR = 7,   /* endpoint: the reflexive address */
+	RDV_F_PEER = 8,   /* bin 32: the other peer's key */
+	RDV_F_TTL = 9,    /* uint: record lifetime in ms */
+	RDV_F_CTR = 10,   /* uint: per-direction message counter (replay) */
+	RDV_F_PAD = 11,   /* bin: padding, ignored */
+	RDV_F_MAC = 12,   /* bin 16 */
+	RDV_F_COUNT
+};
+
+/* A decoded (or to-be-encoded) rendezvous message.  present has bit
+ * (1 << field) for each field carried. */
+struct rdv_msg {
+	uint32_t present;
+	uint8_t kind;
+	uint8_t pub[RDV_KEY_BYTES], eph[RDV_KEY_BYTES], peer[RDV_KEY_BYTES];
+	uint8_t cookie[RDV_COOKIE_BYTES], mac[RDV_MAC_BYTES];
+	uint64_t time, ts, ttl, ctr;
+	struct rdv_endpoint addr;
+	struct rdv_endpoint cands[RDV_MAX_ENDPOINTS];
+	size_t cand_count;
+	size_t mac_off; /* decode: offset of the MAC value (= bytes it covers) */
+};
+
+#define RDV_HAS(m, f) (((m)->present >> (f)) & 1u)
+
+/* Encode m (fields per m->present, kind always) into out.  With mac_key,
+ * a MAC field is appended: BLAKE2b-128 keyed by mac_key over every byte
+ * before it.  pad_to > 0 adds padding so the packet is at least pad_to
+ * bytes.  Returns the length, or 0 if it does not fit in cap or m holds
+ * an endpoint of another family than AF_INET/AF_INET6. */
+size_t rdv_msg_encode(const struct rdv_msg *m, const uint8_t *mac_key, size_t pad_to,
+		      uint8_t *out, size_t cap);
+
+/* Strict decode: wire header (type WIRE_RENDEZVOUS, version), one map that
+ * ends the packet, known keys with the right types (unknown keys skipped),
+ * no duplicates, MAC last.  Returns 0, or SRM_DROP_CODE(MALFORMED or
+ * VERSION).  Does not check the MAC. */
+int rdv_msg_decode(const uint8_t *pkt, size_t len, struct rdv_msg *m)
+	__attribute__((warn_unused_result));
+
+/* Check the MAC of a decoded packet under key.  Returns 0, or
+ * SRM_DROP_CODE(SRM_DROP_MAC) (missing or wrong), in constant time. */
+int rdv_msg_verify(const uint8_t *pkt, size_t len, const struct rdv_msg *m,
+		   const uint8_t key[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* Endpoint <-> compact bytes: 4-byte IPv4 or 16-byte IPv6 address, then
+ * the port big-endian.  Returns bytes written (6 or 18) or 0 for another
+ * family / short buffer; decode returns 0 or SRM_ERR_INVALID. */
+size_t rdv_endpoint_put(uint8_t *p, size_t cap, const struct rdv_endpoint *ep);
+int rdv_endpoint_get(const uint8_t *p, size_t len, struct rdv_endpoint *ep);
+/* Same address family, address and port (IPv4-mapped IPv6 equals IPv4). */
+int rdv_endpoint_equal(const struct rdv_endpoint *a, const struct rdv_endpoint *b);
+/* "1.2.3.4:5" / "[::1]:5" for logs. */
+const char *rdv_endpoint_str(const struct rdv_endpoint *ep, char *buf, size_t cap);
+
+/* ---- Records and the store (rdv_store.c) -------------------------------- */
+
+/* What the directory keeps for one registered peer. */
+struct rdv_record {
+	uint8_t pub[RDV_KEY_BYTES];
+	struct rdv_endpoint reflexive;      /* the source the server saw */
+	struct rdv_endpoint cands[RDV_MAX_CANDIDATES];
+	size_t cand_count;
+	uint64_t last_ts;   /* newest accepted AUTH timestamp: replays are older */
+	uint64_t server_id; /* the server that holds the peer's MAC keys */
+};
+
+/* Record <-> bytes (msgpack), for stores that keep bytes (Redis).
+ * encode returns the length or 0; decode returns 0 or SRM_ERR_INVALID. */
+size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap);
+int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
+	__attribute__((warn_unused_result));
+
+/*
+ * The directory the servers share.  Synchronous and simple: a Redis call
+ * blocks the server loop for one round trip to a local Redis.  Every
+ * operation returns 0 or a negative enum srm_error (SRM_ERR_IO: the store
+ * is unreachable; the server then answers nothing and counts it).
+ *  put:   insert or replace r, gone after ttl_ms.
+ *  get:   0 with *out, or SRM_ERR_NOTFOUND (absent or expired).
+ *  del:   forget a record (absent is fine).
+ *  note:  queue msg for server server_id (punch requests for peers
+ *         registered on another server); dropped after ttl_ms.
+ *  take_note: pop one note for server server_id into buf; returns its
+ *         length, 0 if none, or a negative error.
+ *  count: records held, when known (the memory store), else 0.
+ */
+struct rdv_store_ops {
+	int (*put)(void *ctx, const struct rdv_record *r, uint32_t ttl_ms, uint64_t now_ms);
+	int (*get)(void *ctx, const uint8_t pub[RDV_KEY_BYTES], uint64_t now_ms,
+		   struct rdv_record *out);
+	int (*del)(void *ctx, const uint8_t pub[RDV_KEY_BYTES]);
+	int (*note)(void *ctx, uint64_t server_id, const uint8_t *msg, size_t len,
+		    uint32_t ttl_ms, uint64_t now_ms);
+	int (*take_note)(void *ctx, uint64_t server_id, uint8_t *buf, size_t cap,
+			 uint64_t now_ms);
+	size_t (*count)(void *ctx);
+	void (*free)(void *ctx);
+};
+
+struct rdv_store {
+	const struct rdv_store_ops *ops;
+	void *ctx;
+	const char *name; /* "memory", "redis://HOST:PORT" */
+};
+
+/* In-memory store (uthash), at most max_records records: when full, the
+ * least recently refreshed record goes first.  Notes: at most
+ * RDV_STORE_MAX_NOTES, oldest dropped.  NULL on NOMEM. */
+#define RDV_STORE_MAX_NOTES 4096
+struct rdv_store *rdv_store_memory_new(size_t max_records);
+void rdv_store_free(struct rdv_store *st);
+
+/* ---- Server (rdv_server.c) ---------------------------------------------- */
+
+struct rdv_server_config {
+	size_t max_records;      /* local registrations; 0: default */
+	uint64_t relay_rate;     /* bytes/s per registered peer; 0: default */
+	uint64_t relay_burst;    /* bytes; 0: max(relay_rate, 64 KiB) */
+	uint64_t server_id;      /* 0: random (shared stores need distinct ids) */
+	srm_rng_fn *rng;         /* NULL: randombytes_buf */
+	void *rng_ctx;
+};
+
+/* One packet the server wants sent. */
+struct rdv_out {
+	struct rdv_endpoint to;
+	size_t len;
+	uint8_t buf[RDV_MAX_PACKET];
+};
+
+struct rdv_server_stats {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+	uint64_t registers, challenges, auth_ok, auth_failed, replays, cookie_bad;
+	uint64_t lookups, found, not_found, punches, notes_sent, notes_received;
+	uint64_t relay_packets, relay_bytes, relay_limited, relay_unknown;
+	uint64_t rate_limited, malformed, expired, evicted, store_errors;
+	uint64_t records; /* current local registrations */
+};
+
+struct rdv_server;
+
+/* The store is borrowed (it must outlive the server).  NULL on NOMEM. */
+struct rdv_server *rdv_server_new(const struct rdv_server_config *cfg, struct rdv_store *store,
+				  uint64_t now_ms);
+void rdv_server_free(struct rdv_server *s);
+
+/* Handle one datagram from src.  Writes up to out_cap packets into out
+ * (2 suffice: a lookup answers the asker and tells the target to punch)
+ * and returns how many, or a drop code.  Every packet it answers an
+ * unauthenticated request with is no larger than that request. */
+int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
+		       const struct sockaddr *src, socklen_t src_len, uint64_t now_ms,
+		       struct rdv_out *out, size_t out_cap);
+
+/* Timers: expire records, rotate the ephemeral key, deliver notes from
+ * other servers (punch requests for our registrants).  Call when
+ * rdv_server_deadline() passes; with a shared store, also every
+ * RDV_NOTE_POLL_MS.  Returns packets written to out (< out_cap: call
+ * again if it returned out_cap). */
+#define RDV_NOTE_POLL_MS 100
+int rdv_server_tick(struct rdv_server *s, uint64_t now_ms, struct rdv_out *out, size_t out_cap);
+uint64_t rdv_server_deadline(const struct rdv_server *s);
+void rdv_server_stats(const struct rdv_server *s, struct rdv_server_stats *out);
+uint64_t rdv_server_id(const struct rdv_server *s);
+
+/* ---- Client (rdv_client.c) ---------------------------------------------- */
+
+enum rdv_event_type {
+	RDV_EV_NONE = 0,
+	RDV_EV_REGISTERED,      /* reflexive: our public address as the server sees it */
+	RDV_EV_PEER_CANDIDATES, /* answer to our lookup: punch towards endpoints */
+	RDV_EV_PUNCH_REQUEST,   /* peer looked us up: punch towards endpoints */
+	RDV_EV_PEER_NOTFOUND,   /* the server has no record for peer */
+	RDV_EV_LOOKUP_FAILED,   /* no answer after RDV_LOOKUP_TRIES sends */
+	RDV_EV_RELAYED,         /* inner packet relayed from peer */
+};
+
+struct rdv_event {
+	enum rdv_event_type type;
+	uint8_t peer[RDV_KEY_BYTES];
+	struct rdv_endpoint reflexive;                /* REGISTERED */
+	struct rdv_endpoint endpoints[RDV_MAX_ENDPOINTS]; /* CANDIDATES, PUNCH */
+	size_t endpoint_count;
+	const uint8_t *inner; /* RELAYED: points into the packet given */
+	size_t inner_len;
+};
+
+struct rdv_client_config {
+	const struct identity *id; /* borrowed; must outlive the client */
+	struct rdv_endpoint server;
+	/* AUTH timestamps are wall-clock ms = now_ms + wall_offset_ms, so they
+	 * keep increasing across restarts of the engine (replay protection).
+	 * The engine passes CLOCK_REALTIME - CLOCK_MONOTONIC at start. */
+	uint64_t wall_offset_ms;
+	srm_rng_fn *rng; /* NULL: randombytes_buf (jitter) */
+	void *rng_ctx;
+};
+
+struct rdv_client;
+
+/* Starts unregistered: the first rdv_client_poll() sends a REGISTER.
+ * NULL on NOMEM or a bad configuration. */
+struct rdv_client *rdv_client_new(const struct rdv_client_config *cfg, uint64_t now_ms);
+/* Wipes the MAC keys. */
+void rdv_client_free(struct rdv_client *c);
+
+/* Host addresses (with the engine's port) and IPv6 addresses to announce.
+ * More than RDV_MAX_CANDIDATES: SRM_ERR_INVALID.  A change re-registers
+ * at the next poll. */
+int rdv_client_set_candidates(struct rdv_client *c, const struct rdv_endpoint *eps, size_t n,
+			      uint64_t now_ms);
+
+/* Ask for a peer.  Answered by RDV_EV_PEER_CANDIDATES, RDV_EV_PEER_NOTFOUND
+ * or RDV_EV_LOOKUP_FAILED.  A lookup already pending is not duplicated.
+ * Returns 0 or SRM_ERR_NOMEM (RDV_MAX_PENDING_LOOKUPS pending). */
+int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], uint64_t now_ms);
+
+/* The next packet to send to the server, if one is due at now_ms: writes
+ * it to out and returns its length; 0 when nothing is due.  Call until it
+ * returns 0 (after every receive/lookup and when the deadline passes). */
+size_t rdv_client_poll(struct rdv_client *c, uint64_t now_ms, uint8_t *out, size_t cap);
+/* When poll will next have something (UINT64_MAX: never). */
+uint64_t rdv_client_deadline(const struct rdv_client *c);
+
+/* Handle a WIRE_RENDEZVOUS or WIRE_RELAY packet that came from the server
+ * address (the caller checks the source).  Returns 1 with *ev filled, 0
+ * if the packet was consumed without an event (a CHALLENGE, a retransmit),
+ * or a drop code (MALFORMED, VERSION, MAC, REPLAY). */
+int rdv_client_receive(struct rdv_client *c, const uint8_t *pkt, size_t len, uint64_t now_ms,
+		       struct rdv_event *ev) __attribute__((warn_unused_result));
+
+/* Wrap an srmudp packet for the relay towards target.  Returns the
+ * length (len + RDV_RELAY_OVERHEAD), or 0 if it does not fit in cap or in
+ * RDV_MAX_PACKET, or if the client is not registered (the server would
+ * drop it). */
+size_t rdv_client_wrap_relay(const struct rdv_client *c, const uint8_t target[RDV_KEY_BYTES],
+			     const uint8_t *inner, size_t len, uint8_t *out, size_t cap);
+
+/* 1 once registered (and until the record would have expired without a
+ * refresh); *reflexive gets our public address when not NULL. */
+int rdv_client_registered(const struct rdv_client *c, uint64_t now_ms,
+			  struct rdv_endpoint *reflexive);
+const struct rdv_endpoint *rdv_client_server(const struct rdv_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
