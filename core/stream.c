@@ -276,11 +276,11 @@ int64_t stream_recv_data(struct stream *s, uint64_t off, const uint8_t *p, size_
 		return SRM_ERR_INVALID;
 	if (fin && end < r->highest)
 		return SRM_ERR_INVALID;
-	if (s->state == STREAM_RESET)
-		return 0;
 
+	/* A reset stream stores nothing but still counts the bytes, so the
+	 * session credit of both sides stays in step. */
 	uint64_t lo = off < r->read ? r->read : off;
-	if (lo < end && !rangeset_contains(&r->got, lo, end)) {
+	if (s->state != STREAM_RESET && lo < end && !rangeset_contains(&r->got, lo, end)) {
 		uint64_t keep = r->highest - r->read;
 		if (ring_reserve(&r->buf, &r->cap, r->read, (size_t)keep, end - r->read) < 0)
 			return SRM_ERR_NOMEM;
