@@ -648,6 +648,7 @@ static const char *unquote(char *v, int *ok)
 	char q = 0;
 
 	*ok = 1;
+	v = trim(v);
 	for (char *p = v; *p; p++) {
 		if (q) {
 			if (*p == q)

@@ -9,7 +9,8 @@
  * file behind that number with dup3(), which is atomic, so a writer that
  * read the fd a moment earlier writes to the old or the new file, never to
  * a closed or reused fd.  No lock also means fork() can never inherit one
- * held.
+ * held.  Going back to stderr leaves the slot open (pointing at the old
+ * file, no longer written) for the same reason.
  */
 #include "log.h"
 
@@ -92,14 +93,9 @@ void log_open(enum srm_log_level lvl, const char *path)
 		lvl = SRM_LOG_DEBUG;
 	atomic_store(&threshold, (int)lvl);
 	if (path == NULL || path[0] == '\0') {
-		/* Stderr: once a file was used, point the slot at stderr rather
-		 * than closing it under a concurrent writer. */
-		int fd = atomic_load(&slot_fd) < 0 ? -1 : fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
-
-		if (fd >= 0)
-			install(fd);
-		else
-			atomic_store(&out_fd, STDERR_FILENO);
+		/* Back to fd 2 itself.  A file slot stays open (a writer may
+		 * still hold its number) and is reused by the next log_open. */
+		atomic_store(&out_fd, STDERR_FILENO);
 		errno = saved;
 		return;
 	}
