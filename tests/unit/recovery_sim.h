@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <queue>
 #include <random>
 #include <vector>
 
@@ -27,6 +28,9 @@ struct SimConfig {
 	uint64_t buffer_bytes = 250000; // drop-tail queue at the bottleneck
 	double loss = 0.0;              // random loss, data direction
 	double ack_loss = 0.0;          // random loss, ACK direction
+	double reorder = 0.0;           // fraction of packets held back ...
+	uint64_t reorder_us = 5000;     // ... by this much extra delay
+	double duplicate = 0.0;         // fraction of packets delivered twice
 	uint32_t seed = 1;
 	uint32_t mtu = WIRE_BASE_UDP_PAYLOAD;
 	bool pmtu = false;              // run the PMTU search
@@ -94,12 +98,16 @@ private:
 		uint64_t pn;
 		uint32_t size;
 		bool eliciting;
+		bool operator>(const Pkt &o) const
+		{
+			return arrive != o.arrive ? arrive > o.arrive : pn > o.pn;
+		}
 	};
 	struct AckMsg {
 		uint64_t arrive;
 		std::vector<uint8_t> frame;
 	};
-	std::deque<Pkt> fwd;
+	std::priority_queue<Pkt, std::vector<Pkt>, std::greater<Pkt>> fwd;
 	std::deque<AckMsg> rev;
 	uint64_t link_free = 0;
 
@@ -118,8 +126,14 @@ private:
 		uint64_t depart = (link_free > now ? link_free : now) +
 				  (uint64_t)size * 1000000 / cfg.rate_Bps;
 		link_free = depart;
-		fwd.push_back({depart + cfg.delay_us, pn, size,
-			       (flags & RECOVERY_ACK_ELICITING) != 0});
+		Pkt p = {depart + cfg.delay_us, pn, size, (flags & RECOVERY_ACK_ELICITING) != 0};
+		if (chance(cfg.reorder))
+			p.arrive += cfg.reorder_us;
+		fwd.push(p);
+		if (chance(cfg.duplicate)) {
+			p.arrive += 1000;
+			fwd.push(p);
+		}
 	}
 
 	void send_what_we_can()
@@ -151,7 +165,7 @@ private:
 	{
 		uint64_t n = UINT64_MAX;
 		if (!fwd.empty())
-			n = std::min(n, fwd.front().arrive);
+			n = std::min(n, fwd.top().arrive);
 		if (!rev.empty())
 			n = std::min(n, rev.front().arrive);
 		n = std::min(n, ack_tracker_deadline(&t));
@@ -206,9 +220,9 @@ private:
 
 	void step()
 	{
-		while (!fwd.empty() && fwd.front().arrive <= now) {
-			Pkt p = fwd.front();
-			fwd.pop_front();
+		while (!fwd.empty() && fwd.top().arrive <= now) {
+			Pkt p = fwd.top();
+			fwd.pop();
 			ack_tracker_on_packet(&t, p.pn, p.eliciting, now);
 		}
 		receiver_maybe_ack();
