@@ -159,10 +159,12 @@ bool pmtu_on_too_big(struct pmtu *p, uint32_t size, uint32_t mtu_hint,
 bool pmtu_on_packet_acked(struct pmtu *p, uint32_t size, uint64_t now_us)
 {
 	(void)now_us;
+	/* Evidence for a black hole: a small packet was acknowledged more
+	 * recently than any large one. */
 	if (size > p->base) {
 		p->bh_losses = 0;
 		p->bh_small_acked = false;
-	} else if (p->bh_losses > 0) {
+	} else {
 		p->bh_small_acked = true;
 	}
 	return false;

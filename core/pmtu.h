@@ -25,7 +25,9 @@
  *
  * Sans-I/O: conn asks pmtu_probe_size_due(now) when it may send, reports
  * the probe with pmtu_on_probe_sent, and forwards ack/loss events for
- * probes and for ordinary packets.  Never sends anything larger than
+ * probes and for ordinary packets.  A due probe must take priority: when
+ * recovery_can_send(probe size) says no, send nothing else until it does,
+ * or a window kept full of smaller packets starves the probe forever.  Never sends anything larger than
  * pmtu_current() except probes, so IP never fragments (the engine sets
  * IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE, DF on).
  */
@@ -48,10 +50,10 @@ extern "C" {
 /* Spacing after a lost probe.  Loss detection already waits ~1 RTT, so
  * this only caps probing at 10 per second on very short paths. */
 #define PMTU_PROBE_INTERVAL_US 100000
-/* Consecutive losses of large packets that mean "black hole": random loss
- * of 5% produces 4 in a row once in 160000 large packets; a black hole
- * produces them within one RTT. */
-#define PMTU_BLACK_HOLE_LOSSES 4
+/* Consecutive losses of large packets that mean "black hole": 10% random
+ * loss produces 6 in a row about once per million large packets (a false
+ * alarm costs one probe); a black hole produces them within one RTT. */
+#define PMTU_BLACK_HOLE_LOSSES 6
 /* RFC 8899 PMTU_RAISE_TIMER (600 s): re-probe upward after a completed
  * search or after a black-hole fallback settled. */
 #define PMTU_RAISE_INTERVAL_US (600ull * 1000000)
@@ -72,7 +74,8 @@ struct pmtu {
 	uint32_t probe_losses; /* lost probes of probe_size */
 	uint64_t next_probe_us;/* earliest next probe */
 	uint32_t bh_losses;    /* consecutive lost packets > base */
-	bool bh_small_acked;   /* a packet <= base got through meanwhile */
+	bool bh_small_acked;   /* a packet <= base was acked after the
+				* last acked large one */
 	uint64_t black_holes;  /* fallbacks, for stats */
 };
 

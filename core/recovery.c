@@ -423,11 +423,9 @@ int recovery_on_timeout(struct recovery *r, uint64_t now_us,
 	}
 	if (now_us < pto_time(r))
 		return 0;
-	/* RFC 9002 6.2.4: two probes, so one lost probe does not cost a
-	 * doubled timeout on a lossy path. */
 	r->pto_count++;
 	r->stats.pto_count_total++;
-	r->probes_due = 2;
+	r->probes_due = RECOVERY_PTO_PROBES;
 	return (int)r->probes_due;
 }
 

@@ -50,6 +50,9 @@ extern "C" {
 #define RECOVERY_GRANULARITY_US 1000     /* RFC 9002 kGranularity */
 #define RECOVERY_PERSISTENT_CONGESTION_THRESHOLD 3
 #define RECOVERY_MAX_PTO_BACKOFF 16      /* cap 2^pto_count (overflow) */
+/* Probes per PTO (RFC 9002 6.2.4 allows two): one lost probe on a lossy
+ * path then does not cost a doubled timeout. */
+#define RECOVERY_PTO_PROBES 2
 #define RECOVERY_RING_INITIAL 256
 /* 65536 x ~1.2 KB > CC_MAX_WINDOW_BYTES: the ring never limits a full
  * window; the bound keeps a stalled peer from costing more than ~5 MB. */
@@ -173,10 +176,15 @@ uint64_t recovery_deadline(const struct recovery *r);
 
 /* Timer fired.  Declares time-threshold losses (lost callbacks) or, for a
  * PTO, doubles the backoff and returns the number of probe packets
- * (1 or 2) the caller must send now, ack-eliciting, bypassing cwnd and
- * pacing: new data if any, else a retransmission of the oldest outstanding
- * data (recovery_oldest_outstanding) or a PING.  Returns 0 if nothing is
- * to be sent (or the timer was not due). */
+ * (RECOVERY_PTO_PROBES) the caller must send now, ack-eliciting, bypassing
+ * cwnd and pacing: new data if any, else a retransmission of the oldest
+ * outstanding data (recovery_oldest_outstanding) or a PING.  Returns 0 if
+ * nothing is to be sent (or the timer was not due).
+ *
+ * Keep PTO probes no larger than WIRE_BASE_UDP_PAYLOAD: when the path MTU
+ * shrank silently (a black hole) only small packets get through, and
+ * their ACKs are what lets loss detection and pmtu.c's black-hole
+ * detection run at all. */
 int recovery_on_timeout(struct recovery *r, uint64_t now_us,
 			const struct recovery_callbacks *cb);
 

@@ -140,12 +140,22 @@ private:
 	{
 		if (!limit_ok)
 			return;
-		// PTO with nothing new to send: a PING keeps the tail alive.
-		while (send_budget == 0 && r.probes_due > 0)
-			transmit(PING_BYTES, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT);
+		// PTO probes: new data in a base-size packet (so they pass a
+		// path whose MTU shrank), or a PING when there is none.
+		while (r.probes_due > 0) {
+			bool data = send_budget > 0;
+			transmit(data ? std::min<uint32_t>(mtu(), WIRE_BASE_UDP_PAYLOAD) : PING_BYTES,
+				 RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT);
+			if (data)
+				send_budget--;
+		}
 		for (int i = 0; i < 100000 && send_budget > 0; i++) {
 			uint32_t probe = cfg.pmtu ? pmtu_probe_size_due(&pm, now) : 0;
-			if (probe && recovery_can_send(&r, probe, now)) {
+			if (probe) {
+				// A due probe goes first, or a full window of
+				// smaller packets would starve it forever.
+				if (!recovery_can_send(&r, probe, now))
+					break;
 				pmtu_on_probe_sent(&pm, probe, now);
 				transmit(probe, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT |
 							RECOVERY_PMTU_PROBE);
