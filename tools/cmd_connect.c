@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "log.h" /* core/log.h: logging is shared by engine and tools */
 
 #define EXIT_OPEN_FAILED 3 /* refused, timed out, unreachable */
 #define EXIT_RESET 4       /* the stream was aborted after it opened */
@@ -33,7 +34,8 @@ static void help(FILE *f)
 		"peer's side has ended and its data is written out.  For ssh:\n"
 		"  ssh -o ProxyCommand='srmudp connect %%h %%p' NAME\n\n"
 		"Exit status: 0 clean end, 1 configuration or engine error, 2 usage error,\n"
-		"3 the stream could not be opened, 4 the stream was reset.\n");
+		"3 the stream could not be opened, 4 the stream was reset, 128+N after\n"
+		"signal N (SIGHUP, SIGINT, SIGTERM abort the stream).\n");
 }
 
 struct buf {
@@ -63,23 +65,54 @@ static void restore_flags(void)
 			fcntl(fd, F_SETFL, saved_flags[fd]);
 }
 
+/* SIGHUP (ssh sends it to its ProxyCommand when it is done), SIGINT and
+ * SIGTERM end the bridge through this pipe, so the stream is aborted and
+ * the peer told, instead of the peer waiting for the idle timeout. */
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	unsigned char b = (unsigned char)sig;
+	int saved = errno;
+
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* the pipe is full: a signal is already pending */
+	}
+	errno = saved;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
 static int would_block(void)
 {
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
 /* The copy loop.  Returns 0 at a clean end, EXIT_RESET if the stream was
- * reset, 1 on a local error. */
+ * reset, 1 on a local error, 128 + N after signal N. */
 static int bridge(int sock)
 {
 	static struct buf up, down; /* stdin->sock, sock->stdout */
 	int in_eof = 0, shut = 0, sock_eof = 0;
 
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = STDIN_FILENO, .events = 0 },
 			{ .fd = sock, .events = 0 },
 			{ .fd = STDOUT_FILENO, .events = 0 },
+			{ .fd = sig_pipe[0], .events = POLLIN },
 		};
 		ssize_t n;
 
@@ -97,11 +130,17 @@ static int bridge(int sock)
 			p[0].fd = -1;
 		if (p[2].events == 0)
 			p[2].fd = -1;
-		if (poll(p, 3, -1) < 0) {
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			cli_error("poll: %s", strerror(errno));
 			return 1;
+		}
+		if (p[3].revents & POLLIN) {
+			unsigned char sig = 0;
+
+			if (read(sig_pipe[0], &sig, 1) == 1)
+				return 128 + sig;
 		}
 		if (p[0].revents) {
 			n = read(STDIN_FILENO, up.data, sizeof(up.data));
@@ -204,6 +243,9 @@ int cmd_connect(int argc, char **argv)
 	if (cli_load_config(&cfg, pub) != 0)
 		return EXIT_CONFIG;
 	signal(SIGPIPE, SIG_IGN);
+	/* The engine logs through the process-wide log: point it where
+	 * SRMUDP_LOG / SRMUDP_LOG_FILE say before the engine starts. */
+	log_open(cfg.log_level, cfg.log_file);
 	err[0] = '\0';
 	rc = srm_engine_start(&cfg, &e, err, sizeof(err));
 	srm_config_free(&cfg);
@@ -235,9 +277,12 @@ int cmd_connect(int argc, char **argv)
 	}
 	set_nonblock(STDIN_FILENO);
 	set_nonblock(STDOUT_FILENO);
+	catch_signals();
 	status = bridge(sv[0]);
 	restore_flags();
-	if (status == EXIT_RESET || srm_stream_state(e, stream) == SRM_ERR_RESET) {
+	if (status > 128) {
+		srm_stream_abort(e, stream); /* interrupted: tell the peer */
+	} else if (status == EXIT_RESET || srm_stream_state(e, stream) == SRM_ERR_RESET) {
 		cli_error("%s port %u: stream reset by the peer", cli_quote(q, name), port);
 		status = EXIT_RESET;
 	} else if (status != 0) {

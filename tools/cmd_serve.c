@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 
 #include "cli.h"
+#include "log.h" /* core/log.h: logging is shared by engine and tools */
 
 /* Every port at most once: 65535 exposures is the natural bound. */
 #define MAX_EXPOSE 65535
@@ -210,6 +211,9 @@ int cmd_serve(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* The engine logs through the process-wide log: point it where
+	 * SRMUDP_LOG / SRMUDP_LOG_FILE say before the engine starts. */
+	log_open(cfg.log_level, cfg.log_file);
 	err[0] = '\0';
 	rc = srm_engine_start(&cfg, &e, err, sizeof(err));
 	srm_config_free(&cfg);

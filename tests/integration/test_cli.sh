@@ -230,6 +230,49 @@ expect "libsrmudp.so is preloaded" grep -q "^$build/libsrmudp.so\$" out
 expect "SRMUDP_PRELOAD pointing nowhere is an error" \
 	bash -c "[[ $? -eq 1 ]] && grep -q 'SRMUDP_PRELOAD' err"
 
+# ssh_proxy_check: ssh to a private sshd through `srmudp serve` and
+# ProxyCommand='srmudp connect %h %p' (needs root and sshd; else a note).
+ssh_proxy_check() {
+	local sshd port d="$tmp/ssh" sspid s3 u3 want
+	sshd=$(type -P sshd || echo /usr/sbin/sshd)
+	if [[ $(id -u) -ne 0 || ! -x $sshd ]] || ! command -v ssh >/dev/null; then
+		echo "  note  no sshd or not root: ssh ProxyCommand case skipped"
+		return 0
+	fi
+	mkdir -p "$d" /run/sshd
+	if ! ssh-keygen -q -t ed25519 -N '' -f "$d/host" || ! ssh-keygen -q -t ed25519 -N '' -f "$d/user"; then
+		fail "ssh-keygen"
+		return 0
+	fi
+	cp "$d/user.pub" "$d/authorized_keys"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	printf '%s\n' "Port $port" "ListenAddress 127.0.0.1" "HostKey $d/host" \
+		"AuthorizedKeysFile $d/authorized_keys" "PasswordAuthentication no" \
+		"KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" \
+		"PermitRootLogin prohibit-password" "PidFile $d/sshd.pid" >"$d/sshd_config"
+	"$sshd" -D -f "$d/sshd_config" -E "$d/sshd.log" &
+	sspid=$!
+	pids+=($sspid)
+	env SRMUDP_KEY=a.key SRMUDP_LISTEN=127.0.0.1:0 "SRMUDP_PEERS=cli=$C" \
+		timeout 120 "$SRMUDP" serve --expose "$port" >serve3.out 2>serve3.err &
+	s3=$!
+	pids+=($s3)
+	for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve3.err && break; sleep 0.1; done
+	u3=$(sed -n 's/^srmudp serve: UDP port \([0-9]*\).*/\1/p' serve3.err)
+	env SRMUDP_KEY="$tmp/c.key" "SRMUDP_PEERS=box=$A@127.0.0.1:$u3" timeout 60 \
+		ssh -F /dev/null -i "$d/user" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+		-o BatchMode=yes -o LogLevel=ERROR -o ProxyCommand="$SRMUDP connect %h %p" \
+		-p "$port" root@box 'echo ssh-ok; head -c 2000000 /dev/zero | sha256sum' >ssh.out 2>ssh.err
+	want=$(head -c 2000000 /dev/zero | sha256sum | cut -c1-64)
+	if grep -qx ssh-ok ssh.out && grep -q "^$want" ssh.out; then
+		ok "ssh with ProxyCommand='srmudp connect %h %p' through srmudp serve"
+	else
+		fail "ssh through srmudp: $(head -c 300 ssh.err)"
+	fi
+	kill "$s3" "$sspid" 2>/dev/null
+	wait "$s3" "$sspid" 2>/dev/null
+}
+
 echo "== serve and connect over loopback"
 have_python=0
 command -v python3 >/dev/null && have_python=1
@@ -257,8 +300,8 @@ EOF
 		timeout 120 "$SRMUDP" serve --expose "$tport" >serve.out 2>serve.err &
 	spid=$!
 	pids+=($spid)
-	for _ in $(seq 50); do grep -q 'UDP port' serve.err && break; sleep 0.1; done
-	uport=$(sed -n 's/.*UDP port \([0-9]*\).*/\1/p' serve.err)
+	for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve.err && break; sleep 0.1; done
+	uport=$(sed -n 's/^srmudp serve: UDP port \([0-9]*\).*/\1/p' serve.err)
 	if [[ -z $uport ]]; then
 		fail "serve started: $(cat serve.err)"
 	else
@@ -278,6 +321,7 @@ EOF
 		rc=$?
 		expect "connect to an unknown peer: exit 1, quoted" \
 			bash -c "[[ $rc -eq 1 ]] && grep -q '\"nobody\"' cerr"
+		ssh_proxy_check
 		kill -TERM "$spid"
 		for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 		wait "$spid"
