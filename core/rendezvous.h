@@ -175,6 +175,23 @@ int rdv_msg_decode(const uint8_t *pkt, size_t len, struct rdv_msg *m)
 int rdv_msg_verify(const uint8_t *pkt, size_t len, const struct rdv_msg *m,
 		   const uint8_t key[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
 
+/* The three MAC keys of one registration, from dh = X25519(client static,
+ * server ephemeral): BLAKE2b-256(key = dh, label || client_pub || eph_pub)
+ * with labels "auth", "c2s\0", "s2c\0" (docs/NAT.md).  Returns 0, or
+ * SRM_ERR_INVALID when the DH result is all zero (low-order point). */
+int rdv_derive_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_key[RDV_KEY_BYTES],
+		    const uint8_t client_pub[RDV_KEY_BYTES], const uint8_t eph_pub[RDV_KEY_BYTES],
+		    uint8_t k_auth[RDV_KEY_BYTES], uint8_t k_c2s[RDV_KEY_BYTES],
+		    uint8_t k_s2c[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* Sliding replay window over message counters (64 wide: LOOKUP answers
+ * may be reordered).  Returns 1 and records ctr if it is new, 0 if it was
+ * seen or is too old.  Zero-initialise; counters start at 1. */
+struct rdv_window {
+	uint64_t top, bits;
+};
+int rdv_window_accept(struct rdv_window *w, uint64_t ctr);
+
 /* Endpoint <-> compact bytes: 4-byte IPv4 or 16-byte IPv6 address, then
  * the port big-endian.  Returns bytes written (6 or 18) or 0 for another
  * family / short buffer; decode returns 0 or SRM_ERR_INVALID. */
@@ -304,7 +321,6 @@ enum rdv_event_type {
 	RDV_EV_PEER_CANDIDATES, /* answer to our lookup: punch towards endpoints */
 	RDV_EV_PUNCH_REQUEST,   /* peer looked us up: punch towards endpoints */
 	RDV_EV_PEER_NOTFOUND,   /* the server has no record for peer */
-	RDV_EV_LOOKUP_FAILED,   /* no answer after RDV_LOOKUP_TRIES sends */
 	RDV_EV_RELAYED,         /* inner packet relayed from peer */
 };
 
@@ -343,8 +359,10 @@ void rdv_client_free(struct rdv_client *c);
 int rdv_client_set_candidates(struct rdv_client *c, const struct rdv_endpoint *eps, size_t n,
 			      uint64_t now_ms);
 
-/* Ask for a peer.  Answered by RDV_EV_PEER_CANDIDATES, RDV_EV_PEER_NOTFOUND
- * or RDV_EV_LOOKUP_FAILED.  A lookup already pending is not duplicated.
+/* Ask for a peer.  Answered by RDV_EV_PEER_CANDIDATES or
+ * RDV_EV_PEER_NOTFOUND.  Sent once registered, retried RDV_LOOKUP_TRIES
+ * times; then dropped silently, and the client re-registers (the server
+ * may have restarted).  A lookup already pending is not duplicated.
  * Returns 0 or SRM_ERR_NOMEM (RDV_MAX_PENDING_LOOKUPS pending). */
 int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], uint64_t now_ms);
 
