@@ -506,7 +506,10 @@ size_t conn_build_packet(struct conn *c, uint64_t now_us, uint8_t *buf, size_t c
 	bool can = recovery_can_send(&c->rec, mtu, now_us);
 	bool close_now = c->need_close && !c->close_sent;
 
-	if (can) {
+	/* Probe only once the path has carried something (RTT known): the
+	 * first packets stay small and a probe's loss is then judged by a
+	 * real RTT. */
+	if (can && c->rec.rtt.has_sample) {
 		uint32_t probe = pmtu_probe_size_due(&c->pmtu, now_us);
 		if (probe > mtu && probe - WIRE_DATA_OVERHEAD <= cap &&
 		    recovery_can_send(&c->rec, probe, now_us)) {
@@ -697,10 +700,15 @@ uint64_t conn_next_deadline(struct conn *c, uint64_t now_us)
 	    streams_sendable(c))
 		want = now_us;
 	want = min64(want, c->last_send_us + (uint64_t)c->cfg.keepalive_ms * 1000);
-	uint64_t pd = pmtu_deadline(&c->pmtu);
-	want = min64(want, pd);
+	uint32_t size = mtu;
+	if (c->rec.rtt.has_sample) {
+		want = min64(want, pmtu_deadline(&c->pmtu));
+		uint32_t probe = pmtu_probe_size_due(&c->pmtu, now_us);
+		if (probe > size)
+			size = probe; /* a due probe waits for its own pacing */
+	}
 	if (want != UINT64_MAX) {
-		uint64_t t = recovery_next_send_time(&c->rec, mtu, now_us);
+		uint64_t t = recovery_next_send_time(&c->rec, size, now_us);
 		d = min64(d, want > t ? want : t);
 	}
 	return d;

@@ -164,6 +164,14 @@ void conn_path_challenge(struct conn *c, const uint8_t data[8]);
 /* 1 once the peer was declared dead or closed the session. */
 int conn_is_dead(const struct conn *c);
 
+/* Heap bytes the conn holds for buffers (stream rings, zstd contexts,
+ * the sent-packet log): what a stalled reader costs. */
+size_t conn_memory(const struct conn *c);
+/* Bytes buffered in one stream: *tx written and not yet acknowledged,
+ * *rx received and not yet read (either may be NULL).  Returns 0 or
+ * SRM_ERR_NOTFOUND. */
+int conn_stream_buffered(const struct conn *c, uint64_t id, uint64_t *tx, uint64_t *rx);
+
 /* Fills rtt, cwnd, pmtu, counters, streams (the session fields
  * established/relayed/path/handshake_age_ms are left untouched). */
 void conn_get_stats(struct conn *c, struct srm_peer_stats *out);

@@ -643,3 +643,25 @@ int conn_poll_event(struct conn *c, struct conn_event *ev)
 	}
 	return 0;
 }
+
+size_t conn_memory(const struct conn *c)
+{
+	size_t total = (size_t)c->log_cap * sizeof(struct sent_rec) +
+		       c->peer_ids.cap * sizeof(struct range);
+	for (const struct cstream *cs = c->streams; cs; cs = cs->hh.next)
+		total += sizeof(*cs) + stream_memory(&cs->s) + compress_tx_memory(&cs->ztx) +
+			 compress_rx_memory(&cs->zrx);
+	return total;
+}
+
+int conn_stream_buffered(const struct conn *c, uint64_t id, uint64_t *tx, uint64_t *rx)
+{
+	struct cstream *cs = conn_find((struct conn *)c, id);
+	if (!cs)
+		return SRM_ERR_NOTFOUND;
+	if (tx)
+		*tx = stream_send_buffered(&cs->s);
+	if (rx)
+		*rx = cs->s.rx.highest - cs->s.rx.read;
+	return 0;
+}

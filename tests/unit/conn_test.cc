@@ -1,0 +1,548 @@
+// conn_test.cc — the per-peer transport end to end, over the deterministic
+// network simulator (conn_sim.h): transfers under loss, reordering and
+// duplication over many seeds, many streams, half-close, resets, refused
+// and timed-out opens, a stalled reader with bounded memory, a vanished
+// peer, and a path MTU that shrinks mid-transfer.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "conn_sim.h"
+#include "stream.h"
+
+namespace {
+
+std::vector<uint8_t> pattern(size_t n, uint64_t seed, bool text)
+{
+	std::vector<uint8_t> v(n);
+	std::mt19937_64 r(seed);
+	if (text) {
+		static const char *words[] = {"alpha ", "beta ", "gamma ", "delta ", "stream ",
+					      "packet ", "window ", "\n"};
+		size_t i = 0;
+		while (i < n) {
+			const char *w = words[r() % 8];
+			for (size_t k = 0; w[k] && i < n; k++)
+				v[i++] = (uint8_t)w[k];
+		}
+	} else {
+		for (auto &b : v)
+			b = (uint8_t)r();
+	}
+	return v;
+}
+
+// One stream's worth of application on each side.
+struct Pipe {
+	std::vector<uint8_t> out;   // what the opener sends
+	std::vector<uint8_t> back;  // what the acceptor sends back
+	size_t out_off = 0, back_off = 0;
+	std::vector<uint8_t> got, got_back;
+	bool fin_a = false, fin_b = false; // FIN seen by acceptor / opener
+	bool shut_a = false, shut_b = false;
+	bool opened = false, accepted = false;
+	int reset_a = -1, reset_b = -1;
+};
+
+// Drives any number of pipes: side 0 opens, side 1 accepts (port 80)
+// or refuses (other ports).
+struct Apps {
+	ConnSim &sim;
+	std::map<uint64_t, Pipe> pipes;     // by stream id (same on both sides)
+	bool read_b = true;                 // the acceptor reads
+	bool dead[2] = {false, false};
+	size_t events = 0;
+
+	explicit Apps(ConnSim &s) : sim(s) {}
+
+	uint64_t open(std::vector<uint8_t> out, std::vector<uint8_t> back = {})
+	{
+		uint64_t id = 0;
+		EXPECT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &id), 0);
+		Pipe &p = pipes[id];
+		p.out = std::move(out);
+		p.back = std::move(back);
+		return id;
+	}
+
+	static void pump_write(conn *c, uint64_t id, const std::vector<uint8_t> &d, size_t &off,
+			       bool &shut)
+	{
+		while (off < d.size()) {
+			ssize_t n = conn_stream_write(c, id, d.data() + off, d.size() - off);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		if (off == d.size() && !shut) {
+			EXPECT_EQ(conn_stream_shutdown(c, id), 0);
+			shut = true;
+		}
+	}
+
+	static void pump_read(conn *c, uint64_t id, std::vector<uint8_t> &into)
+	{
+		uint8_t buf[16384];
+		for (;;) {
+			ssize_t n = conn_stream_read(c, id, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			into.insert(into.end(), buf, buf + n);
+		}
+	}
+
+	void operator()()
+	{
+		conn_event ev;
+		for (int s = 0; s < 2; s++) {
+			while (conn_poll_event(sim.c[s], &ev)) {
+				events++;
+				auto it = pipes.find(ev.stream);
+				if (ev.type == CONN_EV_DEAD || ev.type == CONN_EV_CLOSED) {
+					dead[s] = true;
+					continue;
+				}
+				if (it == pipes.end())
+					continue;
+				Pipe &p = it->second;
+				switch (ev.type) {
+				case CONN_EV_INCOMING:
+					ASSERT_EQ(s, 1);
+					if (ev.port == 80) {
+						EXPECT_EQ(conn_stream_accept(sim.c[1], ev.stream), 0);
+						p.accepted = true;
+					} else {
+						EXPECT_EQ(conn_stream_reset(sim.c[1], ev.stream,
+									    RESET_REFUSED), 0);
+					}
+					break;
+				case CONN_EV_OPENED:
+					EXPECT_EQ(s, 0);
+					p.opened = true;
+					break;
+				case CONN_EV_FIN:
+					(s == 1 ? p.fin_a : p.fin_b) = true;
+					break;
+				case CONN_EV_RESET:
+					(s == 1 ? p.reset_b : p.reset_a) = (int)ev.reason;
+					break;
+				default:
+					break;
+				}
+			}
+		}
+		for (auto &kv : pipes) {
+			Pipe &p = kv.second;
+			uint64_t id = kv.first;
+			if (p.reset_a >= 0 || p.reset_b >= 0)
+				continue;
+			pump_write(sim.c[0], id, p.out, p.out_off, p.shut_a);
+			if (p.accepted) {
+				if (read_b)
+					pump_read(sim.c[1], id, p.got);
+				pump_write(sim.c[1], id, p.back, p.back_off, p.shut_b);
+			}
+			pump_read(sim.c[0], id, p.got_back);
+		}
+	}
+
+	bool all_done() const
+	{
+		for (auto &kv : pipes) {
+			const Pipe &p = kv.second;
+			if (!(p.fin_a && p.fin_b) && p.reset_a < 0 && p.reset_b < 0)
+				return false;
+		}
+		return true;
+	}
+};
+
+void expect_pipes_ok(const Apps &a)
+{
+	for (auto &kv : a.pipes) {
+		const Pipe &p = kv.second;
+		ASSERT_EQ(p.got.size(), p.out.size()) << "stream " << kv.first;
+		EXPECT_TRUE(p.got == p.out) << "stream " << kv.first;
+		ASSERT_EQ(p.got_back.size(), p.back.size()) << "stream " << kv.first;
+		EXPECT_TRUE(p.got_back == p.back) << "stream " << kv.first;
+		EXPECT_TRUE(p.fin_a && p.fin_b);
+	}
+}
+
+TEST(Conn, FirstPacketIsPingAndAnswerIsHandled)
+{
+	ConnSim sim(1);
+	uint8_t buf[WIRE_MAX_UDP_PAYLOAD];
+	uint64_t pn = 99;
+	size_t n = conn_build_packet(sim.c[0], sim.now, buf, sizeof(buf), &pn);
+	ASSERT_GT(n, 0u);
+	EXPECT_EQ(pn, 0u);
+	EXPECT_EQ(buf[n - 1], FRAME_PING);
+	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, pn, buf, n), 0);
+	// Nothing else needs sending until the ACK is due.
+	EXPECT_EQ(conn_build_packet(sim.c[0], sim.now, buf, sizeof(buf), &pn), 0u);
+	Apps apps(sim);
+	EXPECT_FALSE(sim.run(std::ref(apps), [] { return false; }, 2000000));
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_GT(st.srtt_us, 0u);
+	EXPECT_EQ(sim.malformed, 0u);
+}
+
+TEST(Conn, MalformedPacketIsRejectedWhole)
+{
+	ConnSim sim(2);
+	uint8_t p[] = {FRAME_PING, FRAME_STREAM, 0x01}; // truncated STREAM
+	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, 0, p, sizeof(p)), SRM_ERR_INVALID);
+	uint8_t empty[1];
+	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, 1, empty, 0), SRM_ERR_INVALID);
+	uint8_t unknown[] = {0x3f};
+	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, 2, unknown, 1), SRM_ERR_INVALID);
+	// STREAM for a stream the peer never opened: a protocol violation.
+	uint8_t data[] = {FRAME_STREAM, 0x00, 0x00, 0x01, 'x'};
+	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, 3, data, sizeof(data)), SRM_ERR_INVALID);
+}
+
+TEST(Conn, TransferClean)
+{
+	ConnSim sim(3);
+	Apps apps(sim);
+	apps.open(pattern(4 << 20, 1, false), pattern(100000, 2, false));
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 120000000));
+	expect_pipes_ok(apps);
+	EXPECT_EQ(sim.malformed, 0u);
+}
+
+struct LossCase {
+	double loss;
+	int seeds;
+};
+
+class ConnLossy : public ::testing::TestWithParam<LossCase> {};
+
+TEST_P(ConnLossy, TransfersExactlyOverManySeeds)
+{
+	LossCase lc = GetParam();
+	for (int seed = 0; seed < lc.seeds; seed++) {
+		ConnSim sim(1000 + (uint64_t)seed * 7919 + (uint64_t)(lc.loss * 1000));
+		for (auto &l : sim.link) {
+			l.delay_us = 5000 + (uint64_t)(sim.rng() % 20000);
+			l.jitter_us = 3000;
+			l.loss = lc.loss;
+			l.dup = 0.02;
+			l.rate_Bps = 20000000;
+		}
+		Apps apps(sim);
+		size_t n = (seed % 4 == 0) ? (1u << 20) : 64 * 1024 + (size_t)(sim.rng() % 200000);
+		apps.open(pattern(n, (uint64_t)seed, seed % 2 == 0), pattern(5000, 9, false));
+		ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 300000000))
+			<< "seed " << seed << " loss " << lc.loss;
+		expect_pipes_ok(apps);
+		ASSERT_EQ(sim.malformed, 0u);
+		if (lc.loss > 0) {
+			struct srm_peer_stats st = {};
+			conn_get_stats(sim.c[0], &st);
+			EXPECT_GT(sim.dropped[0] + sim.dropped[1], 0u);
+			EXPECT_GT(st.packets_lost, 0u);
+		}
+		if (HasFailure())
+			return;
+	}
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, ConnLossy,
+			 ::testing::Values(LossCase{0.0, 50}, LossCase{0.02, 50},
+					   LossCase{0.05, 50}, LossCase{0.10, 50}));
+
+TEST(Conn, ThousandConcurrentStreams)
+{
+	conn_config a = ConnSim::defaults(0), b = ConnSim::defaults(1);
+	a.max_streams = b.max_streams = 2000;
+	ConnSim sim(5, a, b);
+	for (auto &l : sim.link) {
+		l.loss = 0.02;
+		l.jitter_us = 2000;
+		l.rate_Bps = 50000000;
+	}
+	Apps apps(sim);
+	for (int i = 0; i < 1000; i++)
+		apps.open(pattern(3000 + (size_t)i * 7, (uint64_t)i, i % 3 == 0),
+			  pattern(500, (uint64_t)i + 5000, false));
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 300000000));
+	expect_pipes_ok(apps);
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[1], &st);
+	EXPECT_EQ(st.streams, 1000u); // not released yet
+	for (auto &kv : apps.pipes) {
+		conn_stream_release(sim.c[0], kv.first);
+		conn_stream_release(sim.c[1], kv.first);
+	}
+	sim.run(std::ref(apps), [] { return false; }, 2000000);
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_EQ(st.streams, 0u);
+	conn_get_stats(sim.c[1], &st);
+	EXPECT_EQ(st.streams, 0u);
+}
+
+TEST(Conn, HalfCloseBothWays)
+{
+	ConnSim sim(6);
+	Apps apps(sim);
+	// The opener sends nothing and closes at once; the acceptor keeps
+	// sending long after, and the opener still receives all of it.
+	uint64_t id = apps.open({}, pattern(300000, 3, false));
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].fin_a; }, 10000000));
+	EXPECT_LT(apps.pipes[id].got_back.size(), 300000u);
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 60000000));
+	expect_pipes_ok(apps);
+	// And the other way round: the acceptor closes first.
+	ConnSim sim2(7);
+	Apps apps2(sim2);
+	uint64_t id2 = apps2.open(pattern(300000, 4, true), {});
+	ASSERT_TRUE(sim2.run(std::ref(apps2), [&] { return apps2.pipes[id2].fin_b; }, 10000000));
+	ASSERT_TRUE(sim2.run(std::ref(apps2), [&] { return apps2.all_done(); }, 60000000));
+	expect_pipes_ok(apps2);
+}
+
+TEST(Conn, ResetCarriesReason)
+{
+	ConnSim sim(8);
+	Apps apps(sim);
+	uint64_t id = apps.open(pattern(10 << 20, 5, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].got.size() > 100000; },
+			    10000000));
+	EXPECT_EQ(conn_stream_reset(sim.c[0], id, RESET_ABORTED), 0);
+	apps.pipes[id].reset_a = RESET_ABORTED;
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].reset_b >= 0; }, 5000000));
+	EXPECT_EQ(apps.pipes[id].reset_b, RESET_ABORTED);
+	char b[10];
+	EXPECT_EQ(conn_stream_read(sim.c[1], id, b, sizeof(b)), SRM_ERR_RESET);
+	EXPECT_EQ(conn_stream_write(sim.c[0], id, b, sizeof(b)), SRM_ERR_CLOSED);
+	// Both sides free the stream once released and the resets crossed.
+	conn_stream_release(sim.c[0], id);
+	conn_stream_release(sim.c[1], id);
+	sim.run(std::ref(apps), [] { return false; }, 3000000);
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_EQ(st.streams, 0u);
+	conn_get_stats(sim.c[1], &st);
+	EXPECT_EQ(st.streams, 0u);
+	// The session credit survived the reset: a new stream still moves data.
+	uint64_t id2 = apps.open(pattern(3 << 20, 6, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id2].fin_a; }, 60000000));
+	EXPECT_TRUE(apps.pipes[id2].got == apps.pipes[id2].out);
+}
+
+TEST(Conn, RefusedOpen)
+{
+	ConnSim sim(9);
+	uint64_t id = 0;
+	ASSERT_EQ(conn_stream_open(sim.c[0], 81, sim.now, &id), 0);
+	Apps apps(sim);
+	apps.pipes[id];
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].reset_a >= 0; }, 5000000));
+	EXPECT_EQ(apps.pipes[id].reset_a, RESET_REFUSED);
+	conn_stream_release(sim.c[0], id);
+	sim.run(std::ref(apps), [] { return false; }, 2000000);
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_EQ(st.streams, 0u);
+	conn_get_stats(sim.c[1], &st);
+	EXPECT_EQ(st.streams, 0u);
+}
+
+TEST(Conn, UnansweredOpenTimesOut)
+{
+	conn_config a = ConnSim::defaults(0);
+	a.open_timeout_ms = 3000;
+	ConnSim sim(10, a);
+	uint64_t id = 0;
+	ASSERT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &id), 0);
+	uint64_t t0 = sim.now;
+	int reason = -1;
+	bool incoming = false, reset_seen_b = false;
+	auto app = [&] {
+		conn_event ev;
+		while (conn_poll_event(sim.c[0], &ev))
+			if (ev.type == CONN_EV_RESET)
+				reason = (int)ev.reason;
+		while (conn_poll_event(sim.c[1], &ev)) { // never answers
+			incoming |= ev.type == CONN_EV_INCOMING;
+			reset_seen_b |= ev.type == CONN_EV_RESET;
+		}
+	};
+	ASSERT_TRUE(sim.run(app, [&] { return reason >= 0; }, 10000000));
+	EXPECT_EQ(reason, RESET_TIMEOUT);
+	EXPECT_GE(sim.now - t0, 3000000u);
+	EXPECT_LE(sim.now - t0, 3100000u);
+	EXPECT_TRUE(incoming);
+	ASSERT_TRUE(sim.run(app, [&] { return reset_seen_b; }, 2000000));
+}
+
+TEST(Conn, DataBeforeAcceptIsNotSent)
+{
+	ConnSim sim(11);
+	uint64_t id = 0;
+	ASSERT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &id), 0);
+	auto data = pattern(5000, 1, false);
+	ASSERT_EQ(conn_stream_write(sim.c[0], id, data.data(), data.size()), 5000);
+	// The peer holds the OPEN unanswered: no STREAM frame may arrive.
+	bool got_incoming = false;
+	auto app = [&] {
+		conn_event ev;
+		while (conn_poll_event(sim.c[1], &ev)) {
+			got_incoming |= ev.type == CONN_EV_INCOMING;
+			EXPECT_NE(ev.type, CONN_EV_READABLE);
+		}
+		while (conn_poll_event(sim.c[0], &ev)) {
+		}
+	};
+	sim.run(app, [] { return false; }, 1000000);
+	EXPECT_TRUE(got_incoming);
+	uint64_t rx = 1;
+	ASSERT_EQ(conn_stream_buffered(sim.c[1], id, nullptr, &rx), 0);
+	EXPECT_EQ(rx, 0u);
+	ASSERT_EQ(conn_stream_accept(sim.c[1], id), 0);
+	std::vector<uint8_t> got;
+	auto app2 = [&] {
+		conn_event ev;
+		while (conn_poll_event(sim.c[0], &ev)) {
+		}
+		while (conn_poll_event(sim.c[1], &ev)) {
+		}
+		Apps::pump_read(sim.c[1], id, got);
+	};
+	ASSERT_TRUE(sim.run(app2, [&] { return got.size() == data.size(); }, 2000000));
+	EXPECT_TRUE(got == data);
+}
+
+TEST(Conn, StalledReaderBoundsMemoryThenRecovers)
+{
+	ConnSim sim(12);
+	for (auto &l : sim.link) {
+		l.delay_us = 20000;
+		l.rate_Bps = 100000000;
+		l.loss = 0.01;
+	}
+	Apps apps(sim);
+	apps.read_b = false;
+	uint64_t id = apps.open(pattern(48 << 20, 7, false), {});
+	uint64_t max_mem[2] = {0, 0}, max_tx = 0, max_rx = 0;
+	auto app = [&] {
+		apps();
+		for (int s = 0; s < 2; s++)
+			max_mem[s] = std::max<uint64_t>(max_mem[s], conn_memory(sim.c[s]));
+		uint64_t tx = 0, rx = 0;
+		conn_stream_buffered(sim.c[0], id, &tx, nullptr);
+		conn_stream_buffered(sim.c[1], id, nullptr, &rx);
+		max_tx = std::max(max_tx, tx);
+		max_rx = std::max(max_rx, rx);
+	};
+	// 30 s of a reader that never reads.
+	sim.run(app, [] { return false; }, 30000000);
+	EXPECT_FALSE(apps.pipes[id].fin_a);
+	EXPECT_LE(max_rx, (uint64_t)STREAM_WINDOW_INITIAL);
+	EXPECT_LE(max_tx, (uint64_t)STREAM_WINDOW_MAX);
+	EXPECT_LT(max_mem[0], 40u << 20);
+	EXPECT_LT(max_mem[1], 4u << 20);
+	EXPECT_FALSE(apps.dead[0] || apps.dead[1]); // keepalives held it
+	// The reader wakes up: everything arrives.
+	apps.read_b = true;
+	ASSERT_TRUE(sim.run(app, [&] { return apps.all_done(); }, 120000000));
+	expect_pipes_ok(apps);
+	EXPECT_LE(max_rx, (uint64_t)STREAM_WINDOW_MAX);
+}
+
+TEST(Conn, VanishedPeerIsDeadWithinTimeout)
+{
+	conn_config a = ConnSim::defaults(0);
+	a.idle_timeout_ms = 5000;
+	ConnSim sim(13, a);
+	Apps apps(sim);
+	uint64_t id = apps.open(pattern(50 << 20, 8, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].got.size() > 200000; },
+			    10000000));
+	sim.link[0].down = sim.link[1].down = true;
+	uint64_t t0 = sim.now;
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.dead[0]; }, 20000000));
+	EXPECT_LE(sim.now - t0, 5000000u + 100000u);
+	EXPECT_EQ(apps.pipes[id].reset_a, RESET_TIMEOUT);
+	EXPECT_TRUE(conn_is_dead(sim.c[0]));
+	uint64_t nid;
+	EXPECT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &nid), SRM_ERR_CLOSED);
+	EXPECT_EQ(conn_next_deadline(sim.c[0], sim.now), UINT64_MAX);
+}
+
+TEST(Conn, KeepalivesHoldAnIdleSession)
+{
+	ConnSim sim(14);
+	Apps apps(sim);
+	sim.run(std::ref(apps), [] { return false; }, 300000000); // 5 idle minutes
+	EXPECT_FALSE(apps.dead[0] || apps.dead[1]);
+	// About one PING per keepalive interval each way, not a flood.
+	EXPECT_GT(sim.sent[0], 300u / 15);
+	EXPECT_LT(sim.sent[0], 3 * 300u / 15 + 10);
+}
+
+TEST(Conn, PathMtuShrinksMidTransfer)
+{
+	ConnSim sim(15);
+	for (auto &l : sim.link)
+		l.rate_Bps = 50000000;
+	Apps apps(sim);
+	uint64_t id = apps.open(pattern(8 << 20, 9, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].got.size() > (2u << 20); },
+			    60000000));
+	EXPECT_GT(conn_mtu_payload(sim.c[0]), 1400u); // probing found the 1472 path
+	sim.link[0].mtu = sim.link[1].mtu = 1280 - 48; // an IPv6 minimum link
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 120000000));
+	expect_pipes_ok(apps);
+	EXPECT_LE(conn_mtu_payload(sim.c[0]) + WIRE_DATA_OVERHEAD, 1232u);
+}
+
+TEST(Conn, CompressibleStreamShrinksOnTheWire)
+{
+	ConnSim sim(16);
+	Apps apps(sim);
+	apps.open(pattern(4 << 20, 10, true), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 60000000));
+	expect_pipes_ok(apps);
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_EQ(st.stream_bytes_sent, 4u << 20);
+	EXPECT_LT(st.bytes_sent, (4u << 20) / 3);
+}
+
+TEST(Conn, CloseTellsThePeer)
+{
+	ConnSim sim(17);
+	Apps apps(sim);
+	uint64_t id = apps.open(pattern(1 << 20, 11, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.pipes[id].got.size() > 1000; },
+			    10000000));
+	conn_close(sim.c[0], 7);
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.dead[1]; }, 5000000));
+	EXPECT_EQ(apps.pipes[id].reset_b, RESET_SHUTDOWN);
+}
+
+TEST(Conn, PathChallengeIsAnswered)
+{
+	ConnSim sim(18);
+	const uint8_t d[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	conn_path_challenge(sim.c[0], d);
+	bool got = false;
+	auto app = [&] {
+		conn_event ev;
+		while (conn_poll_event(sim.c[0], &ev))
+			if (ev.type == CONN_EV_PATH_RESPONSE) {
+				got = true;
+				EXPECT_EQ(memcmp(ev.path_data, d, 8), 0);
+			}
+		while (conn_poll_event(sim.c[1], &ev)) {
+		}
+	};
+	ASSERT_TRUE(sim.run(app, [&] { return got; }, 1000000));
+}
+
+} // namespace
