@@ -324,12 +324,13 @@ ssize_t compress_rx_decode(struct compress_rx *r, const uint8_t *in, size_t n, s
 				k = (size_t)r->remaining;
 			if (k == 0 && r->phase != RX_DRAIN)
 				break;
+			int before = r->phase;
 			ssize_t got = zstd_step(r, in + ip, k, &u, out + op, cap - op);
 			if (got < 0)
 				return got;
 			ip += u;
 			op += (size_t)got;
-			if (got == 0 && u == 0)
+			if (got == 0 && u == 0 && r->phase == before)
 				break; /* zstd needs more input (or more room) */
 		}
 	}
