@@ -1,0 +1,322 @@
+/*
+ * engine_glue.c — lazy configuration and engine start (see engine_glue.h).
+ *
+ * Lock order: glue lock before the state lock; nothing here is called with
+ * the state lock held.
+ */
+#include "engine_glue.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fork.h"
+#include "real.h"
+#include "vaddr.h"
+
+#define ERR_LEN 512
+
+static pthread_mutex_t glue_mtx = PTHREAD_MUTEX_INITIALIZER;
+static int enabled = -1;
+static int cfg_state; /* 0 not parsed, 1 ok, -1 invalid (reported) */
+static struct srm_config cfg;
+static srm_engine *engine;
+static int start_failed;
+static int forked_child; /* a fork child of an engine owner */
+/* Set while this thread parses the configuration or starts the engine:
+ * both call hooked functions (config.c resolves endpoint host names with
+ * getaddrinfo), which must then pass through instead of re-entering. */
+static __thread int busy;
+
+void glue_lock(void)
+{
+	pthread_mutex_lock(&glue_mtx);
+}
+
+void glue_unlock(void)
+{
+	pthread_mutex_unlock(&glue_mtx);
+}
+
+int glue_enabled(void)
+{
+	int e = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
+
+	if (e < 0) {
+		const char *p = getenv("SRMUDP_PEERS"), *c = getenv("SRMUDP_CONFIG");
+
+		e = (p && *p) || (c && *c);
+		__atomic_store_n(&enabled, e, __ATOMIC_RELAXED);
+	}
+	return e;
+}
+
+static void vlog_line(const char *fmt, va_list ap)
+{
+	char line[768];
+	int n = snprintf(line, sizeof(line), "srmudp[%d]: ", (int)getpid());
+	int fd = 2;
+
+	if (n < 0)
+		return;
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	if (cfg_state == 1 && cfg.log_file[0]) {
+		fd = open(cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			fd = 2;
+	}
+	if (real_write(fd, line, (size_t)n) < 0) {
+		/* nowhere left to report it */
+	}
+	if (fd != 2)
+		real_close(fd);
+}
+
+void glue_log(enum srm_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+	enum srm_log_level max = cfg_state == 1 ? cfg.log_level : SRM_LOG_ERROR;
+
+	if (level > max)
+		return;
+	va_start(ap, fmt);
+	vlog_line(fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+/* The documented one-line error, always shown (even with SRMUDP_LOG
+ * quiet): a bad configuration must never fail silently. */
+static void report(const char *what, const char *msg)
+{
+	char line[768];
+	int n = snprintf(line, sizeof(line), "srmudp: %s%s\n", what, msg);
+
+	if (n > 0 && real_write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0) {
+		/* stderr closed: nothing to do */
+	}
+}
+
+static const struct srm_config *config_locked(void)
+{
+	char err[ERR_LEN] = "";
+
+	if (cfg_state == 0) {
+		int r;
+
+		fork_install();
+		busy++;
+		r = srm_config_from_env(&cfg, err, sizeof(err));
+		busy--;
+		if (r == 0) {
+			cfg_state = 1;
+		} else {
+			cfg_state = -1;
+			report("", err[0] ? err : "invalid configuration");
+		}
+	}
+	return cfg_state == 1 ? &cfg : NULL;
+}
+
+const struct srm_config *glue_config(void)
+{
+	const struct srm_config *c;
+	int saved = errno;
+
+	if (!glue_enabled() || busy)
+		return NULL;
+	pthread_mutex_lock(&glue_mtx);
+	c = config_locked();
+	pthread_mutex_unlock(&glue_mtx);
+	errno = saved;
+	return c;
+}
+
+int glue_peer_index(const char *name)
+{
+	const struct srm_config *c;
+	size_t len;
+	static const char suffix[] = ".srmudp";
+
+	if (!name || !glue_enabled() || !(c = glue_config()))
+		return -1;
+	len = strlen(name);
+	if (len && name[len - 1] == '.') /* fully qualified form */
+		len--;
+	if (len > sizeof(suffix) - 1 &&
+	    !strncasecmp(name + len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1))
+		len -= sizeof(suffix) - 1;
+	for (size_t i = 0; i < c->peer_count && i <= VADDR_MAX_INDEX; i++)
+		if (strlen(c->peers[i].name) == len && !strncasecmp(c->peers[i].name, name, len))
+			return (int)i;
+	return -1;
+}
+
+const char *glue_peer_name(int idx)
+{
+	const struct srm_config *c = glue_config();
+
+	if (!c || idx < 0 || (size_t)idx >= c->peer_count)
+		return NULL;
+	return c->peers[idx].name;
+}
+
+static int glue_fixed_udp_port_locked(const struct srm_config *c)
+{
+	if (!c->listen_len)
+		return 0;
+	return ntohs(((const struct sockaddr_in *)&c->listen)->sin_port);
+}
+
+static srm_engine *start_locked(int allow_ephemeral_fallback)
+{
+	const struct srm_config *c = config_locked();
+	char err[ERR_LEN] = "";
+	int r;
+
+	if (engine || !c)
+		return engine;
+	busy++;
+	r = srm_engine_start(c, &engine, err, sizeof(err));
+	if (r == SRM_ERR_IO && allow_ephemeral_fallback && glue_fixed_udp_port_locked(c)) {
+		/* A forked child while its parent still holds the configured
+		 * UDP port (errno does not survive the engine's cleanup, so
+		 * any I/O failure of a fixed port counts): outgoing streams
+		 * work from an ephemeral port. */
+		struct srm_config alt = *c;
+
+		if (alt.listen.ss_family == AF_INET)
+			((struct sockaddr_in *)&alt.listen)->sin_port = 0;
+		else
+			((struct sockaddr_in6 *)&alt.listen)->sin6_port = 0;
+		glue_log(SRM_LOG_INFO, "UDP port busy (parent process?), using an ephemeral port");
+		r = srm_engine_start(&alt, &engine, err, sizeof(err));
+	}
+	busy--;
+	if (r < 0) {
+		engine = NULL;
+		if (!start_failed)
+			report("engine start failed: ", err[0] ? err : srm_strerror(r));
+		start_failed = 1;
+		return NULL;
+	}
+	glue_log(SRM_LOG_INFO, "engine started on UDP port %d", srm_engine_udp_port(engine));
+	return engine;
+}
+
+srm_engine *glue_engine(void)
+{
+	srm_engine *e;
+	int saved = errno;
+
+	if (!glue_enabled() || busy)
+		return NULL;
+	e = __atomic_load_n(&engine, __ATOMIC_ACQUIRE);
+	if (e)
+		return e;
+	pthread_mutex_lock(&glue_mtx);
+	e = start_failed ? NULL : start_locked(forked_child);
+	pthread_mutex_unlock(&glue_mtx);
+	errno = saved;
+	return e;
+}
+
+srm_engine *glue_engine_if_running(void)
+{
+	return __atomic_load_n(&engine, __ATOMIC_ACQUIRE);
+}
+
+int glue_start_for_listeners(void)
+{
+	int r;
+	int saved = errno;
+
+	pthread_mutex_lock(&glue_mtx);
+	if (engine) {
+		r = 0;
+	} else {
+		/* No ephemeral fallback: peers expect the configured port.
+		 * Quietly retried by the caller while the port is busy. */
+		int was = start_failed;
+
+		start_failed = 1; /* silence the report while retrying */
+		r = config_locked() && start_locked(0) ? 0 : -1;
+		start_failed = r == 0 ? 0 : was;
+	}
+	pthread_mutex_unlock(&glue_mtx);
+	errno = saved;
+	return r;
+}
+
+int glue_fixed_udp_port(void)
+{
+	const struct srm_config *c = glue_config();
+
+	return c ? glue_fixed_udp_port_locked(c) : 0;
+}
+
+int glue_engine_peer(srm_engine *e, int idx)
+{
+	const char *name = glue_peer_name(idx);
+
+	return name ? srm_peer_find(e, name) : SRM_ERR_NOTFOUND;
+}
+
+int glue_fd_is_engine(int fd)
+{
+	srm_engine *e = glue_engine_if_running();
+
+	/* The engine unmarks an fd before closing it itself, so its own
+	 * close() calls, which land in our hook too, pass. */
+	return e && fd >= 0 && srm_engine_owns_fd(e, fd) > 0;
+}
+
+/* Our copies of the parent's engine fds would keep its UDP port bound
+ * and its stream ends open (no EOF for the application) after it exits.
+ * Closing a copy in the child does not disturb the parent. */
+static void close_engine_fds(srm_engine *old)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	static int fds[8192]; /* the child is single-threaded here */
+	int n = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd != dirfd(d) &&
+		    srm_engine_owns_fd(old, fd) > 0)
+			fds[n++] = fd;
+	}
+	closedir(d);
+	for (int i = 0; i < n; i++)
+		real_close(fds[i]);
+}
+
+void glue_child_after_fork(void)
+{
+	pthread_mutex_init(&glue_mtx, NULL);
+	if (!engine && !forked_child)
+		return;
+	if (engine) {
+		close_engine_fds(engine);
+		srm_engine_abandon(engine);
+	}
+	engine = NULL;
+	start_failed = 0;
+	forked_child = 1;
+}

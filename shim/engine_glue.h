@@ -1,0 +1,47 @@
+/*
+ * engine_glue.h — the one engine of this process, started lazily.
+ *
+ * Nothing happens at load time.  With neither SRMUDP_PEERS nor
+ * SRMUDP_CONFIG in the environment the shim is inert: every call passes
+ * straight through.  Otherwise the configuration is parsed on first need
+ * (a name lookup, a connect to a virtual address, a listen) and the engine
+ * is started on the first designated connect or listen.  A configuration
+ * or start error is printed once to stderr; the designated operation then
+ * fails with the errno the caller chooses.
+ */
+#ifndef SHIM_ENGINE_GLUE_H
+#define SHIM_ENGINE_GLUE_H
+
+#include "srmudp.h"
+
+/* True when SRMUDP_PEERS or SRMUDP_CONFIG is set (cheap, cached). */
+int glue_enabled(void);
+/* The parsed configuration, or NULL (error already reported once). */
+const struct srm_config *glue_config(void);
+/* Configured peer index for a name (NAME or NAME.srmudp), or -1. */
+int glue_peer_index(const char *name);
+/* Name of configured peer index, or NULL. */
+const char *glue_peer_name(int idx);
+/* The running engine, started now if needed; NULL on failure. */
+srm_engine *glue_engine(void);
+/* The running engine if it was started, without starting it. */
+srm_engine *glue_engine_if_running(void);
+/* Engine peer index for configured peer index idx, or a negative error. */
+int glue_engine_peer(srm_engine *e, int idx);
+/* True when fd belongs to the engine: close/dup2/close_range keep off. */
+int glue_fd_is_engine(int fd);
+void glue_log(enum srm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* The configured UDP port (SRMUDP_LISTEN), 0 when ephemeral. */
+int glue_fixed_udp_port(void);
+
+/* fork handling (fork.c). */
+void glue_lock(void);
+void glue_unlock(void);
+void glue_child_after_fork(void);
+/* Start the engine in a forked child that inherited listeners; retried by
+ * fork.c until the configured UDP port is free.  Returns 0 or an error. */
+int glue_start_for_listeners(void);
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * io.c — the read and write families on a stream whose peer aborted.
+ *
+ * The bridge reports an aborted stream as a plain EOF (reads) or EPIPE
+ * (writes); TCP reports ECONNRESET (or ETIMEDOUT for a dead peer) once.
+ * Only the EOF and EPIPE paths look the fd up: data never pays more than
+ * the call through.
+ *
+ * Also TCP-isms the AF_UNIX bridge would answer differently: an address
+ * passed to sendto/sendmsg on a connected TCP socket is ignored (AF_UNIX
+ * says EISCONN), and recvfrom/recvmsg return no source address on TCP.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "real.h"
+#include "state.h"
+#include "stream.h"
+
+/* r is a read result: 0 on a reset stream becomes -1/ECONNRESET once. */
+static ssize_t on_eof(int fd, ssize_t r)
+{
+	struct shim_sock *s;
+	int e;
+
+	if (r != 0 || !state_peek(fd) || !(s = state_get(fd)))
+		return r;
+	e = stream_take_reset(s, fd);
+	state_put(s);
+	if (!e)
+		return r;
+	errno = e;
+	return -1;
+}
+
+static ssize_t on_epipe(int fd, ssize_t r)
+{
+	struct shim_sock *s;
+	int e, saved = errno;
+
+	if (r >= 0 || errno != EPIPE || !state_peek(fd) || !(s = state_get(fd)))
+		return r;
+	e = stream_take_reset(s, fd);
+	state_put(s);
+	errno = e ? e : saved;
+	return -1;
+}
+
+static int is_stream(int fd)
+{
+	struct shim_sock *s;
+	int r;
+
+	if (!state_peek(fd) || !(s = state_get(fd)))
+		return 0;
+	r = s->kind == SHIM_STREAM;
+	state_put(s);
+	return r;
+}
+
+SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	ssize_t r = real_read(fd, buf, n);
+
+	return r == 0 && n ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	static ssize_t (*fn)(int, void *, size_t, size_t);
+	ssize_t r;
+
+	if (!fn)
+		fn = (ssize_t(*)(int, void *, size_t, size_t))real_symbol("__read_chk");
+	r = fn(fd, buf, n, buflen);
+	return r == 0 && n ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = real_readv(fd, iov, cnt);
+
+	return r == 0 && cnt > 0 ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t r = real_recv(fd, buf, n, flags);
+
+	return r == 0 && n ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	static ssize_t (*fn)(int, void *, size_t, size_t, int);
+	ssize_t r;
+
+	if (!fn)
+		fn = (ssize_t(*)(int, void *, size_t, size_t, int))real_symbol("__recv_chk");
+	r = fn(fd, buf, n, buflen, flags);
+	return r == 0 && n ? on_eof(fd, r) : r;
+}
+
+static ssize_t recvfrom_common(int fd, size_t n, struct sockaddr *sa, socklen_t *len,
+			       ssize_t r)
+{
+	if (r >= 0 && sa && len && is_stream(fd))
+		*len = 0; /* TCP gives no source address */
+	return r == 0 && n ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+			     socklen_t *len)
+{
+	ssize_t r = real_recvfrom(fd, buf, n, flags, sa, len);
+
+	return recvfrom_common(fd, n, sa, len, r);
+}
+
+SHIM_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+				   struct sockaddr *sa, socklen_t *len)
+{
+	static ssize_t (*fn)(int, void *, size_t, size_t, int, struct sockaddr *, socklen_t *);
+	ssize_t r;
+
+	if (!fn)
+		fn = (ssize_t(*)(int, void *, size_t, size_t, int, struct sockaddr *,
+				 socklen_t *))real_symbol("__recvfrom_chk");
+	r = fn(fd, buf, n, buflen, flags, sa, len);
+	return recvfrom_common(fd, n, sa, len, r);
+}
+
+SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r = real_recvmsg(fd, msg, flags);
+
+	if (r >= 0 && msg && msg->msg_name && is_stream(fd))
+		msg->msg_namelen = 0;
+	return r == 0 && msg && msg->msg_iovlen ? on_eof(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	ssize_t r = real_write(fd, buf, n);
+
+	return r < 0 ? on_epipe(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = real_writev(fd, iov, cnt);
+
+	return r < 0 ? on_epipe(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t r = real_send(fd, buf, n, flags);
+
+	return r < 0 ? on_epipe(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			   const struct sockaddr *sa, socklen_t len)
+{
+	ssize_t r;
+
+	if (sa && state_peek(fd) && is_stream(fd))
+		r = real_send(fd, buf, n, flags);
+	else
+		r = real_sendto(fd, buf, n, flags, sa, len);
+	return r < 0 ? on_epipe(fd, r) : r;
+}
+
+SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r;
+
+	if (msg && msg->msg_name && state_peek(fd) && is_stream(fd)) {
+		struct msghdr m = *msg;
+
+		m.msg_name = NULL;
+		m.msg_namelen = 0;
+		r = real_sendmsg(fd, &m, flags);
+	} else {
+		r = real_sendmsg(fd, msg, flags);
+	}
+	return r < 0 ? on_epipe(fd, r) : r;
+}
