@@ -1,5 +1,6 @@
 /*
- * config.c — struct srm_config from SRMUDP_* variables and SRMUDP_CONFIG.
+ * config.c — struct srm_config from SRMUDP_* variables and SRMUDP_CONFIG
+ * (the file itself is split into values by config_file.c).
  *
  * Precedence: built-in defaults, then the file named by SRMUDP_CONFIG, then
  * the environment.  A variable that is set but empty counts as unset (so
@@ -45,6 +46,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_priv.h"
 #include "log.h"
 #include "srmudp.h"
 
@@ -54,30 +56,6 @@ extern char **environ;
 #define DEFAULT_IDLE_TIMEOUT_MS 30000u    /* conntrack forgets UDP after 30 s */
 /* Timeouts above a day are typos, and they keep ms arithmetic in 32 bits. */
 #define MAX_TIMEOUT_MS 86400000ull
-/* The file is a few lines of text; refuse anything that is clearly not. */
-#define CONFIG_FILE_MAX (1u << 20)
-/* Quoted tokens in errors are cut so the message stays one short line. */
-#define QUOTE_MAX 64
-
-enum key_id {
-	K_KEY,
-	K_PEERS,
-	K_LISTEN,
-	K_RENDEZVOUS,
-	K_LOG,
-	K_LOG_FILE,
-	K_COMPRESS,
-	K_CC,
-	K_CONNECT_TIMEOUT,
-	K_IDLE_TIMEOUT,
-	K_COUNT
-};
-
-static const char *const key_names[K_COUNT] = {
-	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
-	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
-	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT",
-};
 
 /* SRMUDP_* variables that are not configuration keys but are read by other
  * parts of srmudp; they never draw an "unknown variable" warning. */
@@ -86,27 +64,13 @@ static const char *const other_vars[] = {
 	"SRMUDP_PRELOAD", /* srmudp run: which libsrmudp.so */
 };
 
-/* One value and where it came from, for error messages. */
-struct source {
-	const char *value;
-	char where[PATH_MAX + 64]; /* "VAR" or "FILE:LINE: VAR" */
-	const char *base_dir;      /* for relative paths; NULL = cwd */
+const char *const config_key_names[K_COUNT] = {
+	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
+	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
+	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT",
 };
 
-struct file_values {
-	char *text;  /* the file, NUL-terminated per value in place */
-	char *dir;   /* directory of the file, for relative paths */
-	struct source one[K_COUNT];
-	int have[K_COUNT];
-	int first_line[K_COUNT];
-	struct source *peers; /* every SRMUDP_PEERS line, in order */
-	size_t peer_lines;
-};
-
-static void set_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void set_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
+void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -121,9 +85,8 @@ static void set_err(char *err, size_t errlen, const char *where, const char *fmt
 	va_end(ap);
 }
 
-/* Render s[0..len) as a double-quoted C-like string for an error message:
- * non-printable bytes escaped, long tokens cut with "...". */
-static const char *quote(char buf[QUOTE_MAX * 4 + 8], const char *s, size_t len)
+/* Non-printable bytes escaped, long tokens cut with "...". */
+const char *config_quote(char buf[QUOTE_BUF], const char *s, size_t len)
 {
 	size_t o = 0;
 
@@ -150,23 +113,22 @@ static const char *quote(char buf[QUOTE_MAX * 4 + 8], const char *s, size_t len)
 	return buf;
 }
 
-#define Q(buf, s, len) quote(buf, s, len)
-#define QS(buf, s) quote(buf, s, strlen(s))
+#define Q(buf, s, len) config_quote(buf, s, len)
+#define QS(buf, s) config_quote(buf, s, strlen(s))
 
-static int is_space(char c)
+int config_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Trim in place; returns the start, NUL-terminates the end. */
-static char *trim(char *s)
+char *config_trim(char *s)
 {
 	size_t n;
 
-	while (is_space(*s))
+	while (config_is_space(*s))
 		s++;
 	n = strlen(s);
-	while (n > 0 && is_space(s[n - 1]))
+	while (n > 0 && config_is_space(s[n - 1]))
 		s[--n] = '\0';
 	return s;
 }
@@ -195,7 +157,7 @@ static int parse_timeout(const struct source *src, uint32_t *out, char *err, siz
 {
 	const char *s = src->value, *p = s;
 	unsigned long long v = 0, mul;
-	char qb[QUOTE_MAX * 4 + 8];
+	char qb[QUOTE_BUF];
 
 	while (*p >= '0' && *p <= '9') {
 		v = v * 10 + (unsigned long long)(*p - '0');
@@ -222,12 +184,12 @@ static int parse_timeout(const struct source *src, uint32_t *out, char *err, siz
 	*out = (uint32_t)(v * mul);
 	return 0;
 bad:
-	set_err(err, errlen, src->where,
+	config_err(err, errlen, src->where,
 		"bad duration %s (expected milliseconds or a number with ms, s, m or h, e.g. 10s)",
 		QS(qb, s));
 	return SRM_ERR_INVALID;
 range:
-	set_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
+	config_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
 	return SRM_ERR_INVALID;
 }
 
@@ -243,11 +205,11 @@ static int pick(const char *s, const char *const *names, size_t n)
 static int parse_choice(const struct source *src, const char *const *names, size_t n,
 			const char *expected, int *out, char *err, size_t errlen)
 {
-	char qb[QUOTE_MAX * 4 + 8];
+	char qb[QUOTE_BUF];
 	int i = pick(src->value, names, n);
 
 	if (i < 0) {
-		set_err(err, errlen, src->where, "bad value %s (expected %s)", QS(qb, src->value),
+		config_err(err, errlen, src->where, "bad value %s (expected %s)", QS(qb, src->value),
 			expected);
 		return SRM_ERR_INVALID;
 	}
@@ -258,7 +220,7 @@ static int parse_choice(const struct source *src, const char *const *names, size
 /* Absolute path into out[4096]: relative ones against base_dir or cwd. */
 static int parse_path(const struct source *src, char out[4096], char *err, size_t errlen)
 {
-	char cwd[PATH_MAX], qb[QUOTE_MAX * 4 + 8];
+	char cwd[PATH_MAX], qb[QUOTE_BUF];
 	const char *base = src->base_dir;
 	int n;
 
@@ -267,7 +229,7 @@ static int parse_path(const struct source *src, char out[4096], char *err, size_
 	} else {
 		if (base == NULL) {
 			if (getcwd(cwd, sizeof(cwd)) == NULL) {
-				set_err(err, errlen, src->where,
+				config_err(err, errlen, src->where,
 					"relative path %s but the current directory is unknown: %s",
 					QS(qb, src->value), strerror(errno));
 				return SRM_ERR_INVALID;
@@ -277,7 +239,7 @@ static int parse_path(const struct source *src, char out[4096], char *err, size_
 		n = snprintf(out, 4096, "%s/%s", strcmp(base, "/") == 0 ? "" : base, src->value);
 	}
 	if (n < 0 || n >= 4096) {
-		set_err(err, errlen, src->where, "path too long: %s", QS(qb, src->value));
+		config_err(err, errlen, src->where, "path too long: %s", QS(qb, src->value));
 		return SRM_ERR_INVALID;
 	}
 	return 0;
@@ -376,23 +338,23 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 			  struct sockaddr_storage *out, socklen_t *out_len, char *err,
 			  size_t errlen)
 {
-	char host[256], qb[QUOTE_MAX * 4 + 8];
+	char host[256], qb[QUOTE_BUF];
 	uint16_t port;
 	int bracketed, rc;
 	const char *why = split_host_port(s, len, 0, 0, host, sizeof(host), &port, &bracketed);
 
 	if (why != NULL) {
-		set_err(err, errlen, src->where, "bad endpoint %s%s: %s", Q(qb, s, len), what, why);
+		config_err(err, errlen, src->where, "bad endpoint %s%s: %s", Q(qb, s, len), what, why);
 		return SRM_ERR_INVALID;
 	}
 	rc = resolve(host, port, bracketed, 0, out, out_len);
 	if (rc != 0) {
-		set_err(err, errlen, src->where, "cannot resolve %s%s: %s", QS(qb, host), what,
+		config_err(err, errlen, src->where, "cannot resolve %s%s: %s", QS(qb, host), what,
 			gai_strerror(rc));
 		return SRM_ERR_INVALID;
 	}
 	if (bracketed && out->ss_family != AF_INET6) {
-		set_err(err, errlen, src->where, "bad endpoint %s%s: brackets are for IPv6 only",
+		config_err(err, errlen, src->where, "bad endpoint %s%s: brackets are for IPv6 only",
 			Q(qb, s, len), what);
 		return SRM_ERR_INVALID;
 	}
@@ -403,7 +365,7 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 static int parse_listen(const struct source *src, struct srm_config *cfg, char *err,
 			size_t errlen)
 {
-	char host[INET6_ADDRSTRLEN + 32], qb[QUOTE_MAX * 4 + 8], qh[QUOTE_MAX * 4 + 8];
+	char host[INET6_ADDRSTRLEN + 32], qb[QUOTE_BUF], qh[QUOTE_BUF];
 	const char *s = src->value;
 	uint16_t port;
 	int bracketed, rc;
@@ -411,14 +373,14 @@ static int parse_listen(const struct source *src, struct srm_config *cfg, char *
 					  &bracketed);
 
 	if (why != NULL) {
-		set_err(err, errlen, src->where, "bad listen address %s: %s", QS(qb, s), why);
+		config_err(err, errlen, src->where, "bad listen address %s: %s", QS(qb, s), why);
 		return SRM_ERR_INVALID;
 	}
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		strcpy(host, "::");
 	rc = resolve(host, port, 1, 1, &cfg->listen, &cfg->listen_len);
 	if (rc != 0) {
-		set_err(err, errlen, src->where,
+		config_err(err, errlen, src->where,
 			"bad listen address %s: %s is not a numeric IPv4 or [IPv6] address",
 			QS(qb, s), QS(qh, host));
 		return SRM_ERR_INVALID;
@@ -462,7 +424,7 @@ static const char *check_name(const char *s, size_t len, char out[SRM_PEER_NAME_
 static int add_peer(const struct source *src, struct srm_config *cfg, size_t *cap,
 		    const char *tok, size_t len, char *err, size_t errlen)
 {
-	char qb[QUOTE_MAX * 4 + 8], qn[QUOTE_MAX * 4 + 8], qk[QUOTE_MAX * 4 + 8];
+	char qb[QUOTE_BUF], qn[QUOTE_BUF], qk[QUOTE_BUF];
 	char what[QUOTE_MAX * 4 + 24];
 	char keytext[SRM_PUBKEY_TEXT_LEN + 8];
 	const char *eq = memchr(tok, '=', len), *at, *why;
@@ -470,13 +432,13 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 
 	memset(&p, 0, sizeof(p));
 	if (eq == NULL || eq == tok) {
-		set_err(err, errlen, src->where, "expected NAME=PUBKEY[@HOST:PORT], got %s",
+		config_err(err, errlen, src->where, "expected NAME=PUBKEY[@HOST:PORT], got %s",
 			Q(qb, tok, len));
 		return SRM_ERR_INVALID;
 	}
 	why = check_name(tok, (size_t)(eq - tok), p.name);
 	if (why != NULL) {
-		set_err(err, errlen, src->where, "bad peer name %s: %s", Q(qb, tok, (size_t)(eq - tok)),
+		config_err(err, errlen, src->where, "bad peer name %s: %s", Q(qb, tok, (size_t)(eq - tok)),
 			why);
 		return SRM_ERR_INVALID;
 	}
@@ -487,13 +449,13 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 	size_t klen = (size_t)((at ? at : end) - key);
 
 	if (klen == 0 || klen >= sizeof(keytext)) {
-		set_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		config_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
 		return SRM_ERR_INVALID;
 	}
 	memcpy(keytext, key, klen);
 	keytext[klen] = '\0';
 	if (srm_pubkey_decode(keytext, p.pubkey) != 0) {
-		set_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		config_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
 		return SRM_ERR_INVALID;
 	}
 	if (at != NULL) {
@@ -507,18 +469,18 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 		const struct srm_peer_config *o = &cfg->peers[i];
 
 		if (strcmp(o->name, p.name) == 0) {
-			set_err(err, errlen, src->where, "duplicate peer name %s", qn);
+			config_err(err, errlen, src->where, "duplicate peer name %s", qn);
 			return SRM_ERR_INVALID;
 		}
 		if (memcmp(o->pubkey, p.pubkey, SRM_KEY_BYTES) == 0) {
-			set_err(err, errlen, src->where,
+			config_err(err, errlen, src->where,
 				"peers %s and %s have the same public key %s", QS(qb, o->name), qn,
 				Q(qk, key, klen));
 			return SRM_ERR_INVALID;
 		}
 	}
 	if (cfg->peer_count >= SRM_MAX_PEERS) {
-		set_err(err, errlen, src->where, "more than %d peers (at %s)", SRM_MAX_PEERS, qn);
+		config_err(err, errlen, src->where, "more than %d peers (at %s)", SRM_MAX_PEERS, qn);
 		return SRM_ERR_INVALID;
 	}
 	if (cfg->peer_count == *cap) {
@@ -529,7 +491,7 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 			ncap = SRM_MAX_PEERS;
 		np = realloc(cfg->peers, ncap * sizeof(*np));
 		if (np == NULL) {
-			set_err(err, errlen, src->where, "out of memory");
+			config_err(err, errlen, src->where, "out of memory");
 			return SRM_ERR_NOMEM;
 		}
 		cfg->peers = np;
@@ -549,213 +511,17 @@ static int parse_peers(const struct source *src, struct srm_config *cfg, size_t 
 		size_t len;
 		int rc;
 
-		while (*s == ',' || is_space(*s))
+		while (*s == ',' || config_is_space(*s))
 			s++;
 		if (*s == '\0')
 			return 0;
-		for (len = 0; s[len] != '\0' && s[len] != ',' && !is_space(s[len]); len++)
+		for (len = 0; s[len] != '\0' && s[len] != ',' && !config_is_space(s[len]); len++)
 			;
 		rc = add_peer(src, cfg, cap, s, len, err, errlen);
 		if (rc != 0)
 			return rc;
 		s += len;
 	}
-}
-
-/* ---- The file -------------------------------------------------------- */
-
-static int key_lookup(const char *name)
-{
-	char full[64];
-
-	if (strncasecmp(name, "SRMUDP_", 7) == 0)
-		name += 7;
-	if (strlen(name) + 8 > sizeof(full))
-		return -1;
-	snprintf(full, sizeof(full), "SRMUDP_%s", name);
-	for (int i = 0; i < K_COUNT; i++)
-		if (strcasecmp(full, key_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-static void file_values_free(struct file_values *fv)
-{
-	free(fv->text);
-	free(fv->dir);
-	free(fv->peers);
-	memset(fv, 0, sizeof(*fv));
-}
-
-static int read_file(const char *path, char **out, char *err, size_t errlen)
-{
-	char qb[QUOTE_MAX * 4 + 8];
-	struct stat st;
-	char *buf;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		set_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
-			strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return SRM_ERR_INVALID;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
-		set_err(err, errlen, "SRMUDP_CONFIG", "%s is not a regular file under 1 MiB",
-			QS(qb, path));
-		close(fd);
-		return SRM_ERR_INVALID;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		close(fd);
-		set_err(err, errlen, "SRMUDP_CONFIG", "out of memory");
-		return SRM_ERR_NOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			set_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
-				strerror(errno));
-			free(buf);
-			close(fd);
-			return SRM_ERR_INVALID;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	buf[got] = '\0';
-	if (memchr(buf, '\0', got) != NULL) {
-		set_err(err, errlen, "SRMUDP_CONFIG", "%s is not a text file", QS(qb, path));
-		free(buf);
-		return SRM_ERR_INVALID;
-	}
-	*out = buf;
-	return 0;
-}
-
-/* Strip an inline "# comment" (a '#' at the start or after whitespace,
- * outside quotes) and one pair of surrounding quotes. */
-static const char *unquote(char *v, int *ok)
-{
-	char q = 0;
-
-	*ok = 1;
-	v = trim(v);
-	for (char *p = v; *p; p++) {
-		if (q) {
-			if (*p == q)
-				q = 0;
-		} else if (*p == '"' || *p == '\'') {
-			q = *p;
-		} else if (*p == '#' && (p == v || is_space(p[-1]))) {
-			*p = '\0';
-			break;
-		}
-	}
-	if (q) {
-		*ok = 0;
-		return v;
-	}
-	v = trim(v);
-	size_t n = strlen(v);
-
-	if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
-		v[n - 1] = '\0';
-		v++;
-	}
-	return v;
-}
-
-static int parse_file(const char *path, struct file_values *fv, char *err, size_t errlen)
-{
-	char where[PATH_MAX + 32], qb[QUOTE_MAX * 4 + 8];
-	char *line, *next;
-	int lineno = 0, rc;
-
-	rc = read_file(path, &fv->text, err, errlen);
-	if (rc != 0)
-		return rc;
-	{
-		char *copy = strdup(path), *slash;
-
-		if (copy == NULL)
-			return SRM_ERR_NOMEM;
-		slash = strrchr(copy, '/');
-		if (slash == NULL) {
-			free(copy);
-			copy = getcwd(NULL, 0);
-			if (copy == NULL)
-				copy = strdup(".");
-			if (copy == NULL)
-				return SRM_ERR_NOMEM;
-		} else if (slash == copy) {
-			slash[1] = '\0';
-		} else {
-			*slash = '\0';
-		}
-		fv->dir = copy;
-	}
-	for (line = fv->text; line != NULL; line = next) {
-		char *eq, *key, *val;
-		int id, ok;
-
-		next = strchr(line, '\n');
-		if (next != NULL)
-			*next++ = '\0';
-		lineno++;
-		line = trim(line);
-		if (line[0] == '\0' || line[0] == '#')
-			continue;
-		snprintf(where, sizeof(where), "%s:%d", path, lineno);
-		eq = strchr(line, '=');
-		if (eq == NULL) {
-			set_err(err, errlen, where, "expected KEY = value, got %s", QS(qb, line));
-			return SRM_ERR_INVALID;
-		}
-		*eq = '\0';
-		key = trim(line);
-		id = key_lookup(key);
-		if (id < 0) {
-			set_err(err, errlen, where, "unknown key %s", QS(qb, key));
-			return SRM_ERR_INVALID;
-		}
-		val = (char *)unquote(eq + 1, &ok);
-		snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, key_names[id]);
-		if (!ok) {
-			set_err(err, errlen, where, "unterminated quote in %s", QS(qb, val));
-			return SRM_ERR_INVALID;
-		}
-		if (id == K_PEERS) {
-			struct source *np = realloc(fv->peers, (fv->peer_lines + 1) * sizeof(*np));
-
-			if (np == NULL)
-				return SRM_ERR_NOMEM;
-			fv->peers = np;
-			np[fv->peer_lines].value = val;
-			np[fv->peer_lines].base_dir = fv->dir;
-			snprintf(np[fv->peer_lines].where, sizeof(np->where), "%s", where);
-			fv->peer_lines++;
-			continue;
-		}
-		if (fv->have[id]) {
-			set_err(err, errlen, where, "set twice (first on line %d)", fv->first_line[id]);
-			return SRM_ERR_INVALID;
-		}
-		fv->have[id] = 1;
-		fv->first_line[id] = lineno;
-		fv->one[id].value = val;
-		fv->one[id].base_dir = fv->dir;
-		snprintf(fv->one[id].where, sizeof(fv->one[id].where), "%s", where);
-	}
-	return 0;
 }
 
 /* ---- Putting it together --------------------------------------------- */
@@ -822,7 +588,7 @@ static void warn_unknown_env(const struct srm_config *cfg)
 		if (strncmp(*e, "SRMUDP_", 7) != 0)
 			continue;
 		for (int i = 0; i < K_COUNT && !known; i++)
-			known = strlen(key_names[i]) == n && strncmp(*e, key_names[i], n) == 0;
+			known = strlen(config_key_names[i]) == n && strncmp(*e, config_key_names[i], n) == 0;
 		for (size_t i = 0; i < sizeof(other_vars) / sizeof(other_vars[0]) && !known; i++)
 			known = strlen(other_vars[i]) == n && strncmp(*e, other_vars[i], n) == 0;
 		if (!known)
@@ -870,19 +636,19 @@ int srm_config_from_env(struct srm_config *cfg, char *err, size_t errlen)
 	srm_config_defaults(cfg);
 	path = env_value("SRMUDP_CONFIG");
 	if (path != NULL) {
-		rc = parse_file(path, &fv, err, errlen);
+		rc = config_file_read(path, &fv, err, errlen);
 		if (rc == SRM_ERR_NOMEM)
-			set_err(err, errlen, "SRMUDP_CONFIG", "out of memory");
+			config_err(err, errlen, "SRMUDP_CONFIG", "out of memory");
 		if (rc != 0)
 			goto out;
 	}
 	for (int id = 0; id < K_COUNT; id++) {
-		const char *v = env_value(key_names[id]);
+		const char *v = env_value(config_key_names[id]);
 
 		if (v != NULL) {
 			src.value = v;
 			src.base_dir = NULL;
-			snprintf(src.where, sizeof(src.where), "%s", key_names[id]);
+			snprintf(src.where, sizeof(src.where), "%s", config_key_names[id]);
 			rc = id == K_PEERS ? parse_peers(&src, cfg, &cap, err, errlen)
 					   : parse_one(id, &src, cfg, err, errlen);
 		} else if (id == K_PEERS) {
@@ -896,7 +662,7 @@ int srm_config_from_env(struct srm_config *cfg, char *err, size_t errlen)
 	}
 	warn_unknown_env(cfg);
 out:
-	file_values_free(&fv);
+	config_file_free(&fv);
 	if (rc != 0) {
 		srm_config_free(cfg);
 		srm_config_defaults(cfg);

@@ -1,0 +1,70 @@
+/*
+ * config_priv.h — what core/config.c (values, environment) and
+ * core/config_file.c (the SRMUDP_CONFIG file) share.  Internal: nothing
+ * here is part of the public API.
+ */
+#ifndef SRMUDP_CONFIG_PRIV_H
+#define SRMUDP_CONFIG_PRIV_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#define CONFIG_INTERNAL __attribute__((visibility("hidden")))
+
+/* Quoted tokens in errors are cut so the message stays one short line;
+ * a quote buffer holds every byte escaped (\xNN) plus quotes and "...". */
+#define QUOTE_MAX 64
+#define QUOTE_BUF (QUOTE_MAX * 4 + 8)
+
+enum config_key {
+	K_KEY,
+	K_PEERS,
+	K_LISTEN,
+	K_RENDEZVOUS,
+	K_LOG,
+	K_LOG_FILE,
+	K_COMPRESS,
+	K_CC,
+	K_CONNECT_TIMEOUT,
+	K_IDLE_TIMEOUT,
+	K_COUNT
+};
+
+/* "SRMUDP_KEY", ... indexed by enum config_key. */
+CONFIG_INTERNAL extern const char *const config_key_names[K_COUNT];
+
+/* One value and where it came from, for error messages. */
+struct source {
+	const char *value;
+	char where[PATH_MAX + 64]; /* "VAR" or "FILE:LINE: VAR" */
+	const char *base_dir;      /* for relative paths; NULL = cwd */
+};
+
+/* The values of a configuration file, before they are parsed. */
+struct file_values {
+	char *text; /* the file; values are NUL-terminated in place */
+	char *dir;  /* directory of the file, for relative paths */
+	struct source one[K_COUNT];
+	int have[K_COUNT];
+	int first_line[K_COUNT];
+	struct source *peers; /* every SRMUDP_PEERS line, in order */
+	size_t peer_lines;
+};
+
+/* Read and split the file at path into fv.  Returns 0, SRM_ERR_INVALID
+ * (err says "FILE:LINE: ..." or "SRMUDP_CONFIG: ...") or SRM_ERR_NOMEM.
+ * Release with config_file_free() in every case. */
+CONFIG_INTERNAL int config_file_read(const char *path, struct file_values *fv, char *err,
+				     size_t errlen);
+CONFIG_INTERNAL void config_file_free(struct file_values *fv);
+
+/* "WHERE: message" into err (nothing if err is NULL or errlen 0). */
+CONFIG_INTERNAL void config_err(char *err, size_t errlen, const char *where, const char *fmt,
+				...) __attribute__((format(printf, 4, 5)));
+/* s[0..len) as "text", escaped and cut for an error message; returns buf. */
+CONFIG_INTERNAL const char *config_quote(char buf[QUOTE_BUF], const char *s, size_t len);
+CONFIG_INTERNAL int config_is_space(char c);
+/* Trim in place; returns the start, NUL-terminates the end. */
+CONFIG_INTERNAL char *config_trim(char *s);
+
+#endif
