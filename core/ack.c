@@ -121,20 +121,31 @@ size_t ack_frame_write(struct ack_tracker *t, uint64_t now_us, uint8_t *buf,
 		       size_t cap)
 {
 	struct ack_ranges a;
-	size_t n = 0;
+	size_t n, need;
 
 	if (t->count == 0)
 		return 0;
 	a.largest = t->r[0].hi;
 	a.ack_delay_us = now_us > t->largest_recv_us ? now_us - t->largest_recv_us : 0;
-	/* Drop the oldest ranges until the frame fits. */
-	for (a.count = t->count; a.count > 0; a.count--) {
-		memcpy(a.r, t->r, a.count * sizeof(a.r[0]));
-		n = ack_frame_encode(&a, buf, cap);
-		if (n > 0)
+	if (a.ack_delay_us > VARINT_MAX)
+		a.ack_delay_us = VARINT_MAX;
+	/* Keep the newest ranges that fit: the header with a range_count
+	 * varint of the full count is an upper bound, then each extra range
+	 * costs its (gap, range_len) pair. */
+	need = 1 + varint_size(a.largest) + varint_size(a.ack_delay_us) +
+	       varint_size(t->count - 1) + varint_size(t->r[0].hi - t->r[0].lo);
+	if (need > cap)
+		return 0;
+	for (a.count = 1; a.count < t->count; a.count++) {
+		const struct ack_range *prev = &t->r[a.count - 1], *cur = &t->r[a.count];
+		size_t pair = varint_size(prev->lo - cur->hi - 2) + varint_size(cur->hi - cur->lo);
+		if (need + pair > cap)
 			break;
+		need += pair;
 	}
-	if (a.count == 0)
+	memcpy(a.r, t->r, a.count * sizeof(a.r[0]));
+	n = ack_frame_encode(&a, buf, cap);
+	if (n == 0)
 		return 0;
 	t->pending = false;
 	t->immediate = false;

@@ -379,3 +379,38 @@ TEST(Ack, ParseRandomBytesNeverCrashes)
 	}
 	EXPECT_GT(ok, 0);
 }
+
+TEST(Ack, EveryBufferSizeGetsTheNewestRangesThatFit)
+{
+	ack_tracker t;
+	ack_tracker_init(&t);
+	// Mixed range and gap sizes so the varint widths vary.
+	uint64_t pn = 0;
+	for (int i = 0; i < 50; i++) {
+		for (int k = 0; k < 1 + i % 5; k++)
+			ack_tracker_on_packet(&t, pn++, true, 0);
+		pn += 1 + (uint64_t)(i * 37 % 200);
+	}
+	ASSERT_EQ(t.count, 50u);
+	size_t last_count = 0;
+	for (size_t cap = 0; cap <= ACK_FRAME_MAX_BYTES; cap++) {
+		ack_tracker c = t; // writing clears pending state
+		uint8_t buf[ACK_FRAME_MAX_BYTES];
+		size_t n = ack_frame_write(&c, 0, buf, cap);
+		ASSERT_LE(n, cap);
+		if (n == 0) {
+			ASSERT_EQ(last_count, 0u) << "fit before, not now: " << cap;
+			continue;
+		}
+		ack_ranges a;
+		size_t used;
+		ASSERT_EQ(ack_frame_parse(buf, n, &a, &used), 0) << cap;
+		ASSERT_GE(a.count, last_count);
+		for (size_t k = 0; k < a.count; k++) {
+			ASSERT_EQ(a.r[k].lo, t.r[k].lo);
+			ASSERT_EQ(a.r[k].hi, t.r[k].hi);
+		}
+		last_count = a.count;
+	}
+	EXPECT_EQ(last_count, 50u);
+}
