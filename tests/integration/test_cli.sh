@@ -296,8 +296,10 @@ EOF
 	pids+=($!)
 	for _ in $(seq 50); do [[ -s echo.port ]] && break; sleep 0.1; done
 	tport=$(cat echo.port)
-	env SRMUDP_KEY=a.key SRMUDP_LISTEN=127.0.0.1:0 "SRMUDP_PEERS=cli=$C" \
-		timeout 120 "$SRMUDP" serve --expose "$tport" >serve.out 2>serve.err &
+	# Default SRMUDP_LISTEN: an ephemeral port, dual stack.  Port 7 is an
+	# alias of the echo service (PORT=HOST:PORT).
+	env SRMUDP_KEY=a.key "SRMUDP_PEERS=cli=$C" \
+		timeout 120 "$SRMUDP" serve --expose "$tport,7=127.0.0.1:$tport" >serve.out 2>serve.err &
 	spid=$!
 	pids+=($spid)
 	for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve.err && break; sleep 0.1; done
@@ -313,6 +315,17 @@ EOF
 		expect "connect exits 0 after the peer's end of stream" test "$rc" -eq 0
 		printf 'bye\n' >>data
 		expect "3 MB echoed intact, then the server's last words (half-close)" cmp -s data got
+		echo alias | "${cenv[@]}" timeout 60 "$SRMUDP" connect srv 7 >got 2>cerr
+		expect "--expose 7=127.0.0.1:PORT forwards to that address" \
+			bash -c "printf 'alias\nbye\n' | cmp -s - got"
+		if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
+			echo v6 | env SRMUDP_KEY=c.key "SRMUDP_PEERS=srv=$A@[::1]:$uport" \
+				timeout 60 "$SRMUDP" connect srv "$tport" >got 2>cerr
+			expect "the default listen socket is dual stack (peer endpoint [::1])" \
+				bash -c "printf 'v6\nbye\n' | cmp -s - got"
+		else
+			echo "  note  no IPv6 loopback: dual-stack case skipped"
+		fi
 		"${cenv[@]}" timeout 60 "$SRMUDP" connect srv 1 </dev/null >got 2>cerr
 		rc=$?
 		expect "connect to an unexposed port: exit 3, says refused" \
