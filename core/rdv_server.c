@@ -583,7 +583,7 @@ uint64_t rdv_server_deadline(const struct rdv_server *s)
 	return d;
 }
 
-void rdv_server_stats(const struct rdv_server *s, struct rdv_server_stats *out)
+void rdv_server_get_stats(const struct rdv_server *s, struct rdv_server_stats *out)
 {
 	*out = s->st;
 	out->records = s->count;

@@ -310,7 +310,7 @@ int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
 #define RDV_NOTE_POLL_MS 100
 int rdv_server_tick(struct rdv_server *s, uint64_t now_ms, struct rdv_out *out, size_t out_cap);
 uint64_t rdv_server_deadline(const struct rdv_server *s);
-void rdv_server_stats(const struct rdv_server *s, struct rdv_server_stats *out);
+void rdv_server_get_stats(const struct rdv_server *s, struct rdv_server_stats *out);
 uint64_t rdv_server_id(const struct rdv_server *s);
 
 /* ---- Client (rdv_client.c) ---------------------------------------------- */

@@ -1,0 +1,266 @@
+// rdv_client_test.cc — the rendezvous client against the real server
+// state machine in-process: registration, refresh, lookups on both
+// sides, relay round trip, loss, server restart and NAT rebinding.
+#include <gtest/gtest.h>
+
+#include "rdv_sim.h"
+
+TEST(RdvClient, RegistersAndLearnsItsReflexiveAddress)
+{
+	Sim sim;
+	SimPeer &p = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	EXPECT_FALSE(sim.registered(p));
+	uint8_t pkt[RDV_MAX_PACKET];
+	uint8_t dummy[32] = { 1 };
+	EXPECT_EQ(rdv_client_wrap_relay(p.c, dummy, pkt, 10, pkt, sizeof pkt), 0u);
+	EXPECT_EQ(rdv_client_deadline(p.c), sim.now); // REGISTER due now
+	sim.pump();
+	ASSERT_EQ(p.count(RDV_EV_REGISTERED), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&p.last(RDV_EV_REGISTERED)->ev.reflexive, &p.addr));
+	rdv_endpoint refl;
+	ASSERT_EQ(rdv_client_registered(p.c, sim.now, &refl), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&refl, &p.addr));
+	// Next thing to do: the refresh, before conntrack's 30 s.
+	uint64_t d = rdv_client_deadline(p.c);
+	EXPECT_GT(d, sim.now + RDV_REFRESH_MS - 1001);
+	EXPECT_LE(d, sim.now + RDV_REFRESH_MS);
+	EXPECT_EQ(rdv_client_poll(p.c, sim.now, pkt, sizeof pkt), 0u);
+}
+
+TEST(RdvClient, RefreshKeepsTheRecordAliveForever)
+{
+	Sim sim;
+	SimPeer &p = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	sim.run(10 * 60 * 1000, 1000); // ten minutes, > 4 record lifetimes
+	EXPECT_TRUE(sim.registered(p));
+	rdv_server_stats st;
+	rdv_server_get_stats(sim.servers[0].s, &st);
+	EXPECT_EQ(st.expired, 0u);
+	EXPECT_EQ(st.replays, 0u);
+	EXPECT_GE(st.auth_ok, 10 * 60 / 25u);
+	EXPECT_LE(st.auth_ok, 10 * 60 / 24 + 1u);
+}
+
+TEST(RdvClient, RetriesThroughLoss)
+{
+	Sim sim;
+	int dropped = 0;
+	// Lose the first three packets each way.
+	int to_srv = 0, from_srv = 0;
+	sim.filter = [&](const SimPeer &, bool up, const uint8_t *, size_t) {
+		bool pass = up ? ++to_srv > 3 : ++from_srv > 3;
+		dropped += !pass;
+		return pass;
+	};
+	SimPeer &p = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	sim.run(60000);
+	EXPECT_TRUE(sim.registered(p));
+	EXPECT_EQ(dropped, 6);
+	EXPECT_EQ(p.count(RDV_EV_REGISTERED), 2); // plus one refresh
+}
+
+TEST(RdvClient, LookupGivesBothSidesCandidates)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	rdv_endpoint ac[2] = { sim_v4("192.168.1.10", 5000), sim_v6("2001:db8:a::10", 5000) };
+	ASSERT_EQ(rdv_client_set_candidates(a.c, ac, 2, sim.now), 0);
+	rdv_endpoint toomany[RDV_MAX_CANDIDATES + 1];
+	for (auto &e : toomany)
+		e = ac[0];
+	EXPECT_EQ(rdv_client_set_candidates(a.c, toomany, RDV_MAX_CANDIDATES + 1, sim.now),
+		  SRM_ERR_INVALID);
+	// Asked before registration: sent once registered.
+	ASSERT_EQ(rdv_client_lookup(b.c, a.pub, sim.now), 0);
+	ASSERT_EQ(rdv_client_lookup(b.c, a.pub, sim.now), 0); // not duplicated
+	sim.run(1000);
+	ASSERT_EQ(b.count(RDV_EV_PEER_CANDIDATES), 1);
+	const rdv_event &e = b.last(RDV_EV_PEER_CANDIDATES)->ev;
+	EXPECT_EQ(0, memcmp(e.peer, a.pub, 32));
+	ASSERT_EQ(e.endpoint_count, 3u);
+	EXPECT_TRUE(rdv_endpoint_equal(&e.endpoints[0], &a.addr));
+	EXPECT_TRUE(rdv_endpoint_equal(&e.endpoints[1], &ac[0]));
+	EXPECT_TRUE(rdv_endpoint_equal(&e.endpoints[2], &ac[1]));
+	ASSERT_EQ(a.count(RDV_EV_PUNCH_REQUEST), 1);
+	const rdv_event &pr = a.last(RDV_EV_PUNCH_REQUEST)->ev;
+	EXPECT_EQ(0, memcmp(pr.peer, b.pub, 32));
+	EXPECT_TRUE(rdv_endpoint_equal(&pr.endpoints[0], &b.addr));
+	// Answered: not asked again.
+	sim.run(10000);
+	EXPECT_EQ(b.count(RDV_EV_PEER_CANDIDATES), 1);
+}
+
+TEST(RdvClient, UnknownPeerIsNotFound)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	sim.pump();
+	uint8_t nobody[32];
+	memset(nobody, 0x77, 32);
+	ASSERT_EQ(rdv_client_lookup(a.c, nobody, sim.now), 0);
+	sim.pump();
+	ASSERT_EQ(a.count(RDV_EV_PEER_NOTFOUND), 1);
+	EXPECT_EQ(0, memcmp(a.last(RDV_EV_PEER_NOTFOUND)->ev.peer, nobody, 32));
+}
+
+TEST(RdvClient, PendingLookupsAreBounded)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	uint8_t k[32] = { 0 };
+	for (int i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++) {
+		k[0] = (uint8_t)i;
+		EXPECT_EQ(rdv_client_lookup(a.c, k, sim.now), 0);
+	}
+	k[0] = 200;
+	EXPECT_EQ(rdv_client_lookup(a.c, k, sim.now), SRM_ERR_NOMEM);
+}
+
+TEST(RdvClient, RelayRoundTrip)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v6("2001:db8:b::2", 40002));
+	sim.pump();
+	std::vector<uint8_t> inner(1200);
+	for (size_t i = 0; i < inner.size(); i++)
+		inner[i] = (uint8_t)(i * 31);
+	inner[0] = WIRE_HANDSHAKE_INIT;
+	uint8_t pkt[RDV_MAX_PACKET];
+	size_t len = rdv_client_wrap_relay(a.c, b.pub, inner.data(), inner.size(), pkt, sizeof pkt);
+	ASSERT_EQ(len, inner.size() + RDV_RELAY_OVERHEAD);
+	ASSERT_EQ(sim.to_server(a, pkt, len), 1);
+	const SimEvent *r = b.last(RDV_EV_RELAYED);
+	ASSERT_NE(r, nullptr);
+	EXPECT_EQ(0, memcmp(r->ev.peer, a.pub, 32));
+	EXPECT_EQ(r->inner, inner);
+	// And back, wrapped in place.
+	std::vector<uint8_t> back = { WIRE_DATA, 1, 0, 0, 9, 9, 9 };
+	memcpy(pkt, back.data(), back.size());
+	len = rdv_client_wrap_relay(b.c, a.pub, pkt, back.size(), pkt, sizeof pkt);
+	ASSERT_EQ(sim.to_server(b, pkt, len), 1);
+	ASSERT_NE(a.last(RDV_EV_RELAYED), nullptr);
+	EXPECT_EQ(a.last(RDV_EV_RELAYED)->inner, back);
+	EXPECT_EQ(0, memcmp(a.last(RDV_EV_RELAYED)->ev.peer, b.pub, 32));
+	// Too big for the relay.
+	EXPECT_EQ(rdv_client_wrap_relay(a.c, b.pub, pkt, RDV_MAX_PACKET, pkt, sizeof pkt), 0u);
+}
+
+TEST(RdvClient, ForgedOrReplayedServerMessagesRejected)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.pump();
+	// Capture the PUNCH b gets when a looks it up.
+	std::vector<uint8_t> punch;
+	sim.filter = [&](const SimPeer &p, bool up, const uint8_t *pkt, size_t len) {
+		if (!up && &p == &b)
+			punch.assign(pkt, pkt + len);
+		return true;
+	};
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.pump();
+	ASSERT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 1);
+	ASSERT_FALSE(punch.empty());
+	rdv_event ev;
+	EXPECT_EQ(rdv_client_receive(b.c, punch.data(), punch.size(), sim.now, &ev),
+		  SRM_DROP_CODE(SRM_DROP_REPLAY));
+	// A PUNCH from someone without the key, pointing b at a victim.
+	rdv_msg m{};
+	m.kind = RDV_PUNCH;
+	m.present = 1u << RDV_F_PEER | 1u << RDV_F_CTR | 1u << RDV_F_CANDS;
+	m.ctr = 1000;
+	m.cands[0] = sim_v4("192.0.2.99", 80);
+	m.cand_count = 1;
+	uint8_t wrong[32] = { 3 }, pkt[RDV_MAX_PACKET];
+	size_t len = rdv_msg_encode(&m, wrong, 0, pkt, sizeof pkt);
+	EXPECT_EQ(rdv_client_receive(b.c, pkt, len, sim.now, &ev), SRM_DROP_CODE(SRM_DROP_MAC));
+	len = rdv_msg_encode(&m, nullptr, 0, pkt, sizeof pkt);
+	EXPECT_EQ(rdv_client_receive(b.c, pkt, len, sim.now, &ev), SRM_DROP_CODE(SRM_DROP_MAC));
+	// A REGISTERED nobody asked for.
+	m.kind = RDV_REGISTERED;
+	m.present = 1u << RDV_F_ADDR | 1u << RDV_F_TS | 1u << RDV_F_CTR;
+	m.addr = m.cands[0];
+	len = rdv_msg_encode(&m, wrong, 0, pkt, sizeof pkt);
+	EXPECT_LT(rdv_client_receive(b.c, pkt, len, sim.now, &ev), 0);
+	EXPECT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 1);
+	EXPECT_EQ(b.count(RDV_EV_REGISTERED), 1);
+}
+
+TEST(RdvClient, ReRegistersAfterServerRestart)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(1000);
+	ASSERT_TRUE(sim.registered(a) && sim.registered(b));
+	// The server restarts with an empty memory store and new keys.
+	rdv_server_free(sim.servers[0].s);
+	rdv_store_free(sim.store);
+	sim.store = rdv_store_memory_new(1000);
+	rdv_server_config cfg{};
+	cfg.rng = sim_rng;
+	cfg.rng_ctx = &sim.servers[0].rng_ctr;
+	sim.servers[0].s = rdv_server_new(&cfg, sim.store, sim.now);
+	// b refreshes within 25 s anyway; a asks right away: NOTREG makes it
+	// register again, and the retried lookup then finds b.
+	sim.run(26000);
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.run(5000);
+	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
+	EXPECT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 1);
+}
+
+TEST(RdvClient, LookupAfterServerLostUsTriggersRegistration)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(1000);
+	rdv_server_free(sim.servers[0].s);
+	rdv_server_config cfg{};
+	sim.servers[0].s = rdv_server_new(&cfg, sim.store, sim.now); // store survives (redis)
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.run(3000);
+	EXPECT_EQ(a.count(RDV_EV_REGISTERED), 2); // NOTREG -> registered again
+	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
+}
+
+TEST(RdvClient, NatRebindingIsNoticedAndReported)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(1000);
+	// a's NAT gives it a new public port (conntrack flushed).
+	a.addr = sim_v4("203.0.113.1", 51111);
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.run(3000);
+	ASSERT_EQ(a.count(RDV_EV_REGISTERED), 2);
+	EXPECT_TRUE(rdv_endpoint_equal(&a.last(RDV_EV_REGISTERED)->ev.reflexive, &a.addr));
+	ASSERT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
+	// b is told the new address.
+	ASSERT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&b.last(RDV_EV_PUNCH_REQUEST)->ev.endpoints[0], &a.addr));
+}
+
+TEST(RdvClient, CandidateChangeReRegistersAtOnce)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	sim.run(1000);
+	rdv_endpoint c = sim_v4("10.9.9.9", 5000);
+	ASSERT_EQ(rdv_client_set_candidates(a.c, &c, 1, sim.now), 0);
+	sim.pump();
+	EXPECT_EQ(a.count(RDV_EV_REGISTERED), 2);
+	rdv_record r;
+	ASSERT_EQ(sim.store->ops->get(sim.store->ctx, a.pub, sim.now, &r), 0);
+	ASSERT_EQ(r.cand_count, 1u);
+	EXPECT_TRUE(rdv_endpoint_equal(&r.cands[0], &c));
+	// Setting the same list again changes nothing.
+	ASSERT_EQ(rdv_client_set_candidates(a.c, &c, 1, sim.now), 0);
+	sim.pump();
+	EXPECT_EQ(a.count(RDV_EV_REGISTERED), 2);
+}
