@@ -101,13 +101,17 @@ static void maybe_finish(struct srm_engine *e, struct bridge *b)
 	bridge_free(e, b);
 }
 
-static int reset_error(uint32_t reason, bool opening)
+static int reset_error(const struct bridge *b, uint32_t reason)
 {
+	bool opening = b->state == SRM_ERR_AGAIN;
 	switch (reason) {
 	case RESET_REFUSED:
 		return SRM_ERR_REFUSED;
 	case RESET_TIMEOUT:
-		return SRM_ERR_TIMEOUT;
+		/* An open that timed out without ever getting a session
+		 * never reached the host: EHOSTUNREACH, not ETIMEDOUT. */
+		return opening && !session_established(b->peer->session) ? SRM_ERR_UNREACHABLE
+									 : SRM_ERR_TIMEOUT;
 	default:
 		return opening ? SRM_ERR_REFUSED : SRM_ERR_RESET;
 	}
@@ -334,7 +338,7 @@ void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us)
 			pump_out(e, b);
 			break;
 		case CONN_EV_RESET:
-			bridge_fail(e, b, reset_error(ev.reason, b->state == SRM_ERR_AGAIN), false);
+			bridge_fail(e, b, reset_error(b, ev.reason), false);
 			break;
 		default:
 			break;

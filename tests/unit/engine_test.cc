@@ -190,7 +190,7 @@ TEST_F(EngineTest, StreamCarriesBytesBothWaysAndHalfCloses)
 	close(app);
 	close(srv);
 
-	srm_peer_stats st;
+	struct srm_peer_stats st;
 	ASSERT_EQ(srm_peer_stats(a.engine, 0, &st), 0);
 	EXPECT_TRUE(st.established);
 	EXPECT_GT(st.srtt_us, 0u);
@@ -274,7 +274,7 @@ TEST_F(EngineTest, UnlistedKeyIsRefusedAndCounted)
 	int state;
 	int app = open_stream(7000, &h, &state);
 	EXPECT_EQ(state, SRM_ERR_UNREACHABLE);
-	srm_engine_stats st;
+	struct srm_engine_stats st;
 	srm_engine_stats(b.engine, &st);
 	EXPECT_GT(st.drops[SRM_DROP_UNKNOWN_PEER], 0u);
 	EXPECT_EQ(st.sessions, 0u);
