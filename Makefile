@@ -23,7 +23,10 @@ DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lz
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -MMD -MP -Icore $(DEP_CFLAGS)
+# Hidden by default: only SRM_EXPORT names (the public API) and the hooked
+# libc names leave the shared libraries, so no program symbol can capture
+# an engine call, or the other way round.
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -MMD -MP -Icore $(DEP_CFLAGS)
 CXXFLAGS ?= -O1 -g
 CXXFLAGS += -std=c++17 -D_GNU_SOURCE $(WARN) -Wno-missing-field-initializers -MMD -MP -Icore -Itests/unit $(DEP_CFLAGS)
 LDLIBS   := $(DEP_LIBS) -lpthread
@@ -68,12 +71,12 @@ $(CORE_SO): $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS)
 
-# The preload exports only the hooked libc names (everything else is hidden).
-$(BUILD)/shim/%.o: CFLAGS += -fvisibility=hidden
 $(SHIM_SO): $(SHIM_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(LDLIBS) -ldl
 
+# hiredis: only the CLI links it (rendezvous --store redis://), never the preload.
+$(CLI): LDLIBS += $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 $(CLI): $(TOOL_OBJ) $(CORE_A)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -o $@ $(TOOL_OBJ) $(CORE_A) $(LDLIBS)

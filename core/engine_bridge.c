@@ -137,14 +137,16 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 			conn_stream_reset(c, b->stream_id, RESET_ABORTED);
 		conn_stream_release(c, b->stream_id);
 	}
-	drain_prefill(b);
 	if (b->is_tcp) {
 		/* A real RST towards the local TCP end, like the peer's. */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else {
+		/* Hang up before draining the filler, so the application
+		 * never sees POLLOUT without POLLHUP on a failed open. */
 		shutdown(b->fd, SHUT_RDWR);
 	}
+	drain_prefill(b);
 	engine_remember_end(e, b->handle, error);
 	bridge_free(e, b);
 	pthread_cond_broadcast(&e->cond);
