@@ -1,0 +1,447 @@
+/*
+ * cmd_rendezvous.c — srmudp rendezvous: the rendezvous and relay server.
+ *
+ * The thin I/O driver around core/rdv_server.c: one non-blocking UDP
+ * socket per --listen address, one epoll loop, a monotonic clock, a
+ * signalfd (SIGINT/SIGTERM stop, SIGUSR1 prints the counters).  It holds
+ * no identity and no session keys; docs/NAT.md describes the protocol
+ * and the deployment.
+ *
+ * Replies to a request leave through the socket it came in on (a NAT
+ * only lets in what comes from the address its client talked to).
+ * Packets to third parties (punch requests, relayed packets) leave
+ * through the first socket of their address family: deploy one listen
+ * address per family.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "log.h"
+#include "rendezvous.h"
+#include "rdv_store_redis.h"
+
+/* tools/cmd_rendezvous_probe.c: `srmudp rendezvous probe ...`. */
+int cmd_rendezvous_probe(int argc, char **argv);
+
+#define MAX_LISTEN 8
+#define RX_BATCH 64 /* datagrams per socket per wakeup: others get a turn */
+
+struct listener {
+	int fd;
+	int family;
+	char text[80];
+};
+
+static void help(FILE *f)
+{
+	fprintf(f,
+		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
+		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
+		"                         [--max-records N] [--log-level LEVEL] [--log-file FILE]\n\n"
+		"Run the rendezvous server: peers register under their own key and learn their\n"
+		"public address, find each other by public key and are told to punch; when\n"
+		"punching fails the server relays their (end-to-end encrypted) packets.\n\n"
+		"  --listen ADDR:PORT   UDP address to serve, IPv4 (0.0.0.0:3478) or IPv6\n"
+		"                       ([::]:3478); repeat for both families\n"
+		"  --store URL          share records with other servers through Redis\n"
+		"                       (default: in memory, this process only)\n"
+		"  --relay-rate N       relay bandwidth per peer in bytes/s; suffixes k, M, G\n"
+		"                       (x1024); default 1M\n"
+		"  --max-records N      registrations held at most (default %d)\n"
+		"  --log-level LEVEL    error, warn, info (default) or debug\n"
+		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
+		"SIGUSR1 prints the counters on stdout; they are printed at exit too.\n\n"
+		"`srmudp rendezvous probe --help`: a one-shot client, to check a server and\n"
+		"see this host's public address.\n",
+		RDV_DEFAULT_MAX_RECORDS);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* "A.B.C.D:PORT", "[V6]:PORT", numeric only (a server binds what it is
+ * told).  0 or -1. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h = s;
+	size_t hl;
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	uint16_t port;
+
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return -1;
+		h = s + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host) || cli_parse_port(colon + 1, &port) != 0)
+		return -1;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
+		return -1;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	return 0;
+}
+
+/* "1048576", "512k", "10M", "1G" (x1024).  0 or -1. */
+static int parse_rate(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mul = 1;
+
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		mul = 1024, end++;
+	else if (*end == 'm' || *end == 'M')
+		mul = 1024 * 1024, end++;
+	else if (*end == 'g' || *end == 'G')
+		mul = 1024 * 1024 * 1024, end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (strcmp(end, "/s") == 0)
+		end += 2;
+	if (*end != '\0' || v == 0 || v > UINT64_MAX / mul / 1000)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int open_listener(struct listener *l, const struct sockaddr_storage *ss, socklen_t len,
+			 const char *text)
+{
+	int one = 1;
+
+	l->family = ss->ss_family;
+	snprintf(l->text, sizeof(l->text), "%s", text);
+	l->fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return -1;
+	/* An IPv4 and an IPv6 wildcard on the same port must coexist. */
+	if (ss->ss_family == AF_INET6)
+		(void)setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(l->fd, (const struct sockaddr *)ss, len) != 0) {
+		int e = errno;
+		close(l->fd);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void print_stats(const struct rdv_server *s, const struct rdv_store *st)
+{
+	struct rdv_server_stats c;
+
+	rdv_server_get_stats(s, &c);
+	printf("rendezvous stats: store=%s records=%llu rx_packets=%llu rx_bytes=%llu "
+	       "tx_packets=%llu tx_bytes=%llu registers=%llu challenges=%llu auth_ok=%llu "
+	       "auth_failed=%llu replays=%llu cookie_bad=%llu lookups=%llu found=%llu "
+	       "not_found=%llu punches=%llu notes_sent=%llu notes_received=%llu "
+	       "relay_packets=%llu relay_bytes=%llu relay_limited=%llu relay_unknown=%llu "
+	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu\n",
+	       st->name, (unsigned long long)c.records, (unsigned long long)c.rx_packets,
+	       (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_packets,
+	       (unsigned long long)c.tx_bytes, (unsigned long long)c.registers,
+	       (unsigned long long)c.challenges, (unsigned long long)c.auth_ok,
+	       (unsigned long long)c.auth_failed, (unsigned long long)c.replays,
+	       (unsigned long long)c.cookie_bad, (unsigned long long)c.lookups,
+	       (unsigned long long)c.found, (unsigned long long)c.not_found,
+	       (unsigned long long)c.punches, (unsigned long long)c.notes_sent,
+	       (unsigned long long)c.notes_received, (unsigned long long)c.relay_packets,
+	       (unsigned long long)c.relay_bytes, (unsigned long long)c.relay_limited,
+	       (unsigned long long)c.relay_unknown, (unsigned long long)c.rate_limited,
+	       (unsigned long long)c.malformed, (unsigned long long)c.expired,
+	       (unsigned long long)c.evicted, (unsigned long long)c.store_errors);
+	fflush(stdout);
+}
+
+/* The socket a packet to `to` leaves through: the one the request came in
+ * on when the family matches, else the first of that family. */
+static int pick_fd(const struct listener *ls, size_t n, size_t in, const struct rdv_endpoint *to)
+{
+	if (ls[in].family == to->addr.ss_family)
+		return ls[in].fd;
+	for (size_t i = 0; i < n; i++)
+		if (ls[i].family == to->addr.ss_family)
+			return ls[i].fd;
+	return -1;
+}
+
+static void send_all(const struct listener *ls, size_t n, size_t in, const struct rdv_out *out,
+		     int count)
+{
+	for (int i = 0; i < count; i++) {
+		int fd = pick_fd(ls, n, in, &out[i].to);
+		if (fd >= 0)
+			(void)sendto(fd, out[i].buf, out[i].len, MSG_DONTWAIT,
+				     (const struct sockaddr *)&out[i].to.addr, out[i].to.len);
+	}
+}
+
+static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct rdv_store *st,
+		 int sfd, int shared)
+{
+	struct epoll_event evs[MAX_LISTEN + 1];
+	static struct rdv_out out[4];
+	static uint8_t buf[RDV_MAX_PACKET + 1];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t next_note = 0;
+
+	if (ep < 0)
+		return -1;
+	for (size_t i = 0; i <= n; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, i < n ? ls[i].fd : sfd, &ev) != 0) {
+			close(ep);
+			return -1;
+		}
+	}
+	for (;;) {
+		uint64_t t = now_ms(), d = rdv_server_deadline(srv);
+		int k, timeout;
+
+		if (shared && next_note < d)
+			d = next_note;
+		if (d <= t) {
+			do {
+				k = rdv_server_tick(srv, t, out, 4);
+				send_all(ls, n, 0, out, k);
+			} while (k == 4);
+			next_note = t + RDV_NOTE_POLL_MS;
+			continue;
+		}
+		timeout = d - t > 60000 ? 60000 : (int)(d - t);
+		k = epoll_wait(ep, evs, MAX_LISTEN + 1, timeout);
+		if (k < 0 && errno != EINTR)
+			break;
+		for (int e = 0; e < k; e++) {
+			size_t i = evs[e].data.u64;
+			if (i == n) {
+				struct signalfd_siginfo si;
+				if (read(sfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGUSR1) {
+					print_stats(srv, st);
+					continue;
+				}
+				LOG_INFO(NULL, "rendezvous: %s, stopping", strsignal((int)si.ssi_signo));
+				close(ep);
+				return 0;
+			}
+			for (int b = 0; b < RX_BATCH; b++) {
+				struct sockaddr_storage src;
+				socklen_t sl = sizeof(src);
+				ssize_t r = recvfrom(ls[i].fd, buf, sizeof(buf), 0,
+						     (struct sockaddr *)&src, &sl);
+				if (r < 0)
+					break;
+				if ((size_t)r > RDV_MAX_PACKET)
+					continue; /* truncated: larger than anything we accept */
+				int c = rdv_server_receive(srv, buf, (size_t)r,
+							   (struct sockaddr *)&src, sl, now_ms(),
+							   out, 2);
+				if (c > 0)
+					send_all(ls, n, i, out, c);
+			}
+		}
+	}
+	close(ep);
+	return -1;
+}
+
+int cmd_rendezvous(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' },
+		{ "store", required_argument, NULL, 's' },
+		{ "relay-rate", required_argument, NULL, 'r' },
+		{ "max-records", required_argument, NULL, 'm' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-file", required_argument, NULL, 'F' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct listener ls[MAX_LISTEN];
+	const char *listen_text[MAX_LISTEN], *store_url = NULL, *log_file = NULL;
+	struct sockaddr_storage addrs[MAX_LISTEN];
+	socklen_t addr_lens[MAX_LISTEN];
+	struct rdv_server_config cfg = { 0 };
+	enum srm_log_level level = SRM_LOG_INFO;
+	struct rdv_store *store;
+	struct rdv_server *srv;
+	size_t n = 0;
+	char q[300], err[512];
+	sigset_t mask;
+	int o, sfd, rc;
+
+	if (argc >= 2 && strcmp(argv[1], "probe") == 0)
+		return cmd_rendezvous_probe(argc - 1, argv + 1);
+	if (cli_wants_help(argc, argv)) {
+		help(stdout);
+		return 0;
+	}
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		switch (o) {
+		case 'l':
+			if (n == MAX_LISTEN) {
+				cli_error("at most %d --listen addresses", MAX_LISTEN);
+				return EXIT_USAGE;
+			}
+			if (parse_listen(optarg, &addrs[n], &addr_lens[n]) != 0) {
+				cli_error("bad listen address %s (expected A.B.C.D:PORT or [V6]:PORT)",
+					  cli_quote(q, optarg));
+				return EXIT_USAGE;
+			}
+			listen_text[n++] = optarg;
+			break;
+		case 's':
+			store_url = optarg;
+			break;
+		case 'r':
+			if (parse_rate(optarg, &cfg.relay_rate) != 0) {
+				cli_error("bad relay rate %s (expected bytes/s, e.g. 1M)",
+					  cli_quote(q, optarg));
+				return EXIT_USAGE;
+			}
+			break;
+		case 'm': {
+			char *end;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			if (*optarg < '1' || *optarg > '9' || *end != '\0' || v > 100000000ULL) {
+				cli_error("bad record limit %s (expected 1 to 100000000)",
+					  cli_quote(q, optarg));
+				return EXIT_USAGE;
+			}
+			cfg.max_records = (size_t)v;
+			break;
+		}
+		case 'L':
+			if (strcmp(optarg, "error") == 0)
+				level = SRM_LOG_ERROR;
+			else if (strcmp(optarg, "warn") == 0)
+				level = SRM_LOG_WARN;
+			else if (strcmp(optarg, "info") == 0)
+				level = SRM_LOG_INFO;
+			else if (strcmp(optarg, "debug") == 0)
+				level = SRM_LOG_DEBUG;
+			else {
+				cli_error("bad log level %s (expected error, warn, info or debug)",
+					  cli_quote(q, optarg));
+				return EXIT_USAGE;
+			}
+			break;
+		case 'F':
+			log_file = optarg;
+			break;
+		default:
+			cli_error("unknown option %s", cli_quote(q, argv[optind - 1]));
+			help(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument %s", cli_quote(q, argv[optind]));
+		return EXIT_USAGE;
+	}
+	if (n == 0) {
+		cli_error("--listen ADDR:PORT is required");
+		help(stderr);
+		return EXIT_USAGE;
+	}
+	log_open(level, log_file);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (store_url != NULL) {
+		store = rdv_store_redis_new(store_url, err, sizeof(err));
+		if (store == NULL) {
+			cli_error("%s", err);
+			return EXIT_CONFIG;
+		}
+	} else {
+		store = rdv_store_memory_new(cfg.max_records ? cfg.max_records
+							     : RDV_DEFAULT_MAX_RECORDS);
+		if (store == NULL) {
+			cli_error("out of memory");
+			return EXIT_CONFIG;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (open_listener(&ls[i], &addrs[i], addr_lens[i], listen_text[i]) != 0) {
+			cli_error("cannot listen on %s: %s", cli_quote(q, listen_text[i]),
+				  strerror(errno));
+			while (i-- > 0)
+				close(ls[i].fd);
+			rdv_store_free(store);
+			return EXIT_CONFIG;
+		}
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	srv = rdv_server_new(&cfg, store, now_ms());
+	if (sfd < 0 || srv == NULL) {
+		cli_error("cannot start: %s", sfd < 0 ? strerror(errno) : "out of memory");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		LOG_INFO(NULL, "rendezvous: listening on %s", ls[i].text);
+	LOG_INFO(NULL, "rendezvous: server id %016llx, store %s",
+		 (unsigned long long)rdv_server_id(srv), store->name);
+	rc = serve(ls, n, srv, store, sfd, store_url != NULL) == 0 ? 0 : EXIT_CONFIG;
+	if (rc != 0)
+		cli_error("event loop failed: %s", strerror(errno));
+	print_stats(srv, store);
+out:
+	rdv_server_free(srv);
+	for (size_t i = 0; i < n; i++)
+		close(ls[i].fd);
+	if (sfd >= 0)
+		close(sfd);
+	rdv_store_free(store);
+	return rc;
+}
