@@ -7,6 +7,14 @@
  */
 #include "state.h"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "vaddr.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +27,10 @@
 
 static struct shim_sock **chunks[CHUNKS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int live;     /* socks of kind STREAM or ACCEPTED */
+static int imported; /* SRMUDP_INHERIT looked at */
+
+static void import_inherited(void);
 
 void state_lock(void)
 {
@@ -48,15 +60,22 @@ static struct shim_sock **slot(int fd, int create)
 
 int state_peek(int fd)
 {
-	struct shim_sock **p = slot(fd, 0);
+	struct shim_sock **p;
+
+	if (__builtin_expect(!__atomic_load_n(&imported, __ATOMIC_RELAXED), 0))
+		import_inherited();
+	p = slot(fd, 0);
 
 	return p && __atomic_load_n(p, __ATOMIC_RELAXED) != NULL;
 }
 
 static void unref_locked(struct shim_sock *s)
 {
-	if (--s->refs == 0)
+	if (--s->refs == 0) {
+		if (s->kind == SHIM_STREAM || s->kind == SHIM_ACCEPTED)
+			__atomic_fetch_sub(&live, 1, __ATOMIC_RELAXED);
 		free(s);
+	}
 }
 
 static int same_file(const struct shim_sock *s, int fd)
@@ -120,6 +139,8 @@ struct shim_sock *state_new(enum shim_kind kind, int fd)
 	s->refs = 1;
 	s->kind = kind;
 	s->peer = -1;
+	if (kind == SHIM_STREAM || kind == SHIM_ACCEPTED)
+		__atomic_fetch_add(&live, 1, __ATOMIC_RELAXED);
 	state_rebind(s, fd);
 	return s;
 }
@@ -227,4 +248,132 @@ void state_child_after_fork(void)
 			if (ch[i] && ch[i]->kind == SHIM_STREAM)
 				ch[i]->engine = NULL;
 	}
+}
+
+int state_live(void)
+{
+	return __atomic_load_n(&live, __ATOMIC_RELAXED) > 0;
+}
+
+static uint16_t port_of(const struct sockaddr_storage *ss)
+{
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port); /* same offset in sin6 */
+}
+
+size_t state_export(char *buf, size_t len)
+{
+	size_t n = 0;
+
+	if (!state_live() || len < 2)
+		return 0;
+	pthread_mutex_lock(&lock);
+	for (unsigned c = 0; c < CHUNKS; c++) {
+		struct shim_sock **ch = chunks[c];
+
+		for (unsigned i = 0; ch && i < CHUNK_FDS; i++) {
+			struct shim_sock *s = ch[i];
+			int fd = (int)((c << CHUNK_BITS) | i), fl, idx, mapped, w;
+
+			if (!s || (s->kind != SHIM_STREAM && s->kind != SHIM_ACCEPTED))
+				continue;
+			fl = fcntl(fd, F_GETFD);
+			if (fl < 0 || (fl & FD_CLOEXEC))
+				continue; /* gone at exec anyway */
+			idx = vaddr_index((const struct sockaddr *)&s->remote, s->remote_len);
+			if (idx < 0)
+				continue;
+			mapped = s->remote.ss_family == AF_INET6 &&
+				 IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->remote)->sin6_addr);
+			w = snprintf(buf + n, len - n, "%s%c,%lu,%d,%d,%d,%u,%u", n ? ";" : "",
+				     s->kind == SHIM_STREAM ? 's' : 'a', (unsigned long)s->ino,
+				     s->remote.ss_family, mapped, idx, port_of(&s->remote),
+				     s->kind == SHIM_STREAM ? port_of(&s->local) : 0);
+			if (w < 0 || (size_t)w >= len - n)
+				goto out; /* full: pass on what fits */
+			n += (size_t)w;
+		}
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	buf[n] = 0;
+	return n;
+}
+
+/* Rebuild one inherited sock (see state_export) on fd. */
+static void import_one(int fd, char kind, int family, int mapped, int idx, unsigned rport,
+		       unsigned lport)
+{
+	struct shim_sock *s = state_new(kind == 's' ? SHIM_STREAM : SHIM_ACCEPTED, fd);
+
+	if (!s)
+		return;
+	s->family = family == AF_INET6 && mapped ? AF_INET6 : family;
+	s->peer = idx;
+	s->conn = CONN_CONNECTED;
+	s->engine = NULL; /* served by the engine of the process that exec'd */
+	s->remote_len = vaddr_make(family, mapped, idx, (uint16_t)rport, &s->remote);
+	if (kind == 's') {
+		memset(&s->local, 0, sizeof(s->local));
+		if (family == AF_INET) {
+			struct sockaddr_in *l = (struct sockaddr_in *)&s->local;
+
+			l->sin_family = AF_INET;
+			l->sin_port = htons((uint16_t)lport);
+			l->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			s->local_len = sizeof(*l);
+		} else {
+			struct sockaddr_in6 *l = (struct sockaddr_in6 *)&s->local;
+
+			l->sin6_family = AF_INET6;
+			l->sin6_port = htons((uint16_t)lport);
+			l->sin6_addr = in6addr_loopback;
+			s->local_len = sizeof(*l);
+		}
+	}
+	state_set(fd, s);
+	state_put(s);
+}
+
+/* A process exec'd by a preloaded one finds its inherited streams and
+ * peer connections again by socket inode (fd numbers may have moved). */
+static void import_inherited(void)
+{
+	const char *v;
+	DIR *d;
+	struct dirent *de;
+	int saved = errno;
+
+	if (__atomic_exchange_n(&imported, 1, __ATOMIC_ACQ_REL))
+		return;
+	v = getenv("SRMUDP_INHERIT");
+	if (!v || !*v || !(d = opendir("/proc/self/fd")))
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+		const char *p = v;
+		int fd = atoi(de->d_name);
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || fd == dirfd(d) ||
+		    fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		while (p && *p) {
+			char kind;
+			unsigned long ino;
+			int family, mapped, idx;
+			unsigned rport, lport;
+
+			if (sscanf(p, "%c,%lu,%d,%d,%d,%u,%u", &kind, &ino, &family, &mapped, &idx,
+				   &rport, &lport) == 7 &&
+			    ino == (unsigned long)st.st_ino && (kind == 's' || kind == 'a') &&
+			    (family == AF_INET || family == AF_INET6) && idx >= 0 &&
+			    idx <= VADDR_MAX_INDEX) {
+				import_one(fd, kind, family, mapped, idx, rport, lport);
+				break;
+			}
+			p = strchr(p, ';');
+			p = p ? p + 1 : NULL;
+		}
+	}
+	closedir(d);
+	errno = saved;
 }

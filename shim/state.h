@@ -86,6 +86,14 @@ void state_each(unsigned first, unsigned last, void (*fn)(int fd, void *arg), vo
 /* Listener ports that still have a listening fd (for a forked child). */
 int state_listener_ports(uint16_t *ports, int max);
 
+/* exec: describe our stream and accepted fds that survive exec, as
+ * "k,ino,family,mapped,peer,rport,lport;..." (k: s stream, a accepted)
+ * for SRMUDP_INHERIT.  No allocation (safe after vfork).  Returns the
+ * length written (0: nothing to pass on). */
+size_t state_export(char *buf, size_t len);
+/* Live stream/accepted socks (cheap test before any exec work). */
+int state_live(void);
+
 void state_lock(void);
 void state_unlock(void);
 /* After fork, in the child: locks fresh, streams marked inherited. */

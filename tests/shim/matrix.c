@@ -541,7 +541,7 @@ static void t_exec(int family, const char *tag)
 		_exit(127);
 	}
 	waitpid(pid, &st, 0);
-	out("%s: exec'd child used the inherited stream: %s", tag,
+	out("%s: exec'd child saw a TCP socket and used the inherited stream: %s", tag,
 	    WIFEXITED(st) && !WEXITSTATUS(st) ? "ok" : "failed");
 	out("%s: parent uses it after: %s", tag, echo_ok(fd, "after exec\n"));
 	close(fd);
@@ -750,8 +750,18 @@ static int client(void)
 	return 0;
 }
 
+/* The exec'd image must still see a TCP socket with its peer's address. */
 static int exec_child(int fd)
 {
+	struct sockaddr_storage a;
+	socklen_t al = sizeof(a), l = sizeof(int);
+	int dom = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&a, &al) != 0 ||
+	    (a.ss_family != AF_INET && a.ss_family != AF_INET6))
+		return 3;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0 || dom != a.ss_family)
+		return 4;
 	return strcmp(echo_ok(fd, "from the exec'd child\n"), "ok") ? 1 : 0;
 }
 
