@@ -162,8 +162,10 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 		ssize_t w = conn_stream_write(c, b->stream_id, b->in_buf + b->in_off, b->in_len - b->in_off);
 		if (w > 0)
 			b->in_off += (size_t)w;
-		if (b->in_off != b->in_len)
-			return; /* still full; WRITABLE brings us back */
+		if (b->in_off != b->in_len) {
+			update_interest(e, b); /* still full; WRITABLE brings us back */
+			return;
+		}
 		release_if_empty(&b->in_buf, &b->in_len, &b->in_off);
 	}
 	for (int i = 0; i < BRIDGE_READS_PER_PASS; i++) {
