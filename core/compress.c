@@ -39,10 +39,12 @@ bool compress_tx_wants(const struct compress_tx *t, size_t n)
 {
 	switch (t->mode) {
 	case SRM_COMPRESS_ON:
-		return true;
+		return t->cctx || !t->no_new_ctx;
 	case SRM_COMPRESS_OFF:
 		return false;
 	default:
+		if (!t->cctx && t->no_new_ctx)
+			return false;
 		return t->active && n >= COMPRESS_MIN_RECORD;
 	}
 }
@@ -166,6 +168,19 @@ ssize_t compress_tx_record(struct compress_tx *t, const uint8_t *in, size_t n,
 		}
 	}
 	return r;
+}
+
+ssize_t compress_tx_end(struct compress_tx *t, uint8_t *out, size_t cap)
+{
+	ssize_t n = 0;
+	if (t->frame_open) {
+		n = zstd_record(t, NULL, 0, ZSTD_e_end, out, cap);
+		if (n < 0)
+			return n;
+		t->bytes_out += (uint64_t)n;
+	}
+	compress_tx_free(t);
+	return n;
 }
 
 void compress_tx_note_cpu(struct compress_tx *t, size_t n, uint64_t cpu_us,
@@ -302,7 +317,8 @@ ssize_t compress_rx_decode(struct compress_rx *r, const uint8_t *in, size_t n, s
 			r->remaining = len;
 			r->produced = 0;
 			r->phase = RX_PAYLOAD;
-			if (r->kind == COMPRESS_ZSTD && dctx_make(r) < 0)
+			if (r->kind == COMPRESS_ZSTD && !r->dctx &&
+			    (r->no_new_ctx || dctx_make(r) < 0))
 				return fail(r);
 		} else if (r->kind == COMPRESS_RAW) {
 			size_t k = n - ip;

@@ -60,9 +60,11 @@ enum compress_kind { COMPRESS_RAW = 0, COMPRESS_ZSTD = 1 };
 /* zstd level 1: ~500 MB/s at ~6x on text here; higher levels cost CPU
  * that a 2-core machine needs for the AEAD. */
 #define COMPRESS_LEVEL 1
-/* 128 KiB of history per stream direction: most of the ratio of a large
- * window at a fraction of the memory (one CCtx ~ 0.4 MB, one DCtx ~ 0.25 MB). */
-#define COMPRESS_WINDOW_LOG 17
+/* 64 KiB of history per stream direction: most of the ratio of a large
+ * window at a fraction of the memory (zstd 1.5: one streaming CCtx ~ 530 KB,
+ * one DCtx ~ 420 KB; at 2^19 they are 1.4 MB and 1 MB).  conn.c also caps
+ * how many contexts one peer may hold. */
+#define COMPRESS_WINDOW_LOG 16
 /* Receivers accept up to 1 MiB windows, never more (memory bound). */
 #define COMPRESS_WINDOW_LOG_MAX 20
 #define COMPRESS_MIN_RECORD 64
@@ -80,6 +82,8 @@ struct compress_tx {
 	void *cctx;              /* ZSTD_CCtx, created on first use */
 	bool active;             /* compress the next record (AUTO) */
 	bool frame_open;         /* a zstd frame is in progress */
+	bool no_new_ctx;         /* set by the caller: no context may be created
+				  * now (records go raw until one may) */
 	enum compress_off_reason off_reason;
 	uint64_t sample_in, sample_out;  /* ratio window */
 	uint64_t cpu_in, cpu_us;         /* throughput window */
@@ -97,6 +101,8 @@ struct compress_rx {
 	uint64_t remaining;      /* payload bytes of the current record left */
 	size_t produced;         /* output of the current ZSTD record */
 	bool frame_done;         /* zstd reported the frame complete */
+	bool no_new_ctx;         /* set by the caller: a ZSTD record that needs a
+				  * new context fails the stream */
 	bool failed;
 };
 
@@ -112,6 +118,11 @@ ssize_t compress_tx_record(struct compress_tx *t, const uint8_t *in, size_t n,
 size_t compress_tx_bound(size_t n);
 /* Would the next record of n bytes be compressed? (conn times those.) */
 bool compress_tx_wants(const struct compress_tx *t, size_t n);
+/* End the zstd frame (if one is open) and free the context: an idle
+ * stream stops holding compressor memory, and the receiver frees its own
+ * when it reads this record.  Writes at most COMPRESS_HEADER_MAX + 32
+ * bytes into out; returns the bytes written (0: no frame was open). */
+ssize_t compress_tx_end(struct compress_tx *t, uint8_t *out, size_t cap);
 /* AUTO: zstd took cpu_us of CPU for n input bytes while the link carries
  * link_bytes_per_s (0: unknown).  May switch compression off. */
 void compress_tx_note_cpu(struct compress_tx *t, size_t n, uint64_t cpu_us,

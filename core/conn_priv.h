@@ -38,6 +38,17 @@
 #define PATH_RESPONSES_MAX 4
 /* RESETs for streams we never created (refused for max_streams). */
 #define ORPHAN_RESETS_MAX 64
+/* zstd contexts one peer may make us hold (conn_stream.c): compressing
+ * streams beyond the first CONN_ZSTD_TX_MAX go raw; a peer that makes us
+ * decompress more than CONN_ZSTD_RX_MAX streams at once gets those reset.
+ * With COMPRESS_WINDOW_LOG 16 that bounds zstd memory per peer to about
+ * 8 MB sending and 27 MB receiving. */
+#define CONN_ZSTD_TX_MAX 16
+#define CONN_ZSTD_RX_MAX 64
+/* A compressing stream that wrote nothing for this long ends its zstd
+ * frame and frees the context (both sides). */
+#define CONN_ZSTD_IDLE_US 5000000
+#define CONN_ZSTD_SWEEP_US 1000000
 /* Distinct ranges of peer stream ids we remember as opened. */
 #define PEER_IDS_RANGES_MAX 4096
 
@@ -80,6 +91,7 @@ struct cstream {
 	uint64_t reset_final; /* final size our RESET carries */
 	uint64_t acct;        /* received bytes counted as consumed (session) */
 	uint64_t open_deadline_us;
+	uint64_t last_write_us;
 	struct compress_tx ztx;
 	struct compress_rx zrx;
 };
@@ -159,6 +171,8 @@ struct conn {
 	struct path_data path_events[PATH_RESPONSES_MAX];
 	unsigned n_path_events;
 	bool mtu_changed;             /* apply after recovery callbacks */
+	uint32_t zstd_tx_live, zstd_rx_live; /* contexts held */
+	uint64_t last_sweep_us;
 
 	/* stats */
 	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
@@ -205,5 +219,7 @@ void conn_kill_streams(struct conn *c, uint32_t reason, bool send_reset);
 void conn_free_streams(struct conn *c);
 uint64_t conn_bdp(const struct conn *c);
 uint64_t conn_srtt(const struct conn *c);
+/* Release the zstd contexts of streams idle for CONN_ZSTD_IDLE_US. */
+void conn_zstd_sweep(struct conn *c);
 
 #endif

@@ -63,6 +63,10 @@ static void cs_free(struct conn *c, struct cstream *cs)
 	HASH_DEL(c->streams, cs);
 	c->tx_buffered -= stream_send_buffered(&cs->s);
 	stream_free_buffers(&cs->s);
+	if (cs->ztx.cctx)
+		c->zstd_tx_live--;
+	if (cs->zrx.dctx)
+		c->zstd_rx_live--;
 	compress_tx_free(&cs->ztx);
 	compress_rx_free(&cs->zrx);
 	free(cs);
@@ -480,10 +484,14 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 		size_t chunk = chunk_for(send_room(c, cs), n - taken);
 		if (chunk == 0)
 			break;
+		bool had = cs->ztx.cctx != NULL;
+		cs->ztx.no_new_ctx = c->zstd_tx_live >= CONN_ZSTD_TX_MAX;
 		bool timed = c->cfg.cpu_clock_us && compress_tx_wants(&cs->ztx, chunk);
 		uint64_t t0 = timed ? c->cfg.cpu_clock_us(c->cfg.cpu_clock_arg) : 0;
 		ssize_t len = compress_tx_record(&cs->ztx, in + taken, chunk, c->scratch,
 						 sizeof(c->scratch));
+		bool has = cs->ztx.cctx != NULL;
+		c->zstd_tx_live += (uint32_t)has - (uint32_t)had;
 		if (len < 0)
 			return taken ? (ssize_t)taken : len;
 		if (timed) {
@@ -498,6 +506,7 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 		c->stream_bytes_sent += chunk;
 		taken += chunk;
 	}
+	cs->last_write_us = c->now_us;
 	if (taken < n)
 		cs->s.tx.blocked_reported = true;
 	conn_stream_enqueue(c, cs);
@@ -530,7 +539,10 @@ ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n)
 	while (got < n) {
 		const uint8_t *in = NULL;
 		size_t k = stream_recv_peek(&cs->s, &in), used = 0;
+		bool had = cs->zrx.dctx != NULL;
+		cs->zrx.no_new_ctx = c->zstd_rx_live >= CONN_ZSTD_RX_MAX;
 		ssize_t r = compress_rx_decode(&cs->zrx, in, k, &used, out + got, n - got);
+		c->zstd_rx_live += (uint32_t)(cs->zrx.dctx != NULL) - (uint32_t)had;
 		if (r < 0) {
 			/* Corrupt or a decompression bomb: the stream is
 			 * unusable; abort it both ways. */
@@ -664,4 +676,24 @@ int conn_stream_buffered(const struct conn *c, uint64_t id, uint64_t *tx, uint64
 	if (rx)
 		*rx = cs->s.rx.highest - cs->s.rx.read;
 	return 0;
+}
+
+void conn_zstd_sweep(struct conn *c)
+{
+	c->last_sweep_us = c->now_us;
+	if (c->zstd_tx_live == 0)
+		return;
+	for (struct cstream *cs = c->streams; cs; cs = cs->hh.next) {
+		if (!cs->ztx.cctx || c->now_us - cs->last_write_us < CONN_ZSTD_IDLE_US)
+			continue;
+		if (cs->s.state != STREAM_RESET && !cs->s.tx.fin) {
+			ssize_t n = compress_tx_end(&cs->ztx, c->scratch, sizeof(c->scratch));
+			if (n > 0 && stream_send_write(&cs->s, c->scratch, (size_t)n) == 0) {
+				c->tx_buffered += (uint64_t)n;
+				conn_stream_enqueue(c, cs);
+			}
+		}
+		compress_tx_free(&cs->ztx);
+		c->zstd_tx_live--;
+	}
 }

@@ -143,7 +143,7 @@ bool stream_send_next(const struct stream *s, size_t maxlen, uint64_t session_cr
 	uint64_t limit = t->end;
 	if (limit > t->max)
 		limit = t->max;
-	if (limit > t->next + session_credit)
+	if (limit > t->next && limit - t->next > session_credit)
 		limit = t->next + session_credit;
 	if (t->next < limit) {
 		uint64_t n = limit - t->next;

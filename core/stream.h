@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "rangeset.h"
+#include "srmudp.h"
 
 #ifdef __cplusplus
 extern "C" {
