@@ -180,6 +180,35 @@ static int glue_fixed_udp_port_locked(const struct srm_config *c)
 	return ntohs(((const struct sockaddr_in *)&c->listen)->sin_port);
 }
 
+/* What `srmudp run` checks before it starts a program (tools/cli.c), with
+ * the same words, so a preloaded program reports the same one line. */
+static int preflight(const struct srm_config *c)
+{
+	uint8_t secret[SRM_KEY_BYTES], pub[SRM_KEY_BYTES];
+	char err[ERR_LEN] = "", line[ERR_LEN + 64];
+	int r;
+
+	if (!c->key_path[0]) {
+		report("", "SRMUDP_KEY is not set (make a key with: srmudp keygen FILE)");
+		return -1;
+	}
+	r = srm_key_load(c->key_path, secret, pub, err, sizeof(err));
+	explicit_bzero(secret, sizeof(secret));
+	if (r != 0) {
+		report("SRMUDP_KEY: ", err[0] ? err : srm_strerror(r));
+		return -1;
+	}
+	for (size_t i = 0; i < c->peer_count; i++) {
+		if (!memcmp(c->peers[i].pubkey, pub, SRM_KEY_BYTES)) {
+			snprintf(line, sizeof(line), "peer \"%s\" has this host's own public key",
+				 c->peers[i].name);
+			report("SRMUDP_PEERS: ", line);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static srm_engine *start_locked(int allow_ephemeral_fallback)
 {
 	const struct srm_config *c = config_locked();
@@ -188,6 +217,10 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 
 	if (engine || !c)
 		return engine;
+	if (preflight(c) != 0) {
+		start_failed = 1;
+		return NULL;
+	}
 	busy++;
 	r = srm_engine_start(c, &engine, err, sizeof(err));
 	if (r == SRM_ERR_IO && allow_ephemeral_fallback && glue_fixed_udp_port_locked(c)) {
@@ -208,7 +241,7 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 	if (r < 0) {
 		engine = NULL;
 		if (!start_failed)
-			report("engine start failed: ", err[0] ? err : srm_strerror(r));
+			report(err[0] ? "" : "engine start failed: ", err[0] ? err : srm_strerror(r));
 		start_failed = 1;
 		return NULL;
 	}
