@@ -32,6 +32,7 @@ struct keypair {
 	uint64_t sent;
 	uint64_t peer_boot_id;
 	int initiator;
+	int confirmable; /* as next: the first packet may make it current */
 };
 
 struct session {
@@ -122,6 +123,7 @@ static struct keypair *keypair_new(struct session *s, const struct noise_keys *k
 	kp->remote_index = remote_index;
 	kp->birth_ms = now_ms;
 	kp->initiator = initiator;
+	kp->confirmable = !initiator;
 	kp->peer_boot_id = boot_id;
 	s->keypairs_created++;
 	return kp;
@@ -253,6 +255,10 @@ void session_want_handshake(struct session *s, uint64_t now_ms)
 	s->error = 0;
 	if (usable(s->cur, now_ms) && !rekey_due(s, now_ms))
 		return;
+	/* An attempt that timed out but was not yet reaped starts over. */
+	if (s->attempt && !usable(s->cur, now_ms) &&
+	    now_ms - s->attempt_start >= s->cfg.connect_timeout_ms)
+		end_attempt(s);
 	begin_attempt(s, now_ms);
 }
 
@@ -474,17 +480,17 @@ int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint
 		rc = SRM_ERR_NOMEM;
 		goto out;
 	}
-	/* An unconfirmed next is newer than current: keep it for receiving. */
-	if (s->next) {
-		keypair_free(s, s->prev);
-		keypair_free(s, s->cur);
-		s->prev = s->next;
-		s->next = NULL;
-	} else {
-		keypair_free(s, s->prev);
-		s->prev = s->cur;
-	}
+	/* The old current stays for receiving (the peer may still send on
+	 * it).  An unconfirmed next stays receive-only too but may no longer
+	 * become current: the peer either never got it (it yielded, or this
+	 * was a stale INIT) or will switch to ours when our first packet
+	 * arrives.  Promoting it later could leave the two sides on
+	 * different keypairs. */
+	keypair_free(s, s->prev);
+	s->prev = s->cur;
 	s->cur = kp;
+	if (s->next)
+		s->next->confirmable = 0;
 	s->responded = 0;
 	s->attempt = 0;
 	s->retry_ms = 0;
@@ -566,7 +572,7 @@ int session_open(struct session *s, const uint8_t *pkt, size_t len, uint8_t *pla
 		return SRM_DROP_CODE(SRM_DROP_AUTH);
 	if (replay_accept(&kp->replay, n) != 0)
 		return SRM_DROP_CODE(SRM_DROP_REPLAY);
-	if (kp == s->next) {
+	if (kp == s->next && kp->confirmable) {
 		/* Key confirmation: the initiator has these keys. */
 		keypair_free(s, s->prev);
 		s->prev = s->cur;
