@@ -142,7 +142,7 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error)
 
 static bool punching(const struct peer *p, uint64_t now_ms)
 {
-	return p->endpoint_len && now_ms < p->punch_until_ms && !session_established(p->session);
+	return (p->path.len || p->cand_count) && now_ms < p->punch_until_ms && !session_established(p->session);
 }
 
 /* Keep trying to reach peers with known endpoints (see PUNCH_RETRY_MS). */
@@ -156,7 +156,7 @@ static void punch(struct peer *p, uint64_t now_ms)
 
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
-	uint64_t when = UINT64_MAX;
+	uint64_t when = engine_rdv_deadline(e);
 	for (size_t i = 0; i < e->peer_count; i++) {
 		struct peer *p = &e->peers[i];
 		if (punching(p, now_us / 1000) && p->next_punch_ms * 1000 < when)
@@ -196,6 +196,7 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 
 static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
+	engine_rdv_poll(e, now_us);
 	for (size_t i = 0; i < e->peer_count; i++) {
 		struct peer *p = &e->peers[i];
 		punch(p, now_us / 1000);
@@ -258,8 +259,8 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		struct peer *p = &e->peers[i];
 		p->index = (int)i;
 		p->cfg = cfg->peers[i];
-		memcpy(&p->endpoint, &cfg->peers[i].endpoint, sizeof(p->endpoint));
-		p->endpoint_len = cfg->peers[i].endpoint_len;
+		memcpy(&p->path.addr, &cfg->peers[i].endpoint, sizeof(p->path.addr));
+		p->path.len = cfg->peers[i].endpoint_len;
 		p->next_punch_ms = engine_now_us() / 1000;
 		p->punch_until_ms = p->next_punch_ms + PUNCH_PERSIST_MS;
 		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
@@ -275,6 +276,7 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
+	engine_rdv_free(e);
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
 		bridge_free(e, b);
@@ -356,6 +358,9 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 		goto fail;
 	}
 	rc = engine_udp_open(e, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = engine_rdv_start(e, err, errlen);
 	if (rc < 0)
 		goto fail;
 	e->wake_tag.kind = EV_WAKE;
@@ -539,7 +544,8 @@ int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 	if (p->conn)
 		conn_get_stats(p->conn, out);
 	out->established = session_established(p->session);
-	memcpy(&out->path, &p->endpoint, sizeof(out->path));
+	memcpy(&out->path, &p->path.addr, sizeof(out->path));
+	out->relayed = p->path.relayed;
 	out->handshake_age_ms = session_handshake_age_ms(p->session, engine_now_us() / 1000);
 	pthread_mutex_unlock(&e->lock);
 	return 0;

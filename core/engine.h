@@ -21,6 +21,7 @@
 #include "wire.h"
 #include "session.h"
 #include "conn.h"
+#include "rendezvous.h"
 
 /* What an epoll registration points at. */
 enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE };
@@ -55,14 +56,27 @@ struct bridge {
 	UT_hash_handle hh_peer;    /* peer->bridges, by stream_id */
 };
 
+/* Where a peer's packets go: an address, or through the rendezvous relay. */
+struct path {
+	struct sockaddr_storage addr; /* relayed: the relay server's */
+	socklen_t len;                /* 0: unknown */
+	bool relayed;
+};
+
 struct peer {
 	int index;
 	struct srm_peer_config cfg;
 	struct session *session;
 	struct conn *conn;         /* NULL until first needed */
 	uint64_t conn_boot_id;     /* peer's boot id the conn belongs to; 0 unknown */
-	struct sockaddr_storage endpoint;
-	socklen_t endpoint_len;
+	struct path path;          /* where packets go now */
+	struct path cands[RDV_MAX_ENDPOINTS]; /* from the rendezvous server */
+	size_t cand_count;
+	uint64_t punch_started_ms;  /* candidates arrived (relay fallback clock) */
+	uint64_t last_direct_rx_ms; /* last authenticated packet on a direct path */
+	uint64_t next_reprobe_ms;   /* relayed: next direct probe */
+	size_t reprobe_next;        /* ...towards this candidate */
+	uint64_t next_lookup_ms;    /* rendezvous lookups are spaced out */
 	struct bridge *bridges;
 	uint64_t next_punch_ms;     /* hole punching: when to try again */
 	uint64_t punch_until_ms;    /* ...and until when */
@@ -135,6 +149,10 @@ struct srm_engine {
 
 	struct srm_engine_stats stats;
 
+	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
+	struct sockaddr_storage rdv_server;
+	socklen_t rdv_server_len;
+
 	/* Which fds are the engine's (srm_engine_owns_fd), one bit each, read
 	 * without the lock by the preload's close/dup hooks. */
 	_Atomic uint8_t *owned;
@@ -167,6 +185,27 @@ void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, sockle
 		 const uint8_t *pkt, size_t len);
 void engine_send_flush(struct srm_engine *e);
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
+
+socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
+				 socklen_t inlen, struct sockaddr_storage *out);
+void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
+			    struct peer *relayed_from, uint64_t now_us);
+
+/* engine_rdv.c */
+int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen);
+void engine_rdv_free(struct srm_engine *e);
+uint64_t engine_rdv_deadline(struct srm_engine *e);
+void engine_rdv_poll(struct srm_engine *e, uint64_t now_us);
+void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_us);
+bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
+			const struct sockaddr_storage *src, uint64_t now_us);
+void engine_send_path(struct srm_engine *e, struct peer *p, const struct path *path,
+		      const uint8_t *pkt, size_t len);
+void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
+			   uint64_t now_ms);
+void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
+			 uint64_t now_ms);
+const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms);
 
 /* engine_bridge.c */
 struct bridge *bridge_new(struct srm_engine *e, struct peer *p, uint64_t stream_id, int fd);

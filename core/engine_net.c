@@ -34,7 +34,7 @@ static void drop(struct srm_engine *e, enum srm_drop_reason why)
 
 /* Store addresses in the socket's family (v4-mapped on a dual-stack
  * AF_INET6 socket), so endpoints compare with memcmp-free equality. */
-static socklen_t addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
+socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
 				 socklen_t inlen, struct sockaddr_storage *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -105,8 +105,8 @@ const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t
 
 bool engine_path_is_ipv6(const struct peer *p)
 {
-	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->endpoint;
-	return p->endpoint_len && v6->sin6_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->path.addr;
+	return p->path.len && !p->path.relayed && v6->sin6_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
 }
 
 static void set_int(int fd, int level, int opt, int v)
@@ -170,9 +170,9 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 	/* Peers' configured endpoints, in this socket's family. */
 	for (size_t i = 0; i < e->peer_count; i++) {
 		struct peer *p = &e->peers[i];
-		if (p->endpoint_len) {
-			struct sockaddr_storage tmp = p->endpoint;
-			p->endpoint_len = addr_for_socket(e, &tmp, p->endpoint_len, &p->endpoint);
+		if (p->path.len) {
+			struct sockaddr_storage tmp = p->path.addr;
+			p->path.len = engine_addr_for_socket(e, &tmp, p->path.len, &p->path.addr);
 		}
 	}
 	return 0;
@@ -248,20 +248,25 @@ static void check_peer_restart(struct srm_engine *e, struct peer *p)
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
-	if (!p->endpoint_len)
-		return; /* no known address yet: wait for the peer or rendezvous */
+	if (!p->path.len && !p->cand_count) {
+		/* No address yet: ask the rendezvous server, if there is one,
+		 * and wait for the peer to come to us. */
+		if (p->conn)
+			engine_rdv_lookup(e, p, now_us);
+		return;
+	}
 
 	uint8_t hs[PACKET_BUF];
 	size_t n = session_handshake_packet(p->session, now_ms, hs, sizeof(hs));
 	if (n)
-		engine_send(e, &p->endpoint, p->endpoint_len, hs, n);
+		engine_send_handshake(e, p, hs, n, now_ms);
 
 	if (p->conn && session_failed(p->session)) {
 		LOG_WARN(p->cfg.name, "handshake failed: peer unreachable");
 		engine_peer_drop_conn(e, p, SRM_ERR_UNREACHABLE);
 		return;
 	}
-	if (!p->conn || !session_established(p->session))
+	if (!p->conn || !session_established(p->session) || !p->path.len)
 		return;
 	check_peer_restart(e, p);
 	if (!p->conn)
@@ -270,18 +275,25 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 	uint8_t plain[PACKET_BUF];
 	for (int i = 0; i < PEER_PACKETS_PER_PASS; i++) {
 		uint64_t pn;
+		const struct path *path = engine_path_for_send(e, p, now_ms);
 		size_t len = conn_build_packet(p->conn, now_us, plain, WIRE_MAX_UDP_PAYLOAD, &pn);
 		if (!len)
 			break;
-		uint8_t *slot = send_slot(e);
-		int sealed = session_seal(p->session, pn, plain, len, slot, PACKET_BUF, now_ms);
+		uint8_t sealed_buf[PACKET_BUF];
+		bool direct = !path->relayed;
+		/* Direct packets are sealed straight into the send batch. */
+		uint8_t *out = direct ? send_slot(e) : sealed_buf;
+		int sealed = session_seal(p->session, pn, plain, len, out, PACKET_BUF, now_ms);
 		if (sealed < 0) {
 			/* Keys expired: the packet counts as lost and is resent
 			 * once the new handshake completes. */
 			session_want_handshake(p->session, now_ms);
 			break;
 		}
-		send_commit(e, &p->endpoint, p->endpoint_len, (size_t)sealed);
+		if (direct)
+			send_commit(e, &path->addr, path->len, (size_t)sealed);
+		else
+			engine_send_path(e, p, path, sealed_buf, (size_t)sealed);
 	}
 }
 
@@ -320,30 +332,18 @@ static struct peer *peer_by_key(struct srm_engine *e, const uint8_t pub[SRM_KEY_
 	return NULL;
 }
 
-static void update_endpoint(struct peer *p, const struct sockaddr_storage *src,
-			    socklen_t srclen)
-{
-	if (p->endpoint_len && engine_addr_equal(&p->endpoint, (const struct sockaddr *)src))
-		return;
-	char text[64];
-	if (p->endpoint_len)
-		LOG_INFO(p->cfg.name, "path moved to %s", engine_addr_text(src, text, sizeof(text)));
-	memcpy(&p->endpoint, src, srclen);
-	p->endpoint_len = srclen;
-}
-
-static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len,
-		    const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path *from,
+		    struct peer *relayed_from, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
 	uint8_t reply[PACKET_BUF];
 	size_t reply_len = 0;
-	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)src, srclen,
-				       now_ms, reply, &reply_len);
+	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
+				       from->len, now_ms, reply, &reply_len);
 	if (rc != 0) {
-		if (reply_len && reply_len < len)
-			engine_send(e, src, srclen, reply, reply_len);
-		drop(e, handshake_guard_reason(rc));
+		if (reply_len && reply_len < len && !from->relayed)
+			engine_send(e, &from->addr, from->len, reply, reply_len);
+		drop(e, session_drop_reason(rc));
 		return;
 	}
 	struct noise_init in;
@@ -352,7 +352,7 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len,
 		return;
 	}
 	struct peer *p = peer_by_key(e, in.peer_pub);
-	if (!p) {
+	if (!p || (relayed_from && relayed_from != p)) {
 		static struct log_ratelimit rl;
 		drop(e, SRM_DROP_UNKNOWN_PEER);
 		if (log_ratelimit_ok(&rl, now_ms, 10000)) {
@@ -369,36 +369,39 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len,
 	if (rc == SRM_ERR_VERSION)
 		LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
 	if (resp_len)
-		engine_send(e, src, srclen, reply, resp_len);
+		engine_send_path(e, p, from, reply, resp_len);
 	if (rc < 0) {
 		drop(e, session_drop_reason(rc));
 		return;
 	}
-	char text[64];
-	LOG_INFO(p->cfg.name, "handshake answered: session with %s (direct, peer initiated)",
-		 engine_addr_text(src, text, sizeof(text)));
-	update_endpoint(p, src, srclen);
+	if (resp_len) {
+		char text[64];
+		LOG_INFO(p->cfg.name, "handshake answered: session with %s (%s, peer initiated)",
+			 from->relayed ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 from->relayed ? "relayed" : "direct");
+	}
+	engine_path_confirm(e, p, from, now_ms);
 }
 
 static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t len,
-			      const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+			      const struct path *from, struct peer *relayed_from, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
 	bool is_resp = pkt[0] == WIRE_HANDSHAKE_RESP;
 	if (is_resp) {
 		uint8_t reply[PACKET_BUF];
 		size_t reply_len = 0;
-		int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)src,
-					       srclen, now_ms, reply, &reply_len);
+		int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
+					       from->len, now_ms, reply, &reply_len);
 		if (rc != 0) {
-			if (reply_len && reply_len < len)
-				engine_send(e, src, srclen, reply, reply_len);
+			if (reply_len && reply_len < len && !from->relayed)
+				engine_send(e, &from->addr, from->len, reply, reply_len);
 			drop(e, session_drop_reason(rc));
 			return;
 		}
 	}
 	struct peer *p = peer_by_index(e, pkt, len);
-	if (!p)
+	if (!p || (relayed_from && relayed_from != p))
 		return;
 	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms)
 			 : session_receive_cookie(p->session, pkt, len, now_ms);
@@ -410,21 +413,26 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	}
 	if (is_resp) {
 		char text[64];
-		update_endpoint(p, src, srclen);
-		LOG_INFO(p->cfg.name, "session established with %s (direct, we initiated, %s)",
-			 engine_addr_text(src, text, sizeof(text)), session_cipher_name(p->session));
+		LOG_INFO(p->cfg.name, "session established with %s (%s, we initiated, %s)",
+			 from->relayed ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 from->relayed ? "relayed" : "direct", session_cipher_name(p->session));
+		engine_path_confirm(e, p, from, now_ms);
+		/* Key confirmation: the responder may not use the new keys
+		 * until our first packet arrives; a fresh conn starts with a
+		 * PING. */
+		engine_peer_conn(e, p, now_us);
 	}
 }
 
-static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len,
-		    const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us)
+static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
+		    struct peer *relayed_from, uint64_t now_us)
 {
 	if (len < WIRE_DATA_OVERHEAD) {
 		drop(e, SRM_DROP_MALFORMED);
 		return;
 	}
 	struct peer *p = peer_by_index(e, pkt, len);
-	if (!p)
+	if (!p || (relayed_from && relayed_from != p))
 		return;
 	uint8_t plain[PACKET_BUF];
 	uint64_t pn;
@@ -434,8 +442,8 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len,
 		return;
 	}
 	/* Authenticated: the peer is where this came from (roaming, NAT
-	 * rebinding). */
-	update_endpoint(p, src, srclen);
+	 * rebinding, relay). */
+	engine_path_confirm(e, p, from, now_us / 1000);
 	engine_peer_conn(e, p, now_us);
 	check_peer_restart(e, p); /* may replace the conn */
 	struct conn *c = engine_peer_conn(e, p, now_us);
@@ -445,13 +453,10 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len,
 		drop(e, SRM_DROP_MALFORMED);
 }
 
-static void handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len,
-			    const struct sockaddr_storage *rawsrc, socklen_t rawlen, uint64_t now_us)
+void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
+			    struct peer *relayed_from, uint64_t now_us)
 {
-	struct sockaddr_storage src;
-	socklen_t srclen = addr_for_socket(e, rawsrc, rawlen, &src);
-	e->stats.packets_received++;
-	if (len < WIRE_HEADER_BYTES || !srclen) {
+	if (len < WIRE_HEADER_BYTES) {
 		drop(e, SRM_DROP_MALFORMED);
 		return;
 	}
@@ -461,18 +466,34 @@ static void handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len,
 	}
 	switch (pkt[0]) {
 	case WIRE_HANDSHAKE_INIT:
-		on_init(e, pkt, len, &src, srclen, now_us);
+		on_init(e, pkt, len, from, relayed_from, now_us);
 		break;
 	case WIRE_HANDSHAKE_RESP:
 	case WIRE_COOKIE_REPLY:
-		on_resp_or_cookie(e, pkt, len, &src, srclen, now_us);
+		on_resp_or_cookie(e, pkt, len, from, relayed_from, now_us);
 		break;
 	case WIRE_DATA:
-		on_data(e, pkt, len, &src, srclen, now_us);
+		on_data(e, pkt, len, from, relayed_from, now_us);
 		break;
 	default:
 		drop(e, SRM_DROP_MALFORMED);
 	}
+}
+
+static void receive_one(struct srm_engine *e, uint8_t *pkt, size_t len,
+			const struct sockaddr_storage *rawsrc, socklen_t rawlen, uint64_t now_us)
+{
+	struct path from = { .relayed = false };
+	from.len = engine_addr_for_socket(e, rawsrc, rawlen, &from.addr);
+	e->stats.packets_received++;
+	if (!from.len) {
+		drop(e, SRM_DROP_MALFORMED);
+		return;
+	}
+	if (len >= WIRE_HEADER_BYTES && (pkt[0] == WIRE_RENDEZVOUS || pkt[0] == WIRE_RELAY) &&
+	    engine_rdv_receive(e, pkt, len, &from.addr, now_us))
+		return;
+	engine_handle_datagram(e, pkt, len, &from, NULL, now_us);
 }
 
 void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
@@ -500,7 +521,7 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 				drop(e, SRM_DROP_MALFORMED);
 				continue;
 			}
-			handle_datagram(e, bufs[i], msgs[i].msg_len, &from[i],
+			receive_one(e, bufs[i], msgs[i].msg_len, &from[i],
 					msgs[i].msg_hdr.msg_namelen, now_us);
 		}
 		if (n < RECV_BATCH)

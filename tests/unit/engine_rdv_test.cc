@@ -1,0 +1,177 @@
+// engine_rdv_test.cc — two engines that know only each other's keys find
+// each other through a rendezvous server (the real sans-I/O server state
+// machine, driven by a UDP loop in a thread) and carry a stream.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sodium.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+
+extern "C" {
+#include "rendezvous.h"
+#include "srmudp.h"
+}
+
+namespace {
+
+uint64_t mono_ms()
+{
+	timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+sockaddr_in loopback(int port)
+{
+	sockaddr_in a{};
+	a.sin_family = AF_INET;
+	a.sin_port = htons(static_cast<uint16_t>(port));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return a;
+}
+
+// A rendezvous server on 127.0.0.1:ephemeral, served by a thread.
+struct RdvServer {
+	int fd = -1;
+	int port = 0;
+	rdv_store *store = nullptr;
+	rdv_server *server = nullptr;
+	std::atomic<bool> stop{false};
+	std::thread thread;
+
+	void start()
+	{
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		sockaddr_in a = loopback(0);
+		ASSERT_EQ(bind(fd, (sockaddr *)&a, sizeof(a)), 0);
+		socklen_t len = sizeof(a);
+		getsockname(fd, (sockaddr *)&a, &len);
+		port = ntohs(a.sin_port);
+		store = rdv_store_memory_new(1000);
+		rdv_server_config cfg{};
+		server = rdv_server_new(&cfg, store, mono_ms());
+		ASSERT_NE(server, nullptr);
+		thread = std::thread([this] { loop(); });
+	}
+
+	void send_all(rdv_out *out, int n)
+	{
+		for (int i = 0; i < n; i++)
+			sendto(fd, out[i].buf, out[i].len, 0, (sockaddr *)&out[i].to.addr, out[i].to.len);
+	}
+
+	void loop()
+	{
+		static rdv_out out[4];
+		uint8_t buf[RDV_MAX_PACKET];
+		while (!stop) {
+			pollfd p{fd, POLLIN, 0};
+			if (poll(&p, 1, 50) == 1) {
+				sockaddr_storage src{};
+				socklen_t sl = sizeof(src);
+				ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (sockaddr *)&src, &sl);
+				if (n > 0) {
+					int k = rdv_server_receive(server, buf, (size_t)n, (sockaddr *)&src, sl,
+								   mono_ms(), out, 4);
+					if (k > 0)
+						send_all(out, k);
+				}
+			}
+			int k = rdv_server_tick(server, mono_ms(), out, 4);
+			if (k > 0)
+				send_all(out, k);
+		}
+	}
+
+	~RdvServer()
+	{
+		stop = true;
+		if (thread.joinable())
+			thread.join();
+		if (server)
+			rdv_server_free(server);
+		if (store)
+			rdv_store_free(store);
+		if (fd >= 0)
+			close(fd);
+	}
+};
+
+TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
+{
+	ASSERT_GE(sodium_init(), 0);
+	char tmpl[] = "/tmp/srm-rdv-test-XXXXXX";
+	std::string dir = mkdtemp(tmpl);
+	RdvServer rdv;
+	rdv.start();
+
+	char pub_text[2][SRM_PUBKEY_TEXT_BYTES];
+	uint8_t pub[2][SRM_KEY_BYTES];
+	std::string keys[2] = {dir + "/a.key", dir + "/b.key"};
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(srm_key_generate(keys[i].c_str(), pub_text[i]), 0);
+		ASSERT_EQ(srm_pubkey_decode(pub_text[i], pub[i]), 0);
+	}
+	srm_engine *eng[2] = {};
+	srm_peer_config peer[2] = {};
+	srm_config cfg[2] = {};
+	for (int i = 0; i < 2; i++) {
+		// Each knows the other's key, not its address.
+		snprintf(peer[i].name, sizeof(peer[i].name), "%s", i == 0 ? "b" : "a");
+		memcpy(peer[i].pubkey, pub[1 - i], SRM_KEY_BYTES);
+		srm_config_defaults(&cfg[i]);
+		snprintf(cfg[i].key_path, sizeof(cfg[i].key_path), "%s", keys[i].c_str());
+		cfg[i].peers = &peer[i];
+		cfg[i].peer_count = 1;
+		sockaddr_in l = loopback(0), r = loopback(rdv.port);
+		memcpy(&cfg[i].listen, &l, sizeof(l));
+		cfg[i].listen_len = sizeof(l);
+		memcpy(&cfg[i].rendezvous, &r, sizeof(r));
+		cfg[i].rendezvous_len = sizeof(r);
+		char err[256] = "";
+		ASSERT_EQ(srm_engine_start(&cfg[i], &eng[i], err, sizeof(err)), 0) << err;
+	}
+
+	int lfd = srm_listen(eng[1], 7000, nullptr, 0);
+	ASSERT_GE(lfd, 0);
+	int sv[2];
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	uint64_t h;
+	ASSERT_EQ(srm_stream_open(eng[0], 0, 7000, sv[1], 0, &h), 0);
+	ASSERT_EQ(srm_stream_wait(eng[0], h, 15000), 0);
+
+	pollfd p{lfd, POLLIN, 0};
+	ASSERT_EQ(poll(&p, 1, 10000), 1);
+	int who = -1;
+	int srv = srm_accept(eng[1], 7000, &who);
+	ASSERT_GE(srv, 0);
+	EXPECT_EQ(who, 0);
+	ASSERT_EQ(write(sv[0], "through rendezvous", 18), 18);
+	char buf[32] = {};
+	pollfd q{srv, POLLIN, 0};
+	ASSERT_EQ(poll(&q, 1, 10000), 1);
+	ASSERT_EQ(read(srv, buf, sizeof(buf)), 18);
+	EXPECT_STREQ(buf, "through rendezvous");
+
+	struct srm_peer_stats st;
+	ASSERT_EQ(srm_peer_stats(eng[0], 0, &st), 0);
+	EXPECT_TRUE(st.established);
+	EXPECT_FALSE(st.relayed); // both on loopback: the direct path wins
+
+	close(sv[0]);
+	close(srv);
+	for (auto *e : eng)
+		srm_engine_stop(e);
+	std::string cmd = "rm -rf " + dir;
+	ASSERT_EQ(system(cmd.c_str()), 0);
+}
+
+} // namespace
