@@ -4,7 +4,7 @@
   probe.py recv --port P [--port P2 ...] [--secs S] [--idle S] [--echo]
       Listen (IPv4 and IPv6) and print one line per datagram:
       "<src-addr> <src-port> <local-port> <seq>".  Prints "listening" first;
-      stops after --secs in total or --idle seconds without traffic.
+      stops after --secs in total, or --idle seconds after the last datagram.
       --echo sends every datagram back to its source, from the same socket.
   probe.py send --to ADDR:PORT [--to ...] [--bind PORT] [--src ADDR]
                 [--count N] [--pps N] [--size B] [--then-recv S]
@@ -51,10 +51,15 @@ def dual_socket(kind, port):
 
 
 def print_datagrams(socks, secs, idle, echo=False):
-    start = last = time.monotonic()
+    # The idle clock starts with the first datagram, so a sender that is
+    # slow to start (a loaded machine) is not missed; secs bounds it all.
+    start = time.monotonic()
+    last = None
     while True:
         now = time.monotonic()
-        left = min(start + secs - now, last + idle - now)
+        left = start + secs - now
+        if last is not None:
+            left = min(left, last + idle - now)
         if left <= 0:
             return
         ready, _, _ = select.select(socks, [], [], left)
