@@ -62,6 +62,7 @@ extern char **environ;
 static const char *const other_vars[] = {
 	"SRMUDP_CONFIG",
 	"SRMUDP_PRELOAD", /* srmudp run: which libsrmudp.so */
+	"SRMUDP_INHERIT", /* the preload: peer sockets passed across exec */
 };
 
 const char *const config_key_names[K_COUNT] = {

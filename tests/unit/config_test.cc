@@ -418,12 +418,14 @@ TEST_F(ConfigTest, UnknownVariableWarnsButLoads)
 	log_open(SRM_LOG_WARN, logf.c_str());
 	setenv("SRMUDP_PEER", "typo", 1);
 	setenv("SRMUDP_PRELOAD", "/x.so", 1); // used by srmudp run: no warning
+	setenv("SRMUDP_INHERIT", "3:1", 1);   // set by the preload across exec
 	ASSERT_EQ(Load(), 0) << err_;
 	std::ifstream in(logf);
 	std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 	EXPECT_NE(all.find("warn: SRMUDP_PEER: unknown variable, ignored\n"), std::string::npos)
 		<< all;
 	EXPECT_EQ(all.find("SRMUDP_PRELOAD"), std::string::npos);
+	EXPECT_EQ(all.find("SRMUDP_INHERIT"), std::string::npos);
 
 	// SRMUDP_LOG=error silences it.
 	setenv("SRMUDP_LOG", "error", 1);
