@@ -481,7 +481,7 @@ int main(int argc, char **argv)
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct nfq_handle *h;
 	static char buf[PKT_MAX + 4096];
-	int fd, one = 1, timeout = -1;
+	int fd, one = 1, timeout = -1, rcvbuf;
 
 	parse(argc, argv);
 	heap = calloc(cfg.limit, sizeof(*heap));
@@ -509,7 +509,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	fd = nfq_fd(h);
-	nfnl_rcvbufsiz(nfq_nfnlh(h), RCVBUF_BYTES);
+	rcvbuf = RCVBUF_BYTES;
+	/* FORCE passes net.core.rmem_max (we are root); plain is the fallback. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	/* An overflowing netlink socket makes the kernel drop the packet
 	 * (counted as loss upstream); ENOBUFS itself is of no use to us. */
 	setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof(one));
