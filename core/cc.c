@@ -303,6 +303,8 @@ static void bbr_reset_model(struct cc *c, uint64_t now_us)
 	memset(c->bbr.bw_samples, 0, sizeof(c->bbr.bw_samples));
 	c->bbr.bw = 0;
 	c->bbr.bw_lo = UINT64_MAX;
+	c->bbr.inflight_lo = UINT64_MAX;
+	c->bbr.round_min_rtt_us = UINT64_MAX;
 	c->bbr.full_bw = 0;
 	c->bbr.full_bw_rounds = 0;
 	c->bbr.full_bw_reached = false;
@@ -335,8 +337,18 @@ static void bbr_round_end(struct cc *c, const struct cc_ack *a)
 	uint64_t lost = c->bbr.round_lost_bytes, total = lost + c->bbr.round_acked_bytes;
 	bool heavy = c->bbr.round_lost_packets >= CC_BBR_LOSS_MIN_PACKETS &&
 		     lost * 1000 > total * CC_BBR_LOSS_THRESH_PERMILLE;
+	uint64_t min_rtt = c->bbr.min_rtt_us;
+	bool queue = min_rtt != UINT64_MAX && c->bbr.round_min_rtt_us != UINT64_MAX &&
+		     c->bbr.round_min_rtt_us > min_rtt + max_u64(min_rtt / CC_BBR_QUEUE_RTT_DIV, CC_BBR_QUEUE_MIN_US);
+	bool congested = queue && c->bbr.round_lost_packets >= CC_BBR_QUEUE_LOSS_MIN_PACKETS &&
+			 lost * 1000 > total * CC_BBR_QUEUE_LOSS_THRESH_PERMILLE;
 
-	if (heavy) {
+	if (heavy || congested) {
+		uint64_t base = min_u64(c->cwnd, c->bbr.inflight_lo);
+		c->bbr.inflight_lo = max_u64(min_window(c),
+					     mul_div(base, CC_BBR_BETA_PERMILLE, 1000));
+	}
+	if (heavy || congested) {
 		/* BBRv2 bw_lo = max(bw_latest, beta x bw_lo): back off, but
 		 * never below what the path delivered this round. */
 		uint64_t cur = bbr_bw(c);
@@ -359,6 +371,7 @@ static void bbr_round_end(struct cc *c, const struct cc_ack *a)
 	}
 	c->bbr.round_lost_bytes = c->bbr.round_lost_packets = 0;
 	c->bbr.round_acked_bytes = c->bbr.round_acked_packets = 0;
+	c->bbr.round_min_rtt_us = UINT64_MAX;
 	c->bbr.round_count++;
 	c->bbr.bw_samples[c->bbr.round_count % CC_BBR_BW_WINDOW_ROUNDS] = 0;
 	bbr_recompute_bw(c);
@@ -370,8 +383,10 @@ static void bbr_advance_cycle(struct cc *c, const struct cc_ack *a)
 	bool full = a->now_us - c->bbr.cycle_stamp_us > c->bbr.min_rtt_us;
 	bool next;
 
-	if (gain > 1000) /* probing: until the pipe holds gain x BDP */
-		next = full && a->prior_in_flight >= bbr_bdp(c, gain);
+	if (gain > 1000) /* probing: until the pipe holds gain x BDP or
+			  * the path starts dropping (a bound may keep the
+			  * pipe from ever filling) */
+		next = full && (c->bbr.cycle_lost || a->prior_in_flight >= bbr_bdp(c, gain));
 	else if (gain < 1000) /* draining: stop as soon as the queue is gone */
 		next = full || a->bytes_in_flight <= bbr_bdp(c, 1000);
 	else
@@ -380,9 +395,13 @@ static void bbr_advance_cycle(struct cc *c, const struct cc_ack *a)
 		return;
 	c->bbr.cycle_index = (c->bbr.cycle_index + 1) % BBR_CYCLE_LEN;
 	c->bbr.cycle_stamp_us = a->now_us;
+	c->bbr.cycle_lost = false;
 	c->bbr.pacing_gain_milli = bbr_cycle_gain[c->bbr.cycle_index];
-	if (c->bbr.cycle_index == 0)
-		c->bbr.bw_lo = UINT64_MAX; /* probing again: forget the bound */
+	if (c->bbr.cycle_index == 0) {
+		/* probing again: forget the bounds */
+		c->bbr.bw_lo = UINT64_MAX;
+		c->bbr.inflight_lo = UINT64_MAX;
+	}
 }
 
 static void bbr_update_min_rtt(struct cc *c, const struct cc_ack *a)
@@ -412,6 +431,8 @@ static void bbr_on_ack(struct cc *c, const struct cc_ack *a)
 {
 	c->bbr.round_acked_bytes += a->acked_bytes;
 	c->bbr.round_acked_packets++;
+	if (a->latest_rtt_us && a->latest_rtt_us < c->bbr.round_min_rtt_us)
+		c->bbr.round_min_rtt_us = a->latest_rtt_us;
 	bbr_update_bw(c, a);
 	if (a->prior_delivered >= c->bbr.next_round_delivered) {
 		c->bbr.next_round_delivered = a->delivered;
@@ -438,6 +459,7 @@ static void bbr_on_ack(struct cc *c, const struct cc_ack *a)
 	if (c->bbr.state == BBR_PROBE_RTT)
 		c->cwnd = min_u64(c->cwnd, max_u64(min_window(c),
 						   bbr_bdp(c, BBR_PROBE_RTT_CWND_GAIN)));
+	c->cwnd = min_u64(c->cwnd, c->bbr.inflight_lo);
 	c->cwnd = clamp_window(c, c->cwnd);
 
 	/* Pacing: gain x model bandwidth; before the first sample, gain x
@@ -458,6 +480,7 @@ static void bbr_on_loss(struct cc *c, const struct cc_loss *l)
 {
 	c->bbr.round_lost_bytes += l->lost_bytes;
 	c->bbr.round_lost_packets += l->lost_packets;
+	c->bbr.cycle_lost = true;
 }
 
 /* ---- interface ---------------------------------------------------------- */

@@ -7,8 +7,10 @@
  *                   PROBE_BW (gain cycle 1.25, 0.75, 1 x 6), PROBE_RTT.
  *                   Random loss is ignored; only a round losing more than
  *                   CC_BBR_LOSS_THRESH_PERMILLE of its packets (and at least
- *                   CC_BBR_LOSS_MIN_PACKETS) lowers a short-term bandwidth
- *                   bound by CC_BBR_BETA, as BBRv2's bw_lo does.
+ *                   CC_BBR_LOSS_MIN_PACKETS), or losing > 3% while a
+ *                   standing queue shows (CC_BBR_QUEUE_*), lowers
+ *                   short-term bounds on bandwidth and window by
+ *                   CC_BBR_BETA, as BBRv2's bw_lo/inflight_lo do.
  *   SRM_CC_CUBIC    RFC 9438 (C = 0.4, beta = 0.7, Reno-friendly region,
  *                   fast convergence).
  *   SRM_CC_NEWRENO  RFC 9002 section 7.
@@ -46,6 +48,18 @@ extern "C" {
 #define CC_BBR_LOSS_THRESH_PERMILLE 200 /* > 20% of a round's packets */
 #define CC_BBR_LOSS_MIN_PACKETS 8       /* ... and at least 8 of them */
 #define CC_BBR_BETA_PERMILLE 700        /* multiply bw_lo by 0.7 */
+/* Congestion (not random) loss: a round losing > 3% (and >= 3 packets)
+ * while even its smallest RTT sample shows a standing queue of
+ * max(min_rtt / 16, 2 ms).  Random loss builds no queue, so it never
+ * matches; a full drop-tail queue shared with other flows does, and
+ * backing off there (inflight_lo = 0.7 x cwnd, bw_lo as for heavy loss,
+ * both forgotten at the next bandwidth probe) is what makes sessions
+ * share a bottleneck: plain BBRv1 lets a long-RTT flow's 2 x BDP window
+ * starve a short-RTT one. */
+#define CC_BBR_QUEUE_LOSS_THRESH_PERMILLE 30
+#define CC_BBR_QUEUE_LOSS_MIN_PACKETS 3
+#define CC_BBR_QUEUE_MIN_US 2000
+#define CC_BBR_QUEUE_RTT_DIV 16
 #define CC_BBR_BW_WINDOW_ROUNDS 10      /* bandwidth max-filter length */
 #define CC_BBR_MIN_RTT_WINDOW_US 10000000 /* min_rtt expires after 10 s */
 #define CC_BBR_PROBE_RTT_US 200000      /* time spent in PROBE_RTT */
@@ -115,6 +129,8 @@ struct cc {
 		uint64_t bw_samples[CC_BBR_BW_WINDOW_ROUNDS]; /* max per round */
 		uint64_t bw;            /* max of bw_samples: bottleneck estimate */
 		uint64_t bw_lo;         /* heavy-loss bound; UINT64_MAX none */
+		uint64_t inflight_lo;   /* congestion bound on cwnd; UINT64_MAX none */
+		uint64_t round_min_rtt_us; /* smallest RTT sample this round */
 		uint64_t min_rtt_us;    /* UINT64_MAX until sampled */
 		uint64_t min_rtt_stamp_us;
 		uint64_t round_count;
@@ -125,6 +141,7 @@ struct cc {
 		uint32_t full_bw_rounds;
 		bool full_bw_reached;
 		uint32_t cycle_index;   /* PROBE_BW gain cycle position */
+		bool cycle_lost;        /* a loss since the phase began */
 		uint64_t cycle_stamp_us;
 		uint64_t probe_rtt_done_us; /* 0: not yet at the low window */
 		uint64_t prior_cwnd;    /* restored after PROBE_RTT */

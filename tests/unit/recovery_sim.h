@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <queue>
 #include <random>
 #include <vector>
@@ -249,6 +250,160 @@ private:
 		}
 		if (recovery_deadline(&r) <= now)
 			(void)recovery_on_timeout(&r, now, &cb);
+	}
+};
+
+// Several bulk flows (each its own recovery + receiver) through one shared
+// drop-tail bottleneck: fairness between sessions.
+class SharedLinkSim {
+public:
+	struct Flow {
+		recovery r;
+		ack_tracker t;
+		uint64_t next_pn = 0;
+		uint64_t acked_bytes = 0;
+		uint64_t start_us = 0;
+		uint64_t delay_us = 0; // one way
+		struct AckMsg {
+			uint64_t arrive;
+			std::vector<uint8_t> frame;
+		};
+		std::deque<AckMsg> rev;
+	};
+
+	SharedLinkSim(uint64_t rate_Bps, uint64_t buffer_bytes, uint32_t seed)
+		: rate(rate_Bps), buffer(buffer_bytes), rng(seed) {}
+	~SharedLinkSim()
+	{
+		for (auto &f : flows)
+			recovery_free(&f->r);
+	}
+	SharedLinkSim(const SharedLinkSim &) = delete;
+	SharedLinkSim &operator=(const SharedLinkSim &) = delete;
+
+	size_t add_flow(enum srm_cc cc, uint64_t delay_us, uint64_t start_us)
+	{
+		flows.emplace_back(new Flow);
+		Flow &f = *flows.back();
+		if (recovery_init(&f.r, cc, WIRE_BASE_UDP_PAYLOAD, start_us) != 0)
+			abort();
+		ack_tracker_init(&f.t);
+		f.delay_us = delay_us;
+		f.start_us = start_us;
+		return flows.size() - 1;
+	}
+
+	void run_until(uint64_t until)
+	{
+		for (int guard = 0; guard < 50000000 && now < until; guard++) {
+			for (size_t i = 0; i < flows.size(); i++)
+				send(i);
+			uint64_t next = next_event();
+			if (next > until) {
+				now = until;
+				break;
+			}
+			if (next > now)
+				now = next;
+			step();
+		}
+	}
+
+	std::vector<std::unique_ptr<Flow>> flows;
+	uint64_t now = 0;
+	double loss = 0.0;
+
+private:
+	struct Pkt {
+		uint64_t arrive;
+		size_t flow;
+		uint64_t pn;
+		bool operator>(const Pkt &o) const
+		{
+			return arrive != o.arrive ? arrive > o.arrive : pn > o.pn;
+		}
+	};
+	uint64_t rate, buffer;
+	std::mt19937_64 rng;
+	uint64_t link_free = 0;
+	std::priority_queue<Pkt, std::vector<Pkt>, std::greater<Pkt>> fwd;
+
+	void send(size_t i)
+	{
+		Flow &f = *flows[i];
+		const uint32_t size = WIRE_BASE_UDP_PAYLOAD;
+		if (now < f.start_us)
+			return;
+		for (int k = 0; k < 100000 && recovery_can_send(&f.r, size, now); k++) {
+			uint64_t pn = f.next_pn++;
+			recovery_on_sent(&f.r, pn, size, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT,
+					 0, now);
+			if (loss > 0 && double(rng() % 1000000) < loss * 1e6)
+				continue;
+			uint64_t backlog = link_free > now ? (link_free - now) * rate / 1000000 : 0;
+			if (backlog + size > buffer)
+				continue;
+			link_free = std::max(link_free, now) + (uint64_t)size * 1000000 / rate;
+			fwd.push({link_free + f.delay_us, i, pn});
+		}
+	}
+
+	uint64_t next_event() const
+	{
+		uint64_t n = UINT64_MAX;
+		if (!fwd.empty())
+			n = fwd.top().arrive;
+		for (auto &fp : flows) {
+			const Flow &f = *fp;
+			if (now < f.start_us) {
+				n = std::min(n, f.start_us);
+				continue;
+			}
+			if (!f.rev.empty())
+				n = std::min(n, f.rev.front().arrive);
+			n = std::min(n, ack_tracker_deadline(&f.t));
+			n = std::min(n, recovery_deadline(&f.r));
+			uint64_t s = recovery_next_send_time(&f.r, WIRE_BASE_UDP_PAYLOAD, now);
+			if (s > now)
+				n = std::min(n, s);
+		}
+		return n;
+	}
+
+	static void on_acked(void *ctx, const recovery_event *ev)
+	{
+		static_cast<Flow *>(ctx)->acked_bytes += ev->bytes;
+	}
+
+	void step()
+	{
+		while (!fwd.empty() && fwd.top().arrive <= now) {
+			Pkt p = fwd.top();
+			fwd.pop();
+			ack_tracker_on_packet(&flows[p.flow]->t, p.pn, true, now);
+		}
+		for (auto &fp : flows) {
+			Flow &f = *fp;
+			if (ack_tracker_due(&f.t, now)) {
+				uint8_t buf[ACK_FRAME_MAX_BYTES];
+				size_t n = ack_frame_write(&f.t, now, buf, sizeof buf);
+				if (n)
+					f.rev.push_back({now + f.delay_us, std::vector<uint8_t>(buf, buf + n)});
+			}
+			recovery_callbacks cb = {on_acked, nullptr, &f};
+			while (!f.rev.empty() && f.rev.front().arrive <= now) {
+				ack_ranges a;
+				size_t used;
+				if (ack_frame_parse(f.rev.front().frame.data(), f.rev.front().frame.size(),
+						    &a, &used) != 0)
+					abort();
+				f.rev.pop_front();
+				if (recovery_on_ack(&f.r, &a, now, &cb) < 0)
+					abort();
+			}
+			if (recovery_deadline(&f.r) <= now)
+				(void)recovery_on_timeout(&f.r, now, &cb);
+		}
 	}
 };
 
