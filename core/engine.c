@@ -211,6 +211,21 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 	engine_send_flush(e);
 }
 
+/* While draining: push every stream towards its end; wake the drainer
+ * once all is acknowledged. */
+static void drain_step(struct srm_engine *e)
+{
+	bool done = true;
+	struct bridge *b, *tmp;
+	HASH_ITER(hh, e->bridges, b, tmp)
+		done = bridge_drain(e, b) && done;
+	if (done) {
+		e->draining = false;
+		e->drained = true;
+		pthread_cond_broadcast(&e->cond);
+	}
+}
+
 static void *engine_thread(void *arg)
 {
 	struct srm_engine *e = arg;
@@ -235,6 +250,8 @@ static void *engine_thread(void *arg)
 		now = engine_now_us();
 		if (n > 0)
 			handle_events(e, evs, n, now);
+		if (e->draining)
+			drain_step(e);
 		run_peers(e, now);
 	}
 	pthread_mutex_unlock(&e->lock);
@@ -387,9 +404,12 @@ void srm_engine_stop(srm_engine *e)
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->lock);
-	/* Tell peers their streams end, best effort, before the thread goes. */
+	/* Tell peers their streams end, best effort, before the thread goes.
+	 * After a complete drain every stream ended with a FIN, as a TCP
+	 * socket closed before exit does; a CLOSE would reset them at the
+	 * peer and could discard what its application has not read yet. */
 	uint64_t now = engine_now_us();
-	for (size_t i = 0; i < e->peer_count; i++) {
+	for (size_t i = 0; i < e->peer_count && !e->drained; i++) {
 		struct peer *p = &e->peers[i];
 		if (p->conn) {
 			conn_close(p->conn, RESET_SHUTDOWN);
@@ -402,6 +422,28 @@ void srm_engine_stop(srm_engine *e)
 	wake(e);
 	pthread_join(e->thread, NULL);
 	engine_free(e);
+}
+
+int srm_engine_drain(srm_engine *e, int timeout_ms)
+{
+	struct timespec deadline;
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&e->lock);
+	e->draining = true;
+	wake(e);
+	int rc = 0;
+	while (e->draining && rc == 0)
+		rc = pthread_cond_timedwait(&e->cond, &e->lock, &deadline);
+	bool left = e->draining;
+	e->draining = false;
+	pthread_mutex_unlock(&e->lock);
+	return left ? SRM_ERR_TIMEOUT : 0;
 }
 
 void srm_engine_abandon(srm_engine *e)

@@ -128,6 +128,8 @@ struct srm_engine {
 	pthread_cond_t cond;       /* stream state changes (srm_stream_wait) */
 	pthread_t thread;
 	bool stopping;
+	bool draining;             /* srm_engine_drain() waits */
+	bool drained;              /* ...and every stream ended cleanly */
 
 	int epfd, udp_fd, wake_fd;
 	int family;                /* of udp_fd */
@@ -213,6 +215,7 @@ void bridge_on_fd(struct srm_engine *e, struct bridge *b, uint32_t events, uint6
 void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_reset);
 void bridge_free(struct srm_engine *e, struct bridge *b);
+bool bridge_drain(struct srm_engine *e, struct bridge *b);
 
 /* engine_listen.c */
 void listen_incoming(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port);

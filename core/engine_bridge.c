@@ -256,6 +256,31 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 	maybe_finish(e, b);
 }
 
+/* The application is exiting: take what it wrote, then end our sending
+ * side.  True once all of it is acknowledged (or the stream is over). */
+bool bridge_drain(struct srm_engine *e, struct bridge *b)
+{
+	struct conn *c = b->peer->conn;
+	if (b->state != 0 || !c)
+		return true;
+	uint64_t handle = b->handle;
+	if (!b->fd_eof) {
+		pump_in(e, b);
+		HASH_FIND(hh, e->bridges, &handle, sizeof(handle), b);
+		if (!b)
+			return true;
+		char probe;
+		if (!b->fd_eof && b->in_len == b->in_off &&
+		    recv(b->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+			b->fd_eof = true;
+			conn_stream_shutdown(c, b->stream_id);
+		}
+	}
+	uint64_t tx = 1;
+	conn_stream_buffered(c, b->stream_id, &tx, NULL);
+	return b->fd_eof && b->in_len == b->in_off && tx == 0;
+}
+
 static struct bridge *find(struct peer *p, uint64_t id)
 {
 	struct bridge *b;

@@ -133,6 +133,12 @@ SRM_EXPORT SRM_MUST_CHECK int srm_engine_start(const struct srm_config *cfg,
 					       char *err, size_t errlen);
 /* Abort every stream, stop the thread, close every fd, wipe every key. */
 SRM_EXPORT void srm_engine_stop(srm_engine *e);
+/* Finish every stream as if the application had closed its end: send
+ * what it wrote, then FIN, and wait up to timeout_ms until the peers have
+ * acknowledged all of it.  For a program that is exiting: its kernel would
+ * keep sending a TCP socket's data, but the engine dies with the process.
+ * Returns 0, or SRM_ERR_TIMEOUT if data was still unacknowledged. */
+SRM_EXPORT int srm_engine_drain(srm_engine *e, int timeout_ms);
 /* Forget the engine without touching its thread or fds: for a child after
  * fork(), where the thread does not exist. Frees nothing shared. */
 SRM_EXPORT void srm_engine_abandon(srm_engine *e);

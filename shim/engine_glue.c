@@ -353,3 +353,25 @@ void glue_child_after_fork(void)
 	start_failed = 0;
 	forked_child = 1;
 }
+
+/* The program is exiting (exit() or return from main).  Its kernel would
+ * keep sending what it wrote to TCP sockets; our engine dies with the
+ * process, so first let it deliver every stream and its FIN, bounded by
+ * the idle timeout in case a peer is gone. */
+#define EXIT_DRAIN_MAX_MS 30000
+
+__attribute__((destructor)) static void glue_at_exit(void)
+{
+	srm_engine *e = __atomic_exchange_n(&engine, NULL, __ATOMIC_ACQ_REL);
+	const struct srm_config *c = glue_config();
+	int saved = errno;
+
+	if (!e)
+		return;
+	int ms = c && c->idle_timeout_ms && c->idle_timeout_ms < EXIT_DRAIN_MAX_MS
+			 ? (int)c->idle_timeout_ms : EXIT_DRAIN_MAX_MS;
+	if (srm_engine_drain(e, ms) != 0)
+		glue_log(SRM_LOG_WARN, "exiting with data not yet acknowledged by the peer");
+	srm_engine_stop(e);
+	errno = saved;
+}

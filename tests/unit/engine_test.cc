@@ -320,4 +320,28 @@ TEST_F(EngineTest, PeerEngineStopEndsStreams)
 	close(srv);
 }
 
+TEST_F(EngineTest, DrainDeliversWhatWasWrittenBeforeExit)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	ASSERT_EQ(state, 0);
+	// Like a program that writes and exits without closing: the bytes sit
+	// in the socket until the engine takes them.
+	std::string payload(256 * 1024, '\0');
+	randombytes_buf(payload.data(), payload.size());
+	ASSERT_EQ(write(app, payload.data(), payload.size()), (ssize_t)payload.size());
+	EXPECT_EQ(srm_engine_drain(a.engine, 10000), 0);
+	srm_engine_stop(a.engine);
+	a.engine = nullptr;
+	int peer;
+	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv, 0);
+	EXPECT_TRUE(read_all(srv) == payload);
+	close(app);
+	close(srv);
+}
+
 } // namespace

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# test_nat.sh — NAT traversal in the lab (tests/lab/lab.sh), each case with
+# an unmodified socat moving random data through the preload on both ends,
+# checked by sha256, reporting the path (direct or relayed) and the time.
+#
+#   1 no NAT                          manual endpoints      direct
+#   2 cone NAT on both sides          manual endpoints      direct
+#   3 one side symmetric              rendezvous            direct or relayed
+#   4 both sides symmetric            rendezvous            relayed
+#   5 IPv6 without NAT                manual v6 endpoints   direct
+#   6 cone both, peers found by key   rendezvous only       direct
+#   7 manual endpoints, b starts 20 s late                  direct
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${SRM_BUILD:-$root/build}
+SRMUDP=$BUILD/srmudp
+# shellcheck source=../lab/lab.sh
+source "$root/tests/lab/lab.sh"
+lab_require_root
+[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
+
+SIZE_MB=${SRM_NAT_SIZE_MB:-8}
+failures=0
+report=()
+
+keys() {
+	work=$LAB_DIR/w
+	mkdir -p "$work"
+	chmod 700 "$work"
+	pub_a=$("$SRMUDP" keygen "$work/a.key")
+	pub_b=$("$SRMUDP" keygen "$work/b.key")
+}
+
+start_rendezvous() {
+	lab_bg rdv "$SRMUDP" rendezvous --listen 198.18.0.2:3478 --listen '[2001:db8::2]:3478' \
+		--relay-rate 64M --log-level info
+	rdv_log=$LAB_LAST_LOG
+	lab_wait_port rdv udp 3478 10
+}
+
+# transfer NAME DELAY_S: socat on b receives, socat on a sends; env_a and
+# env_b hold each side's SRMUDP_* settings.  b starts DELAY_S after a.
+transfer() {
+	local name=$1 delay=${2:-0} blob=$work/blob out=$work/out t0 t1 path srv
+	head -c $((SIZE_MB << 20)) /dev/urandom >"$blob"
+	rm -f "$out"
+	if ((delay == 0)); then
+		lab_bg b env "${env_b[@]}" SRMUDP_LOG_FILE="$work/b.log" "$SRMUDP" run -- \
+			socat -u TCP-LISTEN:9000,reuseaddr "OPEN:$out,creat,trunc"
+		srv=$LAB_LAST_PID
+		lab_wait_port b tcp 9000 10
+	else
+		# a comes first and keeps trying; b appears later.
+		(sleep "$delay"; lab_exec b env "${env_b[@]}" SRMUDP_LOG_FILE="$work/b.log" \
+			"$SRMUDP" run -- socat -u TCP-LISTEN:9000,reuseaddr "OPEN:$out,creat,trunc") &
+		srv=$!
+		LAB_PIDS+=("$srv")
+	fi
+	t0=$(date +%s.%N)
+	# socat retries its connect while b is not there yet (bounded).
+	lab_exec a env "${env_a[@]}" SRMUDP_LOG_FILE="$work/a.log" timeout 120 "$SRMUDP" run -- \
+		socat -u "FILE:$blob" "TCP:b:9000,retry=60,interval=1" || true
+	t1=$(date +%s.%N)
+	for ((i = 0; i < 300; i++)); do _lab_alive "$srv" || break; sleep 0.1; done
+	path=direct
+	grep -q "path: relayed" "$work/a.log" 2>/dev/null && path=relayed
+	if [[ -f $out ]] && cmp -s "$blob" "$out"; then
+		report+=("ok    $name: $path, $(printf '%.1f' "$(echo "$t1 - $t0" | bc -l)") s for ${SIZE_MB} MiB, sha256 equal")
+		last_path=$path
+		return 0
+	fi
+	report+=("FAIL  $name: data differs or missing ($(stat -c %s "$out" 2>/dev/null || echo 0) bytes)")
+	echo "--- a.log"; tail -20 "$work/a.log" 2>/dev/null || true
+	echo "--- b.log"; tail -20 "$work/b.log" 2>/dev/null || true
+	failures=$((failures + 1))
+	last_path=none
+	return 1
+}
+
+manual_envs() { # A_ENDPOINT_OF_B B_ENDPOINT_OF_A
+	env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="b=$pub_b@$1" SRMUDP_LOG=info)
+	env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$pub_a@$2" SRMUDP_LOG=info)
+}
+
+rdv_envs() {
+	env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="b=$pub_b"
+	       SRMUDP_RENDEZVOUS=198.18.0.2:3478 SRMUDP_LOG=info SRMUDP_CONNECT_TIMEOUT=20s)
+	env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$pub_a"
+	       SRMUDP_RENDEZVOUS=198.18.0.2:3478 SRMUDP_LOG=info SRMUDP_CONNECT_TIMEOUT=20s)
+}
+
+case_run() { # NAME NAT_A NAT_B SETUP [DELAY]
+	lab_up --nat-a "$2" --nat-b "$3"
+	keys
+	$4
+	transfer "$1" "${5:-0}" || true
+	lab_down
+}
+
+c1() { manual_envs "$(lab_addr b v4):4000" "$(lab_addr a v4):4000"; }
+c2() { manual_envs "$(lab_addr natb v4):4000" "$(lab_addr nata v4):4000"; }
+c_rdv() { start_rendezvous; rdv_envs; }
+c5() { manual_envs "[$(lab_addr b v6)]:4000" "[$(lab_addr a v6)]:4000"; }
+
+case_run "1 no NAT" none none c1
+case_run "2 cone NAT both sides" cone cone c2
+case_run "3 one side symmetric" symmetric cone c_rdv
+case_run "4 both sides symmetric" symmetric symmetric c_rdv
+[[ $last_path == relayed ]] || { report+=("FAIL  4: expected the relay, got $last_path"); failures=$((failures + 1)); }
+case_run "5 IPv6 without NAT" none none c5
+case_run "6 cone both, found through rendezvous" cone cone c_rdv
+[[ $last_path == direct ]] || { report+=("FAIL  6: expected a direct path, got $last_path"); failures=$((failures + 1)); }
+case_run "7 manual endpoints, b starts 20 s late" cone cone c2 20
+
+printf '%s\n' "${report[@]}"
+((failures == 0))
