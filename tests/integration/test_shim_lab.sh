@@ -51,8 +51,10 @@ Bg() { local n=$1; shift; _bg "$n" env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$@"; }
 Bg_env() { local n=$1; shift; _bg "$n" env "${ENV_B[@]}" "$@"; }
 Bg_plain() { local n=$1; shift; _bg "$n" "$@"; }
 wait_b_port() { lab_wait_port b tcp "$1" "${2:-10}"; }
-next_port=20000
-free_port() { next_port=$((next_port + 1)); echo "$next_port"; }
+# b's namespace is fresh, so any port is free; a file keeps the counter
+# across the $(...) subshells callers use.
+echo 20000 >"$WORK/next-port"
+free_port() { local n; n=$(($(<"$WORK/next-port") + 1)); echo "$n" >"$WORK/next-port"; echo "$n"; }
 
 # --- the behaviour matrix across two NATs -----------------------------------
 cc -O1 -g -Wall -Wextra -o "$WORK/matrix" "$root/tests/shim/matrix.c" -lpthread || exit 1
@@ -68,14 +70,22 @@ kill "$kpid" 2>/dev/null
 mport=$(free_port)
 Bg matrix-server "$M" server "$mport" a "$WORK/server-shim.txt"
 wait_b_port "$mport" 10 || echo "matrix server on b did not start"
-timeout 300 lab_exec a env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" client b b "$mport" "$(free_port)" \
+lab_exec a timeout 300 env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" client b b "$mport" "$(free_port)" \
 	>"$WORK/client-shim.txt" 2>"$WORK/client-shim.err"
-stop "$BG_PID"
+mpid=$BG_PID
 check "matrix across two NATs completes" grep -qx done "$WORK/client-shim.txt"
 same_client() { diff -u "$WORK/client-kernel.txt" "$WORK/client-shim.txt"; }
 same_server() { diff -u <(sort "$WORK/server-kernel.txt") <(sort "$WORK/server-shim.txt"); }
 check "matrix client transcript equals kernel TCP's" same_client
 check "matrix server transcript equals kernel TCP's" same_server
+fork_new() {
+	local out
+	out=$(lab_exec a timeout 120 env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" fork-new b "$mport")
+	echo "$out" | sed 's/^/    /'
+	[[ $(grep -c ': ok$' <<<"$out") == 3 ]]
+}
+check "a forked child opens its own stream next to its parent's engine" fork_new
+stop "$mpid"
 
 # --- real programs across two NATs --------------------------------------------
 program_checks

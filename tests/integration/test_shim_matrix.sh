@@ -37,6 +37,15 @@ same_client() { diff -u "$WORK/client-kernel.txt" "$WORK/client-shim.txt"; }
 same_server() { diff -u <(sort "$WORK/server-kernel.txt") <(sort "$WORK/server-shim.txt"); }
 check "client transcripts equal (kernel TCP vs shim)" same_client
 check "server transcripts equal (kernel TCP vs shim)" same_server
+# Separately: the child's engine shares the parent's identity, and the peer
+# must keep both sessions (engine requirement: several programs, one key).
+fork_new() {
+	local out
+	out=$(timeout 120 env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" fork-new b "$port")
+	echo "$out" | sed 's/^/    /'
+	[[ $(grep -c ': ok$' <<<"$out") == 3 ]]
+}
+check "a forked child opens its own stream next to its parent's engine" fork_new
 if ((failures)); then
 	echo "--- client stderr (shim run)"
 	tail -n 20 "$WORK/client-shim.err"
