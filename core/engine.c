@@ -326,6 +326,8 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 		snprintf(err, errlen, "libsodium failed to initialise");
 		return SRM_ERR_IO;
 	}
+	/* Logging is process-wide; the engine's configuration sets it. */
+	log_open(cfg->log_level, cfg->log_file);
 	struct srm_engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return SRM_ERR_NOMEM;
