@@ -70,6 +70,7 @@ struct peer {
 	struct conn *conn;         /* NULL until first needed */
 	uint64_t conn_boot_id;     /* peer's boot id the conn belongs to; 0 unknown */
 	struct path path;          /* where packets go now */
+	bool path_confirmed;       /* an authenticated packet came over it */
 	struct path cands[RDV_MAX_ENDPOINTS]; /* from the rendezvous server */
 	size_t cand_count;
 	uint64_t punch_started_ms;  /* candidates arrived (relay fallback clock) */

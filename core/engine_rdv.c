@@ -270,7 +270,7 @@ void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path
 		p->last_direct_rx_ms = now_ms;
 	else if (!p->path.relayed && p->path.len && now_ms < p->last_direct_rx_ms + DIRECT_FRESH_MS)
 		return; /* the direct path still works: keep it */
-	if (p->path.len && p->path.relayed == from->relayed &&
+	if (p->path_confirmed && p->path.len && p->path.relayed == from->relayed &&
 	    (from->relayed || engine_addr_equal(&p->path.addr, (const struct sockaddr *)&from->addr)))
 		return;
 	char text[64];
@@ -279,6 +279,7 @@ void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path
 	else
 		LOG_INFO(p->cfg.name, "path: direct to %s", engine_addr_text(&from->addr, text, sizeof(text)));
 	p->path = *from;
+	p->path_confirmed = true;
 	p->next_reprobe_ms = now_ms + REPROBE_MS;
 	(void)e;
 }
