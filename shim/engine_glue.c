@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fork.h"
@@ -60,13 +61,22 @@ int glue_enabled(void)
 	return e;
 }
 
-static void vlog_line(const char *fmt, va_list ap)
+/* The engine's line format (core/log.h), which the shim cannot link to:
+ *   2026-11-22T05:57:30.123Z srmudp[1234] info: message */
+static void vlog_line(enum srm_log_level level, const char *fmt, va_list ap)
 {
+	static const char *const names[] = { "error", "warn", "info", "debug" };
 	char line[768];
-	int n = snprintf(line, sizeof(line), "srmudp[%d]: ", (int)getpid());
-	int fd = 2;
+	struct timespec ts;
+	struct tm tm;
+	int n, fd = 2;
 
-	if (n < 0)
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srmudp[%d] %s: ",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		     tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), names[level & 3]);
+	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	n = (int)strlen(line);
@@ -92,7 +102,7 @@ void glue_log(enum srm_log_level level, const char *fmt, ...)
 	if (level > max)
 		return;
 	va_start(ap, fmt);
-	vlog_line(fmt, ap);
+	vlog_line(level, fmt, ap);
 	va_end(ap);
 	errno = saved;
 }
