@@ -65,6 +65,67 @@ plain_curl_passthrough() {
 check "passthrough: curl to a local server with the preload and no SRMUDP_PEERS" plain_curl_passthrough
 check "laziness: a local-only client starts no engine thread and no UDP socket" no_engine_without_designated_use
 
+# A server that listens, then daemonizes (fork, the parent exits): the
+# child must take the engine's UDP port over and keep accepting peers.
+daemon_test() {
+	local p got dpid=""
+	p=$(free_port)
+	cat >"$WORK/daemon.py" <<'PY'
+import os, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+if os.fork():
+    os._exit(0)                      # the parent (the engine's owner) leaves
+os.setsid()
+open(sys.argv[2], "w").write(str(os.getpid()))
+for _ in range(20):                  # bounded: at most 20 clients
+    c, addr = s.accept()
+    c.sendall(("daemon sees %s\n" % addr[0]).encode()); c.close()
+PY
+	Bg daemon-parent python3 "$WORK/daemon.py" "$p" "$WORK/daemon.pid"
+	wait_b_port "$p" 10 || return 1
+	for _ in $(seq 50); do [[ -s $WORK/daemon.pid ]] && break; sleep 0.1; done
+	dpid=$(cat "$WORK/daemon.pid" 2>/dev/null)
+	[[ -n $dpid ]] && SHIM_PIDS+=("$dpid")
+	got=$(A timeout 30 python3 -c "
+import socket, sys
+c = socket.create_connection(('b', $p), timeout=20)
+sys.stdout.write(c.makefile().readline())")
+	echo "    $got"
+	[[ -n $dpid ]] && stop "$dpid"
+	[[ $got == "daemon sees 239.83.0.1" ]]
+}
+check "a server that daemonizes after listen() keeps accepting peers" daemon_test
+
+# The application cannot close or overwrite the engine's fds (they sit at
+# or above FD_SETSIZE): close -> EBADF, dup2 onto one -> EBUSY, and the
+# stream keeps working afterwards.
+engine_fds_test() {
+	local p got
+	p=$(free_port)
+	Bg guard-server socat TCP-LISTEN:"$p",reuseaddr,fork SYSTEM:cat
+	local sp=$BG_PID
+	wait_b_port "$p" 10 || return 1
+	got=$(A timeout 30 python3 -c "
+import errno, os, socket
+c = socket.create_connection(('b', $p), timeout=20)
+c.sendall(b'1'); assert c.recv(1) == b'1'
+high = [int(f) for f in os.listdir('/proc/self/fd') if int(f) >= 1024]
+res = []
+for fd in high:
+    try: os.close(fd); res.append('closed')
+    except OSError as e: res.append(errno.errorcode[e.errno])
+    try: os.dup2(0, fd); res.append('overwritten')
+    except OSError as e: res.append(errno.errorcode[e.errno])
+c.sendall(b'2'); ok = c.recv(1) == b'2'
+print(len(high) > 0, sorted(set(res)), 'stream-ok' if ok else 'stream-broken')
+")
+	stop "$sp"
+	echo "    $got"
+	[[ $got == "True ['EBADF', 'EBUSY'] stream-ok" ]]
+}
+check "engine fds: close gives EBADF, dup2 onto them EBUSY, streams survive" engine_fds_test
+
 program_checks
 
 if ((failures)); then
