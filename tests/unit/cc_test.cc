@@ -6,6 +6,10 @@
 
 #include "recovery_sim.h"
 
+using rsim::SharedLinkSim;
+using rsim::Sim;
+using rsim::SimConfig;
+
 namespace {
 
 const uint32_t MTU = 1200;

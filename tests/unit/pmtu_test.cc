@@ -4,6 +4,10 @@
 
 #include "recovery_sim.h"
 
+using rsim::SharedLinkSim;
+using rsim::Sim;
+using rsim::SimConfig;
+
 namespace {
 
 // Drive the search against a path that carries up to `path` bytes, one

@@ -22,6 +22,10 @@ extern "C" {
 #include "wire.h"
 }
 
+// In a namespace: other tests may define their own Sim, and two classes
+// of one name in one binary would silently break the ODR.
+namespace rsim {
+
 struct SimConfig {
 	enum srm_cc cc = SRM_CC_BBR;
 	uint64_t rate_Bps = 12500000;   // 100 Mbit/s bottleneck
@@ -406,5 +410,7 @@ private:
 		}
 	}
 };
+
+} // namespace rsim
 
 #endif

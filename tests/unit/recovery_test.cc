@@ -6,6 +6,10 @@
 
 #include "recovery_sim.h"
 
+using rsim::SharedLinkSim;
+using rsim::Sim;
+using rsim::SimConfig;
+
 namespace {
 
 const unsigned DATA = RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT;
