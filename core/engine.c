@@ -190,6 +190,9 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		case EV_BRIDGE:
 			bridge_on_fd(e, (struct bridge *)tag, evs[i].events, now_us);
 			break;
+		case EV_CONTROL:
+			engine_control_accept(e);
+			break;
 		}
 	}
 }
@@ -294,6 +297,7 @@ static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
 	engine_rdv_free(e);
+	engine_control_close(e);
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
 		bridge_free(e, b);
@@ -331,7 +335,8 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	struct srm_engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return SRM_ERR_NOMEM;
-	e->udp_fd = e->wake_fd = e->epfd = -1;
+	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = -1;
+	e->started_ms = engine_now_us() / 1000;
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;
 	e->next_handle = 1;
@@ -382,6 +387,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	rc = engine_rdv_start(e, err, errlen);
 	if (rc < 0)
 		goto fail;
+	engine_control_open(e); /* status is a convenience: run without it */
 	e->wake_tag.kind = EV_WAKE;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->wake_tag };
 	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev);
@@ -513,6 +519,7 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	}
 	b->state = SRM_ERR_AGAIN;
 	b->prefill = prefill;
+	b->open_port = port;
 	*stream = b->handle;
 	session_want_handshake(p->session, now / 1000);
 	pthread_mutex_unlock(&e->lock);

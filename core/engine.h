@@ -24,7 +24,7 @@
 #include "rendezvous.h"
 
 /* What an epoll registration points at. */
-enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE };
+enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL };
 struct ev_tag {
 	enum ev_kind kind;
 };
@@ -51,6 +51,7 @@ struct bridge {
 	uint8_t *out_buf;          /* read from conn, not yet written to fd */
 	size_t out_len, out_off;
 	uint16_t listen_port;      /* accepted streams: the port they came to */
+	uint16_t open_port;        /* opened streams: the port we asked for */
 	struct sockaddr_storage tcp_local; /* forward mode: our TCP source */
 	UT_hash_handle hh;         /* e->bridges, by handle */
 	UT_hash_handle hh_peer;    /* peer->bridges, by stream_id */
@@ -151,6 +152,11 @@ struct srm_engine {
 	size_t ended_next;
 
 	struct srm_engine_stats stats;
+	uint64_t started_ms;
+
+	int control_fd;            /* `srmudp status` (engine_control.c) */
+	struct ev_tag control_tag;
+	char control_path[256];
 
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
 	struct sockaddr_storage rdv_server;
@@ -209,6 +215,11 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
 			 uint64_t now_ms);
 const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+
+/* engine_control.c */
+int engine_control_open(struct srm_engine *e);
+void engine_control_close(struct srm_engine *e);
+void engine_control_accept(struct srm_engine *e);
 
 /* engine_bridge.c */
 struct bridge *bridge_new(struct srm_engine *e, struct peer *p, uint64_t stream_id, int fd);

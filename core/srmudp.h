@@ -236,6 +236,18 @@ SRM_EXPORT int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *ou
 SRM_EXPORT void srm_engine_stats(srm_engine *e, struct srm_engine_stats *out);
 SRM_EXPORT const char *srm_drop_reason_name(enum srm_drop_reason r);
 
+/* ---- Status (srmudp status) --------------------------------------------- */
+
+/* Every engine serves a JSON description of itself (peers, paths, RTT,
+ * loss, windows, streams, drop counters; docs/OPERATIONS.md) to its own
+ * user on an AF_UNIX socket RUNDIR/PID.sock.  RUNDIR is
+ * $XDG_RUNTIME_DIR/srmudp, else /run/user/UID/srmudp, else
+ * /tmp/srmudp-UID; it is created with mode 0700.  Returns 0, SRM_ERR_IO,
+ * or SRM_ERR_PERM when the directory is not ours alone. */
+SRM_EXPORT int srm_runtime_dir(char *out, size_t len);
+/* Remove sockets in dir whose engine is gone (nobody answers). */
+SRM_EXPORT void srm_control_sweep(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif

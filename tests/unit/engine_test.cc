@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <sodium.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <string>
@@ -342,6 +343,38 @@ TEST_F(EngineTest, DrainDeliversWhatWasWrittenBeforeExit)
 	EXPECT_TRUE(read_all(srv) == payload);
 	close(app);
 	close(srv);
+}
+
+TEST_F(EngineTest, ControlSocketDescribesPeersAndStreams)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	ASSERT_EQ(state, 0);
+	(void)lfd;
+
+	char dir[256];
+	ASSERT_EQ(srm_runtime_dir(dir, sizeof(dir)), 0);
+	// a started second in this process: PID-N.sock; try every engine of ours.
+	std::string doc;
+	for (int n = 0; n < 64 && doc.find("\"name\":\"b\"") == std::string::npos; n++) {
+		std::string path = std::string(dir) + "/" + std::to_string(getpid()) +
+				   (n ? "-" + std::to_string(n + 1) : "") + ".sock";
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		sockaddr_un sa{};
+		sa.sun_family = AF_UNIX;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
+		if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0)
+			doc = read_all(fd, 5000);
+		close(fd);
+	}
+	EXPECT_NE(doc.find("\"established\":true"), std::string::npos) << doc;
+	EXPECT_NE(doc.find("\"kind\":\"direct\""), std::string::npos) << doc;
+	EXPECT_NE(doc.find("\"port\":7000"), std::string::npos) << doc;
+	EXPECT_NE(doc.find("\"drops\":{"), std::string::npos) << doc;
+	close(app);
 }
 
 } // namespace
