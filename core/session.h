@@ -50,8 +50,6 @@
 /* A responder rekeys itself only this late, so that normally only the
  * initiator does and simultaneous rekeys are rare. */
 #define REKEY_RESPONDER_AFTER_MS (REJECT_AFTER_MS - KEEPALIVE_TIMEOUT_MS - REKEY_TIMEOUT_MS)
-/* Keys are wiped at the latest this long after the last handshake. */
-#define WIPE_AFTER_MS (REJECT_AFTER_MS * 3)
 #define REKEY_AFTER_PACKETS (UINT64_C(1) << 60)
 /* Nonce reuse margin: the replay window must never see a wrapped number. */
 #define REJECT_AFTER_PACKETS (UINT64_MAX - (UINT64_C(1) << 13))

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 #include <sodium.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -306,6 +308,27 @@ TEST_F(Vec, HeaderChecks)
 	EXPECT_EQ(noise_consume_init(&id_r, init, sizeof(init), &ni), SRM_DROP_CODE(SRM_DROP_MALFORMED));
 	std::vector<uint8_t> big(INIT_BYTES + 1);
 	EXPECT_EQ(noise_consume_init(&id_r, big.data(), big.size(), &ni), SRM_DROP_CODE(SRM_DROP_VERSION));
+}
+
+// docs/PROTOCOL.md section 13 must show exactly these vectors.
+TEST(Vectors, DocHasTheSameVectors)
+{
+	std::string doc;
+	for (const char *path : {"docs/PROTOCOL.md", "../docs/PROTOCOL.md", "../../docs/PROTOCOL.md"}) {
+		std::ifstream f(path);
+		if (f) {
+			std::stringstream ss;
+			ss << f.rdbuf();
+			doc = ss.str();
+			break;
+		}
+	}
+	if (doc.empty())
+		GTEST_SKIP() << "run from the source tree to compare with docs/PROTOCOL.md";
+	for (const char *v : {V_S_I, V_S_R, V_E_I, V_E_R, V_PUB_I, V_PUB_R, V_INIT, V_RESP, V_T_I2R,
+			      V_T_R2I, V_DATA_CHACHA, V_DATA_AES, V_COOKIE_SECRET, V_COOKIE,
+			      V_COOKIE_REPLY, V_INIT_MAC2, V_MAC1_KEY_R, V_COOKIE_KEY_R})
+		EXPECT_NE(doc.find(v), std::string::npos) << v;
 }
 
 TEST(Identity, HeapIdentityAndBadKeys)
