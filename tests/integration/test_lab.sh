@@ -14,7 +14,7 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=../lab/lab.sh
+# shellcheck source=tests/lab/lab.sh
 source "$root/tests/lab/lab.sh"
 lab_require_root
 
@@ -69,9 +69,9 @@ udp_burst() {
 		END { printf "%d %d %d\n", n, d, inv }' "$log"
 }
 
-# iperf_mbit [iperf3 args]: A -> rdv TCP throughput for 2 s, in Mbit/s.
+# iperf_mbit: A -> rdv TCP throughput for 2 s, in Mbit/s.
 iperf_mbit() {
-	lab_exec a timeout 20 iperf3 -c "$(lab_addr rdv)" -t 2 -J "$@" 2>/dev/null |
+	lab_exec a timeout 20 iperf3 -c "$(lab_addr rdv)" -t 2 -J 2>/dev/null |
 		python3 -c 'import json, sys
 try: print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))
 except Exception: print(0)'
@@ -101,8 +101,8 @@ lab_wait_log "$rdv_log" " 5002 2$" 5
 # From an endpoint A never sent to: a home router drops it.
 lab_exec rdv python3 "$PROBE" send --bind 5003 --to "$NATA:40000" --count 3
 wait "$a_pid" "$rdv_pid"
-ports=$(awk '$3 == 5001 || $3 == 5002 { print $1 ":" $2 }' "$rdv_log" | sort -u)
-expect "A's one socket seen as one public address:port toward two destinations ($(echo $ports))" \
+ports=$(awk '$3 == 5001 || $3 == 5002 { print $1 ":" $2 }' "$rdv_log" | sort -u | paste -sd' ')
+expect "A's one socket seen as one public address:port toward two destinations ($ports)" \
 	test "$ports" == "$NATA:40000"
 expect "replies from contacted endpoints reach A" grep -q "^$RDV 5001 40000 " "$a_log"
 expect "unsolicited inbound from another endpoint is dropped" not grep -q "^$RDV 5003 " "$a_log"
@@ -159,19 +159,19 @@ lab_bg rdv python3 "$PROBE" tcpserve --port 7000 --secs 240
 lab_wait_port rdv tcp 5201
 lab_wait_port rdv tcp 7000
 
-read -r mn av mx rx < <(ping_rtt a "$RDV" 10)
+read -r mn av mx _ < <(ping_rtt a "$RDV" 10)
 expect "clean path: RTT avg $av ms < 20 ms" le "$av" 20
 
 lab_impair r --delay 40
-read -r mn av mx rx < <(ping_rtt a "$RDV" 10)
+read -r mn av mx _ < <(ping_rtt a "$RDV" 10)
 expect "delay 40 ms each way: ping RTT min $mn ms >= 78" ge "$mn" 78
-read -r mn av mx rx < <(ping_rtt a "$RDV6" 5 -6)
+read -r mn av mx _ < <(ping_rtt a "$RDV6" 5 -6)
 expect "delay applies to v6: ping RTT min $mn ms >= 78" ge "$mn" 78
 tcp=$(lab_exec a python3 "$PROBE" tcping --to "$RDV:7000" --count 3)
 expect "delay applies to TCP: connect time ${tcp:-none} ms >= 78" ge "${tcp:-0}" 78
 
 lab_impair r --delay 40 --jitter 30
-read -r mn av mx rx < <(ping_rtt a "$RDV" 30)
+read -r mn av mx _ < <(ping_rtt a "$RDV" 30)
 # Both directions draw from [10, 70] ms: a sum under 70 is likely (about a
 # third of pings) and impossible for a fixed 40 ms each way.
 expect "jitter 30 ms: ping RTT min $mn ms < 70 (fixed delay cannot)" le "$mn" 70
@@ -205,11 +205,11 @@ shaped=$(iperf_mbit)
 expect "rate 20 Mbit/s: TCP $shaped Mbit/s in 5..30" test "$shaped" -ge 5 -a "$shaped" -le 30
 lab_clear_impair wa
 
-expect "clean path: a 1400-byte DF ping passes" reaches a "$RDV" -M do -s 1400
+expect "clean path: a 1400-byte DF ping passes" reaches a "$RDV" -M "do" -s 1400
 lab_impair wa --mtu 1280
-expect "MTU 1280: a 1400-byte DF ping fails" not reaches a "$RDV" -M do -s 1400
-expect "MTU 1280: a 1200-byte DF ping passes" reaches a "$RDV" -M do -s 1200
-expect "MTU 1280: a 1400-byte v6 ping fails" not reaches a "$RDV6" -M do -s 1400
+expect "MTU 1280: a 1400-byte DF ping fails" not reaches a "$RDV" -M "do" -s 1400
+expect "MTU 1280: a 1200-byte DF ping passes" reaches a "$RDV" -M "do" -s 1200
+expect "MTU 1280: a 1400-byte v6 ping fails" not reaches a "$RDV6" -M "do" -s 1400
 lab_clear_impair wa
 
 echo "$((checks - failures))/$checks checks passed in $((SECONDS - t0)) s"

@@ -425,7 +425,8 @@ _lab_impair_bin() {
 # _lab_queue_rules HOST DEV CHAIN QUEUE|loss:PCT: divert what HOST receives on
 # DEV, v4 and v6, into CHAIN (in the raw table: before conntrack).
 _lab_queue_rules() {
-	local ns=$(lab_ns "$1") dev=$2 chain=$3 what=$4 ipt t target
+	local ns dev=$2 chain=$3 what=$4 ipt t target
+	ns=$(lab_ns "$1") || return
 	if [[ $what == loss:* ]]; then
 		target=(-m statistic --mode random --probability "$(awk -v p="${what#loss:}" 'BEGIN { printf "%.6f", p / 100 }')" -j DROP)
 	else
