@@ -40,6 +40,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -576,23 +577,76 @@ static const char *env_value(const char *name)
 	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
+/* Edit distance of a[0..an) and b, capped: enough to suggest a fix for a
+ * typo ("SRMUDP_PEER" -> "SRMUDP_PEERS").  Names are at most 64 bytes. */
+static size_t distance(const char *a, size_t an, const char *b)
+{
+	size_t bn = strlen(b), row[65];
+
+	if (an > 64 || bn > 64)
+		return SIZE_MAX;
+	for (size_t j = 0; j <= bn; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= an; i++) {
+		size_t diag = row[0];
+
+		row[0] = i;
+		for (size_t j = 1; j <= bn; j++) {
+			size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[bn];
+}
+
+const char *config_suggest(const char *name, size_t n)
+{
+	const char *near = NULL;
+	size_t best = 3; /* two edits at most, or it is no typo */
+
+	for (int i = 0; i < K_COUNT; i++) {
+		size_t d = distance(name, n, config_key_names[i]);
+
+		/* ...and at most one edit per three letters of the key's own
+		 * part, so FOO is not "nearly" LOG. */
+		if (d < best && d * 3 <= strlen(config_key_names[i]) - 7) {
+			best = d;
+			near = config_key_names[i];
+		}
+	}
+	return near;
+}
+
 /* Unknown SRMUDP_* variables are probably typos: say so, but carry on. */
 static void warn_unknown_env(const struct srm_config *cfg)
 {
 	if (cfg->log_level < SRM_LOG_WARN || environ == NULL)
 		return;
 	for (char **e = environ; *e != NULL; e++) {
-		const char *eq = strchr(*e, '=');
+		const char *eq = strchr(*e, '='), *near;
 		size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
 		int known = 0;
 
 		if (strncmp(*e, "SRMUDP_", 7) != 0)
 			continue;
 		for (int i = 0; i < K_COUNT && !known; i++)
-			known = strlen(config_key_names[i]) == n && strncmp(*e, config_key_names[i], n) == 0;
+			known = strlen(config_key_names[i]) == n &&
+				strncmp(*e, config_key_names[i], n) == 0;
 		for (size_t i = 0; i < sizeof(other_vars) / sizeof(other_vars[0]) && !known; i++)
 			known = strlen(other_vars[i]) == n && strncmp(*e, other_vars[i], n) == 0;
-		if (!known)
+		if (known)
+			continue;
+		near = config_suggest(*e, n);
+		if (near != NULL)
+			log_write(SRM_LOG_WARN, NULL, "%.*s: unknown variable, ignored (did you mean %s?)",
+				  (int)(n > 64 ? 64 : n), *e, near);
+		else
 			log_write(SRM_LOG_WARN, NULL, "%.*s: unknown variable, ignored",
 				  (int)(n > 64 ? 64 : n), *e);
 	}

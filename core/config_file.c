@@ -11,6 +11,7 @@
  * up, any other key may appear once; unknown keys are errors (the file is
  * ours alone, so a typo must not pass silently).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -187,7 +188,20 @@ int config_file_read(const char *path, struct file_values *fv, char *err, size_t
 		key = config_trim(line);
 		id = key_lookup(key);
 		if (id < 0) {
-			config_err(err, errlen, where, "unknown key %s", QS(qb, key));
+			char full[72];
+			const char *near;
+			size_t n = 0;
+
+			n = (size_t)snprintf(full, sizeof(full), "%s%.63s",
+					     strncasecmp(key, "SRMUDP_", 7) == 0 ? "" : "SRMUDP_", key);
+			for (size_t i = 0; i < n && i < sizeof(full); i++)
+				full[i] = (char)toupper((unsigned char)full[i]);
+			near = config_suggest(full, n < sizeof(full) ? n : sizeof(full) - 1);
+			if (near != NULL)
+				config_err(err, errlen, where, "unknown key %s (did you mean %s?)",
+					   QS(qb, key), near);
+			else
+				config_err(err, errlen, where, "unknown key %s", QS(qb, key));
 			return SRM_ERR_INVALID;
 		}
 		val = (char *)unquote(eq + 1, &ok);

@@ -58,6 +58,10 @@ CONFIG_INTERNAL int config_file_read(const char *path, struct file_values *fv, c
 				     size_t errlen);
 CONFIG_INTERNAL void config_file_free(struct file_values *fv);
 
+/* The configuration variable that name[0..n) is probably a typo of
+ * ("SRMUDP_PEER" -> "SRMUDP_PEERS"), or NULL. */
+CONFIG_INTERNAL const char *config_suggest(const char *name, size_t n);
+
 /* "WHERE: message" into err (nothing if err is NULL or errlen 0). */
 CONFIG_INTERNAL void config_err(char *err, size_t errlen, const char *where, const char *fmt,
 				...) __attribute__((format(printf, 4, 5)));

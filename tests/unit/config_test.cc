@@ -417,12 +417,18 @@ TEST_F(ConfigTest, UnknownVariableWarnsButLoads)
 	files_.push_back(logf);
 	log_open(SRM_LOG_WARN, logf.c_str());
 	setenv("SRMUDP_PEER", "typo", 1);
+	setenv("SRMUDP_SOMETHING_ELSE", "x", 1);
 	setenv("SRMUDP_PRELOAD", "/x.so", 1); // used by srmudp run: no warning
 	setenv("SRMUDP_INHERIT", "3:1", 1);   // set by the preload across exec
 	ASSERT_EQ(Load(), 0) << err_;
 	std::ifstream in(logf);
 	std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-	EXPECT_NE(all.find("warn: SRMUDP_PEER: unknown variable, ignored\n"), std::string::npos)
+	EXPECT_NE(all.find("warn: SRMUDP_PEER: unknown variable, ignored (did you mean "
+			   "SRMUDP_PEERS?)\n"),
+		  std::string::npos)
+		<< all;
+	EXPECT_NE(all.find("warn: SRMUDP_SOMETHING_ELSE: unknown variable, ignored\n"),
+		  std::string::npos)
 		<< all;
 	EXPECT_EQ(all.find("SRMUDP_PRELOAD"), std::string::npos);
 	EXPECT_EQ(all.find("SRMUDP_INHERIT"), std::string::npos);
@@ -495,6 +501,9 @@ TEST_F(ConfigTest, FileErrorsNameFileAndLine)
 	} cases[] = {
 		{ "# ok\nSRMUDP_LOG = loud\n", ":2: SRMUDP_LOG: bad value \"loud\" (expected error, warn, info or debug)" },
 		{ "\n\nFOO = 1\n", ":3: unknown key \"FOO\"" },
+		{ "peer = x\n", ":1: unknown key \"peer\" (did you mean SRMUDP_PEERS?)" },
+		{ "SRMUDP_CONECT_TIMEOUT = 1s\n",
+		  ":1: unknown key \"SRMUDP_CONECT_TIMEOUT\" (did you mean SRMUDP_CONNECT_TIMEOUT?)" },
 		{ "SRMUDP_CONFIG = /x\n", ":1: unknown key \"SRMUDP_CONFIG\"" },
 		{ "SRMUDP_LOG info\n", ":1: expected KEY = value, got \"SRMUDP_LOG info\"" },
 		{ "LOG = warn\nLOG = info\n", ":2: SRMUDP_LOG: set twice (first on line 1)" },
