@@ -22,6 +22,7 @@ int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_rendezvous(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* "srmudp" or "srmudp CMD": the prefix of every message. */
 extern const char *cli_name;

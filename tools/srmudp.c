@@ -23,6 +23,7 @@ static const struct {
 	{ "serve", cmd_serve, "Expose local TCP ports to the configured peers" },
 	{ "connect", cmd_connect, "Bridge stdin/stdout to a port on a peer (ssh ProxyCommand)" },
 	{ "rendezvous", cmd_rendezvous, "Run the rendezvous and relay server (NAT traversal)" },
+	{ "status", cmd_status, "Show the running engines: peers, paths, RTT, streams, drops" },
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# test_status.sh: `srmudp status` against real engines on loopback.
+#
+#   engine S: srmudp serve --expose P   (P: a socat echo service on 127.0.0.1)
+#   engine C: srmudp run -- socat ...   (a preloaded program, stream to S:P open)
+#
+#   - status lists both engines (pid, program, UDP port), their peers with
+#     fingerprint, direct path and address, the open stream with its port;
+#   - --json is one JSON array with the same, and drop counters by reason
+#     (made non-zero by datagrams this test sends to S: a bad version, a
+#     DATA packet for an unknown receiver index);
+#   - --watch redraws (ANSI clear) and stops on SIGINT with exit 0;
+#   - kill -9 of C leaves its socket; the next status removes it;
+#   - runtime directory 0700, sockets 0600, and another uid (nobody, via
+#     setpriv, when root) can neither connect nor see the engines.
+# Traffic stays on 127.0.0.1.
+#
+# Usage: test_status.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-${SRM_BUILD:-build}}
+[[ $build == /* ]] || build="$root/$build"
+SRMUDP="$build/srmudp"
+if [[ ! -x $SRMUDP || ! -e $build/libsrmudp.so ]]; then
+	echo "FAIL: $SRMUDP or libsrmudp.so is not built (run make)"
+	exit 1
+fi
+for tool in socat python3; do
+	if ! command -v "$tool" >/dev/null; then
+		echo "SKIP: $tool is not installed"
+		exit 77
+	fi
+done
+
+tmp=$(mktemp -d /tmp/srmudp-status.XXXXXX)
+pids=()
+cleanup() {
+	exec 3>&- 2>/dev/null
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[[ -n ${SRM_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp" || exit 1
+chmod 0755 "$tmp" # nobody must reach the runtime directory's parent
+
+checks=0
+failures=0
+ok() { checks=$((checks + 1)); echo "  ok    $1"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
+expect() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+# A private runtime directory: this test's engines only.
+export XDG_RUNTIME_DIR="$tmp/xdg"
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+rundir="$XDG_RUNTIME_DIR/srmudp"
+
+umask 077
+"$SRMUDP" keygen s.key >s.pub && "$SRMUDP" keygen c.key >c.pub || { echo "FAIL: keygen"; exit 1; }
+S=$(cat s.pub)
+C=$(cat c.pub)
+# Fixed ports, spread by PID so parallel runs rarely collide.
+base=$((20000 + ($$ % 2000) * 4))
+uS=$((base)) uC=$((base + 1)) echo_port=$((base + 2))
+
+socat TCP-LISTEN:$echo_port,bind=127.0.0.1,reuseaddr,fork EXEC:cat 2>echo.err &
+pids+=($!)
+env SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$uS "SRMUDP_PEERS=cli=$C" \
+	timeout 120 "$SRMUDP" serve --expose "$echo_port" >serve.out 2>serve.err &
+tpid=$!
+pids+=($tpid)
+for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve.err && break; sleep 0.1; done
+spid=$(pgrep -P "$tpid" | head -n1) # the engine is timeout's child
+
+# The preloaded client: socat with its stdin held open on a fifo.
+mkfifo cin
+env SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$uC "SRMUDP_PEERS=srv=$S@127.0.0.1:$uS" \
+	"$SRMUDP" run -- socat -u - TCP:srv:$echo_port <cin >cout 2>cerr &
+cpid=$!
+pids+=($cpid)
+exec 3>cin
+printf 'hello through srmudp\n' >&3
+
+# Wait until the client's stream shows up as open.
+for _ in $(seq 100); do
+	timeout 10 "$SRMUDP" status >st.txt 2>st.err
+	[[ $(grep -cE "stream .* port $echo_port +open$" st.txt) -ge 2 ]] && [[ $(grep -c '^engine ' st.txt) -ge 2 ]] && break
+	sleep 0.1
+done
+
+echo "== status table"
+expect "status lists the serve engine (pid, UDP port)" \
+	grep -qE "^engine $spid +srmudp +udp $uS " st.txt
+expect "status lists the preloaded socat (pid, program, UDP port)" \
+	grep -qE "^engine $cpid +socat +udp $uC " st.txt
+expect "peer srv: fingerprint and direct path to S" \
+	grep -qE "^ +srv +${S:0:8} +direct 127\.0\.0\.1:$uS " st.txt
+expect "peer cli: fingerprint and direct path to C" \
+	grep -qE "^ +cli +${C:0:8} +direct 127\.0\.0\.1:$uC " st.txt
+expect "the stream, with its port and state, on both sides" \
+	test "$(grep -cE "stream +[0-9]+ +(in|out) +port $echo_port +open$" st.txt)" -eq 2
+expect "a peer table header with every column" \
+	grep -qE 'PEER +KEY +PATH +RTT +LOSS +CWND +PMTU +IN +OUT +RATIO +HANDSHAKE' st.txt
+expect "drop counters line" grep -q '^  drops:' st.txt
+
+echo "== drops and --json"
+# Bad version byte (type DATA, version 9), then a well-formed DATA header
+# for a receiver index nobody holds: two drop reasons at S.
+python3 - "$uS" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+port = int(sys.argv[1])
+s.sendto(bytes([4, 9, 0, 0]) + bytes(60), ("127.0.0.1", port))
+s.sendto(bytes([4, 1, 0, 0]) + (0x5eed5eed).to_bytes(4, "little") + (7).to_bytes(8, "little") + bytes(40), ("127.0.0.1", port))
+EOF
+sleep 0.3
+timeout 10 "$SRMUDP" status --json >st.json 2>st.err
+rc=$?
+expect "--json exits 0" test "$rc" -eq 0
+cat >check.py <<'EOF'
+import json, sys
+docs = json.load(open("st.json"))
+spid, cpid, port, uS, uC = (int(x) for x in sys.argv[1:6])
+by = {d["pid"]: d for d in docs}
+assert isinstance(docs, list) and spid in by and cpid in by, "both engines"
+s, c = by[spid], by[cpid]
+assert c["program"] == "socat" and s["udp_port"] == uS and c["udp_port"] == uC
+ps, pc = s["peers"][0], c["peers"][0]
+assert ps["name"] == "cli" and pc["name"] == "srv"
+assert ps["path"] == {"kind": "direct", "address": "127.0.0.1:%d" % uC}, ps["path"]
+assert pc["established"] and pc["handshake_age_ms"] >= 0
+for p in (ps, pc):
+    assert p["pmtu"] >= 1200 and p["cwnd_bytes"] > 0 and p["rtt_ms"] >= 0
+    assert p["bytes_in"] > 0 and p["bytes_out"] > 0
+    assert any(x["port"] == port and x["state"] == "open" for x in p["streams"]), p["streams"]
+assert s["drops"]["version"] >= 1, s["drops"]
+assert s["drops"]["unknown-index"] >= 1, s["drops"]
+assert set(c["drops"]) >= {"malformed", "mac", "auth", "replay"}
+print("ok")
+EOF
+expect "--json: both documents with peers, paths, streams and drop reasons" \
+	bash -c "python3 check.py $spid $cpid $echo_port $uS $uC >check.out 2>&1 || { cat check.out; false; }"
+timeout 10 "$SRMUDP" status >st2.txt 2>&1
+expect "the table shows the drops by reason" grep -qE '^  drops:.*version [0-9]+.*unknown-index [0-9]+' st2.txt
+timeout 10 "$SRMUDP" status --json "$cpid" >one.json
+expect "status PID: only that engine" \
+	python3 -c "import json; d=json.load(open('one.json')); assert [e['pid'] for e in d]==[$cpid]"
+timeout 10 "$SRMUDP" status --bogus >/dev/null 2>err
+rc=$?
+expect "an unknown option: exit 2, quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"--bogus\"' err"
+
+echo "== --watch"
+timeout --preserve-status -s INT 3.5 "$SRMUDP" status --watch >watch.out 2>&1
+rc=$?
+expect "--watch stops on SIGINT with exit 0" test "$rc" -eq 0
+expect "--watch redrew at least twice (ANSI clear)" \
+	test "$(grep -o $'\e\\[2J' watch.out | wc -l)" -ge 2
+expect "--watch shows the engines" grep -qE "^engine $cpid +socat" watch.out
+
+echo "== modes and other users"
+expect "runtime directory mode 0700" test "$(stat -c %a "$rundir")" = 700
+expect "control sockets mode 0600" \
+	bash -c "[[ -S $rundir/$spid.sock && \$(stat -c %a $rundir/$spid.sock) == 600 ]]"
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
+	as_nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
+	"${as_nobody[@]}" socat -u "UNIX-CONNECT:$rundir/$spid.sock" - >nobody.out 2>nobody.err
+	expect "another uid cannot connect to the socket" \
+		bash -c "[[ ! -s nobody.out ]] && grep -qi 'permission denied' nobody.err"
+	"${as_nobody[@]}" env -u XDG_RUNTIME_DIR HOME=/ TMPDIR=/tmp timeout 10 "$SRMUDP" status --json \
+		>nobody.json 2>nobody.err
+	expect "another uid's status does not list our engines" \
+		bash -c "! grep -q '\"pid\":$spid' nobody.json"
+	# Even past the directory, the engine checks SO_PEERCRED: a copy of
+	# the socket path in a world-reachable place gets no document.
+	mkdir -m 0711 pub
+	ln "$rundir/$spid.sock" pub/s.sock 2>/dev/null && chmod 0666 pub/s.sock
+	if [[ -S pub/s.sock ]]; then
+		"${as_nobody[@]}" socat -u "UNIX-CONNECT:$tmp/pub/s.sock" - >nobody2.out 2>/dev/null
+		expect "the engine refuses another uid (SO_PEERCRED): no document" test ! -s nobody2.out
+		rm -f pub/s.sock
+	fi
+else
+	echo "  note  not root or no setpriv/nobody: other-uid checks skipped"
+fi
+
+echo "== a crashed engine's socket"
+expect "C's socket exists while it runs" test -S "$rundir/$cpid.sock"
+kill -9 "$cpid"
+wait "$cpid" 2>/dev/null
+exec 3>&-
+expect "kill -9 leaves C's socket behind" test -S "$rundir/$cpid.sock"
+timeout 10 "$SRMUDP" status >st3.txt 2>&1
+expect "the next status removes the stale socket" test ! -e "$rundir/$cpid.sock"
+expect "... and lists only S" \
+	bash -c "grep -qE '^engine $spid ' st3.txt && ! grep -qE '^engine $cpid ' st3.txt"
+expect "S's socket is untouched" test -S "$rundir/$spid.sock"
+
+kill -TERM "$spid"
+for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
+expect "serve removes its socket on exit" test ! -e "$rundir/$spid.sock"
+timeout 10 "$SRMUDP" status >st4.txt 2>&1
+expect "no engines: says so" grep -q 'no srmudp engines running' st4.txt
+timeout 10 "$SRMUDP" status --json >st4.json 2>&1
+expect "no engines: --json prints []" python3 -c "import json; assert json.load(open('st4.json')) == []"
+
+echo "$((checks - failures)) of $checks checks passed"
+[[ $failures -eq 0 ]]

@@ -1,0 +1,744 @@
+/*
+ * cmd_status.c — srmudp status [--json] [--watch] [PID...]: every running
+ * srmudp engine this user may see, read from the engines' control sockets
+ * (core/engine_control.c serves one JSON document per connection).
+ *
+ * The documents are read with a small tolerant JSON reader: unknown fields
+ * are carried and ignored, missing ones print as "-", so an older or newer
+ * engine never breaks the table.  docs/OPERATIONS.md explains each column.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <glob.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+/* An engine answers from its event loop; one that takes longer than this
+ * is stuck and is reported as such rather than stalling the whole list. */
+#define STATUS_READ_TIMEOUT_MS 2000
+/* Engines cut their document at 4 MiB (engine_control.c); accept a little
+ * more so a cut document is never mistaken for a truncated read. */
+#define STATUS_DOC_MAX (8u << 20)
+/* Deeper nesting than this is not a status document. */
+#define JSON_MAX_DEPTH 32
+/* The table lists this many streams per peer; --json has them all. */
+#define STREAMS_SHOWN 16
+#define MAX_ENGINES 4096
+
+/* ---- A small tolerant JSON reader -------------------------------------- */
+
+enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
+
+struct jnode {
+	enum jtype type;
+	double num;              /* J_NUM, J_BOOL (0/1) */
+	char *str;               /* J_STR, decoded, NUL-terminated */
+	char *key;               /* member name inside an object */
+	struct jnode *child, *next;
+};
+
+struct jparser {
+	const char *p, *end;
+	int depth;
+};
+
+static void jfree(struct jnode *n)
+{
+	while (n) {
+		struct jnode *next = n->next;
+		jfree(n->child);
+		free(n->str);
+		free(n->key);
+		free(n);
+		n = next;
+	}
+}
+
+static void skip_ws(struct jparser *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static void put_utf8(char *out, size_t *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		out[(*o)++] = (char)cp;
+	} else if (cp < 0x800) {
+		out[(*o)++] = (char)(0xc0 | cp >> 6);
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	} else {
+		out[(*o)++] = (char)(0xe0 | cp >> 12);
+		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
+	}
+}
+
+/* A string at j->p (after the quote); returns it decoded or NULL. */
+static char *parse_string(struct jparser *j)
+{
+	const char *s = j->p;
+	size_t n = 0;
+	while (s + n < j->end && s[n] != '"')
+		n += (s[n] == '\\' && s + n + 1 < j->end) ? 2 : 1;
+	if (s + n >= j->end)
+		return NULL;
+	/* Decoded text is never longer than its escaped form. */
+	char *out = malloc(n + 1);
+	size_t o = 0;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c != '\\') {
+			out[o++] = c;
+			continue;
+		}
+		c = s[++i];
+		switch (c) {
+		case 'b': out[o++] = '\b'; break;
+		case 'f': out[o++] = '\f'; break;
+		case 'n': out[o++] = '\n'; break;
+		case 'r': out[o++] = '\r'; break;
+		case 't': out[o++] = '\t'; break;
+		case 'u': {
+			unsigned cp = 0;
+			if (i + 4 >= n) {
+				free(out);
+				return NULL;
+			}
+			for (int k = 1; k <= 4; k++) {
+				char h = s[i + k];
+				cp = cp * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
+							  : h >= 'a' && h <= 'f' ? h - 'a' + 10
+							  : h >= 'A' && h <= 'F' ? h - 'A' + 10
+										 : 0);
+			}
+			i += 4;
+			/* Surrogates are not worth pairing for a status table. */
+			put_utf8(out, &o, cp >= 0xd800 && cp < 0xe000 ? '?' : cp);
+			break;
+		}
+		default: out[o++] = c; break; /* \" \\ \/ and anything lenient */
+		}
+	}
+	out[o] = '\0';
+	j->p = s + n + 1;
+	return out;
+}
+
+static struct jnode *parse_value(struct jparser *j);
+
+/* Members or elements up to the closing bracket; with_keys for objects. */
+static int parse_members(struct jparser *j, struct jnode *parent, char close, int with_keys)
+{
+	struct jnode **tail = &parent->child;
+	skip_ws(j);
+	if (j->p < j->end && *j->p == close) {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		char *key = NULL;
+		skip_ws(j);
+		if (with_keys) {
+			if (j->p >= j->end || *j->p != '"')
+				return -1;
+			j->p++;
+			if (!(key = parse_string(j)))
+				return -1;
+			skip_ws(j);
+			if (j->p >= j->end || *j->p != ':') {
+				free(key);
+				return -1;
+			}
+			j->p++;
+		}
+		struct jnode *v = parse_value(j);
+		if (!v) {
+			free(key);
+			return -1;
+		}
+		v->key = key;
+		*tail = v;
+		tail = &v->next;
+		skip_ws(j);
+		if (j->p >= j->end)
+			return -1;
+		if (*j->p == ',') {
+			j->p++;
+			continue;
+		}
+		if (*j->p == close) {
+			j->p++;
+			return 0;
+		}
+		return -1;
+	}
+}
+
+static struct jnode *parse_value(struct jparser *j)
+{
+	skip_ws(j);
+	if (j->p >= j->end || j->depth > JSON_MAX_DEPTH)
+		return NULL;
+	struct jnode *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	char c = *j->p;
+	int ok = 1;
+	if (c == '{' || c == '[') {
+		j->p++;
+		j->depth++;
+		n->type = c == '{' ? J_OBJ : J_ARR;
+		ok = parse_members(j, n, c == '{' ? '}' : ']', c == '{') == 0;
+		j->depth--;
+	} else if (c == '"') {
+		j->p++;
+		n->type = J_STR;
+		ok = (n->str = parse_string(j)) != NULL;
+	} else if (c == 't' && j->end - j->p >= 4 && !memcmp(j->p, "true", 4)) {
+		n->type = J_BOOL, n->num = 1, j->p += 4;
+	} else if (c == 'f' && j->end - j->p >= 5 && !memcmp(j->p, "false", 5)) {
+		n->type = J_BOOL, j->p += 5;
+	} else if (c == 'n' && j->end - j->p >= 4 && !memcmp(j->p, "null", 4)) {
+		n->type = J_NULL, j->p += 4;
+	} else if (c == '-' || (c >= '0' && c <= '9')) {
+		char buf[64];
+		size_t k = 0;
+		while (j->p + k < j->end && k < sizeof(buf) - 1 && strchr("+-.eE0123456789", j->p[k]))
+			k++;
+		memcpy(buf, j->p, k);
+		buf[k] = '\0';
+		char *e;
+		n->type = J_NUM;
+		n->num = strtod(buf, &e);
+		ok = e == buf + k && k > 0;
+		j->p += k;
+	} else {
+		ok = 0;
+	}
+	if (!ok) {
+		jfree(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* The whole text must be one value (whitespace around it allowed). */
+static struct jnode *json_parse(const char *text, size_t len)
+{
+	struct jparser j = { text, text + len, 0 };
+	struct jnode *n = parse_value(&j);
+	skip_ws(&j);
+	if (n && j.p != j.end) {
+		jfree(n);
+		return NULL;
+	}
+	return n;
+}
+
+static const struct jnode *jget(const struct jnode *obj, const char *key)
+{
+	if (!obj || obj->type != J_OBJ)
+		return NULL;
+	for (const struct jnode *c = obj->child; c; c = c->next)
+		if (c->key && strcmp(c->key, key) == 0)
+			return c;
+	return NULL;
+}
+
+static int jhas_num(const struct jnode *obj, const char *key, double *v)
+{
+	const struct jnode *n = jget(obj, key);
+	if (!n || (n->type != J_NUM && n->type != J_BOOL))
+		return 0;
+	*v = n->num;
+	return 1;
+}
+
+/* A string field made safe for a terminal (no control characters). */
+static const char *jstr(const struct jnode *obj, const char *key, char *buf, size_t len)
+{
+	const struct jnode *n = jget(obj, key);
+	if (!n || n->type != J_STR || !n->str[0])
+		return "-";
+	snprintf(buf, len, "%s", n->str);
+	for (char *p = buf; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return buf;
+}
+
+static int jtrue(const struct jnode *obj, const char *key)
+{
+	const struct jnode *n = jget(obj, key);
+	return n && n->type == J_BOOL && n->num != 0;
+}
+
+/* ---- Human-readable units ------------------------------------------------ */
+
+static const char *fmt_bytes(char *buf, size_t len, const struct jnode *obj, const char *key)
+{
+	double v;
+	if (!jhas_num(obj, key, &v))
+		return "-";
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+	while (v >= 1024 && u < 4)
+		v /= 1024, u++;
+	snprintf(buf, len, u ? "%.1f%s" : "%.0f%s", v, unit[u]);
+	return buf;
+}
+
+static const char *fmt_age(char *buf, size_t len, double ms)
+{
+	if (ms < 0)
+		snprintf(buf, len, "never");
+	else if (ms < 1000)
+		snprintf(buf, len, "%.0fms", ms);
+	else if (ms < 120000)
+		snprintf(buf, len, "%.1fs", ms / 1000);
+	else if (ms < 7200000)
+		snprintf(buf, len, "%.0fm", ms / 60000);
+	else
+		snprintf(buf, len, "%.1fh", ms / 3600000);
+	return buf;
+}
+
+/* ---- One engine's table -------------------------------------------------- */
+
+static void print_streams(FILE *f, const struct jnode *peer)
+{
+	const struct jnode *streams = jget(peer, "streams");
+	if (!streams || streams->type != J_ARR || !streams->child)
+		return;
+	size_t shown = 0, total = 0;
+	char b1[64], b2[64];
+	for (const struct jnode *s = streams->child; s; s = s->next, total++) {
+		if (shown == STREAMS_SHOWN)
+			continue;
+		double id = -1, port = -1;
+		jhas_num(s, "id", &id);
+		jhas_num(s, "port", &port);
+		fprintf(f, "      stream %-6.0f %-3s port %-5.0f %s\n", id,
+			jstr(s, "direction", b1, sizeof(b1)), port, jstr(s, "state", b2, sizeof(b2)));
+		shown++;
+	}
+	if (total > shown)
+		fprintf(f, "      ... and %zu more streams (srmudp status --json lists all)\n",
+			total - shown);
+}
+
+static void print_peer(FILE *f, const struct jnode *p)
+{
+	char name[80], fp[16], path[96], rtt[24], loss[16], cwnd[24], pmtu[16], in[24], out[24],
+		ratio[16], age[24], b[64];
+	double v;
+	const struct jnode *pa = jget(p, "path");
+	const char *kind = jstr(pa, "kind", b, sizeof(b));
+	char addr[64];
+	if (strcmp(kind, "direct") == 0)
+		snprintf(path, sizeof(path), "direct %s", jstr(pa, "address", addr, sizeof(addr)));
+	else if (strcmp(kind, "relayed") == 0)
+		snprintf(path, sizeof(path), "relayed");
+	else
+		snprintf(path, sizeof(path), "%s", jtrue(p, "established") ? kind : "-");
+	if (jhas_num(p, "rtt_ms", &v) && jtrue(p, "established"))
+		snprintf(rtt, sizeof(rtt), "%.1fms", v);
+	else
+		snprintf(rtt, sizeof(rtt), "-");
+	if (jhas_num(p, "loss", &v))
+		snprintf(loss, sizeof(loss), "%.1f%%", v * 100);
+	else
+		snprintf(loss, sizeof(loss), "-");
+	fmt_bytes(cwnd, sizeof(cwnd), p, "cwnd_bytes");
+	if (jhas_num(p, "pmtu", &v) && v > 0)
+		snprintf(pmtu, sizeof(pmtu), "%.0f", v);
+	else
+		snprintf(pmtu, sizeof(pmtu), "-");
+	if (jhas_num(p, "compression_ratio", &v) && v > 0)
+		snprintf(ratio, sizeof(ratio), "%.2f", v);
+	else
+		snprintf(ratio, sizeof(ratio), "-");
+	if (jhas_num(p, "handshake_age_ms", &v))
+		fmt_age(age, sizeof(age), v);
+	else
+		snprintf(age, sizeof(age), "-");
+	fprintf(f, "    %-14s %-9s %-28s %8s %6s %9s %5s %9s %9s %5s %s\n",
+		jstr(p, "name", name, sizeof(name)), jstr(p, "fingerprint", fp, sizeof(fp)), path, rtt,
+		loss, cwnd, pmtu, fmt_bytes(in, sizeof(in), p, "bytes_in"),
+		fmt_bytes(out, sizeof(out), p, "bytes_out"), ratio, age);
+	print_streams(f, p);
+}
+
+static void print_drops(FILE *f, const struct jnode *doc)
+{
+	const struct jnode *drops = jget(doc, "drops");
+	int any = 0;
+	fprintf(f, "  drops:");
+	if (drops && drops->type == J_OBJ)
+		for (const struct jnode *d = drops->child; d; d = d->next)
+			if (d->type == J_NUM && d->num > 0 && d->key) {
+				fprintf(f, " %s %.0f", d->key, d->num);
+				any = 1;
+			}
+	fprintf(f, "%s\n", any ? "" : " none");
+}
+
+/* A document without peers (e.g. a rendezvous server): its numbers. */
+static void print_counters(FILE *f, const struct jnode *doc)
+{
+	const struct jnode *c = jget(doc, "counters");
+	if (!c || c->type != J_OBJ)
+		return;
+	fprintf(f, "  counters:");
+	int col = 11;
+	for (const struct jnode *n = c->child; n; n = n->next) {
+		if (n->type != J_NUM || !n->key)
+			continue;
+		int w = (int)strlen(n->key) + 22;
+		if (col + w > 100) {
+			fprintf(f, "\n           ");
+			col = 11;
+		}
+		col += fprintf(f, " %s %.0f", n->key, n->num);
+	}
+	fprintf(f, "\n");
+}
+
+static void print_engine(FILE *f, const struct jnode *doc)
+{
+	char prog[80], key[64], b[64], up[24];
+	double pid = -1, port = -1, v;
+	jhas_num(doc, "pid", &pid);
+	jhas_num(doc, "udp_port", &port);
+	const struct jnode *rdv = jget(doc, "rendezvous");
+	const char *rs = "none";
+	char rtext[96];
+	if (jtrue(rdv, "registered")) {
+		snprintf(rtext, sizeof(rtext), "registered, public %s",
+			 jstr(rdv, "public_address", b, sizeof(b)));
+		rs = rtext;
+	} else if (jtrue(rdv, "configured")) {
+		rs = "not registered";
+	}
+	const char *kind = jstr(doc, "kind", b, sizeof(b));
+	fprintf(f, "%s %.0f  %s  udp %.0f  key %.8s  up %s",
+		strcmp(kind, "rendezvous") == 0 ? "rendezvous" : "engine", pid,
+		jstr(doc, "program", prog, sizeof(prog)), port, jstr(doc, "key", key, sizeof(key)),
+		jhas_num(doc, "uptime_ms", &v) ? fmt_age(up, sizeof(up), v) : "-");
+	if (rdv)
+		fprintf(f, "  rendezvous: %s", rs);
+	fprintf(f, "\n");
+	double pin = 0, pout = 0;
+	if (jhas_num(doc, "packets_in", &pin) | jhas_num(doc, "packets_out", &pout))
+		fprintf(f, "  packets: in %.0f out %.0f\n", pin, pout);
+	if (jget(doc, "drops"))
+		print_drops(f, doc);
+	print_counters(f, doc);
+	const struct jnode *peers = jget(doc, "peers");
+	if (!peers || peers->type != J_ARR)
+		return;
+	if (!peers->child) {
+		fprintf(f, "  no peers configured\n");
+		return;
+	}
+	fprintf(f, "    %-14s %-9s %-28s %8s %6s %9s %5s %9s %9s %5s %s\n", "PEER", "KEY", "PATH",
+		"RTT", "LOSS", "CWND", "PMTU", "IN", "OUT", "RATIO", "HANDSHAKE");
+	for (const struct jnode *p = peers->child; p; p = p->next)
+		print_peer(f, p);
+}
+
+/* ---- Finding and reading the engines ------------------------------------ */
+
+struct engine_doc {
+	long pid;
+	unsigned nth; /* PID-N.sock */
+	char *text;
+	size_t len;
+	struct jnode *doc;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+static int cmp_doc(const void *a, const void *b)
+{
+	const struct engine_doc *x = a, *y = b;
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	return x->nth < y->nth ? -1 : x->nth > y->nth;
+}
+
+/* Read one engine's document.  Returns 0, or -1 (gone, refused, stuck,
+ * not ours, or not a JSON object: the caller skips it). */
+static int read_doc(struct engine_doc *d)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, d->path, sizeof(sa.sun_path));
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	struct timeval tv = { STATUS_READ_TIMEOUT_MS / 1000, (STATUS_READ_TIMEOUT_MS % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap);
+	for (;;) {
+		if (!buf)
+			break;
+		if (len + 1 >= cap) {
+			if (cap >= STATUS_DOC_MAX) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb, cap *= 2;
+		}
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			free(buf); /* timed out or reset: a stuck engine */
+			buf = NULL;
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (!buf)
+		return -1;
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	buf[len] = '\0';
+	d->doc = json_parse(buf, len);
+	if (!d->doc || d->doc->type != J_OBJ) {
+		jfree(d->doc);
+		d->doc = NULL;
+		free(buf);
+		return -1;
+	}
+	d->text = buf;
+	d->len = len;
+	return 0;
+}
+
+static int wanted(long pid, int npids, char **pids)
+{
+	if (npids == 0)
+		return 1;
+	for (int i = 0; i < npids; i++)
+		if (strtol(pids[i], NULL, 10) == pid)
+			return 1;
+	return 0;
+}
+
+/* Collect the documents of every engine in dir. */
+static void scan_dir(const char *dir, struct engine_doc *docs, size_t *count, int npids,
+		     char **pids)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	if (!dh)
+		return;
+	while ((de = readdir(dh)) && *count < MAX_ENGINES) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		unsigned nth = 0;
+		if (end == de->d_name || pid <= 0)
+			continue;
+		if (*end == '-')
+			nth = (unsigned)strtoul(end + 1, &end, 10);
+		if (strcmp(end, ".sock") != 0 || !wanted(pid, npids, pids))
+			continue;
+		struct engine_doc *d = &docs[*count];
+		memset(d, 0, sizeof(*d));
+		d->pid = pid;
+		d->nth = nth;
+		if ((size_t)snprintf(d->path, sizeof(d->path), "%s/%s", dir, de->d_name) >=
+		    sizeof(d->path))
+			continue;
+		if (read_doc(d) == 0)
+			(*count)++;
+	}
+	closedir(dh);
+}
+
+static size_t collect(const char *own, struct engine_doc *docs, int npids, char **pids)
+{
+	size_t count = 0;
+	srm_control_sweep(own);
+	scan_dir(own, docs, &count, npids, pids);
+	/* Engines accept root as a client: root sees every user's engines. */
+	if (geteuid() == 0) {
+		glob_t g;
+		if (glob("/run/user/*/srmudp", GLOB_NOSORT, NULL, &g) == 0) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				if (strcmp(g.gl_pathv[i], own) != 0)
+					scan_dir(g.gl_pathv[i], docs, &count, npids, pids);
+			globfree(&g);
+		}
+		if (glob("/tmp/srmudp-*", GLOB_NOSORT, NULL, &g) == 0) {
+			for (size_t i = 0; i < g.gl_pathc; i++)
+				if (strcmp(g.gl_pathv[i], own) != 0)
+					scan_dir(g.gl_pathv[i], docs, &count, npids, pids);
+			globfree(&g);
+		}
+	}
+	qsort(docs, count, sizeof(docs[0]), cmp_doc);
+	return count;
+}
+
+static void release(struct engine_doc *docs, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		jfree(docs[i].doc);
+		free(docs[i].text);
+	}
+}
+
+static void render(FILE *f, const struct engine_doc *docs, size_t count, int json)
+{
+	if (json) {
+		fprintf(f, "[");
+		for (size_t i = 0; i < count; i++)
+			fprintf(f, "%s\n%s", i ? "," : "", docs[i].text);
+		fprintf(f, "%s]\n", count ? "\n" : "");
+		return;
+	}
+	if (!count)
+		fprintf(f, "no srmudp engines running\n");
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			fprintf(f, "\n");
+		print_engine(f, docs[i].doc);
+	}
+}
+
+/* ---- The command ---------------------------------------------------------- */
+
+static volatile sig_atomic_t stop_watch;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_watch = 1;
+}
+
+static void help(FILE *f)
+{
+	fprintf(f, "Usage: srmudp status [--json] [--watch] [PID...]\n\n"
+		   "Show every running srmudp engine of this user (all users' for root):\n"
+		   "preloaded programs, srmudp serve/connect and programs using the library.\n"
+		   "Per peer: name, key fingerprint, path, RTT, loss, congestion window, path\n"
+		   "MTU, bytes in/out, compression ratio, handshake age, and its streams;\n"
+		   "per engine: packet and drop counters by reason.  Sockets left by crashed\n"
+		   "engines are removed.\n\n"
+		   "  --json      print one JSON array of the engines' documents\n"
+		   "  --watch     refresh every second until interrupted (like top)\n"
+		   "  PID...      only these processes\n\n"
+		   "Fields are explained in docs/OPERATIONS.md.  Exit 0, or 1 when the\n"
+		   "runtime directory is unusable.\n");
+}
+
+int cmd_status(int argc, char **argv)
+{
+	int json = 0, watch = 0, npids = 0;
+	char **pids = calloc((size_t)argc, sizeof(char *)), q[300], dir[200];
+
+	if (!pids)
+		return EXIT_CONFIG;
+	if (cli_wants_help(argc, argv)) {
+		help(stdout);
+		free(pids);
+		return 0;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *end;
+		if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--watch") == 0 || strcmp(argv[i], "-w") == 0) {
+			watch = 1;
+		} else if (argv[i][0] != '-' && strtol(argv[i], &end, 10) > 0 && *end == '\0') {
+			pids[npids++] = argv[i];
+		} else {
+			cli_error("%s %s", argv[i][0] == '-' ? "unknown option" : "not a process id",
+				  cli_quote(q, argv[i]));
+			help(stderr);
+			free(pids);
+			return EXIT_USAGE;
+		}
+	}
+	int rc = srm_runtime_dir(dir, sizeof(dir));
+	if (rc < 0) {
+		cli_error("runtime directory %s: %s", dir,
+			  rc == SRM_ERR_PERM ? "not owned by us alone (mode must be 0700)"
+					     : strerror(errno));
+		free(pids);
+		return EXIT_CONFIG;
+	}
+	struct engine_doc *docs = calloc(MAX_ENGINES, sizeof(*docs));
+	if (!docs) {
+		free(pids);
+		return EXIT_CONFIG;
+	}
+	if (watch) {
+		struct sigaction sa = { .sa_handler = on_signal };
+		sigaction(SIGINT, &sa, NULL); /* no SA_RESTART: the sleep ends */
+		sigaction(SIGTERM, &sa, NULL);
+	}
+	do {
+		size_t count = collect(dir, docs, npids, pids);
+		if (watch) {
+			/* One write per frame: the screen never shows half a frame. */
+			char *frame = NULL;
+			size_t flen = 0;
+			FILE *m = open_memstream(&frame, &flen);
+			if (m) {
+				time_t t = time(NULL);
+				struct tm tm;
+				localtime_r(&t, &tm);
+				fprintf(m, "\033[H\033[2J");
+				if (!json)
+					fprintf(m, "srmudp status  %02d:%02d:%02d  %zu engine%s  (Ctrl-C quits)\n\n",
+						tm.tm_hour, tm.tm_min, tm.tm_sec, count, count == 1 ? "" : "s");
+				render(m, docs, count, json);
+				fclose(m);
+				fwrite(frame, 1, flen, stdout);
+				free(frame);
+			}
+		} else {
+			render(stdout, docs, count, json);
+		}
+		fflush(stdout);
+		release(docs, count);
+		if (watch && !stop_watch) {
+			struct timespec ts = { 1, 0 };
+			nanosleep(&ts, NULL);
+		}
+	} while (watch && !stop_watch);
+	free(docs);
+	free(pids);
+	return ferror(stdout) ? EXIT_CONFIG : 0;
+}
