@@ -373,11 +373,12 @@ void glue_child_after_fork(void)
 __attribute__((destructor)) static void glue_at_exit(void)
 {
 	srm_engine *e = __atomic_exchange_n(&engine, NULL, __ATOMIC_ACQ_REL);
-	const struct srm_config *c = glue_config();
+	const struct srm_config *c;
 	int saved = errno;
 
 	if (!e)
-		return;
+		return; /* no engine: nothing to drain, and no config to parse */
+	c = cfg_state == 1 ? &cfg : NULL;
 	int ms = c && c->idle_timeout_ms && c->idle_timeout_ms < EXIT_DRAIN_MAX_MS
 			 ? (int)c->idle_timeout_ms : EXIT_DRAIN_MAX_MS;
 	if (srm_engine_drain(e, ms) != 0)

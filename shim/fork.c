@@ -67,7 +67,7 @@ static void child(void)
 	state_child_after_fork();
 	glue_child_after_fork();
 	/* Only a fixed UDP port is worth adopting: peers know no other. */
-	if (glue_enabled() && glue_fixed_udp_port() && state_listener_ports(ports, 1) > 0) {
+	if (state_listener_ports(ports, 1) > 0 && glue_fixed_udp_port()) {
 		pthread_attr_init(&a);
 		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &a, adopt, NULL) != 0)
