@@ -208,6 +208,7 @@ struct conn *conn_new(const struct conn_config *cfg, uint64_t now_us)
 	dl_init(&c->ctl_q);
 	dl_init(&c->ev_q);
 	dl_init(&c->open_q);
+	dl_init(&c->wblock_q);
 	c->log_free = LOG_NONE;
 	if (log_grow(c) < 0) {
 		recovery_free(&c->rec);
@@ -225,6 +226,7 @@ void conn_free(struct conn *c)
 	if (!c)
 		return;
 	conn_free_streams(c);
+	compress_ctx_free(&c->zstd);
 	recovery_free(&c->rec);
 	rangeset_free(&c->peer_ids);
 	free(c->log);
@@ -659,6 +661,7 @@ int conn_handle_packet(struct conn *c, uint64_t now_us, uint64_t pn,
 	eliciting = false;
 	int r = walk(c, now_us, payload, len, true, &eliciting, &no_ack);
 	apply_mtu(c);
+	conn_wake_writers(c);
 	if (r < 0) {
 		c->packets_malformed++;
 		return r;
@@ -691,8 +694,6 @@ uint64_t conn_next_deadline(struct conn *c, uint64_t now_us)
 		d = now_us;
 	if (!dl_empty(&c->open_q))
 		d = min64(d, dl_entry(c->open_q.next, open_node)->open_deadline_us);
-	if (c->zstd_tx_live > 0)
-		d = min64(d, c->last_sweep_us + CONN_ZSTD_SWEEP_US);
 
 	/* When we would like to send something ack-eliciting, and when cwnd
 	 * and pacing let us. */
@@ -729,8 +730,6 @@ void conn_on_timeout(struct conn *c, uint64_t now_us)
 	if (now_us >= recovery_deadline(&c->rec))
 		recovery_on_timeout(&c->rec, now_us, &cb);
 	apply_mtu(c);
-	if (now_us - c->last_sweep_us >= CONN_ZSTD_SWEEP_US)
-		conn_zstd_sweep(c);
 	while (!dl_empty(&c->open_q)) {
 		struct cstream *cs = dl_entry(c->open_q.next, open_node);
 		if (cs->open_deadline_us > now_us)

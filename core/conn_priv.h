@@ -38,17 +38,6 @@
 #define PATH_RESPONSES_MAX 4
 /* RESETs for streams we never created (refused for max_streams). */
 #define ORPHAN_RESETS_MAX 64
-/* zstd contexts one peer may make us hold (conn_stream.c): compressing
- * streams beyond the first CONN_ZSTD_TX_MAX go raw; a peer that makes us
- * decompress more than CONN_ZSTD_RX_MAX streams at once gets those reset.
- * With COMPRESS_WINDOW_LOG 16 that bounds zstd memory per peer to about
- * 8 MB sending and 27 MB receiving. */
-#define CONN_ZSTD_TX_MAX 16
-#define CONN_ZSTD_RX_MAX 64
-/* A compressing stream that wrote nothing for this long ends its zstd
- * frame and frees the context (both sides). */
-#define CONN_ZSTD_IDLE_US 5000000
-#define CONN_ZSTD_SWEEP_US 1000000
 /* Distinct ranges of peer stream ids we remember as opened. */
 #define PEER_IDS_RANGES_MAX 4096
 
@@ -78,7 +67,7 @@ enum {
 struct cstream {
 	struct stream s;
 	UT_hash_handle hh;
-	struct dl send_node, ctl_node, ev_node, open_node;
+	struct dl send_node, ctl_node, ev_node, open_node, wblock_node;
 	uint32_t ctl;
 	uint32_t ev;
 	bool local;           /* we opened it */
@@ -91,7 +80,6 @@ struct cstream {
 	uint64_t reset_final; /* final size our RESET carries */
 	uint64_t acct;        /* received bytes counted as consumed (session) */
 	uint64_t open_deadline_us;
-	uint64_t last_write_us;
 	struct compress_tx ztx;
 	struct compress_rx zrx;
 };
@@ -135,6 +123,7 @@ struct conn {
 	uint64_t next_local_id;
 	struct rangeset peer_ids;     /* (id >> 1) of peer streams ever opened */
 	struct dl send_q, ctl_q, ev_q, open_q; /* open_q: OPENING, by deadline */
+	struct dl wblock_q;           /* writers cut short, waiting for room */
 
 	/* sent-packet log, indexed by recovery meta */
 	struct sent_rec *log;
@@ -171,8 +160,7 @@ struct conn {
 	struct path_data path_events[PATH_RESPONSES_MAX];
 	unsigned n_path_events;
 	bool mtu_changed;             /* apply after recovery callbacks */
-	uint32_t zstd_tx_live, zstd_rx_live; /* contexts held */
-	uint64_t last_sweep_us;
+	struct compress_ctx zstd;     /* shared by all streams (compress.h) */
 
 	/* stats */
 	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
@@ -214,12 +202,13 @@ void conn_stream_maybe_free(struct conn *c, struct cstream *cs);
  * event: also report CONN_EV_RESET with why to the engine. */
 void conn_stream_local_reset(struct conn *c, struct cstream *cs, uint32_t why, bool event);
 void conn_stream_after_ack(struct conn *c, struct cstream *cs);
+/* WRITABLE for blocked writers that have room again (after ACKs). */
+void conn_wake_writers(struct conn *c);
 int conn_rx_frame(struct conn *c, const struct frame *f, uint64_t now_us, bool *no_ack);
 void conn_kill_streams(struct conn *c, uint32_t reason, bool send_reset);
 void conn_free_streams(struct conn *c);
 uint64_t conn_bdp(const struct conn *c);
 uint64_t conn_srtt(const struct conn *c);
-/* Release the zstd contexts of streams idle for CONN_ZSTD_IDLE_US. */
-void conn_zstd_sweep(struct conn *c);
+
 
 #endif

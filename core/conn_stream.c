@@ -60,14 +60,10 @@ static void cs_free(struct conn *c, struct cstream *cs)
 	dl_del(&cs->ctl_node);
 	dl_del(&cs->ev_node);
 	dl_del(&cs->open_node);
+	dl_del(&cs->wblock_node);
 	HASH_DEL(c->streams, cs);
 	c->tx_buffered -= stream_send_buffered(&cs->s);
 	stream_free_buffers(&cs->s);
-	if (cs->ztx.cctx)
-		c->zstd_tx_live--;
-	if (cs->zrx.dctx)
-		c->zstd_rx_live--;
-	compress_tx_free(&cs->ztx);
 	compress_rx_free(&cs->zrx);
 	free(cs);
 	c->nstreams--;
@@ -484,14 +480,10 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 		size_t chunk = chunk_for(send_room(c, cs), n - taken);
 		if (chunk == 0)
 			break;
-		bool had = cs->ztx.cctx != NULL;
-		cs->ztx.no_new_ctx = c->zstd_tx_live >= CONN_ZSTD_TX_MAX;
 		bool timed = c->cfg.cpu_clock_us && compress_tx_wants(&cs->ztx, chunk);
 		uint64_t t0 = timed ? c->cfg.cpu_clock_us(c->cfg.cpu_clock_arg) : 0;
-		ssize_t len = compress_tx_record(&cs->ztx, in + taken, chunk, c->scratch,
+		ssize_t len = compress_tx_record(&cs->ztx, &c->zstd, in + taken, chunk, c->scratch,
 						 sizeof(c->scratch));
-		bool has = cs->ztx.cctx != NULL;
-		c->zstd_tx_live += (uint32_t)has - (uint32_t)had;
 		if (len < 0)
 			return taken ? (ssize_t)taken : len;
 		if (timed) {
@@ -506,9 +498,8 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 		c->stream_bytes_sent += chunk;
 		taken += chunk;
 	}
-	cs->last_write_us = c->now_us;
-	if (taken < n)
-		cs->s.tx.blocked_reported = true;
+	if (taken < n && !dl_linked(&cs->wblock_node))
+		dl_push(&c->wblock_q, &cs->wblock_node);
 	conn_stream_enqueue(c, cs);
 	return (ssize_t)taken;
 }
@@ -517,11 +508,24 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
  * back, and maybe the stream is finished. */
 void conn_stream_after_ack(struct conn *c, struct cstream *cs)
 {
-	if (cs->s.tx.blocked_reported && send_room(c, cs) >= compress_tx_bound(STREAM_WRITABLE_LOW)) {
-		cs->s.tx.blocked_reported = false;
-		conn_stream_event(c, cs, EVF_WRITABLE);
-	}
 	conn_stream_maybe_free(c, cs);
+}
+
+/* Room can come back from this stream's ACKs or, under the session cap,
+ * from any other stream's: check every blocked writer (a short list). */
+void conn_wake_writers(struct conn *c)
+{
+	struct dl *n = c->wblock_q.next;
+	while (n != &c->wblock_q) {
+		struct cstream *cs = dl_entry(n, wblock_node);
+		n = n->next;
+		if (cs->released || cs->s.state == STREAM_RESET || cs->s.tx.fin) {
+			dl_del(&cs->wblock_node);
+		} else if (send_room(c, cs) >= compress_tx_bound(STREAM_WRITABLE_LOW)) {
+			dl_del(&cs->wblock_node);
+			conn_stream_event(c, cs, EVF_WRITABLE);
+		}
+	}
 }
 
 ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n)
@@ -539,10 +543,8 @@ ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n)
 	while (got < n) {
 		const uint8_t *in = NULL;
 		size_t k = stream_recv_peek(&cs->s, &in), used = 0;
-		bool had = cs->zrx.dctx != NULL;
-		cs->zrx.no_new_ctx = c->zstd_rx_live >= CONN_ZSTD_RX_MAX;
-		ssize_t r = compress_rx_decode(&cs->zrx, in, k, &used, out + got, n - got);
-		c->zstd_rx_live += (uint32_t)(cs->zrx.dctx != NULL) - (uint32_t)had;
+		ssize_t r = compress_rx_decode(&cs->zrx, &c->zstd, in, k, &used, out + got,
+					       n - got);
 		if (r < 0) {
 			/* Corrupt or a decompression bomb: the stream is
 			 * unusable; abort it both ways. */
@@ -567,6 +569,15 @@ ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n)
 	return (ssize_t)got;
 }
 
+/* FIN after the buffered data. */
+static void finish_sending(struct conn *c, struct cstream *cs)
+{
+	if (cs->s.tx.fin)
+		return;
+	stream_send_shutdown(&cs->s);
+	conn_stream_enqueue(c, cs);
+}
+
 int conn_stream_shutdown(struct conn *c, uint64_t id)
 {
 	struct cstream *cs = conn_find(c, id);
@@ -574,8 +585,7 @@ int conn_stream_shutdown(struct conn *c, uint64_t id)
 		return SRM_ERR_NOTFOUND;
 	if (cs->s.state == STREAM_RESET)
 		return SRM_ERR_CLOSED;
-	stream_send_shutdown(&cs->s);
-	conn_stream_enqueue(c, cs);
+	finish_sending(c, cs);
 	return 0;
 }
 
@@ -601,10 +611,7 @@ void conn_stream_release(struct conn *c, uint64_t id)
 	cs->ev = 0;
 	dl_del(&cs->ev_node);
 	if (cs->s.state != STREAM_RESET) {
-		if (!cs->s.tx.fin) {
-			stream_send_shutdown(&cs->s); /* close() implies FIN */
-			conn_stream_enqueue(c, cs);
-		}
+		finish_sending(c, cs); /* close() implies FIN */
 		cs->discard = true;
 		flush_discard(c, cs);
 	}
@@ -659,10 +666,9 @@ int conn_poll_event(struct conn *c, struct conn_event *ev)
 size_t conn_memory(const struct conn *c)
 {
 	size_t total = (size_t)c->log_cap * sizeof(struct sent_rec) +
-		       c->peer_ids.cap * sizeof(struct range);
+		       c->peer_ids.cap * sizeof(struct range) + compress_ctx_memory(&c->zstd);
 	for (const struct cstream *cs = c->streams; cs; cs = cs->hh.next)
-		total += sizeof(*cs) + stream_memory(&cs->s) + compress_tx_memory(&cs->ztx) +
-			 compress_rx_memory(&cs->zrx);
+		total += sizeof(*cs) + stream_memory(&cs->s) + compress_rx_memory(&cs->zrx);
 	return total;
 }
 
@@ -676,24 +682,4 @@ int conn_stream_buffered(const struct conn *c, uint64_t id, uint64_t *tx, uint64
 	if (rx)
 		*rx = cs->s.rx.highest - cs->s.rx.read;
 	return 0;
-}
-
-void conn_zstd_sweep(struct conn *c)
-{
-	c->last_sweep_us = c->now_us;
-	if (c->zstd_tx_live == 0)
-		return;
-	for (struct cstream *cs = c->streams; cs; cs = cs->hh.next) {
-		if (!cs->ztx.cctx || c->now_us - cs->last_write_us < CONN_ZSTD_IDLE_US)
-			continue;
-		if (cs->s.state != STREAM_RESET && !cs->s.tx.fin) {
-			ssize_t n = compress_tx_end(&cs->ztx, c->scratch, sizeof(c->scratch));
-			if (n > 0 && stream_send_write(&cs->s, c->scratch, (size_t)n) == 0) {
-				c->tx_buffered += (uint64_t)n;
-				conn_stream_enqueue(c, cs);
-			}
-		}
-		compress_tx_free(&cs->ztx);
-		c->zstd_tx_live--;
-	}
 }

@@ -67,7 +67,6 @@ struct stream_send {
 	struct rangeset lost;  /* to retransmit, within [base, next) */
 	bool fin;            /* shutdown: the stream ends at end */
 	bool fin_sent, fin_acked, fin_lost;
-	bool blocked_reported; /* a write came up short: report WRITABLE */
 };
 
 struct stream_recv {

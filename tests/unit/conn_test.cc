@@ -289,6 +289,10 @@ TEST(Conn, ThousandConcurrentStreams)
 	struct srm_peer_stats st = {};
 	conn_get_stats(sim.c[1], &st);
 	EXPECT_EQ(st.streams, 1000u); // not released yet
+	// Finished but not released: idle streams cost little (zstd contexts
+	// were freed at FIN, rings shrank).
+	EXPECT_LE(conn_memory(sim.c[0]) / 1000, 16u << 10);
+	EXPECT_LE(conn_memory(sim.c[1]) / 1000, 16u << 10);
 	for (auto &kv : apps.pipes) {
 		conn_stream_release(sim.c[0], kv.first);
 		conn_stream_release(sim.c[1], kv.first);
