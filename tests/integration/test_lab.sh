@@ -170,6 +170,13 @@ expect "delay applies to v6: ping RTT min $mn ms >= 78" ge "$mn" 78
 tcp=$(lab_exec a python3 "$PROBE" tcping --to "$RDV:7000" --count 3)
 expect "delay applies to TCP: connect time ${tcp:-none} ms >= 78" ge "${tcp:-0}" 78
 
+lab_impair r --delay 40 --to rdv
+read -r mn av mx _ < <(ping_rtt a "$RDV" 5)
+lab_clear_impair r
+stages=$(lab_impair_stats r | wc -l)
+expect "delay 40 ms --to rdv: ping RTT min $mn ms >= 39" ge "$mn" 39
+expect "--to rdv: one direction only ($stages stage ran)" test "$stages" -eq 1
+
 lab_impair r --delay 40 --jitter 30
 read -r mn av mx _ < <(ping_rtt a "$RDV" 30)
 # Both directions draw from [10, 70] ms: a sum under 70 is likely (about a
