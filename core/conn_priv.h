@@ -19,10 +19,13 @@
 #include "stream.h"
 
 /* Session credit each side starts with (no frame needed); it auto-tunes
- * like a stream window, doubling up to SESSION_WINDOW_MAX. */
-#define SESSION_WINDOW_INITIAL (1u << 20)
+ * like a stream window, doubling up to SESSION_WINDOW_MAX.  Session credit
+ * is shared by all streams, so unread data of stalled streams holds it:
+ * 16 MiB lets 64 streams stall at their initial window before the others
+ * of the same peer feel it. */
+#define SESSION_WINDOW_INITIAL (16u << 20)
 /* Bounds one peer's receive memory (with STREAM_WINDOW_MAX per stream). */
-#define SESSION_WINDOW_MAX (64u << 20)
+#define SESSION_WINDOW_MAX (128u << 20)
 /* All streams' send buffers together, per peer. */
 #define SESSION_SEND_BUF_MAX (64u << 20)
 /* A stream's send buffer: at least this, else 2 x max(2 x BDP, cwnd). */

@@ -473,6 +473,44 @@ TEST(Conn, StalledReaderBoundsMemoryThenRecovers)
 	EXPECT_LE(max_rx, (uint64_t)STREAM_WINDOW_MAX);
 }
 
+TEST(Conn, StalledStreamDoesNotBlockOthers)
+{
+	ConnSim sim(19);
+	for (auto &l : sim.link)
+		l.rate_Bps = 50000000;
+	Apps apps(sim);
+	// Eight streams whose reader never reads, then one that must still flow.
+	std::vector<uint64_t> stalled;
+	for (int i = 0; i < 8; i++)
+		stalled.push_back(apps.open(pattern(8 << 20, (uint64_t)i, false), {}));
+	apps.read_b = false;
+	sim.run(std::ref(apps), [] { return false; }, 3000000);
+	uint64_t rx = 0;
+	ASSERT_EQ(conn_stream_buffered(sim.c[1], stalled[0], nullptr, &rx), 0);
+	EXPECT_EQ(rx, (uint64_t)STREAM_WINDOW_INITIAL); // the window is full, no more
+	uint64_t id = 0;
+	ASSERT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &id), 0);
+	auto data = pattern(4 << 20, 99, false);
+	std::vector<uint8_t> got;
+	size_t off = 0;
+	bool shut = false, fin = false;
+	auto app = [&] {
+		conn_event ev;
+		while (conn_poll_event(sim.c[1], &ev)) {
+			if (ev.type == CONN_EV_INCOMING)
+				conn_stream_accept(sim.c[1], ev.stream);
+			if (ev.stream == id && ev.type == CONN_EV_FIN)
+				fin = true;
+		}
+		while (conn_poll_event(sim.c[0], &ev)) {
+		}
+		Apps::pump_write(sim.c[0], id, data, off, shut);
+		Apps::pump_read(sim.c[1], id, got);
+	};
+	ASSERT_TRUE(sim.run(app, [&] { return fin; }, 30000000));
+	EXPECT_TRUE(got == data);
+}
+
 TEST(Conn, VanishedPeerIsDeadWithinTimeout)
 {
 	conn_config a = ConnSim::defaults(0);
