@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# test_dissector.sh: tools/srmudp.lua against a real capture.
+#
+# In a network namespace of its own (only its loopback exists):
+#
+#     srmudp rendezvous 127.0.0.1:R
+#         ^ register, lookup      ^ register, lookup
+#   srmudp serve --expose E  <==== DATA ====>  srmudp run -- socat (client)
+#   (S, 127.0.0.1:US)                          (C, 127.0.0.1:UC)
+#
+# Neither peer is given the other's address: they find each other through
+# the rendezvous server, then handshake and carry 300 KB through a socat
+# echo service.  dumpcap records every UDP packet on lo; then
+#   tshark -X lua_script:tools/srmudp.lua -r capture
+# must show HANDSHAKE_INIT and RESP with their indices, DATA packets whose
+# packet numbers increase per receiver index, the rendezvous exchange
+# (REGISTER, CHALLENGE, AUTH, REGISTERED, LOOKUP, PEER), every UDP packet
+# as srmudp, and no malformed-packet warning.
+#
+# Usage: test_dissector.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-${SRM_BUILD:-build}}
+[[ $build == /* ]] || build="$root/$build"
+SRMUDP="$build/srmudp"
+LUA="$root/tools/srmudp.lua"
+
+if [[ ${1:-} != --inside && ${2:-} != --inside ]]; then
+	if [[ ! -x $SRMUDP || ! -e $build/libsrmudp.so ]]; then
+		echo "FAIL: $SRMUDP or libsrmudp.so is not built (run make)"
+		exit 1
+	fi
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "SKIP: needs root (a network namespace and a capture on its loopback)"
+		exit 77
+	fi
+	for tool in tshark dumpcap socat unshare ip python3; do
+		if ! command -v "$tool" >/dev/null; then
+			echo "SKIP: $tool is not installed (tools/install-deps.sh installs tshark)"
+			exit 77
+		fi
+	done
+	# Everything below runs in a fresh network namespace: its traffic
+	# cannot leave, and its capture sees only this test.
+	exec unshare -n -- "$0" "$build" --inside
+fi
+
+ip link set lo up || { echo "FAIL: lo up in the namespace"; exit 1; }
+
+tmp=$(mktemp -d /tmp/srmudp-dissector.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	[[ -n ${SRM_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$tmp" || exit 1
+
+checks=0
+failures=0
+ok() { checks=$((checks + 1)); echo "  ok    $1"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
+expect() {
+	local name=$1
+	shift
+	if "$@"; then ok "$name"; else fail "$name"; fi
+}
+
+for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+export XDG_RUNTIME_DIR="$tmp/xdg"
+mkdir -m 0700 "$XDG_RUNTIME_DIR"
+umask 077
+"$SRMUDP" keygen s.key >s.pub && "$SRMUDP" keygen c.key >c.pub || { echo "FAIL: keygen"; exit 1; }
+S=$(cat s.pub)
+C=$(cat c.pub)
+R=3478 US=4001 UC=4002 E=5001 # a namespace of our own: fixed ports are free
+
+dumpcap -q -i lo -f udp -w "$tmp/cap.pcapng" 2>dumpcap.err &
+dpid=$!
+pids+=($dpid)
+for _ in $(seq 100); do grep -q 'Capturing on' dumpcap.err && break; sleep 0.1; done
+grep -q 'Capturing on' dumpcap.err || { echo "FAIL: dumpcap did not start: $(cat dumpcap.err)"; exit 1; }
+
+"$SRMUDP" rendezvous --listen 127.0.0.1:$R >rdv.out 2>rdv.err &
+pids+=($!)
+socat TCP-LISTEN:$E,bind=127.0.0.1,reuseaddr,fork EXEC:cat 2>echo.err &
+pids+=($!)
+env SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+	"SRMUDP_PEERS=cli=$C" "$SRMUDP" serve --expose $E >serve.out 2>serve.err &
+spid=$!
+pids+=($spid)
+for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve.err && break; sleep 0.1; done
+sleep 1 # S registers before C looks it up (C retries anyway)
+
+head -c 300000 /dev/urandom >data
+env SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+	"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data >got 2>cerr
+rc=$?
+expect "300 KB echoed through the preloaded socat via rendezvous (exit $rc)" cmp -s data got
+sleep 0.5
+kill -INT "$dpid"
+wait "$dpid" 2>/dev/null
+expect "a capture was written" test -s cap.pcapng
+
+tsh() { tshark -n -X lua_script:"$LUA" -r cap.pcapng "$@" 2>>tshark.err; }
+tsh -Y srmudp -T fields -E separator=, -e frame.number -e srmudp.type -e udp.length \
+	-e srmudp.receiver_index -e srmudp.packet_number -e srmudp.rdv.kind >fields.txt
+tsh >summary.txt
+nudp=$(tsh -Y udp | wc -l)
+nsrm=$(wc -l <fields.txt)
+expect "tshark loads the dissector and reads the capture" \
+	bash -c "[[ -s summary.txt ]] && ! grep -qi 'lua.*error' tshark.err"
+expect "every UDP packet in the capture is srmudp ($nsrm of $nudp)" \
+	bash -c "[[ $nudp -gt 0 && $nsrm -eq $nudp ]]"
+expect "HANDSHAKE_INIT dissected (160 bytes, sender index)" \
+	bash -c "awk -F, '\$2 == 1 && \$3 == 168' fields.txt | grep -q . && grep -qE 'HANDSHAKE_INIT sender=0x[0-9a-f]{8}' summary.txt"
+expect "HANDSHAKE_RESP dissected (108 bytes, sender and receiver index)" \
+	bash -c "awk -F, '\$2 == 2 && \$3 == 116' fields.txt | grep -q . && grep -qE 'HANDSHAKE_RESP sender=0x[0-9a-f]{8} receiver=0x[0-9a-f]{8}' summary.txt"
+ndata=$(awk -F, '$2 == 4' fields.txt | wc -l)
+expect "DATA packets dissected ($ndata)" test "$ndata" -ge 100
+# Packet numbers increase per receiver index (= per keypair and direction).
+expect "DATA packet numbers increase per receiver index" \
+	awk -F, '$2 == 4 { if (($4 in last) && $5 + 0 <= last[$4]) bad++; last[$4] = $5 + 0; n[$4]++ }
+	     END { k = 0; for (i in n) if (n[i] >= 20) k++; exit !(bad == 0 && k >= 2) }' fields.txt
+for kind in 1:REGISTER 2:CHALLENGE 3:AUTH 4:REGISTERED 5:LOOKUP 6:PEER; do
+	expect "rendezvous ${kind#*:} dissected" \
+		bash -c "awk -F, '\$2 == 8 && \$6 == ${kind%%:*}' fields.txt | grep -q . && grep -q 'RENDEZVOUS ${kind#*:}' summary.txt"
+done
+expect "REGISTERED shows the reflexive address" grep -q 'RENDEZVOUS REGISTERED addr=127.0.0.1:400[12]' summary.txt
+expect "LOOKUP names the peer by key fingerprint" \
+	grep -qE "RENDEZVOUS LOOKUP peer=(${S:0:8}|${C:0:8})" summary.txt
+tsh -Y '_ws.malformed || _ws.expert.severity >= "Warning"' >bad.txt
+expect "no malformed or warning expert info" test ! -s bad.txt
+tsh -V -Y 'srmudp.type == 4' -c 400 >verbose.txt
+expect "verbose tree: header, receiver index, packet number, tag" \
+	bash -c "grep -q 'Version: 1' verbose.txt && grep -q 'Receiver index: 0x' verbose.txt && grep -q 'Packet number: ' verbose.txt && grep -q 'Authentication tag' verbose.txt"
+
+# A RELAY packet built by hand (as a client would wrap a DATA packet) must
+# show the peer key and the inner packet; this needs no NAT.
+dumpcap -q -i lo -f udp -c 1 -a duration:5 -w "$tmp/relay.pcapng" 2>dumpcap2.err &
+d2=$!
+for _ in $(seq 50); do grep -q 'Capturing on' dumpcap2.err && break; sleep 0.1; done
+python3 - <<EOF
+import socket, struct
+data = bytes([4, 1, 0, 0]) + struct.pack("<IQ", 0x1234abcd, 42) + bytes(40)
+key = bytes(range(32))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(bytes([9, 1, 0, 0]) + key + data, ("127.0.0.1", 9))
+EOF
+wait "$d2"
+{ tshark -n -X lua_script:"$LUA" -r relay.pcapng && tshark -n -X lua_script:"$LUA" -r relay.pcapng -V; } >relay.txt 2>>tshark.err
+expect "RELAY: peer key fingerprint and the inner DATA dissected" \
+	bash -c "grep -qF 'RELAY peer=AAECAwQF [DATA receiver=0x1234abcd pn=42 len=24]' relay.txt && grep -q 'Peer key: 000102' relay.txt"
+
+echo "$((checks - failures)) of $checks checks passed"
+[[ $failures -eq 0 ]]
