@@ -29,10 +29,14 @@ static void help(FILE *f)
 {
 	fprintf(f,
 		"Usage: srmudp connect NAME PORT\n\n"
-		"Open a stream to PORT on peer NAME (from SRMUDP_PEERS) and copy stdin to it and\n"
-		"it to stdout.  End of stdin half-closes the stream; the command ends when the\n"
-		"peer's side has ended and its data is written out.  For ssh:\n"
-		"  ssh -o ProxyCommand='srmudp connect %%h %%p' NAME\n\n"
+		"Open a stream to PORT on peer NAME (from SRMUDP_PEERS; NAME.srmudp works too)\n"
+		"and copy stdin to it and it to stdout.  End of stdin half-closes the stream;\n"
+		"the command ends when the peer's side has ended and its data is written out.\n"
+		"For ssh:\n"
+		"  ssh -o ProxyCommand='srmudp connect %%h %%p' NAME\n"
+		"or, in ~/.ssh/config, for every NAME.srmudp:\n"
+		"  Host *.srmudp\n"
+		"      ProxyCommand srmudp connect %%h %%p\n\n"
 		"Exit status: 0 clean end, 1 configuration or engine error, 2 usage error,\n"
 		"3 the stream could not be opened, 4 the stream was reset, 128+N after\n"
 		"signal N (SIGHUP, SIGINT, SIGTERM abort the stream).\n");
@@ -194,6 +198,28 @@ static int bridge(int sock)
 	}
 }
 
+/* The configured name behind what the user (or ssh's %h) typed: case
+ * folded, as srm_config stores names, and "NAME.srmudp" or "NAME." accepted
+ * as the preload accepts them, so an ssh_config "Host *.srmudp" block can
+ * select the ProxyCommand.  Returns 0 or -1 (cannot be a peer name). */
+static int peer_name(const char *arg, char name[SRM_PEER_NAME_MAX + 1])
+{
+	static const char suffix[] = ".srmudp";
+	size_t n = strlen(arg);
+
+	if (n > 0 && arg[n - 1] == '.')
+		n--;
+	if (n > sizeof(suffix) - 1 &&
+	    strncasecmp(arg + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+		n -= sizeof(suffix) - 1;
+	if (n == 0 || n > SRM_PEER_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)tolower((unsigned char)arg[i]);
+	name[n] = '\0';
+	return 0;
+}
+
 static const char *open_failure(int rc)
 {
 	switch (rc) {
@@ -214,7 +240,7 @@ int cmd_connect(int argc, char **argv)
 {
 	struct srm_config cfg;
 	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[300], name[SRM_PEER_NAME_MAX + 2];
+	char err[1024], q[300], name[SRM_PEER_NAME_MAX + 1];
 	srm_engine *e = NULL;
 	uint64_t stream = 0;
 	uint16_t port;
@@ -232,13 +258,10 @@ int cmd_connect(int argc, char **argv)
 		cli_error("bad port %s (expected 1 to 65535)", cli_quote(q, argv[2]));
 		return EXIT_USAGE;
 	}
-	/* Names are case-insensitive (srm_config stores them lowercase). */
-	if (strlen(argv[1]) > SRM_PEER_NAME_MAX || argv[1][0] == '\0') {
+	if (peer_name(argv[1], name) != 0) {
 		cli_error("no peer named %s in SRMUDP_PEERS", cli_quote(q, argv[1]));
 		return EXIT_CONFIG;
 	}
-	for (size_t i = 0; i <= strlen(argv[1]); i++)
-		name[i] = (char)tolower((unsigned char)argv[1][i]);
 
 	if (cli_load_config(&cfg, pub) != 0)
 		return EXIT_CONFIG;

@@ -315,8 +315,8 @@ EOF
 		expect "connect exits 0 after the peer's end of stream" test "$rc" -eq 0
 		printf 'bye\n' >>data
 		expect "3 MB echoed intact, then the server's last words (half-close)" cmp -s data got
-		echo alias | "${cenv[@]}" timeout 60 "$SRMUDP" connect srv 7 >got 2>cerr
-		expect "--expose 7=127.0.0.1:PORT forwards to that address" \
+		echo alias | "${cenv[@]}" timeout 60 "$SRMUDP" connect Srv.srmudp 7 >got 2>cerr
+		expect "--expose 7=127.0.0.1:PORT forwards there (peer named as Srv.srmudp)" \
 			bash -c "printf 'alias\nbye\n' | cmp -s - got"
 		if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
 			echo v6 | env SRMUDP_KEY=c.key "SRMUDP_PEERS=srv=$A@[::1]:$uport" \
