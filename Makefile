@@ -103,7 +103,7 @@ unit: $(UNIT_BIN)
 
 # make test: dependencies, build, unit tests, integration tests, one summary line.
 test: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_BIN)
+	$(Q)$(MAKE) --no-print-directory -j2 all $(UNIT_BIN)
 	$(Q)tests/run-all.sh $(BUILD)
 
 asan:
