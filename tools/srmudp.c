@@ -31,8 +31,13 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: srmudp COMMAND [ARGS...]\n\n"
 		   "Authenticated, encrypted, reliable streams to pinned peers over UDP.\n\n"
 		   "Commands:\n");
+	int width = 0;
+
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+		if ((int)strlen(commands[i].name) > width)
+			width = (int)strlen(commands[i].name);
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-*s  %s\n", width, commands[i].name, commands[i].help);
 	fprintf(f, "\n`srmudp COMMAND --help` describes a command; `srmudp --version` prints the\n"
 		   "version.  Configuration comes from SRMUDP_* variables or SRMUDP_CONFIG\n"
 		   "(see docs/CONFIG.md).\n");

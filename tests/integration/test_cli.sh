@@ -114,7 +114,7 @@ expect "--help: usage on stdout, exit 0" \
 	bash -c "[[ $rc -eq 0 ]] && grep -q 'Usage: srmudp' out"
 run_cli out err --version
 expect "--version" bash -c "[[ $rc -eq 0 ]] && grep -qE '^srmudp [0-9]' out"
-for c in keygen pubkey run serve connect; do
+for c in keygen pubkey run serve connect status rendezvous; do
 	run_cli out err "$c" --help
 	expect "$c --help" bash -c "[[ $rc -eq 0 ]] && grep -q 'Usage: srmudp $c' out"
 done
