@@ -51,6 +51,8 @@ struct session {
 	/* Our initiation. */
 	struct noise_handshake hs;
 	int hs_sent;             /* hs holds an outstanding INIT */
+	uint8_t last_init[INIT_BYTES]; /* hs's INIT, for an immediate resend */
+	int resend_init;
 	int attempt;             /* we want a (new) keypair */
 	uint64_t attempt_start, next_send_ms;
 	uint32_t retry_ms;       /* 0: nothing sent in this attempt yet */
@@ -206,6 +208,7 @@ static void abandon_handshake(struct session *s)
 		index_table_remove(s->indices, s->hs.local_index);
 	noise_handshake_wipe(&s->hs);
 	s->hs_sent = 0;
+	s->resend_init = 0;
 }
 
 void session_free(struct session *s)
@@ -290,7 +293,14 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 		s->error = SRM_ERR_UNREACHABLE;
 		return 0;
 	}
-	if (now_ms < s->next_send_ms || cap < INIT_BYTES)
+	if (cap < INIT_BYTES)
+		return 0;
+	if (s->resend_init && s->hs_sent) {
+		s->resend_init = 0;
+		memcpy(out, s->last_init, INIT_BYTES);
+		return INIT_BYTES;
+	}
+	if (now_ms < s->next_send_ms)
 		return 0;
 
 	abandon_handshake(s);
@@ -322,6 +332,8 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 			s->last_mac1);
 	s->last_mac1_index = idx;
 	s->have_last_mac1 = 1;
+	memcpy(s->last_init, out, INIT_BYTES);
+	s->resend_init = 0;
 	s->retry_ms = !s->retry_ms ? HANDSHAKE_RETRY_MIN_MS
 		      : s->retry_ms >= HANDSHAKE_RETRY_MAX_MS / 2 ? HANDSHAKE_RETRY_MAX_MS
 								 : s->retry_ms * 2;
@@ -331,10 +343,9 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 
 uint64_t session_next_deadline(const struct session *s, uint64_t now_ms)
 {
-	(void)now_ms;
 	uint64_t d = UINT64_MAX;
 	if (s->attempt) {
-		d = s->next_send_ms;
+		d = s->resend_init && s->hs_sent ? now_ms : s->next_send_ms;
 		if (!s->cur && s->attempt_start + s->cfg.connect_timeout_ms < d)
 			d = s->attempt_start + s->cfg.connect_timeout_ms;
 	}
@@ -395,7 +406,13 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 
 	if (s->hs_sent && s->attempt) {
 		if (s->we_are_higher) {
-			rc = 0; /* ours wins; the peer yields when it sees it */
+			/* Ours wins; the peer yields when it sees it.  Its INIT
+			 * got here, so the path (and, when punching, its NAT)
+			 * is open now: send ours again at once, the very same
+			 * bytes, so that a RESP already on its way still fits
+			 * (a duplicate is dropped there as a replay). */
+			s->resend_init = 1;
+			rc = 0;
 			goto out;
 		}
 		abandon_handshake(s); /* we yield: answer theirs instead */
