@@ -30,6 +30,8 @@
 #define ENGINE_FD_FLOOR FD_SETSIZE
 
 #define EPOLL_BATCH 64
+/* How often a conn waiting for its handshake is looked at. */
+#define NO_SESSION_TICK_US 50000
 
 uint64_t engine_now_us(void)
 {
@@ -157,8 +159,10 @@ static void punch(struct peer *p, uint64_t now_ms)
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = engine_rdv_deadline(e);
-	for (size_t i = 0; i < e->peer_count; i++) {
+	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
+		if (!p->session)
+			continue;
 		if (punching(p, now_us / 1000) && p->next_punch_ms * 1000 < when)
 			when = p->next_punch_ms * 1000;
 		uint64_t s = session_next_deadline(p->session, now_us / 1000);
@@ -166,6 +170,11 @@ static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 			when = s * 1000;
 		if (p->conn) {
 			uint64_t c = conn_next_deadline(p->conn, now_us);
+			/* Without keys the conn cannot send what it wants to;
+			 * only its timers (open timeout, idle) matter then, and
+			 * they need no precision. */
+			if (!session_established(p->session) && c < now_us + NO_SESSION_TICK_US)
+				c = now_us + NO_SESSION_TICK_US;
 			if (c < when)
 				when = c;
 		}
@@ -200,8 +209,10 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
 	engine_rdv_poll(e, now_us);
-	for (size_t i = 0; i < e->peer_count; i++) {
+	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
+		if (!p->session || engine_instance_reap(e, p, now_us / 1000))
+			continue;
 		punch(p, now_us / 1000);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
@@ -265,19 +276,20 @@ static void *engine_thread(void *arg)
 
 static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char *err, size_t errlen)
 {
-	e->peers = calloc(cfg->peer_count ? cfg->peer_count : 1, sizeof(*e->peers));
+	e->peers = calloc(cfg->peer_count + MAX_EXTRA_INSTANCES, sizeof(*e->peers));
 	if (!e->peers)
 		return SRM_ERR_NOMEM;
-	struct session_config sc = {
+	e->session_cfg = (struct session_config){
 		.local_caps = session_local_caps(),
 		.boot_id = e->boot_id,
 		.force_chacha = 0,
 		.connect_timeout_ms = cfg->connect_timeout_ms,
 		.wall_offset_ms = session_wall_offset_ms(),
 	};
+	const struct session_config sc = e->session_cfg;
 	for (size_t i = 0; i < cfg->peer_count; i++) {
 		struct peer *p = &e->peers[i];
-		p->index = (int)i;
+		p->index = p->parent = (int)i;
 		p->cfg = cfg->peers[i];
 		memcpy(&p->path.addr, &cfg->peers[i].endpoint, sizeof(p->path.addr));
 		p->path.len = cfg->peers[i].endpoint_len;
@@ -289,6 +301,7 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 			return SRM_ERR_NOMEM;
 		}
 		e->peer_count++;
+		e->slot_count++;
 	}
 	return 0;
 }
@@ -301,10 +314,11 @@ static void engine_free(struct srm_engine *e)
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
 		bridge_free(e, b);
-	for (size_t i = 0; i < e->peer_count; i++) {
+	for (size_t i = 0; i < e->slot_count; i++) {
 		if (e->peers[i].conn)
 			conn_free(e->peers[i].conn);
-		session_free(e->peers[i].session);
+		if (e->peers[i].session)
+			session_free(e->peers[i].session);
 	}
 	free(e->peers);
 	if (e->guard)
@@ -417,7 +431,7 @@ void srm_engine_stop(srm_engine *e)
 	 * socket closed before exit does; a CLOSE would reset them at the
 	 * peer and could discard what its application has not read yet. */
 	uint64_t now = engine_now_us();
-	for (size_t i = 0; i < e->peer_count && !e->drained; i++) {
+	for (size_t i = 0; i < e->slot_count && !e->drained; i++) {
 		struct peer *p = &e->peers[i];
 		if (p->conn) {
 			conn_close(p->conn, RESET_SHUTDOWN);
@@ -608,8 +622,8 @@ void srm_engine_stats(srm_engine *e, struct srm_engine_stats *out)
 	*out = e->stats;
 	out->peers = (uint32_t)e->peer_count;
 	out->sessions = 0;
-	for (size_t i = 0; i < e->peer_count; i++)
-		out->sessions += session_established(e->peers[i].session) ? 1 : 0;
+	for (size_t i = 0; i < e->slot_count; i++)
+		out->sessions += e->peers[i].session && session_established(e->peers[i].session);
 	out->streams = HASH_CNT(hh, e->bridges);
 	pthread_mutex_unlock(&e->lock);
 }

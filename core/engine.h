@@ -64,8 +64,19 @@ struct path {
 	bool relayed;
 };
 
+/*
+ * One remote engine of a configured peer.  Usually one per peer, but
+ * several processes may run under one identity (two preloaded clients on
+ * one host, a forked child): each is a separate engine with its own
+ * session and streams, so each gets its own slot.  Slots [0, peer_count)
+ * are the configured peers; extra instances of them live in the slots
+ * after, created when a handshake arrives from a new address while the
+ * configured slot is busy with another instance.
+ */
 struct peer {
-	int index;
+	int index;                 /* slot */
+	int parent;                /* the configured peer's index (the API's) */
+	bool extra;                /* an extra instance slot */
 	struct srm_peer_config cfg;
 	struct session *session;
 	struct conn *conn;         /* NULL until first needed */
@@ -79,6 +90,7 @@ struct peer {
 	uint64_t next_reprobe_ms;   /* relayed: next direct probe */
 	size_t reprobe_next;        /* ...towards this candidate */
 	uint64_t next_lookup_ms;    /* rendezvous lookups are spaced out */
+	uint64_t last_rx_ms;        /* last authenticated packet */
 	struct bridge *bridges;
 	uint64_t next_punch_ms;     /* hole punching: when to try again */
 	uint64_t punch_until_ms;    /* ...and until when */
@@ -95,6 +107,13 @@ struct accept_slot {
 	int fd;                    /* the application's end */
 	int peer;
 };
+
+/* Extra instances (processes sharing one identity) an engine tracks at
+ * once, over all peers; each costs a session and possibly a conn. */
+#define MAX_EXTRA_INSTANCES 64
+/* A configured slot counts as busy with its instance while packets came
+ * from it this recently (keepalives arrive every 15 s). */
+#define INSTANCE_BUSY_MS 20000
 
 #define ACCEPT_BACKLOG 128
 
@@ -144,7 +163,9 @@ struct srm_engine {
 	uint64_t boot_id;
 
 	struct peer *peers;
-	size_t peer_count;
+	size_t peer_count;         /* configured peers: slots [0, peer_count) */
+	size_t slot_count;         /* slots ever used, extra instances included */
+	struct session_config session_cfg;
 	struct bridge *bridges;
 	uint64_t next_handle;
 	struct listener *listeners;
@@ -197,6 +218,8 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
 
 socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
 				 socklen_t inlen, struct sockaddr_storage *out);
+struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured);
+bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms);
 void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
 			    struct peer *relayed_from, uint64_t now_us);
 

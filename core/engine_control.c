@@ -129,7 +129,8 @@ static void put_peer(struct srm_engine *e, struct doc *d, struct peer *p, uint64
 		engine_addr_text(&p->path.addr, addr, sizeof(addr));
 	put(d, "{\"name\":");
 	put_string(d, p->cfg.name);
-	put(d, ",\"key\":\"%s\",\"fingerprint\":\"%.8s\",\"established\":%s,", key, key,
+	put(d, ",\"key\":\"%s\",\"fingerprint\":\"%.8s\",\"instance\":%s,\"established\":%s,",
+	    key, key, p->extra ? "\"extra\"" : "\"configured\"",
 	    session_established(p->session) ? "true" : "false");
 	put(d, "\"path\":{\"kind\":\"%s\",\"address\":\"%s\"},",
 	    !p->path.len ? "none" : p->path.relayed ? "relayed" : "direct",
@@ -196,10 +197,13 @@ static void put_document(struct srm_engine *e, struct doc *d)
 		put(d, "%s\"%s\":%llu", r ? "," : "", srm_drop_reason_name((enum srm_drop_reason)r),
 		    (unsigned long long)e->stats.drops[r]);
 	put(d, "},\"peers\":[");
-	for (size_t i = 0; i < e->peer_count; i++) {
-		if (i)
-			put(d, ",");
+	const char *sep = "";
+	for (size_t i = 0; i < e->slot_count; i++) {
+		if (!e->peers[i].session)
+			continue;
+		put(d, "%s", sep);
 		put_peer(e, d, &e->peers[i], now_ms);
+		sep = ",";
 	}
 	put(d, "]}\n");
 }

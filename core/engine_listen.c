@@ -102,7 +102,7 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 	conn_stream_accept(p->conn, id);
 	b->state = 0;
 	engine_epoll_set(e, b, EPOLLIN);
-	l->queue[l->queued++] = (struct accept_slot){ pair[0], p->index };
+	l->queue[l->queued++] = (struct accept_slot){ pair[0], p->parent };
 	uint64_t one = 1;
 	ssize_t n = write(l->event_fd, &one, sizeof(one));
 	(void)n;
@@ -210,7 +210,7 @@ int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src, socklen_
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp) {
 		if (b->is_tcp && engine_addr_equal(&b->tcp_local, local_src)) {
-			rc = b->peer->index;
+			rc = b->peer->parent;
 			break;
 		}
 	}

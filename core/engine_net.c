@@ -127,11 +127,14 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 		len = sizeof(*any);
 	}
 	int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 && addr.ss_family == AF_INET6 && e->cfg.listen_len == 0) {
+	const struct sockaddr_in6 *want6 = (const struct sockaddr_in6 *)&addr;
+	if (fd < 0 && addr.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&want6->sin6_addr)) {
 		/* No IPv6 on this host: fall back to IPv4 any. */
+		in_port_t port = want6->sin6_port;
 		struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
 		memset(&addr, 0, sizeof(addr));
 		v4->sin_family = AF_INET;
+		v4->sin_port = port;
 		len = sizeof(*v4);
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	}
@@ -301,7 +304,7 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 
 static struct peer *peer_by_session(struct srm_engine *e, const struct session *s)
 {
-	for (size_t i = 0; i < e->peer_count; i++)
+	for (size_t i = 0; i < e->slot_count; i++)
 		if (e->peers[i].session == s)
 			return &e->peers[i];
 	return NULL;
@@ -324,12 +327,35 @@ static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size
 	return p;
 }
 
-static struct peer *peer_by_key(struct srm_engine *e, const uint8_t pub[SRM_KEY_BYTES])
+static bool same_path(const struct peer *p, const struct path *from)
 {
-	for (size_t i = 0; i < e->peer_count; i++)
-		if (memcmp(e->peers[i].cfg.pubkey, pub, SRM_KEY_BYTES) == 0)
-			return &e->peers[i];
-	return NULL;
+	return p->path.len && p->path.relayed == from->relayed &&
+	       (from->relayed || engine_addr_equal(&p->path.addr, (const struct sockaddr *)&from->addr));
+}
+
+/* The slot a handshake from key pub at `from` belongs to: the instance
+ * already there, else the configured slot unless another instance keeps
+ * it busy, else a new extra instance (see struct peer). */
+static struct peer *instance_for_init(struct srm_engine *e, const uint8_t pub[SRM_KEY_BYTES],
+				      const struct path *from, uint64_t now_ms)
+{
+	struct peer *configured = NULL;
+	for (size_t i = 0; i < e->slot_count; i++) {
+		struct peer *p = &e->peers[i];
+		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
+			continue;
+		if (same_path(p, from))
+			return p;
+		if (!p->extra)
+			configured = p;
+	}
+	if (!configured)
+		return NULL;
+	bool busy = session_established(configured->session) && configured->path_confirmed &&
+		    now_ms < configured->last_rx_ms + INSTANCE_BUSY_MS;
+	if (!busy)
+		return configured;
+	return engine_instance_new(e, configured);
 }
 
 static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path *from,
@@ -351,8 +377,8 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 		drop(e, SRM_DROP_AUTH);
 		return;
 	}
-	struct peer *p = peer_by_key(e, in.peer_pub);
-	if (!p || (relayed_from && relayed_from != p)) {
+	struct peer *p = instance_for_init(e, in.peer_pub, from, now_ms);
+	if (!p || (relayed_from && relayed_from->parent != p->parent)) {
 		static struct log_ratelimit rl;
 		drop(e, SRM_DROP_UNKNOWN_PEER);
 		if (log_ratelimit_ok(&rl, now_ms, 10000)) {
@@ -401,7 +427,7 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 		}
 	}
 	struct peer *p = peer_by_index(e, pkt, len);
-	if (!p || (relayed_from && relayed_from != p))
+	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
 	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms)
 			 : session_receive_cookie(p->session, pkt, len, now_ms);
@@ -432,7 +458,7 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 		return;
 	}
 	struct peer *p = peer_by_index(e, pkt, len);
-	if (!p || (relayed_from && relayed_from != p))
+	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
 	uint8_t plain[PACKET_BUF];
 	uint64_t pn;
@@ -527,4 +553,44 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 		if (n < RECV_BATCH)
 			return;
 	}
+}
+
+/* ---- Extra instances ------------------------------------------------------ */
+
+struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured)
+{
+	struct peer *p = NULL;
+	for (size_t i = e->peer_count; i < e->slot_count && !p; i++)
+		if (!e->peers[i].session)
+			p = &e->peers[i];
+	if (!p && e->slot_count < e->peer_count + MAX_EXTRA_INSTANCES)
+		p = &e->peers[e->slot_count++];
+	if (!p) {
+		drop(e, SRM_DROP_RATELIMIT);
+		return NULL;
+	}
+	memset(p, 0, sizeof(*p));
+	p->index = (int)(p - e->peers);
+	p->parent = configured->index;
+	p->extra = true;
+	p->cfg = configured->cfg;
+	p->session = session_new(e->identity, p->cfg.pubkey, &e->session_cfg, e->indices);
+	if (!p->session)
+		return NULL;
+	LOG_INFO(p->cfg.name, "another process with this key: tracking it as an extra instance");
+	return p;
+}
+
+/* An extra instance nobody uses any more gives its slot back.  Returns
+ * true when p was reaped. */
+bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms)
+{
+	uint32_t idle = e->cfg.idle_timeout_ms ? e->cfg.idle_timeout_ms : CONN_DEFAULT_IDLE_TIMEOUT_MS;
+	if (!p->extra || p->bridges || now_ms < p->last_rx_ms + idle)
+		return false;
+	if (p->conn)
+		conn_free(p->conn);
+	session_free(p->session);
+	memset(p, 0, sizeof(*p));
+	return true;
 }

@@ -266,6 +266,7 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
 			 uint64_t now_ms)
 {
+	p->last_rx_ms = now_ms;
 	if (!from->relayed)
 		p->last_direct_rx_ms = now_ms;
 	else if (!p->path.relayed && p->path.len && now_ms < p->last_direct_rx_ms + DIRECT_FRESH_MS)

@@ -345,6 +345,56 @@ TEST_F(EngineTest, DrainDeliversWhatWasWrittenBeforeExit)
 	close(srv);
 }
 
+TEST_F(EngineTest, TwoEnginesWithOneIdentityDoNotDisturbEachOther)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	// A second engine with a's key (another program on a's host).
+	Node a2;
+	a2.key_path = a.key_path;
+	memcpy(a2.pub, a.pub, SRM_KEY_BYTES);
+	add_peer(a2, "b", b, srm_engine_udp_port(b.engine));
+	start(a2);
+
+	uint64_t h1, h2;
+	int st1, st2;
+	int app1 = open_stream(7000, &h1, &st1);
+	ASSERT_EQ(st1, 0);
+	int peer;
+	int srv1 = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv1, 0);
+
+	int sv[2];
+	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	ASSERT_EQ(srm_stream_open(a2.engine, 0, 7000, sv[1], 0, &h2), 0);
+	st2 = srm_stream_wait(a2.engine, h2, 10000);
+	ASSERT_EQ(st2, 0) << srm_strerror(st2);
+	int app2 = sv[0];
+	int srv2 = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv2, 0);
+	EXPECT_EQ(peer, 0); // both are "a" to the application
+
+	// Both streams carry data, each to its own end.
+	ASSERT_EQ(write(app1, "one", 3), 3);
+	ASSERT_EQ(write(app2, "two", 3), 3);
+	char buf[4] = {};
+	ASSERT_TRUE(wait_readable(srv1, 5000));
+	ASSERT_EQ(read(srv1, buf, 3), 3);
+	EXPECT_STREQ(buf, "one");
+	ASSERT_TRUE(wait_readable(srv2, 5000));
+	ASSERT_EQ(read(srv2, buf, 3), 3);
+	EXPECT_STREQ(buf, "two");
+	ASSERT_EQ(write(srv1, "ONE", 3), 3);
+	ASSERT_TRUE(wait_readable(app1, 5000));
+	ASSERT_EQ(read(app1, buf, 3), 3);
+	EXPECT_STREQ(buf, "ONE");
+	EXPECT_EQ(srm_stream_state(a.engine, h1), 0);
+
+	for (int fd : {app1, app2, srv1, srv2})
+		close(fd);
+	srm_engine_stop(a2.engine);
+}
+
 TEST_F(EngineTest, ControlSocketDescribesPeersAndStreams)
 {
 	start_pair();
