@@ -269,6 +269,7 @@ int cmd_connect(int argc, char **argv)
 	/* The engine logs through the process-wide log: point it where
 	 * SRMUDP_LOG / SRMUDP_LOG_FILE say before the engine starts. */
 	log_open(cfg.log_level, cfg.log_file);
+	uint32_t idle_ms = cfg.idle_timeout_ms;
 	err[0] = '\0';
 	rc = srm_engine_start(&cfg, &e, err, sizeof(err));
 	srm_config_free(&cfg);
@@ -312,6 +313,10 @@ int cmd_connect(int argc, char **argv)
 		srm_stream_abort(e, stream);
 	}
 	close(sv[0]);
+	/* Our side ended cleanly: let the engine deliver its last bytes and
+	 * the FIN before the process goes (bounded by the idle timeout). */
+	if (status == 0)
+		srm_engine_drain(e, (int)idle_ms);
 	srm_engine_stop(e);
 	return status;
 }
