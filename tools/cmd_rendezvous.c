@@ -31,6 +31,7 @@
 #include "log.h"
 #include "rendezvous.h"
 #include "rdv_store_redis.h"
+#include "rdv_control.h"
 
 /* tools/cmd_rendezvous_probe.c: `srmudp rendezvous probe ...`. */
 int cmd_rendezvous_probe(int argc, char **argv);
@@ -228,9 +229,11 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 
 	if (ep < 0)
 		return -1;
+	int cfd = rdv_control_open(ep, n + 1, ls[0].fd); /* srmudp status (rdv_control.c) */
 	for (size_t i = 0; i <= n; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, i < n ? ls[i].fd : sfd, &ev) != 0) {
+			rdv_control_close(cfd);
 			close(ep);
 			return -1;
 		}
@@ -255,6 +258,10 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 			break;
 		for (int e = 0; e < k; e++) {
 			size_t i = evs[e].data.u64;
+			if (i == n + 1) {
+				rdv_control_answer(cfd, srv, st->name);
+				continue;
+			}
 			if (i == n) {
 				struct signalfd_siginfo si;
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -264,6 +271,7 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 					continue;
 				}
 				LOG_INFO(NULL, "rendezvous: %s, stopping", strsignal((int)si.ssi_signo));
+				rdv_control_close(cfd);
 				close(ep);
 				return 0;
 			}
@@ -284,6 +292,7 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 			}
 		}
 	}
+	rdv_control_close(cfd);
 	close(ep);
 	return -1;
 }

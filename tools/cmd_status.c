@@ -434,10 +434,13 @@ static void print_engine(FILE *f, const struct jnode *doc)
 		rs = "not registered";
 	}
 	const char *kind = jstr(doc, "kind", b, sizeof(b));
-	fprintf(f, "%s %.0f  %s  udp %.0f  key %.8s  up %s",
-		strcmp(kind, "rendezvous") == 0 ? "rendezvous" : "engine", pid,
-		jstr(doc, "program", prog, sizeof(prog)), port, jstr(doc, "key", key, sizeof(key)),
-		jhas_num(doc, "uptime_ms", &v) ? fmt_age(up, sizeof(up), v) : "-");
+	fprintf(f, "%s %.0f  %s  udp %.0f", strcmp(kind, "rendezvous") == 0 ? "rendezvous" : "engine",
+		pid, jstr(doc, "program", prog, sizeof(prog)), port);
+	if (jget(doc, "key"))
+		fprintf(f, "  key %.8s", jstr(doc, "key", key, sizeof(key)));
+	if (jget(doc, "store"))
+		fprintf(f, "  store %s", jstr(doc, "store", key, sizeof(key)));
+	fprintf(f, "  up %s", jhas_num(doc, "uptime_ms", &v) ? fmt_age(up, sizeof(up), v) : "-");
 	if (rdv)
 		fprintf(f, "  rendezvous: %s", rs);
 	fprintf(f, "\n");
@@ -585,24 +588,50 @@ static void scan_dir(const char *dir, struct engine_doc *docs, size_t *count, in
 	closedir(dh);
 }
 
+/* Scan dir if it is a runtime directory we may trust: a directory (not a
+ * link), closed to group and others, owned by us (or, for root, by
+ * anyone: engines answer root).  Ours are swept of stale sockets too. */
+static void scan_trusted(const char *dir, char seen[][200], size_t *nseen,
+			 struct engine_doc *docs, size_t *count, int npids, char **pids)
+{
+	struct stat st;
+	for (size_t i = 0; i < *nseen; i++)
+		if (strcmp(seen[i], dir) == 0)
+			return;
+	if (*nseen == 64 || strlen(dir) >= 200)
+		return;
+	snprintf(seen[(*nseen)++], 200, "%s", dir);
+	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077) ||
+	    (st.st_uid != geteuid() && geteuid() != 0))
+		return;
+	if (st.st_uid == geteuid())
+		srm_control_sweep(dir);
+	scan_dir(dir, docs, count, npids, pids);
+}
+
+/* Every place an engine of ours may have put its socket: the runtime
+ * directory of this environment and the other two srm_runtime_dir()
+ * choices (an engine started from another session, without or with
+ * XDG_RUNTIME_DIR).  Root sees every user's. */
 static size_t collect(const char *own, struct engine_doc *docs, int npids, char **pids)
 {
-	size_t count = 0;
-	srm_control_sweep(own);
-	scan_dir(own, docs, &count, npids, pids);
-	/* Engines accept root as a client: root sees every user's engines. */
+	static char seen[64][200];
+	size_t count = 0, nseen = 0;
+	char dir[200];
+
+	scan_trusted(own, seen, &nseen, docs, &count, npids, pids);
+	snprintf(dir, sizeof(dir), "/run/user/%u/srmudp", (unsigned)geteuid());
+	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
+	snprintf(dir, sizeof(dir), "/tmp/srmudp-%u", (unsigned)geteuid());
+	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
 	if (geteuid() == 0) {
-		glob_t g;
-		if (glob("/run/user/*/srmudp", GLOB_NOSORT, NULL, &g) == 0) {
+		static const char *const patterns[] = { "/run/user/*/srmudp", "/tmp/srmudp-*" };
+		for (size_t p = 0; p < 2; p++) {
+			glob_t g;
+			if (glob(patterns[p], 0, NULL, &g) != 0)
+				continue;
 			for (size_t i = 0; i < g.gl_pathc; i++)
-				if (strcmp(g.gl_pathv[i], own) != 0)
-					scan_dir(g.gl_pathv[i], docs, &count, npids, pids);
-			globfree(&g);
-		}
-		if (glob("/tmp/srmudp-*", GLOB_NOSORT, NULL, &g) == 0) {
-			for (size_t i = 0; i < g.gl_pathc; i++)
-				if (strcmp(g.gl_pathv[i], own) != 0)
-					scan_dir(g.gl_pathv[i], docs, &count, npids, pids);
+				scan_trusted(g.gl_pathv[i], seen, &nseen, docs, &count, npids, pids);
 			globfree(&g);
 		}
 	}
@@ -650,7 +679,8 @@ static void help(FILE *f)
 {
 	fprintf(f, "Usage: srmudp status [--json] [--watch] [PID...]\n\n"
 		   "Show every running srmudp engine of this user (all users' for root):\n"
-		   "preloaded programs, srmudp serve/connect and programs using the library.\n"
+		   "preloaded programs, srmudp serve/connect, programs using the library, and\n"
+		   "srmudp rendezvous servers (their counters).\n"
 		   "Per peer: name, key fingerprint, path, RTT, loss, congestion window, path\n"
 		   "MTU, bytes in/out, compression ratio, handshake age, and its streams;\n"
 		   "per engine: packet and drop counters by reason.  Sockets left by crashed\n"
@@ -690,6 +720,7 @@ int cmd_status(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	/* Creates the directory if need be, so a first engine finds it right. */
 	int rc = srm_runtime_dir(dir, sizeof(dir));
 	if (rc < 0) {
 		cli_error("runtime directory %s: %s", dir,
