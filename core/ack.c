@@ -24,13 +24,16 @@ static void insert_at(struct ack_tracker *t, size_t i, uint64_t pn)
 		t->count--;
 	}
 	memmove(&t->r[i + 1], &t->r[i], (t->count - i) * sizeof(t->r[0]));
+	memmove(&t->sent[i + 1], &t->sent[i], (t->count - i) * sizeof(t->sent[0]));
 	t->r[i].lo = t->r[i].hi = pn;
+	t->sent[i] = 0;
 	t->count++;
 }
 
 static void remove_at(struct ack_tracker *t, size_t i)
 {
 	memmove(&t->r[i], &t->r[i + 1], (t->count - i - 1) * sizeof(t->r[0]));
+	memmove(&t->sent[i], &t->sent[i + 1], (t->count - i - 1) * sizeof(t->sent[0]));
 	t->count--;
 }
 
@@ -51,11 +54,14 @@ static int add_pn(struct ack_tracker *t, uint64_t pn)
 	bool join_below = i < t->count && t->r[i].hi + 1 == pn;
 	if (join_above && join_below) {
 		t->r[i - 1].lo = t->r[i].lo;
+		t->sent[i - 1] = 0;
 		remove_at(t, i);
 	} else if (join_above) {
 		t->r[i - 1].lo = pn;
+		t->sent[i - 1] = 0;
 	} else if (join_below) {
 		t->r[i].hi = pn;
+		t->sent[i] = 0;
 	} else {
 		if (t->count == ACK_MAX_RANGES && i == ACK_MAX_RANGES)
 			return 0;
@@ -136,17 +142,27 @@ size_t ack_frame_write(struct ack_tracker *t, uint64_t now_us, uint8_t *buf,
 	       varint_size(t->count - 1) + varint_size(t->r[0].hi - t->r[0].lo);
 	if (need > cap)
 		return 0;
-	for (a.count = 1; a.count < t->count; a.count++) {
-		const struct ack_range *prev = &t->r[a.count - 1], *cur = &t->r[a.count];
+	uint8_t idx[ACK_MAX_RANGES]; /* which tracker range went where */
+	a.r[0] = t->r[0];
+	idx[0] = 0;
+	a.count = 1;
+	for (size_t i = 1; i < t->count; i++) {
+		if (t->sent[i] >= ACK_RANGE_REPEATS)
+			continue;
+		const struct ack_range *prev = &a.r[a.count - 1], *cur = &t->r[i];
 		size_t pair = varint_size(prev->lo - cur->hi - 2) + varint_size(cur->hi - cur->lo);
 		if (need + pair > cap)
 			break;
 		need += pair;
+		idx[a.count] = (uint8_t)i;
+		a.r[a.count++] = *cur;
 	}
-	memcpy(a.r, t->r, a.count * sizeof(a.r[0]));
 	n = ack_frame_encode(&a, buf, cap);
 	if (n == 0)
 		return 0;
+	for (size_t k = 0; k < a.count; k++)
+		if (t->sent[idx[k]] < UINT8_MAX)
+			t->sent[idx[k]]++;
 	t->pending = false;
 	t->immediate = false;
 	t->unacked_eliciting = 0;

@@ -48,6 +48,13 @@ extern "C" {
 /* Acknowledge at once after this many ack-eliciting packets (RFC 9000
  * 13.2.2: every second packet keeps the sender's clock running). */
 #define ACK_ELICITING_THRESHOLD 2
+/* A range goes into this many ACK frames after it last changed, then is
+ * left out (the gap before the next range reported simply widens).  The
+ * sender has processed it by then unless that many ACKs in a row were
+ * lost, and then it only retransmits spuriously.  Without this every ACK
+ * would repeat all 64 ranges: ~200 bytes per ACK at 1% loss, and the
+ * sender's work per ACK grows with it. */
+#define ACK_RANGE_REPEATS 4
 /* Largest encoded ACK frame: type + 4 header varints + 2 per extra range. */
 #define ACK_FRAME_MAX_BYTES (1 + 4 * 8 + (ACK_MAX_RANGES - 1) * 2 * 8)
 
@@ -67,6 +74,8 @@ struct ack_ranges {
 
 struct ack_tracker {
 	struct ack_range r[ACK_MAX_RANGES]; /* descending, like ack_ranges */
+	uint8_t sent[ACK_MAX_RANGES];       /* ACK frames carrying r[i] since
+					     * it last changed */
 	size_t count;
 	uint64_t largest_recv_us;   /* when r[0].hi arrived */
 	uint64_t deadline_us;       /* UINT64_MAX: no ACK pending */
@@ -95,10 +104,12 @@ bool ack_tracker_due(const struct ack_tracker *t, uint64_t now_us);
  * an ACK on an outgoing data packet even before it is due). */
 bool ack_tracker_pending(const struct ack_tracker *t);
 
-/* Write an ACK frame describing the remembered ranges into buf.  If cap is
- * too small for all ranges, the newest ranges that fit are written.
- * Returns bytes written (and clears the pending state and deadline), or 0
- * if nothing was ever received or not even one range fits. */
+/* Write an ACK frame describing the remembered ranges into buf: the
+ * newest range always, older ones until each was sent ACK_RANGE_REPEATS
+ * times since it last changed.  If cap is too small, the newest ranges
+ * that fit are written.  Returns bytes written (and clears the pending
+ * state and deadline), or 0 if nothing was ever received or not even one
+ * range fits. */
 size_t ack_frame_write(struct ack_tracker *t, uint64_t now_us, uint8_t *buf,
 		       size_t cap);
 

@@ -145,10 +145,10 @@ void recovery_on_app_limited(struct recovery *r)
 	r->app_limited_until = max_u64(r->delivered + r->bytes_in_flight, 1);
 }
 
-/* First ring index whose pn >= pn (count if none). */
-static size_t lower_bound(const struct recovery *r, uint64_t pn)
+/* First ring index >= from whose pn >= pn (count if none). */
+static size_t lower_bound(const struct recovery *r, size_t from, uint64_t pn)
 {
-	size_t lo = 0, hi = r->count;
+	size_t lo = from, hi = r->count;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -324,10 +324,17 @@ int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now
 		r->any_acked = true;
 	}
 	/* Ranges are descending; walk them lowest first so callbacks come
-	 * in ascending packet-number order. */
-	for (size_t k = a->count; k-- > 0;) {
+	 * in ascending packet-number order, with one cursor moving forward
+	 * through the ring.  Ranges wholly below the oldest record (already
+	 * resolved, repeated by the peer) cost one comparison. */
+	size_t i = 0;
+	for (size_t k = a->count; k-- > 0 && i < r->count;) {
 		const struct ack_range *rg = &a->r[k];
-		for (size_t i = lower_bound(r, rg->lo); i < r->count; i++) {
+		if (rg->hi < at(r, i)->pn)
+			continue;
+		if (at(r, i)->pn < rg->lo)
+			i = lower_bound(r, i, rg->lo);
+		for (; i < r->count; i++) {
 			struct sent_packet *p = at(r, i);
 			if (p->pn > rg->hi)
 				break;

@@ -414,3 +414,43 @@ TEST(Ack, EveryBufferSizeGetsTheNewestRangesThatFit)
 	}
 	EXPECT_EQ(last_count, 50u);
 }
+
+TEST(Ack, OldRangesAreRepeatedThenLeftOut)
+{
+	ack_tracker t;
+	ack_tracker_init(&t);
+	for (uint64_t pn : {1, 2, 4, 5, 7})
+		ack_tracker_on_packet(&t, pn, true, 0);
+	ASSERT_EQ(t.count, 3u);
+	uint8_t buf[128];
+	ack_ranges a;
+	size_t used;
+	for (int i = 0; i < ACK_RANGE_REPEATS; i++) {
+		size_t n = ack_frame_write(&t, 0, buf, sizeof buf);
+		ASSERT_EQ(ack_frame_parse(buf, n, &a, &used), 0);
+		ASSERT_EQ(a.count, 3u) << i;
+		ack_tracker_on_packet(&t, 7, true, 0); // duplicate: changes nothing
+	}
+	// Every range was sent ACK_RANGE_REPEATS times: only the newest remains.
+	size_t n = ack_frame_write(&t, 0, buf, sizeof buf);
+	ASSERT_EQ(ack_frame_parse(buf, n, &a, &used), 0);
+	ASSERT_EQ(a.count, 1u);
+	EXPECT_EQ(a.r[0].lo, 7u);
+	// A late packet extends the middle range: it is reported again, with
+	// the gap above it widened over nothing that was left out wrongly.
+	ack_tracker_on_packet(&t, 3, true, 0); // joins 1..2 and 4..5 into 1..5
+	n = ack_frame_write(&t, 0, buf, sizeof buf);
+	ASSERT_EQ(ack_frame_parse(buf, n, &a, &used), 0);
+	ASSERT_EQ(a.count, 2u);
+	EXPECT_EQ(a.r[1].lo, 1u);
+	EXPECT_EQ(a.r[1].hi, 5u);
+	// A new packet far above: new top range; 7..7 is still fresh-ish
+	// (left out after its repeats), 1..5 sent once so far.
+	ack_tracker_on_packet(&t, 20, true, 0);
+	n = ack_frame_write(&t, 0, buf, sizeof buf);
+	ASSERT_EQ(ack_frame_parse(buf, n, &a, &used), 0);
+	ASSERT_EQ(a.count, 2u);
+	EXPECT_EQ(a.r[0].lo, 20u);
+	EXPECT_EQ(a.r[1].lo, 1u);
+	EXPECT_EQ(a.r[1].hi, 5u);
+}
