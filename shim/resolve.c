@@ -165,7 +165,7 @@ static __thread char tls_buf[sizeof(struct hostent_buf) + 16];
 
 SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 {
-	static __thread struct hostent *(*fn)(const char *, int);
+	static struct hostent *(*fn)(const char *, int);
 	int idx = (af == AF_INET || af == AF_INET6) ? peer_of_name(name) : -1;
 
 	if (idx >= 0 && fill_hostent(idx, af, &tls_host, tls_buf, sizeof(tls_buf)) == 0)
@@ -177,7 +177,7 @@ SHIM_EXPORT struct hostent *gethostbyname2(const char *name, int af)
 
 SHIM_EXPORT struct hostent *gethostbyname(const char *name)
 {
-	static __thread struct hostent *(*fn)(const char *);
+	static struct hostent *(*fn)(const char *);
 	int idx = peer_of_name(name);
 
 	if (idx >= 0 && fill_hostent(idx, AF_INET, &tls_host, tls_buf, sizeof(tls_buf)) == 0)
