@@ -9,6 +9,8 @@
 #   - --json is one JSON array with the same, and drop counters by reason
 #     (made non-zero by datagrams this test sends to S: a bad version, a
 #     DATA packet for an unknown receiver index);
+#   - documents with unknown fields are shown, truncated ones and stuck
+#     engines skipped (fake engines on sockets this test makes);
 #   - a `srmudp rendezvous` is listed with its counters;
 #   - --watch redraws (ANSI clear) and stops on SIGINT with exit 0;
 #   - kill -9 of C leaves its socket; the next status removes it;
@@ -89,8 +91,10 @@ exec 3>cin
 printf 'hello through srmudp\n' >&3
 
 # Wait until the client's stream shows up as open.
+# Root also sees other users' engines (and other tests' ones): every
+# status call below names this test's processes.
 for _ in $(seq 100); do
-	timeout 10 "$SRMUDP" status >st.txt 2>st.err
+	timeout 10 "$SRMUDP" status "$spid" "$cpid" >st.txt 2>st.err
 	[[ $(grep -cE "stream .* port $echo_port +open$" st.txt) -ge 2 ]] && [[ $(grep -c '^engine ' st.txt) -ge 2 ]] && break
 	sleep 0.1
 done
@@ -121,7 +125,7 @@ s.sendto(bytes([4, 9, 0, 0]) + bytes(60), ("127.0.0.1", port))
 s.sendto(bytes([4, 1, 0, 0]) + (0x5eed5eed).to_bytes(4, "little") + (7).to_bytes(8, "little") + bytes(40), ("127.0.0.1", port))
 EOF
 sleep 0.3
-timeout 10 "$SRMUDP" status --json >st.json 2>st.err
+timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st.json 2>st.err
 rc=$?
 expect "--json exits 0" test "$rc" -eq 0
 cat >check.py <<'EOF'
@@ -147,7 +151,7 @@ print("ok")
 EOF
 expect "--json: both documents with peers, paths, streams and drop reasons" \
 	bash -c "python3 check.py $spid $cpid $echo_port $uS $uC >check.out 2>&1 || { cat check.out; false; }"
-timeout 10 "$SRMUDP" status >st2.txt 2>&1
+timeout 10 "$SRMUDP" status "$spid" >st2.txt 2>&1
 expect "the table shows the drops by reason" grep -qE '^  drops:.*version [0-9]+.*unknown-index [0-9]+' st2.txt
 timeout 10 "$SRMUDP" status --json "$cpid" >one.json
 expect "status PID: only that engine" \
@@ -155,6 +159,59 @@ expect "status PID: only that engine" \
 timeout 10 "$SRMUDP" status --bogus >/dev/null 2>err
 rc=$?
 expect "an unknown option: exit 2, quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"--bogus\"' err"
+
+echo "== tolerance: odd documents from other versions, garbage, a stuck engine"
+cat >fake.py <<'EOF'
+import os, socket, sys, threading, time
+d = sys.argv[1]
+docs = {
+    # A newer engine: unknown fields everywhere, a missing peer field,
+    # escapes, a control character in the name, nested extras.
+    "3999991": b'{"pid":3999991,"program":"fu\\u0001ture","future":{"x":[1,2,{"y":null}]},'
+               b'"udp_port":7,"drops":{"new-reason":5,"auth":0},"peers":[{"name":"p\\"q",'
+               b'"fingerprint":"ABCDEFGH","path":{"kind":"direct","address":"[::1]:9"},'
+               b'"established":true,"rtt_ms":1.5e0,"streams":[{"id":1,"port":80,"state":"open",'
+               b'"direction":"out","extra":true}],"more":"x"}]}\n',
+    "3999992": b'{"pid": 3999992, "peers": [ {"name": "trunc',   # cut short
+    "3999993": None,                                           # never answers
+}
+socks = []
+for name, body in docs.items():
+    path = os.path.join(d, name + ".sock")
+    s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(8); socks.append((s, body))
+def serve(s, body):
+    while True:
+        c, _ = s.accept()
+        if body is None:
+            threading.Thread(target=lambda c=c: (time.sleep(30), c.close()), daemon=True).start()
+            continue
+        try:
+            c.sendall(body)
+        except OSError:
+            pass  # a sweep only connects and closes
+        c.close()
+for s, body in socks:
+    threading.Thread(target=serve, args=(s, body), daemon=True).start()
+print("ready", flush=True)
+time.sleep(60)
+EOF
+python3 fake.py "$rundir" >fake.out 2>fake.err &
+fpid=$!
+pids+=($fpid)
+for _ in $(seq 50); do grep -q ready fake.out && break; sleep 0.1; done
+timeout 20 "$SRMUDP" status 3999991 3999992 3999993 "$spid" >odd.txt 2>odd.err
+rc=$?
+expect "odd documents: status still exits 0" test "$rc" -eq 0
+expect "a document with unknown fields is shown (name escaped, control char replaced)" \
+	bash -c "grep -qE '^engine 3999991 +fu\?ture +udp 7' odd.txt && grep -qE '^ +p\"q +ABCDEFGH +direct \[::1\]:9 ' odd.txt && grep -q 'new-reason 5' odd.txt"
+expect "a truncated document and a stuck engine are skipped, the real one shown" \
+	bash -c "! grep -qE '^engine 399999[23]' odd.txt && grep -qE '^engine $spid ' odd.txt"
+timeout 20 "$SRMUDP" status --json 3999991 3999992 3999993 >odd.json 2>&1
+expect "--json: only the well-formed document, valid JSON" \
+	python3 -c "import json; d=json.load(open('odd.json')); assert [e['pid'] for e in d]==[3999991]"
+kill "$fpid" 2>/dev/null
+wait "$fpid" 2>/dev/null
+rm -f "$rundir"/39999*.sock
 
 echo "== a rendezvous server"
 rport=$((base + 3))
@@ -181,7 +238,7 @@ for _ in $(seq 50); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
 expect "the rendezvous server removes its socket on exit" test ! -e "$rundir/$rpid.sock"
 
 echo "== --watch"
-timeout --preserve-status -s INT 3.5 "$SRMUDP" status --watch >watch.out 2>&1
+timeout --preserve-status -s INT 3.5 "$SRMUDP" status --watch "$spid" "$cpid" >watch.out 2>&1
 rc=$?
 expect "--watch stops on SIGINT with exit 0" test "$rc" -eq 0
 expect "--watch redrew at least twice (ANSI clear)" \
@@ -220,7 +277,7 @@ kill -9 "$cpid"
 wait "$cpid" 2>/dev/null
 exec 3>&-
 expect "kill -9 leaves C's socket behind" test -S "$rundir/$cpid.sock"
-timeout 10 "$SRMUDP" status >st3.txt 2>&1
+timeout 10 "$SRMUDP" status "$spid" "$cpid" >st3.txt 2>&1
 expect "the next status removes the stale socket" test ! -e "$rundir/$cpid.sock"
 expect "... and lists only S" \
 	bash -c "grep -qE '^engine $spid ' st3.txt && ! grep -qE '^engine $cpid ' st3.txt"
@@ -229,8 +286,6 @@ expect "S's socket is untouched" test -S "$rundir/$spid.sock"
 kill -TERM "$spid"
 for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 expect "serve removes its socket on exit" test ! -e "$rundir/$spid.sock"
-# (Root also sees other users' engines, and other tests may run some: ask
-# for ours by PID.)
 timeout 10 "$SRMUDP" status "$spid" "$cpid" >st4.txt 2>&1
 expect "no engines: says so" grep -q 'no srmudp engines running' st4.txt
 timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st4.json 2>&1
