@@ -155,6 +155,25 @@ iperf_test() {
 }
 
 
+# --- node (libuv, threads with small stacks) ---------------------------------------
+node_test() {
+	local p got
+	p=$(free_port)
+	mkdir -p "$WORK/nodewww" && echo "hello node" >"$WORK/nodewww/f"
+	Bg node-http python3 -m http.server "$p" --bind 0.0.0.0 --directory "$WORK/nodewww"
+	local sp=$BG_PID
+	wait_b_port "$p" 10 || return 1
+	got=$(A timeout 30 node -e "
+require('http').get('http://b:$p/f', r => { let s = ''; r.on('data', d => s += d);
+  r.on('end', () => process.stdout.write(s)); }).on('error', e => console.log('error ' + e.code));" \
+		2>"$WORK/node.err")
+	stop "$sp"
+	[[ $got == "hello node" ]] || { echo "    got: $got"; return 1; }
+	# nothing on stderr: a preload with large static TLS breaks node's
+	# small-stack threads ("pthread_create: Invalid argument")
+	[[ ! -s $WORK/node.err ]] || { sed 's/^/    stderr: /' "$WORK/node.err" | head -n3; return 1; }
+}
+
 program_checks() {
 	have nc && check "nc -> nc (server on b got the line)" nc_test
 	have socat && check "socat -> socat (echo through tr, IPv4 and IPv6 names)" socat_test
@@ -165,4 +184,5 @@ program_checks() {
 		check "ssh preloaded (srmudp run) -> sshd preloaded (srmudp run)" ssh_preloaded_test
 	fi
 	have iperf3 && check "iperf3 both directions (3 s each)" iperf_test
+	have node && check "node http.get -> python3 http.server, clean stderr" node_test
 }
