@@ -81,15 +81,13 @@ static int cctx_make(struct compress_ctx *z)
 	return 0;
 }
 
-static ssize_t raw_record(struct compress_tx *t, const uint8_t *in, size_t n, uint8_t *out)
+size_t compress_tx_raw_header(struct compress_tx *t, size_t n, uint8_t *hdr)
 {
-	out[0] = COMPRESS_RAW;
-	size_t off = 1 + varint_put(out + 1, COMPRESS_HEADER_MAX - 1, n);
-	memcpy(out + off, in, n);
-	off += n;
+	hdr[0] = COMPRESS_RAW;
+	size_t h = 1 + varint_put(hdr + 1, COMPRESS_HEADER_MAX - 1, n);
 	t->records_raw++;
 	t->bytes_in += n;
-	t->bytes_out += off;
+	t->bytes_out += h + n;
 	if (t->mode == SRM_COMPRESS_AUTO && !t->active && n >= COMPRESS_MIN_RECORD) {
 		t->raw_since_off += n;
 		if (t->raw_since_off >= COMPRESS_RETRY_BYTES) {
@@ -97,7 +95,14 @@ static ssize_t raw_record(struct compress_tx *t, const uint8_t *in, size_t n, ui
 			t->off_reason = COMPRESS_OFF_NONE;
 		}
 	}
-	return (ssize_t)off;
+	return h;
+}
+
+static ssize_t raw_record(struct compress_tx *t, const uint8_t *in, size_t n, uint8_t *out)
+{
+	size_t h = compress_tx_raw_header(t, n, out);
+	memcpy(out + h, in, n);
+	return (ssize_t)(h + n);
 }
 
 ssize_t compress_tx_record(struct compress_tx *t, struct compress_ctx *z, const uint8_t *in,

@@ -119,6 +119,10 @@ bool compress_tx_wants(const struct compress_tx *t, size_t n);
  * written, or SRM_ERR_NOMEM / SRM_ERR_INVALID. */
 ssize_t compress_tx_record(struct compress_tx *t, struct compress_ctx *z, const uint8_t *in,
 			   size_t n, uint8_t *out, size_t cap);
+/* The header of a RAW record of n bytes (when compress_tx_wants says no),
+ * so the caller can write the payload without an extra copy; counts it
+ * like compress_tx_record.  Returns the header length. */
+size_t compress_tx_raw_header(struct compress_tx *t, size_t n, uint8_t *hdr);
 /* AUTO: zstd took cpu_us of CPU for n input bytes while the link carries
  * link_bytes_per_s (0: unknown).  May switch compression off. */
 void compress_tx_note_cpu(struct compress_tx *t, size_t n, uint64_t cpu_us,

@@ -694,6 +694,8 @@ uint64_t conn_next_deadline(struct conn *c, uint64_t now_us)
 		d = now_us;
 	if (!dl_empty(&c->open_q))
 		d = min64(d, dl_entry(c->open_q.next, open_node)->open_deadline_us);
+	if (c->nstreams > 0)
+		d = min64(d, c->last_trim_us + CONN_TRIM_US);
 
 	/* When we would like to send something ack-eliciting, and when cwnd
 	 * and pacing let us. */
@@ -730,6 +732,8 @@ void conn_on_timeout(struct conn *c, uint64_t now_us)
 	if (now_us >= recovery_deadline(&c->rec))
 		recovery_on_timeout(&c->rec, now_us, &cb);
 	apply_mtu(c);
+	if (now_us - c->last_trim_us >= CONN_TRIM_US)
+		conn_trim(c);
 	while (!dl_empty(&c->open_q)) {
 		struct cstream *cs = dl_entry(c->open_q.next, open_node);
 		if (cs->open_deadline_us > now_us)

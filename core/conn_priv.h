@@ -41,6 +41,8 @@
 #define PATH_RESPONSES_MAX 4
 /* RESETs for streams we never created (refused for max_streams). */
 #define ORPHAN_RESETS_MAX 64
+/* How often drained stream rings are given back (stream_trim). */
+#define CONN_TRIM_US 2000000
 /* Distinct ranges of peer stream ids we remember as opened. */
 #define PEER_IDS_RANGES_MAX 4096
 
@@ -164,6 +166,7 @@ struct conn {
 	unsigned n_path_events;
 	bool mtu_changed;             /* apply after recovery callbacks */
 	struct compress_ctx zstd;     /* shared by all streams (compress.h) */
+	uint64_t last_trim_us;
 
 	/* stats */
 	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
@@ -212,6 +215,7 @@ void conn_kill_streams(struct conn *c, uint32_t reason, bool send_reset);
 void conn_free_streams(struct conn *c);
 uint64_t conn_bdp(const struct conn *c);
 uint64_t conn_srtt(const struct conn *c);
+void conn_trim(struct conn *c);
 
 
 #endif

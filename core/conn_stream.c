@@ -480,7 +480,19 @@ ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 		size_t chunk = chunk_for(send_room(c, cs), n - taken);
 		if (chunk == 0)
 			break;
-		bool timed = c->cfg.cpu_clock_us && compress_tx_wants(&cs->ztx, chunk);
+		if (!compress_tx_wants(&cs->ztx, chunk)) {
+			/* RAW: header and payload straight into the ring. */
+			uint8_t hdr[COMPRESS_HEADER_MAX];
+			size_t h = compress_tx_raw_header(&cs->ztx, chunk, hdr);
+			if (stream_send_write(&cs->s, hdr, h) < 0 ||
+			    stream_send_write(&cs->s, in + taken, chunk) < 0)
+				return taken ? (ssize_t)taken : SRM_ERR_NOMEM;
+			c->tx_buffered += h + chunk;
+			c->stream_bytes_sent += chunk;
+			taken += chunk;
+			continue;
+		}
+		bool timed = c->cfg.cpu_clock_us != NULL;
 		uint64_t t0 = timed ? c->cfg.cpu_clock_us(c->cfg.cpu_clock_arg) : 0;
 		ssize_t len = compress_tx_record(&cs->ztx, &c->zstd, in + taken, chunk, c->scratch,
 						 sizeof(c->scratch));
@@ -682,4 +694,11 @@ int conn_stream_buffered(const struct conn *c, uint64_t id, uint64_t *tx, uint64
 	if (rx)
 		*rx = cs->s.rx.highest - cs->s.rx.read;
 	return 0;
+}
+
+void conn_trim(struct conn *c)
+{
+	c->last_trim_us = c->now_us;
+	for (struct cstream *cs = c->streams; cs; cs = cs->hh.next)
+		stream_trim(&cs->s);
 }

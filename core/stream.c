@@ -88,7 +88,9 @@ static int ring_reserve(uint8_t **buf, size_t *cap, uint64_t from, size_t keep, 
 }
 
 /* A drained ring shrinks back to nothing if it had grown: a stream that
- * once moved megabytes does not keep them while idle. */
+ * once moved megabytes does not keep them while idle (stream_trim, called
+ * periodically, not on every drain: a busy stream would reallocate its
+ * ring each time the reader catches up). */
 static void ring_release_if_big(uint8_t **buf, size_t *cap)
 {
 	if (*cap > STREAM_IDLE_BUF) {
@@ -209,11 +211,6 @@ void stream_send_acked(struct stream *s, uint64_t off, size_t len, bool fin)
 		if (r.hi > t->base)
 			t->base = r.hi;
 		rangeset_remove(&t->acked, r.lo, r.hi);
-	}
-	if (t->base == t->end) {
-		ring_release_if_big(&t->buf, &t->cap);
-		rangeset_compact(&t->acked);
-		rangeset_compact(&t->lost);
 	}
 }
 
@@ -343,9 +340,18 @@ void stream_recv_consume(struct stream *s, size_t n)
 		return;
 	rangeset_remove(&r->got, r->read, r->read + n);
 	r->read += n;
-	if (rangeset_empty(&r->got)) {
-		ring_release_if_big(&r->buf, &r->cap);
-		rangeset_compact(&r->got);
+}
+
+void stream_trim(struct stream *s)
+{
+	if (s->tx.base == s->tx.end) {
+		ring_release_if_big(&s->tx.buf, &s->tx.cap);
+		rangeset_compact(&s->tx.acked);
+		rangeset_compact(&s->tx.lost);
+	}
+	if (rangeset_empty(&s->rx.got)) {
+		ring_release_if_big(&s->rx.buf, &s->rx.cap);
+		rangeset_compact(&s->rx.got);
 	}
 }
 

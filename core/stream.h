@@ -7,8 +7,8 @@
  * Offsets count bytes of the stream as carried on the wire (for a
  * compressed stream: record bytes, compress.h).  Both buffers are rings
  * indexed by offset, allocated on first use, grown by doubling and
- * released when they drain, so an idle stream costs only this struct and
- * two small rings (STREAM_IDLE_BUF).
+ * released by stream_trim once drained, so an idle stream costs only this
+ * struct and two small rings (STREAM_IDLE_BUF).
  *
  * Flow control (docs/TRANSPORT.md): the receiver advertises max, the
  * highest offset the peer may send.  Each side starts from
@@ -97,6 +97,9 @@ void stream_init(struct stream *s, uint64_t id, enum stream_state state);
 void stream_free_buffers(struct stream *s);
 /* Bytes of heap the stream holds (buffers and range arrays). */
 size_t stream_memory(const struct stream *s);
+/* Release rings that grew and are now empty (call it periodically: an
+ * idle stream then costs only the struct and two STREAM_IDLE_BUF rings). */
+void stream_trim(struct stream *s);
 
 /* ---- Send side ---------------------------------------------------------- */
 
