@@ -65,6 +65,19 @@ plain_curl_passthrough() {
 check "passthrough: curl to a local server with the preload and no SRMUDP_PEERS" plain_curl_passthrough
 check "laziness: a local-only client starts no engine thread and no UDP socket" no_engine_without_designated_use
 
+# Naming as libc users see it (getent uses getaddrinfo/gethostbyaddr).
+naming_test() {
+	local v4 v6 fq rev unknown
+	v4=$(A getent ahostsv4 b | awk 'NR==1 {print $1}')
+	v6=$(A getent ahostsv6 b | awk 'NR==1 {print $1}')
+	fq=$(A getent ahostsv4 b.srmudp | awk 'NR==1 {print $1}')
+	rev=$(A getent hosts 239.83.0.1 | awk '{print $2}')
+	unknown=$(A getent ahosts no-such-peer.invalid; echo "rc=$?")
+	echo "    b -> $v4, $v6; b.srmudp -> $fq; 239.83.0.1 -> $rev; unknown -> $unknown"
+	[[ $v4 == 239.83.0.1 && $v6 == ff01::5352:0:1 && $fq == 239.83.0.1 && $rev == b && $unknown == "rc=2" ]]
+}
+check "naming: b, b.srmudp, IPv6 form, reverse lookup, unknown names untouched" naming_test
+
 # A server that listens, then daemonizes (fork, the parent exits): the
 # child must take the engine's UDP port over and keep accepting peers.
 daemon_test() {

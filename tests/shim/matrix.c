@@ -723,6 +723,41 @@ static void t_threads_eintr(int family, const char *tag)
 	close(fd);
 }
 
+/* Successful calls leave errno alone, as libc's do. */
+static void t_errno(int family, const char *tag)
+{
+	struct sockaddr_storage ss, a;
+	socklen_t len, al = sizeof(a), l = sizeof(int);
+	int fd, v = 1, d;
+	const char *bad = NULL;
+	char line[64], buf[8];
+
+#define KEEP(call, name)                                       \
+	do {                                                   \
+		errno = EDOM;                                  \
+		if ((call) < 0 || errno != EDOM)               \
+			bad = bad ? bad : name;                \
+	} while (0)
+	resolve(family, family == AF_INET ? host4 : host6, port, &ss, &len);
+	fd = socket(family, SOCK_STREAM, 0);
+	KEEP(connect(fd, (struct sockaddr *)&ss, len), "connect");
+	snprintf(line, sizeof(line), "echo %s\n", tag);
+	KEEP(write(fd, line, strlen(line)), "write");
+	KEEP(write(fd, "e", 1), "write");
+	KEEP(read_n(fd, buf, 1), "read");
+	KEEP(getpeername(fd, (struct sockaddr *)&a, &al), "getpeername");
+	al = sizeof(a);
+	KEEP(getsockname(fd, (struct sockaddr *)&a, &al), "getsockname");
+	KEEP(getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &l), "getsockopt");
+	KEEP(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), "setsockopt");
+	KEEP(d = dup(fd), "dup");
+	KEEP(close(d), "close(dup)");
+	KEEP(shutdown(fd, SHUT_WR), "shutdown");
+	KEEP(close(fd), "close");
+#undef KEEP
+	out("%s: errno untouched by successful calls: %s", tag, bad ? bad : "yes");
+}
+
 static int client(void)
 {
 	static const int fams[] = { AF_INET, AF_INET6 };
@@ -752,6 +787,7 @@ static int client(void)
 	t_stdio(AF_INET, "stdio");
 	t_bulk(AF_INET, "bulk");
 	t_threads_eintr(AF_INET, "threads");
+	t_errno(AF_INET, "errno");
 	t_closefrom(AF_INET, "closefrom");
 	out("done");
 	return 0;
