@@ -69,7 +69,8 @@ static const char *const other_vars[] = {
 const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
-	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT",
+	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
+	"SRMUDP_PAD",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -192,6 +193,35 @@ bad:
 	return SRM_ERR_INVALID;
 range:
 	config_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
+	return SRM_ERR_INVALID;
+}
+
+/* "0" (no limit), "500000", "64k", "10M", "1G" (k, M, G multiply by
+ * 1024): a rate per second. */
+static int parse_rate(const struct source *src, uint64_t *out, char *err, size_t errlen)
+{
+	const char *s = src->value, *p = s;
+	uint64_t v = 0, mul = 1;
+	char qb[QUOTE_BUF];
+
+	while (*p >= '0' && *p <= '9' && v < (UINT64_C(1) << 40))
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	if (p == s || (*p >= '0' && *p <= '9'))
+		goto bad;
+	if (*p == 'k' || *p == 'K')
+		mul = 1024, p++;
+	else if (*p == 'm' || *p == 'M')
+		mul = 1024 * 1024, p++;
+	else if (*p == 'g' || *p == 'G')
+		mul = 1024 * 1024 * 1024, p++;
+	if (*p != '\0')
+		goto bad;
+	*out = v * mul;
+	return 0;
+bad:
+	config_err(err, errlen, src->where,
+		   "bad rate %s (expected a number per second, optionally with k, M or G, e.g. 10M)",
+		   QS(qb, s));
 	return SRM_ERR_INVALID;
 }
 
@@ -531,6 +561,7 @@ static int parse_peers(const struct source *src, struct srm_config *cfg, size_t 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
 static const char *const compress_names[] = { "auto", "on", "off" };
 static const char *const cc_names[] = { "bbr", "cubic", "newreno" };
+static const char *const pad_names[] = { "off", "bucket", "mtu" };
 
 static int parse_one(int id, const struct source *src, struct srm_config *cfg, char *err,
 		     size_t errlen)
@@ -566,6 +597,15 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return parse_timeout(src, &cfg->connect_timeout_ms, err, errlen);
 	case K_IDLE_TIMEOUT:
 		return parse_timeout(src, &cfg->idle_timeout_ms, err, errlen);
+	case K_RATE:
+		return parse_rate(src, &cfg->rate_bytes, err, errlen);
+	case K_RATE_PACKETS:
+		return parse_rate(src, &cfg->rate_packets, err, errlen);
+	case K_PAD:
+		rc = parse_choice(src, pad_names, 3, "off, bucket or mtu", &v, err, errlen);
+		if (rc == 0)
+			cfg->pad = (enum srm_pad)v;
+		return rc;
 	}
 	return SRM_ERR_INVALID;
 }

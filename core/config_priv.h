@@ -27,6 +27,9 @@ enum config_key {
 	K_CC,
 	K_CONNECT_TIMEOUT,
 	K_IDLE_TIMEOUT,
+	K_RATE,
+	K_RATE_PACKETS,
+	K_PAD,
 	K_COUNT
 };
 

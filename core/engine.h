@@ -91,6 +91,9 @@ struct peer {
 	size_t reprobe_next;        /* ...towards this candidate */
 	uint64_t next_lookup_ms;    /* rendezvous lookups are spaced out */
 	uint64_t last_rx_ms;        /* last authenticated packet */
+	/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: token buckets on what we accept. */
+	double rate_bytes, rate_packets;
+	uint64_t rate_refill_us;
 	struct bridge *bridges;
 	uint64_t next_punch_ms;     /* hole punching: when to try again */
 	uint64_t punch_until_ms;    /* ...and until when */

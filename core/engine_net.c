@@ -248,6 +248,24 @@ static void check_peer_restart(struct srm_engine *e, struct peer *p)
 	}
 }
 
+/* SRMUDP_PAD: grow the plaintext so the packet's size says little about
+ * its content.  FRAME_PADDING (zero bytes) fills the rest. */
+static size_t pad_to(const struct srm_engine *e, const struct conn *c, size_t len)
+{
+	static const size_t buckets[] = { 128, 256, 512, 1024 };
+	size_t mtu = conn_mtu_payload(c);
+	if (e->cfg.pad == SRM_PAD_OFF || len >= mtu)
+		return len; /* off, or a PMTU probe already padded */
+	if (e->cfg.pad == SRM_PAD_MTU)
+		return mtu;
+	for (size_t i = 0; i < sizeof(buckets) / sizeof(buckets[0]); i++) {
+		size_t target = buckets[i] - WIRE_DATA_OVERHEAD;
+		if (len <= target && target <= mtu)
+			return target;
+	}
+	return mtu;
+}
+
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
@@ -282,6 +300,9 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 		size_t len = conn_build_packet(p->conn, now_us, plain, WIRE_MAX_UDP_PAYLOAD, &pn);
 		if (!len)
 			break;
+		size_t padded = pad_to(e, p->conn, len);
+		memset(plain + len, FRAME_PADDING, padded - len);
+		len = padded;
 		uint8_t sealed_buf[PACKET_BUF];
 		bool direct = !path->relayed;
 		/* Direct packets are sealed straight into the send batch. */
@@ -301,6 +322,28 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 }
 
 /* ---- Receiving ---------------------------------------------------------- */
+
+/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: a token bucket per peer holding one
+ * second's worth, checked before any decryption. */
+static bool rate_allow(struct srm_engine *e, struct peer *p, size_t len, uint64_t now_us)
+{
+	double byte_rate = (double)e->cfg.rate_bytes, pkt_rate = (double)e->cfg.rate_packets;
+	if (byte_rate == 0 && pkt_rate == 0)
+		return true;
+	double secs = p->rate_refill_us ? (double)(now_us - p->rate_refill_us) / 1e6 : 1.0;
+	p->rate_refill_us = now_us;
+	p->rate_bytes += secs * byte_rate;
+	if (p->rate_bytes > byte_rate)
+		p->rate_bytes = byte_rate;
+	p->rate_packets += secs * pkt_rate;
+	if (p->rate_packets > pkt_rate)
+		p->rate_packets = pkt_rate;
+	if ((byte_rate && p->rate_bytes < (double)len) || (pkt_rate && p->rate_packets < 1))
+		return false;
+	p->rate_bytes -= (double)len;
+	p->rate_packets -= 1;
+	return true;
+}
 
 static struct peer *peer_by_session(struct srm_engine *e, const struct session *s)
 {
@@ -460,6 +503,10 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 	struct peer *p = peer_by_index(e, pkt, len);
 	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
+	if (!rate_allow(e, p, len, now_us)) {
+		drop(e, SRM_DROP_RATELIMIT);
+		return;
+	}
 	uint8_t plain[PACKET_BUF];
 	uint64_t pn;
 	int n = session_open(p->session, pkt, len, plain, sizeof(plain), &pn, now_us / 1000);

@@ -89,6 +89,9 @@ SRM_EXPORT SRM_MUST_CHECK int srm_pubkey_decode(const char *text,
 enum srm_log_level { SRM_LOG_ERROR, SRM_LOG_WARN, SRM_LOG_INFO, SRM_LOG_DEBUG };
 enum srm_compress { SRM_COMPRESS_AUTO, SRM_COMPRESS_ON, SRM_COMPRESS_OFF };
 enum srm_cc { SRM_CC_BBR, SRM_CC_CUBIC, SRM_CC_NEWRENO };
+/* Padding of DATA packets against traffic analysis: none, up to a size
+ * bucket (128, 256, 512, 1024 or the path MTU), or always the path MTU. */
+enum srm_pad { SRM_PAD_OFF, SRM_PAD_BUCKET, SRM_PAD_MTU };
 
 struct srm_peer_config {
 	char name[SRM_PEER_NAME_MAX + 1];
@@ -111,6 +114,11 @@ struct srm_config {
 	enum srm_cc cc;
 	uint32_t connect_timeout_ms;
 	uint32_t idle_timeout_ms; /* dead-peer detection */
+	/* Per-peer limits on what we accept (0: none); excess packets are
+	 * dropped before decryption and counted as SRM_DROP_RATELIMIT. */
+	uint64_t rate_bytes;      /* bytes per second */
+	uint64_t rate_packets;    /* packets per second */
+	enum srm_pad pad;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -374,6 +374,25 @@ TEST_F(ConfigTest, CompressAndCongestionControl)
 	ExpectError("SRMUDP_CC", "reno", "SRMUDP_CC: bad value \"reno\" (expected bbr, cubic or newreno)");
 }
 
+TEST_F(ConfigTest, RateLimitsAndPadding)
+{
+	ExpectOk("SRMUDP_RATE", "10M");
+	EXPECT_EQ(cfg_.rate_bytes, 10u << 20);
+	ExpectOk("SRMUDP_RATE", "500000");
+	EXPECT_EQ(cfg_.rate_bytes, 500000u);
+	ExpectOk("SRMUDP_RATE_PACKETS", "2k");
+	EXPECT_EQ(cfg_.rate_packets, 2048u);
+	for (const char *bad : { "fast", "10Mb", "-1", "1.5M" })
+		ExpectError("SRMUDP_RATE", bad,
+			    std::string("SRMUDP_RATE: bad rate \"") + bad +
+				    "\" (expected a number per second, optionally with k, M or G, e.g. 10M)");
+	ExpectOk("SRMUDP_PAD", "mtu");
+	EXPECT_EQ(cfg_.pad, SRM_PAD_MTU);
+	ExpectOk("SRMUDP_PAD", "bucket");
+	EXPECT_EQ(cfg_.pad, SRM_PAD_BUCKET);
+	ExpectError("SRMUDP_PAD", "yes", "SRMUDP_PAD: bad value \"yes\" (expected off, bucket or mtu)");
+}
+
 TEST_F(ConfigTest, Timeouts)
 {
 	struct {
