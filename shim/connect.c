@@ -60,6 +60,16 @@ static void carry_apply(int fd, const struct carried *c)
 		real_setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &c->sndtimeo, sizeof(c->sndtimeo));
 }
 
+/* SO_SNDTIMEO in ms, or -1 when unset (wait for the engine's timeout). */
+static int sndtimeo_ms(const struct carried *c)
+{
+	long long ms = (long long)c->sndtimeo.tv_sec * 1000 + c->sndtimeo.tv_usec / 1000;
+
+	if (ms <= 0)
+		return c->sndtimeo.tv_usec > 0 ? 1 : -1;
+	return ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+}
+
 static uint16_t bound_port(const struct carried *c)
 {
 	if (c->bound_len && c->bound.ss_family == AF_INET)
@@ -179,7 +189,13 @@ static int open_stream(int fd, int family, int idx, const struct sockaddr *sa, s
 		state_put(s);
 		return -EINPROGRESS;
 	}
-	st = srm_stream_wait(e, handle, -1);
+	/* SO_SNDTIMEO bounds a blocking connect, which then says EINPROGRESS
+	 * and carries on in the background, as on Linux. */
+	st = srm_stream_wait(e, handle, sndtimeo_ms(&c));
+	if (st == SRM_ERR_AGAIN && sndtimeo_ms(&c) >= 0) {
+		state_put(s);
+		return -EINPROGRESS;
+	}
 	if (st == SRM_OK || st == SRM_ERR_RESET) {
 		s->conn = CONN_CONNECTED;
 		state_put(s);
