@@ -12,7 +12,7 @@ extern "C" {
 
 namespace {
 
-struct Guard : ::testing::Test {
+struct CookieGuard : ::testing::Test {
 	struct identity me, peer;
 	uint8_t ss[32];
 	struct sockaddr_in src = {};
@@ -52,7 +52,7 @@ struct Guard : ::testing::Test {
 	const struct sockaddr *sa() { return (const struct sockaddr *)&src; }
 };
 
-TEST_F(Guard, Mac1CoversEveryByteBeforeIt)
+TEST_F(CookieGuard, Mac1CoversEveryByteBeforeIt)
 {
 	auto p = init();
 	EXPECT_EQ(cookie_check_mac1(p.data(), p.size(), me.mac1_key), 0);
@@ -68,7 +68,7 @@ TEST_F(Guard, Mac1CoversEveryByteBeforeIt)
 	EXPECT_EQ(cookie_check_mac1(p.data(), p.size() - 1, me.mac1_key), SRM_ERR_AUTH);
 }
 
-TEST_F(Guard, CookieBoundToAddressAndPort)
+TEST_F(CookieGuard, CookieBoundToAddressAndPort)
 {
 	uint8_t secret[32] = {9}, c1[16], c2[16], c3[16], c4[16];
 	ASSERT_EQ(cookie_compute(c1, secret, sa(), sizeof(src)), 0);
@@ -92,7 +92,7 @@ TEST_F(Guard, CookieBoundToAddressAndPort)
 	EXPECT_EQ(cookie_compute(c1, secret, &un, sizeof(un)), SRM_ERR_INVALID);
 }
 
-TEST_F(Guard, ReplyOnlyOpensForTheMessageItAnswers)
+TEST_F(CookieGuard, ReplyOnlyOpensForTheMessageItAnswers)
 {
 	uint8_t mac1[16], cookie[16] = {7, 7, 7}, nonce[24] = {1}, got[16];
 	auto p = init(nullptr, mac1);
@@ -124,7 +124,7 @@ TEST_F(Guard, ReplyOnlyOpensForTheMessageItAnswers)
 	EXPECT_LT(RESP_BYTES, INIT_BYTES);
 }
 
-TEST_F(Guard, ChecksBeforeAnyDh)
+TEST_F(CookieGuard, ChecksBeforeAnyDh)
 {
 	struct handshake_guard *g = handshake_guard_new(&me);
 	uint8_t reply[COOKIE_REPLY_BYTES];
@@ -151,7 +151,7 @@ TEST_F(Guard, ChecksBeforeAnyDh)
 	handshake_guard_free(g);
 }
 
-TEST_F(Guard, RateLimitPerSource)
+TEST_F(CookieGuard, RateLimitPerSource)
 {
 	struct handshake_guard_config cfg = {};
 	cfg.rate_per_sec = 2;
@@ -173,7 +173,7 @@ TEST_F(Guard, RateLimitPerSource)
 	handshake_guard_free(g);
 }
 
-TEST_F(Guard, UnderLoadCookieRoundTripAndRotation)
+TEST_F(CookieGuard, UnderLoadCookieRoundTripAndRotation)
 {
 	struct handshake_guard_config cfg = {};
 	cfg.load_per_sec = 5;

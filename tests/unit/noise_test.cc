@@ -63,7 +63,7 @@ const char *V_COOKIE_KEY_R = "b9089b9bed711a2ce695d1f769a2ec403c95d8abbd2d5c6da3
 
 const uint32_t IDX_I = 0x11223344, IDX_R = 0x55667788;
 
-struct Vec : ::testing::Test {
+struct NoiseVec : ::testing::Test {
 	struct identity id_i, id_r;
 	uint8_t ss_i[32], ss_r[32];
 	struct noise_payload pl_i, pl_r;
@@ -91,7 +91,7 @@ struct Vec : ::testing::Test {
 	}
 };
 
-TEST_F(Vec, Identities)
+TEST_F(NoiseVec, Identities)
 {
 	EXPECT_EQ(hex(id_i.pub, 32), V_PUB_I);
 	EXPECT_EQ(hex(id_r.pub, 32), V_PUB_R);
@@ -100,7 +100,7 @@ TEST_F(Vec, Identities)
 	EXPECT_EQ(std::string(NOISE_PROTOCOL_NAME).size(), 32u);
 }
 
-TEST_F(Vec, InitRespAndTransportKeys)
+TEST_F(NoiseVec, InitRespAndTransportKeys)
 {
 	uint8_t init[INIT_BYTES], resp[RESP_BYTES];
 	struct noise_handshake hs;
@@ -135,7 +135,7 @@ TEST_F(Vec, InitRespAndTransportKeys)
 	EXPECT_TRUE(sodium_is_zero((const uint8_t *)&hs, sizeof(hs)));
 }
 
-TEST_F(Vec, DataPackets)
+TEST_F(NoiseVec, DataPackets)
 {
 	for (int aes = 0; aes < 2; aes++) {
 		if (aes && !aead_aes_available())
@@ -155,7 +155,7 @@ TEST_F(Vec, DataPackets)
 	}
 }
 
-TEST_F(Vec, CookieReplyAndMac2)
+TEST_F(NoiseVec, CookieReplyAndMac2)
 {
 	struct sockaddr_in src = {};
 	src.sin_family = AF_INET;
@@ -185,7 +185,7 @@ TEST_F(Vec, CookieReplyAndMac2)
 	EXPECT_EQ(cookie_check_mac2(init, INIT_BYTES, cookie), 0);
 }
 
-TEST_F(Vec, EveryInitByteMatters)
+TEST_F(NoiseVec, EveryInitByteMatters)
 {
 	uint8_t init[INIT_BYTES];
 	struct noise_handshake hs;
@@ -229,7 +229,7 @@ TEST_F(Vec, EveryInitByteMatters)
 	}
 }
 
-TEST_F(Vec, EveryRespByteMatters)
+TEST_F(NoiseVec, EveryRespByteMatters)
 {
 	uint8_t init[INIT_BYTES], resp[RESP_BYTES];
 	struct noise_handshake hs, saved;
@@ -261,7 +261,7 @@ TEST_F(Vec, EveryRespByteMatters)
 	EXPECT_EQ(memcmp(ki.recv, kr.send, 32), 0);
 }
 
-TEST_F(Vec, WrongResponderKeyFailsMac1)
+TEST_F(NoiseVec, WrongResponderKeyFailsMac1)
 {
 	uint8_t init[INIT_BYTES];
 	struct noise_handshake hs;
@@ -278,7 +278,7 @@ TEST_F(Vec, WrongResponderKeyFailsMac1)
 	identity_wipe(&other);
 }
 
-TEST_F(Vec, WrongInitiatorStaticFailsPayload)
+TEST_F(NoiseVec, WrongInitiatorStaticFailsPayload)
 {
 	// An attacker who knows only public keys cannot complete "ss": with
 	// a wrong ss the payload does not decrypt.
@@ -292,7 +292,7 @@ TEST_F(Vec, WrongInitiatorStaticFailsPayload)
 	EXPECT_EQ(noise_finish_init(&ni, wrong_ss, &pl), SRM_DROP_CODE(SRM_DROP_AUTH));
 }
 
-TEST_F(Vec, HeaderChecks)
+TEST_F(NoiseVec, HeaderChecks)
 {
 	uint8_t init[INIT_BYTES];
 	struct noise_handshake hs;

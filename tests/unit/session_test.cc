@@ -208,7 +208,7 @@ bool keys_agree(const Side &a, const Side &b)
 }
 
 // A pair of sides, A initiating, handshake done by hand.
-struct Pair : ::testing::Test {
+struct SessionPair : ::testing::Test {
 	std::unique_ptr<Side> a, b;
 	uint64_t now = 1000;
 	void SetUp() override
@@ -246,7 +246,7 @@ struct Pair : ::testing::Test {
 	}
 };
 
-TEST_F(Pair, HandshakeSuccessAndKeyConfirmation)
+TEST_F(SessionPair, HandshakeSuccessAndKeyConfirmation)
 {
 	Bytes d;
 	EXPECT_FALSE(session_established(a->s));
@@ -290,7 +290,7 @@ TEST_F(Pair, HandshakeSuccessAndKeyConfirmation)
 	EXPECT_EQ(session_next_deadline(a->s, now), 1000u + REJECT_AFTER_MS);
 }
 
-TEST_F(Pair, ForceChacha)
+TEST_F(SessionPair, ForceChacha)
 {
 	struct session_config c = Side::config(1);
 	c.force_chacha = 1;
@@ -300,7 +300,7 @@ TEST_F(Pair, ForceChacha)
 	EXPECT_STREQ(session_cipher_name(b->s), "chacha20-poly1305");
 }
 
-TEST_F(Pair, UnknownOrWrongKeyRefused)
+TEST_F(SessionPair, UnknownOrWrongKeyRefused)
 {
 	// A stranger's INIT to B: B has no session for that key.
 	Side c(3, 0x0a000003);
@@ -334,7 +334,7 @@ TEST_F(Pair, UnknownOrWrongKeyRefused)
 	EXPECT_EQ(session_new(&a->id, zero, &cfg, a->ix), nullptr);
 }
 
-TEST_F(Pair, ReplayedAndDuplicatedHandshakeMessagesAreHarmless)
+TEST_F(SessionPair, ReplayedAndDuplicatedHandshakeMessagesAreHarmless)
 {
 	Bytes d;
 	EXPECT_FALSE(a->seal(now, &d));
@@ -366,7 +366,7 @@ TEST_F(Pair, ReplayedAndDuplicatedHandshakeMessagesAreHarmless)
 	EXPECT_TRUE(none.empty());
 }
 
-TEST_F(Pair, ReorderedInitsOnlyTheNewestCounts)
+TEST_F(SessionPair, ReorderedInitsOnlyTheNewestCounts)
 {
 	Bytes d;
 	EXPECT_FALSE(a->seal(now, &d));
@@ -385,7 +385,7 @@ TEST_F(Pair, ReorderedInitsOnlyTheNewestCounts)
 	EXPECT_TRUE(keys_agree(*a, *b));
 }
 
-TEST_F(Pair, LateRespToAnOlderInitIsDropped)
+TEST_F(SessionPair, LateRespToAnOlderInitIsDropped)
 {
 	Bytes d;
 	EXPECT_FALSE(a->seal(now, &d));
@@ -405,7 +405,7 @@ TEST_F(Pair, LateRespToAnOlderInitIsDropped)
 	EXPECT_TRUE(keys_agree(*a, *b));
 }
 
-TEST_F(Pair, RetransmitBackoffJitterAndTimeout)
+TEST_F(SessionPair, RetransmitBackoffJitterAndTimeout)
 {
 	struct session_config c = Side::config(1);
 	c.connect_timeout_ms = 20000;
@@ -443,7 +443,7 @@ TEST_F(Pair, RetransmitBackoffJitterAndTimeout)
 	EXPECT_EQ(a->handshake(now + 30000).size(), (size_t)INIT_BYTES);
 }
 
-TEST_F(Pair, EachRetransmittedInitIsFresh)
+TEST_F(SessionPair, EachRetransmittedInitIsFresh)
 {
 	// Every INIT of an attempt carries a newer timestamp, so the responder
 	// takes each (its RESP may have been lost) and refuses older ones.
@@ -474,7 +474,7 @@ TEST_F(Pair, EachRetransmittedInitIsFresh)
 	EXPECT_EQ(b->receive(init, a->addr, now + 30000, &r), 0);
 }
 
-TEST_F(Pair, EveryFlippedByteAndTruncationOfDataRejected)
+TEST_F(SessionPair, EveryFlippedByteAndTruncationOfDataRejected)
 {
 	establish();
 	Bytes d;
@@ -506,7 +506,7 @@ TEST_F(Pair, EveryFlippedByteAndTruncationOfDataRejected)
 	EXPECT_TRUE(session_established(b->s));
 }
 
-TEST_F(Pair, ReplayWindowOnData)
+TEST_F(SessionPair, ReplayWindowOnData)
 {
 	establish();
 	std::vector<Bytes> pkts;
@@ -530,7 +530,7 @@ TEST_F(Pair, ReplayWindowOnData)
 	EXPECT_EQ(b->receive(pkts[1], a->addr, now, &none), SRM_DROP_CODE(SRM_DROP_REPLAY));
 }
 
-TEST_F(Pair, VersionMismatchIsAClearError)
+TEST_F(SessionPair, VersionMismatchIsAClearError)
 {
 	struct session_config c = Side::config(1);
 	c.min_version = 2;
@@ -556,7 +556,7 @@ TEST_F(Pair, VersionMismatchIsAClearError)
 	EXPECT_EQ(b->receive(init, a->addr, now, &r), SRM_DROP_CODE(SRM_DROP_VERSION));
 }
 
-TEST_F(Pair, UnknownRequiredCapabilityIsAMismatch)
+TEST_F(SessionPair, UnknownRequiredCapabilityIsAMismatch)
 {
 	struct session_config c = Side::config(1);
 	c.local_caps |= 1u << 20; // "required" half
@@ -573,7 +573,7 @@ TEST_F(Pair, UnknownRequiredCapabilityIsAMismatch)
 	establish();
 }
 
-TEST_F(Pair, CrossingInitsMakeExactlyOneKeypair)
+TEST_F(SessionPair, CrossingInitsMakeExactlyOneKeypair)
 {
 	for (int first = 0; first < 2; first++) {
 		SetUp();
@@ -610,7 +610,7 @@ TEST_F(Pair, CrossingInitsMakeExactlyOneKeypair)
 	}
 }
 
-TEST_F(Pair, HigherSideResendsItsInitWhenTheLowerOneArrives)
+TEST_F(SessionPair, HigherSideResendsItsInitWhenTheLowerOneArrives)
 {
 	// Hole punching: the higher side's first INIT died in the peer's NAT;
 	// the lower side's INIT gets through.  The higher side answers that
@@ -643,7 +643,7 @@ TEST_F(Pair, HigherSideResendsItsInitWhenTheLowerOneArrives)
 	EXPECT_EQ(session_keypairs_created(b->s), 1u);
 }
 
-TEST_F(Pair, RekeyByTimeKeepsPacketNumbersAndOverlap)
+TEST_F(SessionPair, RekeyByTimeKeepsPacketNumbersAndOverlap)
 {
 	establish();
 	Bytes old_pkt;
@@ -685,7 +685,7 @@ TEST_F(Pair, RekeyByTimeKeepsPacketNumbersAndOverlap)
 	EXPECT_EQ(session_keypair_count(b->s), 1);
 }
 
-TEST_F(Pair, KeysExpireWithoutRekey)
+TEST_F(SessionPair, KeysExpireWithoutRekey)
 {
 	establish();
 	now += REJECT_AFTER_MS;
@@ -703,7 +703,7 @@ TEST_F(Pair, KeysExpireWithoutRekey)
 	EXPECT_TRUE(keys_agree(*a, *b));
 }
 
-TEST_F(Pair, ResponderRekeysIfTheInitiatorDoesNot)
+TEST_F(SessionPair, ResponderRekeysIfTheInitiatorDoesNot)
 {
 	establish();
 	std::vector<Bytes> none;
@@ -719,7 +719,7 @@ TEST_F(Pair, ResponderRekeysIfTheInitiatorDoesNot)
 	EXPECT_EQ(session_handshake_age_ms(a->s, now), 0u);
 }
 
-TEST_F(Pair, BootIdChangeShowsAPeerRestart)
+TEST_F(SessionPair, BootIdChangeShowsAPeerRestart)
 {
 	establish();
 	EXPECT_EQ(session_peer_boot_id(b->s), 0xaaaau);
@@ -730,7 +730,7 @@ TEST_F(Pair, BootIdChangeShowsAPeerRestart)
 	EXPECT_EQ(session_peer_boot_id(b->s), 0xccccu);
 }
 
-TEST_F(Pair, CookieModeUnderFloodEstablishedSessionsUnaffected)
+TEST_F(SessionPair, CookieModeUnderFloodEstablishedSessionsUnaffected)
 {
 	// C already has a session with B.
 	Side c(7, 0x0a000007);
@@ -827,7 +827,7 @@ TEST_F(Pair, CookieModeUnderFloodEstablishedSessionsUnaffected)
 	session_free(b_to_c);
 }
 
-TEST_F(Pair, GarbageNeverGrowsState)
+TEST_F(SessionPair, GarbageNeverGrowsState)
 {
 	establish();
 	Bytes from_b;
