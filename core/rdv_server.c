@@ -453,9 +453,23 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 		return SRM_DROP_CODE(SRM_DROP_MALFORMED);
 	/* Only a registrant, only from the address it proved. */
 	HASH_FIND(hh_addr, s->by_addr, akey, ADDR_KEY_BYTES, from);
+	if (from == NULL || from->expires_ms <= now_ms) {
+		/* A relaying client we do not know (we restarted, its NAT
+		 * moved it): the 7-byte hint makes it register again now
+		 * rather than at its next refresh. */
+		struct rdv_msg rep = { 0 };
+		s->st.relay_unknown++;
+		if (!ratelimit_allow(s->unauth, (const struct sockaddr *)&src->addr, src->len,
+				     now_ms)) {
+			s->st.rate_limited++;
+			return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
+		}
+		rep.kind = RDV_NOTREG;
+		return reply_unauth(s, out, src, rdv_msg_encode(&rep, NULL, 0, out->buf,
+								sizeof(out->buf)), len);
+	}
 	HASH_FIND(hh, s->by_pub, pkt + WIRE_HEADER_BYTES, RDV_KEY_BYTES, t);
-	if (from == NULL || from->expires_ms <= now_ms || t == NULL || t->expires_ms <= now_ms ||
-	    t == from) {
+	if (t == NULL || t->expires_ms <= now_ms || t == from) {
 		s->st.relay_unknown++;
 		return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
 	}

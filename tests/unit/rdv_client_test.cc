@@ -264,3 +264,29 @@ TEST(RdvClient, CandidateChangeReRegistersAtOnce)
 	sim.pump();
 	EXPECT_EQ(a.count(RDV_EV_REGISTERED), 2);
 }
+
+TEST(RdvClient, RelayAfterServerRestartReRegistersAtOnce)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(1000);
+	rdv_server_free(sim.servers[0].s);
+	rdv_server_config cfg{};
+	sim.servers[0].s = rdv_server_new(&cfg, sim.store, sim.now);
+	// Both keep relaying as if nothing happened (a relayed session).
+	uint8_t inner[60] = { WIRE_DATA, 1 }, pkt[RDV_MAX_PACKET];
+	for (int i = 0; i < 20; i++) {
+		size_t len = rdv_client_wrap_relay(a.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+		sim.to_server(a, pkt, len);
+		len = rdv_client_wrap_relay(b.c, a.pub, inner, sizeof inner, pkt, sizeof pkt);
+		sim.to_server(b, pkt, len);
+		sim.run(100);
+	}
+	// Well before the 25 s refresh, both registered again and the relay
+	// delivers.
+	EXPECT_EQ(a.count(RDV_EV_REGISTERED), 2);
+	EXPECT_EQ(b.count(RDV_EV_REGISTERED), 2);
+	EXPECT_GT(a.count(RDV_EV_RELAYED), 10);
+	EXPECT_GT(b.count(RDV_EV_RELAYED), 10);
+}

@@ -413,9 +413,15 @@ TEST(RdvServer, RelayOnlyBetweenRegisteredPeersFromTheirAddress)
 	EXPECT_TRUE(rdv_endpoint_equal(&out[0].to, &b.addr));
 	EXPECT_EQ(0, memcmp(out[0].buf + WIRE_HEADER_BYTES, a.pub, 32));
 	EXPECT_EQ(0, memcmp(out[0].buf + RDV_RELAY_OVERHEAD, inner, sizeof inner));
-	// Same bytes from anywhere else: dropped.
-	EXPECT_EQ(raw.send(sim_v4("203.0.113.9", 40001), pkt, len, out),
-		  SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	// Same bytes from anywhere else: not forwarded; the sender only gets
+	// the small hint to register (not larger than what it sent).
+	rdv_endpoint stranger = sim_v4("203.0.113.9", 40001);
+	ASSERT_EQ(raw.send(stranger, pkt, len, out), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&out[0].to, &stranger));
+	EXPECT_LE(out[0].len, len);
+	rdv_msg hint;
+	ASSERT_EQ(rdv_msg_decode(out[0].buf, out[0].len, &hint), 0);
+	EXPECT_EQ(hint.kind, RDV_NOTREG);
 	// To an unregistered key: dropped.
 	uint8_t nobody[32] = { 42 };
 	len = rdv_client_wrap_relay(a.c, nobody, inner, sizeof inner, pkt, sizeof pkt);
