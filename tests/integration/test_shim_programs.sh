@@ -126,8 +126,10 @@ c.sendall(b'1'); assert c.recv(1) == b'1'
 high = [int(f) for f in os.listdir('/proc/self/fd') if int(f) >= 1024]
 res = []
 for fd in high:
+    what = os.readlink('/proc/self/fd/%d' % fd)
     try: os.close(fd); res.append('closed')
     except OSError as e: res.append(errno.errorcode[e.errno])
+    if res[-1] == 'closed': res.append('closed:' + what)
     try: os.dup2(0, fd); res.append('overwritten')
     except OSError as e: res.append(errno.errorcode[e.errno])
 c.sendall(b'2'); ok = c.recv(1) == b'2'
@@ -135,9 +137,42 @@ print(len(high) > 0, sorted(set(res)), 'stream-ok' if ok else 'stream-broken')
 ")
 	stop "$sp"
 	echo "    $got"
-	[[ $got == "True ['EBADF', 'EBUSY'] stream-ok" ]]
+	[[ $got == "True ['EBADF', 'EBUSY'] stream-ok" ]] # closed:PATH names an unguarded fd
 }
 check "engine fds: close gives EBADF, dup2 onto them EBUSY, streams survive" engine_fds_test
+
+# Many threads connecting, echoing and closing at once (the fd table, the
+# engine start race, and per-stream state under concurrency).
+threads_test() {
+	local p got
+	p=$(free_port)
+	Bg threads-server socat TCP-LISTEN:"$p",reuseaddr,fork,backlog=64 SYSTEM:cat
+	local sp=$BG_PID
+	wait_b_port "$p" 10 || return 1
+	got=$(A timeout 60 python3 -c "
+import os, socket, threading
+ok = []
+def one(i):
+    for k in range(5):
+        c = socket.create_connection(('b', $p), timeout=30)
+        msg = os.urandom(4096 * (i % 4 + 1))
+        c.sendall(msg); c.shutdown(socket.SHUT_WR)
+        got = b''
+        while True:
+            d = c.recv(65536)
+            if not d: break
+            got += d
+        c.close()
+        ok.append(got == msg)
+ts = [threading.Thread(target=one, args=(i,)) for i in range(16)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(sum(ok), len(ok))
+")
+	stop "$sp"
+	echo "    echoed correctly: $got"
+	[[ $got == "80 80" ]]
+}
+check "16 threads x 5 streams at once, echoed intact" threads_test
 
 program_checks
 
