@@ -143,6 +143,10 @@ struct ended_stream {
  * usual hard limit; 128 KiB of bits). */
 #define OWNED_FD_LIMIT (1u << 20)
 
+/* One fd read or write moves at most this much; large enough to amortise
+ * syscalls, small enough to keep every stream served in turn. */
+#define BRIDGE_CHUNK (64 * 1024)
+
 #define SEND_BATCH 32
 #define RECV_BATCH 32
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
@@ -197,6 +201,11 @@ struct srm_engine {
 	struct sockaddr_storage send_addr[SEND_BATCH];
 	uint8_t send_buf[SEND_BATCH][PACKET_BUF];
 	unsigned send_count;
+
+	/* Engine-thread buffers (kept out of TLS: a preloaded library's
+	 * static TLS is scarce). */
+	uint8_t recv_buf[RECV_BATCH][PACKET_BUF];
+	uint8_t scratch[BRIDGE_CHUNK];
 };
 
 /* engine.c */

@@ -18,13 +18,9 @@
 #include "engine.h"
 #include "log.h"
 
-/* One read or write moves at most this much; large enough to amortise
- * syscalls, small enough to keep every stream served in turn. */
-#define BRIDGE_CHUNK (64 * 1024)
 /* Reads per fd per wake-up, so one busy stream cannot starve the rest. */
 #define BRIDGE_READS_PER_PASS 8
 
-static __thread uint8_t scratch[BRIDGE_CHUNK];
 
 struct bridge *bridge_new(struct srm_engine *e, struct peer *p, uint64_t stream_id, int fd)
 {
@@ -118,11 +114,11 @@ static int reset_error(const struct bridge *b, uint32_t reason)
 }
 
 /* Discard the filler the caller wrote to hold POLLOUT low while opening. */
-static void drain_prefill(struct bridge *b)
+static void drain_prefill(struct srm_engine *e, struct bridge *b)
 {
 	while (b->prefill) {
-		size_t want = b->prefill < sizeof(scratch) ? b->prefill : sizeof(scratch);
-		ssize_t n = recv(b->fd, scratch, want, MSG_DONTWAIT);
+		size_t want = b->prefill < sizeof(e->scratch) ? b->prefill : sizeof(e->scratch);
+		ssize_t n = recv(b->fd, e->scratch, want, MSG_DONTWAIT);
 		if (n <= 0)
 			break;
 		b->prefill -= (size_t)n;
@@ -146,7 +142,7 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 		 * never sees POLLOUT without POLLHUP on a failed open. */
 		shutdown(b->fd, SHUT_RDWR);
 	}
-	drain_prefill(b);
+	drain_prefill(e, b);
 	engine_remember_end(e, b->handle, error);
 	bridge_free(e, b);
 	pthread_cond_broadcast(&e->cond);
@@ -169,7 +165,7 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 		release_if_empty(&b->in_buf, &b->in_len, &b->in_off);
 	}
 	for (int i = 0; i < BRIDGE_READS_PER_PASS; i++) {
-		ssize_t n = recv(b->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+		ssize_t n = recv(b->fd, e->scratch, sizeof(e->scratch), MSG_DONTWAIT);
 		if (n == 0) {
 			b->fd_eof = true;
 			conn_stream_shutdown(c, b->stream_id);
@@ -182,13 +178,13 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 			bridge_fail(e, b, SRM_ERR_RESET, true);
 			return;
 		}
-		ssize_t w = conn_stream_write(c, b->stream_id, scratch, (size_t)n);
+		ssize_t w = conn_stream_write(c, b->stream_id, e->scratch, (size_t)n);
 		if (w < 0) {
 			bridge_fail(e, b, SRM_ERR_RESET, false);
 			return;
 		}
 		if (w < n) {
-			if (hold(&b->in_buf, &b->in_len, &b->in_off, scratch + w, (size_t)(n - w)) < 0) {
+			if (hold(&b->in_buf, &b->in_len, &b->in_off, e->scratch + w, (size_t)(n - w)) < 0) {
 				bridge_fail(e, b, SRM_ERR_NOMEM, true);
 				return;
 			}
@@ -230,10 +226,10 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 	if (rc < 0)
 		return;
 	while (rc == 1) {
-		ssize_t n = conn_stream_read(c, b->stream_id, scratch, sizeof(scratch));
+		ssize_t n = conn_stream_read(c, b->stream_id, e->scratch, sizeof(e->scratch));
 		if (n <= 0)
 			break;
-		ssize_t w = send(b->fd, scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t w = send(b->fd, e->scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			bridge_fail(e, b, SRM_ERR_RESET, true);
 			return;
@@ -241,7 +237,7 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 		if (w < 0)
 			w = 0;
 		if (w < n) {
-			if (hold(&b->out_buf, &b->out_len, &b->out_off, scratch + w, (size_t)(n - w)) < 0) {
+			if (hold(&b->out_buf, &b->out_len, &b->out_off, e->scratch + w, (size_t)(n - w)) < 0) {
 				bridge_fail(e, b, SRM_ERR_NOMEM, true);
 				return;
 			}
@@ -321,7 +317,7 @@ void bridge_on_fd(struct srm_engine *e, struct bridge *b, uint32_t events, uint6
 
 static void on_opened(struct srm_engine *e, struct bridge *b)
 {
-	drain_prefill(b);
+	drain_prefill(e, b);
 	b->state = 0;
 	pthread_cond_broadcast(&e->cond);
 	uint64_t handle = b->handle;

@@ -571,7 +571,7 @@ static void receive_one(struct srm_engine *e, uint8_t *pkt, size_t len,
 
 void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 {
-	static __thread uint8_t bufs[RECV_BATCH][PACKET_BUF];
+	uint8_t (*bufs)[PACKET_BUF] = e->recv_buf;
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_storage from[RECV_BATCH];
