@@ -340,6 +340,23 @@ static void print_streams(FILE *f, const struct jnode *peer)
 			total - shown);
 }
 
+/* The non-zero counters of a "drops" object; engines count them per
+ * engine (most drops happen before a packet is tied to a peer), and a
+ * peer object may carry its own. */
+static void print_drops(FILE *f, const struct jnode *doc, const char *indent)
+{
+	const struct jnode *drops = jget(doc, "drops");
+	int any = 0;
+	fprintf(f, "%sdrops:", indent);
+	if (drops && drops->type == J_OBJ)
+		for (const struct jnode *d = drops->child; d; d = d->next)
+			if (d->type == J_NUM && d->num > 0 && d->key) {
+				fprintf(f, " %s %.0f", d->key, d->num);
+				any = 1;
+			}
+	fprintf(f, "%s\n", any ? "" : " none");
+}
+
 static void print_peer(FILE *f, const struct jnode *p)
 {
 	char name[80], fp[16], path[96], rtt[24], loss[16], cwnd[24], pmtu[16], in[24], out[24],
@@ -379,21 +396,9 @@ static void print_peer(FILE *f, const struct jnode *p)
 		jstr(p, "name", name, sizeof(name)), jstr(p, "fingerprint", fp, sizeof(fp)), path, rtt,
 		loss, cwnd, pmtu, fmt_bytes(in, sizeof(in), p, "bytes_in"),
 		fmt_bytes(out, sizeof(out), p, "bytes_out"), ratio, age);
+	if (jget(p, "drops"))
+		print_drops(f, p, "      ");
 	print_streams(f, p);
-}
-
-static void print_drops(FILE *f, const struct jnode *doc)
-{
-	const struct jnode *drops = jget(doc, "drops");
-	int any = 0;
-	fprintf(f, "  drops:");
-	if (drops && drops->type == J_OBJ)
-		for (const struct jnode *d = drops->child; d; d = d->next)
-			if (d->type == J_NUM && d->num > 0 && d->key) {
-				fprintf(f, " %s %.0f", d->key, d->num);
-				any = 1;
-			}
-	fprintf(f, "%s\n", any ? "" : " none");
 }
 
 /* A document without peers (e.g. a rendezvous server): its numbers. */
@@ -448,7 +453,7 @@ static void print_engine(FILE *f, const struct jnode *doc)
 	if (jhas_num(doc, "packets_in", &pin) | jhas_num(doc, "packets_out", &pout))
 		fprintf(f, "  packets: in %.0f out %.0f\n", pin, pout);
 	if (jget(doc, "drops"))
-		print_drops(f, doc);
+		print_drops(f, doc, "  ");
 	print_counters(f, doc);
 	const struct jnode *peers = jget(doc, "peers");
 	if (!peers || peers->type != J_ARR)

@@ -171,7 +171,7 @@ docs = {
                b'"udp_port":7,"drops":{"new-reason":5,"auth":0},"peers":[{"name":"p\\"q",'
                b'"fingerprint":"ABCDEFGH","path":{"kind":"direct","address":"[::1]:9"},'
                b'"established":true,"rtt_ms":1.5e0,"streams":[{"id":1,"port":80,"state":"open",'
-               b'"direction":"out","extra":true}],"more":"x"}]}\n',
+               b'"direction":"out","extra":true}],"more":"x","drops":{"auth":3}}]}\n',
     "3999992": b'{"pid": 3999992, "peers": [ {"name": "trunc',   # cut short
     "3999993": None,                                           # never answers
 }
@@ -202,8 +202,8 @@ for _ in $(seq 50); do grep -q ready fake.out && break; sleep 0.1; done
 timeout 20 "$SRMUDP" status 3999991 3999992 3999993 "$spid" >odd.txt 2>odd.err
 rc=$?
 expect "odd documents: status still exits 0" test "$rc" -eq 0
-expect "a document with unknown fields is shown (name escaped, control char replaced)" \
-	bash -c "grep -qE '^engine 3999991 +fu\?ture +udp 7' odd.txt && grep -qE '^ +p\"q +ABCDEFGH +direct \[::1\]:9 ' odd.txt && grep -q 'new-reason 5' odd.txt"
+expect "a document with unknown fields is shown (name escaped, control char replaced, peer drops)" \
+	bash -c "grep -qE '^engine 3999991 +fu\?ture +udp 7' odd.txt && grep -qE '^ +p\"q +ABCDEFGH +direct \[::1\]:9 ' odd.txt && grep -q 'new-reason 5' odd.txt && grep -qE '^      drops: auth 3\$' odd.txt"
 expect "a truncated document and a stuck engine are skipped, the real one shown" \
 	bash -c "! grep -qE '^engine 399999[23]' odd.txt && grep -qE '^engine $spid ' odd.txt"
 timeout 20 "$SRMUDP" status --json 3999991 3999992 3999993 >odd.json 2>&1
