@@ -457,10 +457,15 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 	}
 	keypair_free(s, s->next);
 	s->next = kp;
-	s->responded = 1;
+	/* Wait for the initiator's confirmation rather than cross it with an
+	 * INIT of ours -- unless the INIT is far from our wall clock: an old
+	 * INIT replayed to a restarted responder must not hold us back. */
+	uint64_t wall = now_ms + (uint64_t)s->cfg.wall_offset_ms;
+	s->responded = pl.timestamp_ms + RESPONDER_WAIT_MAX_SKEW_MS >= wall &&
+		       pl.timestamp_ms <= wall + RESPONDER_WAIT_MAX_SKEW_MS;
 	s->responded_ms = now_ms;
-	if (s->attempt && s->next_send_ms < now_ms + REKEY_TIMEOUT_MS)
-		s->next_send_ms = now_ms + REKEY_TIMEOUT_MS; /* wait for confirmation */
+	if (s->responded && s->attempt && s->next_send_ms < now_ms + REKEY_TIMEOUT_MS)
+		s->next_send_ms = now_ms + REKEY_TIMEOUT_MS;
 	rc = 0;
 out:
 	noise_init_wipe(&st);

@@ -58,6 +58,10 @@
 #define HANDSHAKE_RETRY_JITTER_MS 300
 #define HANDSHAKE_RETRY_MAX_MS REKEY_TIMEOUT_MS
 #define CONNECT_TIMEOUT_DEFAULT_MS 10000
+/* A responder waits for key confirmation only after an INIT whose
+ * timestamp is this close to its own wall clock (peers' clocks are NTP
+ * synchronised; a replayed old INIT is not). */
+#define RESPONDER_WAIT_MAX_SKEW_MS 60000
 
 struct session_config {
 	uint32_t local_caps;          /* session_local_caps() */

@@ -360,9 +360,12 @@ TEST_F(SessionPair, ReplayedAndDuplicatedHandshakeMessagesAreHarmless)
 	// An INIT replayed to a restarted B is answered, but nothing comes of
 	// it: the keypair is never confirmed and the boot id stays unknown.
 	b->connect(*a, Side::config(0xbbbb));
-	ASSERT_EQ(b->receive(init, a->addr, now + 1, &r2), 0);
+	ASSERT_EQ(b->receive(init, a->addr, now + 100000, &r2), 0);
 	EXPECT_FALSE(session_established(b->s));
 	EXPECT_EQ(session_peer_boot_id(b->s), 0u);
+	// ...and it does not make B wait before initiating itself.
+	EXPECT_FALSE(b->seal(now + 100000, &d));
+	EXPECT_EQ(b->handshake(now + 100000).size(), (size_t)INIT_BYTES);
 	EXPECT_TRUE(none.empty());
 }
 
