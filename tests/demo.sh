@@ -54,7 +54,7 @@ end=$(date +%s.%N)
 sum_b=$(sha256sum <"$work/www/blob" | cut -d' ' -f1)
 sum_a=$(sha256sum <"$work/got" | cut -d' ' -f1)
 bytes=$(stat -c %s "$work/got")
-say "bytes moved: $bytes in $(printf '%.2f' "$(echo "$end - $start" | bc -l 2>/dev/null || echo 0)") s"
+say "bytes moved: $bytes in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"
 say "sha256 on b: $sum_b"
 say "sha256 on a: $sum_a"
 [[ $sum_a == "$sum_b" ]] && say "checksum equal: yes" || { say "checksum equal: NO"; exit 1; }

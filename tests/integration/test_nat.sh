@@ -67,7 +67,7 @@ transfer() {
 	path=$(grep -oE "path: (relayed|direct)" "$work/a.log" 2>/dev/null | tail -1 | cut -d' ' -f2)
 	path=${path:-unknown}
 	if [[ -f $out ]] && cmp -s "$blob" "$out"; then
-		report+=("ok    $name: $path, $(printf '%.1f' "$(echo "$t1 - $t0" | bc -l)") s for ${SIZE_MB} MiB, sha256 equal")
+		report+=("ok    $name: $path, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s for ${SIZE_MB} MiB, sha256 equal")
 		last_path=$path
 		return 0
 	fi
