@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,6 +281,23 @@ srm_engine *glue_engine(void)
 srm_engine *glue_engine_if_running(void)
 {
 	return __atomic_load_n(&engine, __ATOMIC_ACQUIRE);
+}
+
+int glue_udp_port_free(void)
+{
+	const struct srm_config *c = glue_config();
+	int fd, r, off = 0;
+
+	if (!c || !c->listen_len)
+		return 1;
+	fd = socket(c->listen.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 1;
+	if (c->listen.ss_family == AF_INET6) /* the engine binds dual stack */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	r = bind(fd, (const struct sockaddr *)&c->listen, c->listen_len);
+	real_close(fd);
+	return r == 0;
 }
 
 int glue_start_for_listeners(void)

@@ -43,5 +43,7 @@ void glue_child_after_fork(void);
 /* Start the engine in a forked child that inherited listeners; retried by
  * fork.c until the configured UDP port is free.  Returns 0 or an error. */
 int glue_start_for_listeners(void);
+/* Cheap probe (one bind): could the configured UDP port be bound now? */
+int glue_udp_port_free(void);
 
 #endif

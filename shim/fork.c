@@ -9,9 +9,10 @@
  * fresh engine lazily (on an ephemeral UDP port if the parent holds the
  * configured one).  Listening sockets the child inherited are handed to a
  * new engine by a small thread that retries until the configured UDP port
- * is free: that is what keeps a daemonizing server reachable once its
- * parent has exited.  With the parent alive (a pre-forking server) the
- * parent's engine keeps forwarding into the shared listening socket.
+ * is free (probing with one bind, backing off to every 2 s): that is what
+ * keeps a daemonizing server reachable once its parent has exited.  With
+ * the parent alive (a pre-forking server) the parent's engine keeps
+ * forwarding into the shared listening socket.
  */
 #include <pthread.h>
 #include <time.h>
@@ -22,7 +23,8 @@
 #include "real.h"
 #include "state.h"
 
-#define ADOPT_RETRY_MS 200
+#define ADOPT_RETRY_MS 100      /* a daemonizing parent exits within ms */
+#define ADOPT_RETRY_MAX_MS 2000 /* a long-lived parent: probe rarely */
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -40,14 +42,18 @@ static void parent(void)
 
 static void *adopt(void *arg)
 {
+	long wait_ms = ADOPT_RETRY_MS;
+
 	(void)arg;
 	for (;;) {
 		uint16_t ports[1];
-		struct timespec ts = { 0, ADOPT_RETRY_MS * 1000000L };
+		struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
 
 		if (state_listener_ports(ports, 1) == 0)
 			return NULL; /* every inherited listener was closed */
-		if (glue_start_for_listeners() == 0) {
+		/* A pre-forked worker may wait here for its parent's whole life:
+		 * probe with one bind, and back off, before a full start. */
+		if (glue_udp_port_free() && glue_start_for_listeners() == 0) {
 			srm_engine *e = glue_engine_if_running();
 
 			if (e)
@@ -55,6 +61,8 @@ static void *adopt(void *arg)
 			return NULL;
 		}
 		nanosleep(&ts, NULL);
+		if (wait_ms < ADOPT_RETRY_MAX_MS)
+			wait_ms *= 2;
 	}
 }
 
