@@ -830,6 +830,34 @@ TEST_F(SessionPair, CookieModeUnderFloodEstablishedSessionsUnaffected)
 	session_free(b_to_c);
 }
 
+TEST_F(SessionPair, RoamingIsByIndexNotAddress)
+{
+	// Sessions are found by receiver index: after a NAT rebinding the
+	// same keys go on, with no handshake; the engine moves the endpoint
+	// only on packets that authenticate, so a spoofed packet from another
+	// address moves nothing.
+	establish();
+	uint64_t made = session_keypairs_created(b->s);
+	struct sockaddr_in moved = a->addr;
+	moved.sin_addr.s_addr = htonl(0xc0a80063);
+	moved.sin_port = htons(40000);
+	std::vector<Bytes> none;
+	for (int i = 0; i < 10; i++) {
+		Bytes d;
+		ASSERT_TRUE(a->seal(now, &d));
+		EXPECT_EQ(b->receive(d, moved, now, &none), 40);
+	}
+	Bytes forged;
+	ASSERT_TRUE(a->seal(now, &forged));
+	forged[20] ^= 1;
+	struct sockaddr_in attacker = moved;
+	attacker.sin_port = htons(666);
+	EXPECT_EQ(b->receive(forged, attacker, now, &none), SRM_DROP_CODE(SRM_DROP_AUTH));
+	EXPECT_EQ(session_keypairs_created(b->s), made);
+	EXPECT_TRUE(keys_agree(*a, *b));
+	EXPECT_TRUE(none.empty());
+}
+
 TEST_F(SessionPair, GarbageNeverGrowsState)
 {
 	establish();
