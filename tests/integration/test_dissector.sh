@@ -113,12 +113,16 @@ if nft add table inet srmtest 2>nft.err &&
 	nft add rule inet srmtest out udp sport $UC2 udp dport $US2 drop 2>>nft.err; then
 	env SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=cli=$C" "$SRMUDP" serve --expose $E >serve2.out 2>serve2.err &
-	pids+=($!)
+	s2pid=$!
+	pids+=($s2pid)
 	sleep 1
 	head -c 20000 /dev/urandom >data2
 	env SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data2 >got2 2>cerr2
 	expect "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2
+	timeout 10 "$SRMUDP" status "$s2pid" >status2.txt 2>&1
+	expect "srmudp status shows the relayed path and the rendezvous registration" \
+		bash -c "grep -qE '^ +cli +${C:0:8} +relayed ' status2.txt && grep -q 'rendezvous: registered, public 127.0.0.1:$US2' status2.txt"
 	relay_ok=1
 else
 	echo "  note  nft unusable here ($(head -c 200 nft.err)): relay phase skipped"
