@@ -2,7 +2,8 @@
  * config_fuzz.c — libFuzzer harness for the configuration parser
  * (core/config.c, core/config_file.c).
  *
- * The first input byte picks a variable (or, 10, the SRMUDP_CONFIG file);
+ * The first input byte picks a variable (mod 14: 0-9 and 11-13 a
+ * variable, 10 the SRMUDP_CONFIG file);
  * the rest is its value.  A parse must never crash, leak or overrun, and an
  * error must be one line of the form "WHERE: message".
  *
@@ -41,7 +42,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 static const char *const vars[] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
-	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT",
+	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
+	"SRMUDP_PAD",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -63,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(value, data + 1, size - 1);
 	value[size - 1] = '\0';
-	pick = data[0] % 11;
+	pick = data[0] % 14;
 	if (pick == 10) {
 		FILE *f = fopen(path, "w");
 
@@ -75,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fclose(f);
 		setenv("SRMUDP_CONFIG", path, 1);
 	} else if (value[0] != '\0') {
-		setenv(vars[pick], value, 1);
+		setenv(vars[pick < 10 ? pick : pick - 1], value, 1);
 	}
 	if (srm_config_from_env(&cfg, err, sizeof(err)) != 0 &&
 	    (strstr(err, ": ") == NULL || strchr(err, '\n') != NULL))
