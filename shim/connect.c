@@ -180,6 +180,7 @@ static int open_stream(int fd, int family, int idx, const struct sockaddr *sa, s
 	r = srm_stream_open(e, peer, port, sv[1], fill, &handle);
 	if (r < 0) {
 		s->conn = CONN_FAILED;
+		s->reset_reported = 2; /* reported here: the next connect starts over */
 		state_put(s);
 		return -stream_errno(r);
 	}
@@ -201,7 +202,10 @@ static int open_stream(int fd, int family, int idx, const struct sockaddr *sa, s
 		state_put(s);
 		return 0;
 	}
+	/* A failed blocking connect leaves the socket unconnected (Linux): the
+	 * next connect() is a new attempt. */
 	s->conn = CONN_FAILED;
+	s->reset_reported = 2;
 	r = -stream_errno(st);
 	state_put(s);
 	return r;

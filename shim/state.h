@@ -53,7 +53,8 @@ struct shim_sock {
 	int peer;
 	enum shim_conn conn;
 	int error_pending;  /* positive errno SO_ERROR still has to report */
-	int reset_reported; /* ECONNRESET already surfaced once */
+	int reset_reported; /* 1: the reset/failure was surfaced once; 2: also
+			     * the failed connect: the next connect() is a new attempt */
 	int linger_abort;   /* SO_LINGER {1,0}: close aborts */
 	struct sockaddr_storage local, remote;
 	socklen_t local_len, remote_len;

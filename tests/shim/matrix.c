@@ -256,6 +256,19 @@ static void t_refused(int family, const char *tag)
 	fd = socket(family, SOCK_STREAM, 0);
 	r = connect(fd, (struct sockaddr *)&ss, len);
 	out("%s: blocking connect -> %d %s", tag, r, ename(r ? errno : 0));
+	{
+		/* Linux leaves the socket unconnected: it may try again. */
+		struct sockaddr_storage ok;
+		socklen_t okl;
+		char line[64];
+		int n = snprintf(line, sizeof(line), "echo %s\n", tag);
+
+		resolve(family, family == AF_INET ? host4 : host6, port, &ok, &okl);
+		r = connect(fd, (struct sockaddr *)&ok, okl);
+		out("%s: same socket, connect to a listening port -> %d %s", tag, r, ename(r ? errno : 0));
+		if (r == 0 && write(fd, line, (size_t)n) == n)
+			out("%s: then echo %s", tag, echo_ok(fd, "again\n"));
+	}
 	close(fd);
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK, 0);
