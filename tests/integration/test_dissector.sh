@@ -173,7 +173,7 @@ expect "verbose tree: header, receiver index, packet number, tag" \
 
 # A RELAY packet built by hand (as a client would wrap a DATA packet) must
 # show the peer key and the inner packet; this needs no NAT.
-dumpcap -q -i lo -f udp -c 1 -a duration:5 -w "$tmp/relay.pcapng" 2>dumpcap2.err &
+dumpcap -q -i lo -f 'udp dst port 9' -c 1 -a duration:5 -w "$tmp/relay.pcapng" 2>dumpcap2.err &
 d2=$!
 for _ in $(seq 50); do grep -q 'Capturing on' dumpcap2.err && break; sleep 0.1; done
 python3 - <<EOF
