@@ -125,16 +125,19 @@ install: all
 	install -m 0644 $(CORE_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 core/srmudp.h $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/srmudp
 	install -m 0644 docs/srmudp.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	if [ -f docs/srmudp.7 ]; then install -m 0644 docs/srmudp.7 $(DESTDIR)$(PREFIX)/share/man/man7/; fi
+	install -m 0644 docs/srmudp.7 $(DESTDIR)$(PREFIX)/share/man/man7/
+	install -m 0644 tools/srmudp.lua $(DESTDIR)$(PREFIX)/share/srmudp/
 	sed -e 's|@PREFIX@|$(PREFIX)|g' tools/srmudp.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/srmudp.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsrmudp.so $(DESTDIR)$(PREFIX)/lib/libsrmudp-core.so \
 	      $(DESTDIR)$(PREFIX)/lib/libsrmudp-core.a $(DESTDIR)$(PREFIX)/bin/srmudp \
 	      $(DESTDIR)$(PREFIX)/include/srmudp.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/srmudp.pc \
-	      $(DESTDIR)$(PREFIX)/share/man/man1/srmudp.1 $(DESTDIR)$(PREFIX)/share/man/man7/srmudp.7
+	      $(DESTDIR)$(PREFIX)/share/man/man1/srmudp.1 $(DESTDIR)$(PREFIX)/share/man/man7/srmudp.7 \
+	      $(DESTDIR)$(PREFIX)/share/srmudp/srmudp.lua
+	-rmdir $(DESTDIR)$(PREFIX)/share/srmudp 2>/dev/null
 
 clean:
 	rm -rf build build-asan

@@ -214,6 +214,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 		if (!p->session || engine_instance_reap(e, p, now_us / 1000))
 			continue;
 		punch(p, now_us / 1000);
+		engine_path_repair(e, p, now_us / 1000);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
 		if (p->conn)

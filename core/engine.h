@@ -91,6 +91,10 @@ struct peer {
 	size_t reprobe_next;        /* ...towards this candidate */
 	uint64_t next_lookup_ms;    /* rendezvous lookups are spaced out */
 	uint64_t last_rx_ms;        /* last authenticated packet */
+	uint64_t last_tx_ms;        /* last DATA packet sent */
+	uint64_t next_repair_ms;    /* silent path: next re-lookup */
+	uint64_t next_spray_ms;     /* silent path: next copy to every candidate */
+	struct path home;           /* the configured endpoint, if any */
 	/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: token buckets on what we accept. */
 	double rate_bytes, rate_packets;
 	uint64_t rate_refill_us;
@@ -187,6 +191,8 @@ struct srm_engine {
 	char control_path[256];
 
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
+	struct rdv_endpoint reflexive; /* our public address, as last told */
+	uint64_t rdv_refreshed_ms;
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 
@@ -250,6 +256,11 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
 			 uint64_t now_ms);
 const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+bool engine_same_path(const struct path *a, const struct path *b);
+bool engine_path_silent(const struct peer *p, uint64_t now_ms);
+void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+void engine_path_spray(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
+		       uint64_t now_ms);
 
 /* engine_control.c */
 int engine_control_open(struct srm_engine *e);

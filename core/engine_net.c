@@ -176,6 +176,7 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 		if (p->path.len) {
 			struct sockaddr_storage tmp = p->path.addr;
 			p->path.len = engine_addr_for_socket(e, &tmp, p->path.len, &p->path.addr);
+			p->home = p->path;
 		}
 	}
 	return 0;
@@ -314,10 +315,15 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 			session_want_handshake(p->session, now_ms);
 			break;
 		}
-		if (direct)
+		if (direct) {
 			send_commit(e, &path->addr, path->len, (size_t)sealed);
-		else
+			out = e->send_buf[e->send_count - 1];
+		} else {
 			engine_send_path(e, p, path, sealed_buf, (size_t)sealed);
+		}
+		p->last_tx_ms = now_ms;
+		if (engine_path_silent(p, now_ms))
+			engine_path_spray(e, p, out, (size_t)sealed, now_ms);
 	}
 }
 
@@ -370,12 +376,6 @@ static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size
 	return p;
 }
 
-static bool same_path(const struct peer *p, const struct path *from)
-{
-	return p->path.len && p->path.relayed == from->relayed &&
-	       (from->relayed || engine_addr_equal(&p->path.addr, (const struct sockaddr *)&from->addr));
-}
-
 /* The slot a handshake from key pub at `from` belongs to: the instance
  * already there, else the configured slot unless another instance keeps
  * it busy, else a new extra instance (see struct peer). */
@@ -387,7 +387,7 @@ static struct peer *instance_for_init(struct srm_engine *e, const uint8_t pub[SR
 		struct peer *p = &e->peers[i];
 		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
 			continue;
-		if (same_path(p, from))
+		if (engine_same_path(&p->path, from))
 			return p;
 		if (!p->extra)
 			configured = p;

@@ -27,6 +27,16 @@
 /* Punching gets this long on its own before the relay is tried too: a few
  * handshake retransmissions, enough for both sides' punches to cross. */
 #define RELAY_AFTER_MS 2500
+/* A path is silent when we keep sending and nothing authenticated comes
+ * back for this long (several RTTs on any real path): NAT mapping lost,
+ * public address changed, or the peer moved. */
+#define PATH_SILENT_MS 3000
+/* While silent: copies of our packets go to every known address of the
+ * peer this often, and we ask the rendezvous server again this often. */
+#define SPRAY_INTERVAL_MS 250
+#define REPAIR_INTERVAL_MS 2000
+/* Re-registration (to learn a new public address) at most this often. */
+#define RDV_FORCED_REFRESH_MS 5000
 /* A peer the server does not know yet is asked for again this often. */
 #define LOOKUP_INTERVAL_MS 2000
 /* While relayed, try the direct candidates again this often. */
@@ -34,6 +44,13 @@
 /* A relayed packet does not take the session off a direct path that
  * carried an authenticated packet this recently. */
 #define DIRECT_FRESH_MS 3000
+
+/* Same place: both through the relay, or the same address. */
+bool engine_same_path(const struct path *a, const struct path *b)
+{
+	return a->len && a->relayed == b->relayed &&
+	       (a->relayed || engine_addr_equal(&a->addr, (const struct sockaddr *)&b->addr));
+}
 
 static void to_endpoint(const struct sockaddr_storage *a, socklen_t len, struct rdv_endpoint *ep)
 {
@@ -206,6 +223,17 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 	case RDV_EV_REGISTERED:
 		LOG_INFO(NULL, "rendezvous: registered; our public address is %s",
 			 rdv_endpoint_str(&ev.reflexive, text, sizeof(text)));
+		if (e->reflexive.len && !rdv_endpoint_equal(&e->reflexive, &ev.reflexive)) {
+			/* Our NAT moved us: have every peer we talk to told
+			 * where we are now (the server sends them a PUNCH). */
+			LOG_INFO(NULL, "rendezvous: our public address changed; re-punching");
+			for (size_t i = 0; i < e->peer_count; i++) {
+				e->peers[i].next_lookup_ms = 0;
+				if (e->peers[i].conn)
+					engine_rdv_lookup(e, &e->peers[i], now_us);
+			}
+		}
+		e->reflexive = ev.reflexive;
 		break;
 	case RDV_EV_PEER_CANDIDATES:
 	case RDV_EV_PUNCH_REQUEST:
@@ -252,8 +280,10 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 	if (p->path.len && !p->path.relayed)
 		engine_send_path(e, p, &p->path, pkt, len);
 	for (size_t i = 0; i < p->cand_count; i++)
-		if (!p->path.len || !engine_addr_equal(&p->path.addr, (struct sockaddr *)&p->cands[i].addr))
+		if (!engine_same_path(&p->path, &p->cands[i]))
 			engine_send_path(e, p, &p->cands[i], pkt, len);
+	if (p->home.len && !engine_same_path(&p->path, &p->home))
+		engine_send_path(e, p, &p->home, pkt, len);
 	bool relay_due = e->rdv && (p->path.relayed ||
 				    (p->punch_started_ms && now_ms >= p->punch_started_ms + RELAY_AFTER_MS));
 	if (relay_due) {
@@ -271,10 +301,13 @@ void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path
 		p->last_direct_rx_ms = now_ms;
 	else if (!p->path.relayed && p->path.len && now_ms < p->last_direct_rx_ms + DIRECT_FRESH_MS)
 		return; /* the direct path still works: keep it */
-	if (p->path_confirmed && p->path.len && p->path.relayed == from->relayed &&
-	    (from->relayed || engine_addr_equal(&p->path.addr, (const struct sockaddr *)&from->addr)))
+	if (p->path_confirmed && engine_same_path(&p->path, from))
 		return;
 	char text[64];
+	if (from->relayed && p->conn)
+		/* The relay wraps every packet: cap the path MTU search. */
+		conn_on_too_big(p->conn, WIRE_MAX_UDP_PAYLOAD, WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD,
+				now_ms * 1000);
 	if (from->relayed)
 		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server");
 	else
@@ -299,4 +332,52 @@ const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, ui
 	p->reprobe_next = (p->reprobe_next + 1) % p->cand_count;
 	(void)e;
 	return &p->cands[p->reprobe_next];
+}
+
+/* ---- Repairing a silent path -------------------------------------------- */
+
+bool engine_path_silent(const struct peer *p, uint64_t now_ms)
+{
+	return p->conn && p->last_rx_ms && now_ms > p->last_rx_ms + PATH_SILENT_MS &&
+	       p->last_tx_ms + PATH_SILENT_MS > now_ms;
+}
+
+/* Re-register (a changed public address shows up in the answer) and ask
+ * for the peer again: the server then tells both sides where the other
+ * is now, and both punch. */
+void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms)
+{
+	if (!engine_path_silent(p, now_ms) || now_ms < p->next_repair_ms)
+		return;
+	p->next_repair_ms = now_ms + REPAIR_INTERVAL_MS;
+	LOG_INFO(p->cfg.name, "path silent for %llu ms: looking for the peer again",
+		 (unsigned long long)(now_ms - p->last_rx_ms));
+	if (!e->rdv)
+		return;
+	if (now_ms >= e->rdv_refreshed_ms + RDV_FORCED_REFRESH_MS) {
+		/* A fresh client registers at once. */
+		e->rdv_refreshed_ms = now_ms;
+		engine_rdv_free(e);
+		char err[128];
+		if (engine_rdv_start(e, err, sizeof(err)) < 0)
+			LOG_WARN(NULL, "%s", err);
+	}
+	p->next_lookup_ms = 0;
+	engine_rdv_lookup(e, p, now_ms * 1000);
+}
+
+/* Copies of a packet to every other address the peer may be at now: one
+ * getting through opens our NAT towards it and, once authenticated there,
+ * moves the peer's path to us (and its answer moves ours). */
+void engine_path_spray(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
+		       uint64_t now_ms)
+{
+	if (now_ms < p->next_spray_ms)
+		return;
+	p->next_spray_ms = now_ms + SPRAY_INTERVAL_MS;
+	for (size_t i = 0; i < p->cand_count; i++)
+		if (!engine_same_path(&p->path, &p->cands[i]))
+			engine_send_path(e, p, &p->cands[i], pkt, len);
+	if (p->home.len && !engine_same_path(&p->path, &p->home))
+		engine_send_path(e, p, &p->home, pkt, len);
 }

@@ -18,7 +18,7 @@ PACKAGES=(
 	libgtest-dev googletest clang libclang-rt-14-dev valgrind
 	# real programs the preload and benchmark tests drive
 	netcat-openbsd socat curl python3 redis-server redis-tools
-	libhiredis-dev iperf3 openssh-server openssh-client kcptun
+	libhiredis-dev iperf3 openssh-server openssh-client kcptun rsync wget
 	# the NAT lab: namespaces, NAT, impairment stage, captures
 	nftables iptables conntrack iproute2 iputils-ping
 	libnetfilter-queue-dev tshark procps psmisc
