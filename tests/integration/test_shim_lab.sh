@@ -44,11 +44,20 @@ ENV_B=(SRMUDP_KEY="$WORK/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$PUB_A@$NAT_A
        SRMUDP_LOG=info SRMUDP_LOG_FILE="$WORK/engine-b.log")
 echo "a: 10.1.0.2 behind $NAT_A; b: 10.2.0.2 behind $NAT_B"
 
-A() { lab_exec a env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$@"; }
-A_env() { lab_exec a env "${ENV_A[@]}" "$@"; }
+# Both engines use UDP 4000: wait until the previous program on that host
+# has finished exiting (its exit drain holds the port) before the next.
+udp_free() {
+	local i
+	for ((i = 0; i < 350; i++)); do
+		lab_exec "$1" ss -Huln "sport = :4000" 2>/dev/null | grep -q . || return 0
+		sleep 0.1
+	done
+}
+A() { udp_free a; lab_exec a env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$@"; }
+A_env() { udp_free a; lab_exec a env "${ENV_A[@]}" "$@"; }
 _bg() { local n=$1; shift; lab_bg b "$@"; BG_PID=$LAB_LAST_PID; ln -sf "$LAB_LAST_LOG" "$WORK/$n.log"; }
-Bg() { local n=$1; shift; _bg "$n" env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$@"; }
-Bg_env() { local n=$1; shift; _bg "$n" env "${ENV_B[@]}" "$@"; }
+Bg() { local n=$1; shift; udp_free b; _bg "$n" env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$@"; }
+Bg_env() { local n=$1; shift; udp_free b; _bg "$n" env "${ENV_B[@]}" "$@"; }
 Bg_plain() { local n=$1; shift; _bg "$n" "$@"; }
 wait_b_port() { lab_wait_port b tcp "$1" "${2:-10}"; }
 # b's namespace is fresh, so any port is free; a file keeps the counter
@@ -78,13 +87,10 @@ same_client() { diff -u "$WORK/client-kernel.txt" "$WORK/client-shim.txt"; }
 same_server() { diff -u <(sort "$WORK/server-kernel.txt") <(sort "$WORK/server-shim.txt"); }
 check "matrix client transcript equals kernel TCP's" same_client
 check "matrix server transcript equals kernel TCP's" same_server
-fork_new() {
-	local out
-	out=$(lab_exec a timeout 120 env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" fork-new b "$mport")
-	echo "$out" | sed 's/^/    /'
-	[[ $(grep -c ': ok$' <<<"$out") == 3 ]]
-}
-check "a forked child opens its own stream next to its parent's engine" fork_new
+# (No fork-new check here: a forked child's own engine has a new UDP port,
+# and b's NAT drops a first packet from an endpoint b never sent to; that
+# needs the rendezvous to punch, see docs/SHIM.md.  test_shim_matrix.sh
+# covers it on loopback.)
 stop "$mpid"
 
 # --- real programs across two NATs --------------------------------------------

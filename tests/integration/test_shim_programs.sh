@@ -20,10 +20,12 @@ shim_pair
 
 source "$(dirname "$0")/../shim/programs.sh"
 
-A() { env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$@"; }
-A_env() { env "${ENV_A[@]}" "$@"; }
-Bg() { local n=$1; shift; shim_bg "$n" env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$@"; BG_PID=$SHIM_LAST_PID; }
-Bg_env() { local n=$1; shift; shim_bg "$n" env "${ENV_B[@]}" "$@"; BG_PID=$SHIM_LAST_PID; }
+# Each side's engine port is fixed: wait until the previous program on that
+# side has finished exiting (its exit drain holds the port) before the next.
+A() { shim_wait_udp_free "$UDP_A"; env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$@"; }
+A_env() { shim_wait_udp_free "$UDP_A"; env "${ENV_A[@]}" "$@"; }
+Bg() { local n=$1; shift; shim_wait_udp_free "$UDP_B"; shim_bg "$n" env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$@"; BG_PID=$SHIM_LAST_PID; }
+Bg_env() { local n=$1; shift; shim_wait_udp_free "$UDP_B"; shim_bg "$n" env "${ENV_B[@]}" "$@"; BG_PID=$SHIM_LAST_PID; }
 Bg_plain() { local n=$1; shift; shim_bg "$n" "$@"; BG_PID=$SHIM_LAST_PID; }
 wait_b_port() { shim_wait_port "$@"; }
 free_port() { shim_free_port; }

@@ -89,6 +89,17 @@ shim_wait_port() {
 	return 1
 }
 
+# shim_wait_udp_free PORT [S]: until nothing holds UDP PORT (an exiting
+# preloaded program drains its streams first, holding its engine's port).
+shim_wait_udp_free() {
+	local port=$1 secs=${2:-35} i
+	for ((i = 0; i < secs * 10; i++)); do
+		ss -Huln "sport = :$port" 2>/dev/null | grep -q . || return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 check() {
 	local name=$1
 	shift
