@@ -401,20 +401,31 @@ static struct peer *instance_for_init(struct srm_engine *e, const uint8_t pub[SR
 	return engine_instance_new(e, configured);
 }
 
+/* The cheap checks before any Diffie-Hellman (mac1, rate limit, cookie
+ * under load).  A cookie reply, never larger than the packet, is the only
+ * answer an unauthenticated sender can get. */
+static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
+			 const struct path *from, uint64_t now_ms)
+{
+	uint8_t reply[PACKET_BUF];
+	size_t reply_len = 0;
+	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
+				       from->len, now_ms, reply, &reply_len);
+	if (rc == 0)
+		return true;
+	if (reply_len && reply_len < len && !from->relayed)
+		engine_send(e, &from->addr, from->len, reply, reply_len);
+	drop(e, session_drop_reason(rc));
+	return false;
+}
+
 static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path *from,
 		    struct peer *relayed_from, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
 	uint8_t reply[PACKET_BUF];
-	size_t reply_len = 0;
-	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
-				       from->len, now_ms, reply, &reply_len);
-	if (rc != 0) {
-		if (reply_len && reply_len < len && !from->relayed)
-			engine_send(e, &from->addr, from->len, reply, reply_len);
-		drop(e, session_drop_reason(rc));
+	if (!guard_passes(e, pkt, len, from, now_ms))
 		return;
-	}
 	struct noise_init in;
 	if (noise_consume_init(e->identity, pkt, len, &in) != 0) {
 		drop(e, SRM_DROP_AUTH);
@@ -457,18 +468,8 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 {
 	uint64_t now_ms = now_us / 1000;
 	bool is_resp = pkt[0] == WIRE_HANDSHAKE_RESP;
-	if (is_resp) {
-		uint8_t reply[PACKET_BUF];
-		size_t reply_len = 0;
-		int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
-					       from->len, now_ms, reply, &reply_len);
-		if (rc != 0) {
-			if (reply_len && reply_len < len && !from->relayed)
-				engine_send(e, &from->addr, from->len, reply, reply_len);
-			drop(e, session_drop_reason(rc));
-			return;
-		}
-	}
+	if (is_resp && !guard_passes(e, pkt, len, from, now_ms))
+		return;
 	struct peer *p = peer_by_index(e, pkt, len);
 	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
