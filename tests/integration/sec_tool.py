@@ -1,0 +1,304 @@
+#!/usr/bin/env python3
+"""sec_tool.py -- the attacker and helpers of test_attack.sh and test_faults.sh.
+Every address it is given is inside the lab's namespaces; every loop is bounded.
+
+  send HOST PORT TEXT           preloaded TCP client: send TEXT, expect the count back
+  sendfile HOST PORT FILE       the same with a file's contents
+  sink PORT DIR                 preloaded TCP server: each connection's bytes -> DIR/conn-N, replies "N\n" with the count
+  blast HOST PORT SECONDS       preloaded TCP client: sends for SECONDS, prints "bytes seconds"
+  blast2 HOST PORT SECONDS FLAG one connection: baseline window, wait for FLAG, second window
+  replay FILE DST PORT [--flip|--trunc] [--src-port P]   send hex payloads from FILE (one per line)
+  spoof FILE SRC SPORT DST DPORT [--flip]   same, with a forged source (raw socket)
+  flood PUBKEY_HEX DST PORT COUNT RATE [--spoof]        valid-mac1 INITs, random keys and (with --spoof) random sources
+  amp DST PORT KIND COUNT       send COUNT requests of KIND, print "in out" bytes (answers to this socket)
+  junk DST PORT COUNT           COUNT random packets of every type and size
+  relay LISTEN_IP LPORT UP_IP UPORT FLIP_PCT DROP_PCT SECONDS STATS   tampering UDP forwarder, one upstream socket per client
+"""
+import hashlib, os, random, select, socket, struct, sys, time
+
+def u16(x): return struct.pack('<H', x)
+
+def hexlines(path):
+    out = []
+    for line in open(path):
+        line = line.strip().replace(':', '')
+        if line:
+            out.append(bytes.fromhex(line.split(',')[0]))
+    return out
+
+def checksum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return (~s) & 0xffff
+
+def raw_udp(src, sport, dst, dport, payload):
+    ulen = 8 + len(payload)
+    s, d = socket.inet_aton(src), socket.inet_aton(dst)
+    pseudo = s + d + struct.pack('!BBH', 0, 17, ulen)
+    udp = struct.pack('!HHHH', sport, dport, ulen, 0) + payload
+    c = checksum(pseudo + udp) or 0xffff
+    udp = struct.pack('!HHHH', sport, dport, ulen, c) + payload
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + ulen, random.randrange(65536), 0, 64, 17, 0, s, d)
+    ip = ip[:10] + struct.pack('!H', checksum(ip)) + ip[12:]
+    return ip + udp
+
+def mutate(p, mode, rnd):
+    if mode == 'flip':
+        b = bytearray(p); i = rnd.randrange(len(b)); b[i] ^= 1 << rnd.randrange(8); return bytes(b)
+    if mode == 'trunc':
+        return p[:rnd.randrange(1, len(p))] if len(p) > 1 else p
+    return p
+
+def cmd_sink(port, d):
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(('0.0.0.0', int(port))); srv.listen(64)
+    n = 0
+    while True:
+        c, _ = srv.accept()
+        n += 1
+        total = 0
+        with open(os.path.join(d, 'conn-%d' % n), 'wb') as f:
+            try:
+                while True:
+                    b = c.recv(1 << 16)
+                    if not b: break
+                    f.write(b); total += len(b)
+                c.sendall(b'%d\n' % total)
+            except OSError:
+                pass
+        c.close()
+
+def cmd_send(host, port, text):
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.settimeout(30)
+    s.sendall(text.encode()); s.shutdown(socket.SHUT_WR)
+    ack = s.recv(64)
+    sys.exit(0 if ack.strip() == str(len(text.encode())).encode() else 1)
+
+def cmd_sendfile(host, port, path):
+    s = socket.create_connection((host, int(port)), timeout=60)
+    s.settimeout(120)
+    data = open(path, 'rb').read()
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+    ack = s.recv(64)
+    sys.exit(0 if ack.strip() == str(len(data)).encode() else 1)
+
+def cmd_blast(host, port, secs):
+    s = socket.create_connection((host, int(port)), timeout=30)
+    buf = os.urandom(1 << 16)
+    t0 = time.time(); sent = 0
+    while time.time() - t0 < float(secs):
+        sent += s.send(buf)
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(60)
+    ack = b''
+    while not ack.endswith(b'\n'):
+        b = s.recv(64)
+        if not b: break
+        ack += b
+    t1 = time.time()
+    got = int(ack or b'0')
+    print(got, '%.3f' % (t1 - t0), sent)
+    sys.exit(0 if got == sent else 1)
+
+def cmd_blast2(host, port, secs, flag):
+    """One connection, two windows: SECS of sending (baseline), then touch
+    FLAG.1 and wait for FLAG (the attack has started), then SECS more.
+    Prints both rates in bytes/s and whether every byte was acknowledged."""
+    s = socket.create_connection((host, int(port)), timeout=30)
+    buf = os.urandom(1 << 16)
+    def window():
+        t0 = time.time(); n = 0
+        while time.time() - t0 < float(secs):
+            n += s.send(buf)
+        return n, time.time() - t0
+    n1, t1 = window()
+    open(flag + '.1', 'w').close()
+    deadline = time.time() + 60
+    while not os.path.exists(flag) and time.time() < deadline:
+        time.sleep(0.05)
+    n2, t2 = window()
+    s.shutdown(socket.SHUT_WR)
+    s.settimeout(120)
+    ack = b''
+    while not ack.endswith(b'\n'):
+        b = s.recv(64)
+        if not b: break
+        ack += b
+    got = int(ack or b'0')
+    print(int(n1 / t1), int(n2 / t2), 'intact' if got == n1 + n2 else 'short')
+    sys.exit(0 if got == n1 + n2 else 1)
+
+def cmd_replay(path, dst, port, *opts):
+    mode = 'flip' if '--flip' in opts else 'trunc' if '--trunc' in opts else ''
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    if '--src-port' in opts:
+        s.bind(('0.0.0.0', int(opts[opts.index('--src-port') + 1])))
+    rnd = random.Random(1)
+    n = 0
+    for p in hexlines(path):
+        s.sendto(mutate(p, mode, rnd), (dst, int(port))); n += 1
+        if n % 200 == 0: time.sleep(0.01)
+    print(n)
+
+def cmd_spoof(path, src, sport, dst, dport, *opts):
+    mode = 'flip' if '--flip' in opts else ''
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    rnd = random.Random(2)
+    n = 0
+    for p in hexlines(path):
+        s.sendto(raw_udp(src, int(sport), dst, int(dport), mutate(p, mode, rnd)), (dst, 0)); n += 1
+        if n % 200 == 0: time.sleep(0.01)
+    print(n)
+
+def fake_init(mac1_key, rnd):
+    body = b'\x01\x01\x00\x00' + rnd.randbytes(124)   # random index, ephemeral, static, payload
+    mac1 = hashlib.blake2b(body, key=mac1_key, digest_size=16).digest()
+    return body + mac1 + b'\0' * 16
+
+def cmd_flood(pub_hex, dst, port, count, rate, *opts):
+    mac1_key = hashlib.sha256(b'mac1----' + bytes.fromhex(pub_hex)).digest()
+    rnd = random.Random(3)
+    pool = [fake_init(mac1_key, rnd) for _ in range(2048)]
+    count, rate = int(count), float(rate)
+    spoof = '--spoof' in opts
+    if spoof:
+        s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setblocking(False)
+    t0 = time.time(); replies = 0
+    for i in range(count):
+        p = pool[i & 2047]
+        if spoof:
+            src = '198.19.%d.%d' % (rnd.randrange(256), rnd.randrange(1, 255))
+            s.sendto(raw_udp(src, 40000 + (i & 1023), dst, int(port), p), (dst, 0))
+        else:
+            try:
+                s.sendto(p, (dst, int(port)))
+            except BlockingIOError:
+                pass
+            try:
+                while s.recv(2048): replies += 1
+            except BlockingIOError:
+                pass
+        if i % 256 == 255:
+            ahead = (i + 1) / rate - (time.time() - t0)
+            if ahead > 0: time.sleep(ahead)
+    print(count, '%.2f' % (time.time() - t0), replies)
+
+def amp_packets(kind, pub_hex, rnd, n):
+    if kind == 'init':          # valid mac1, random rest: costs a DH, answered by nothing (or a cookie under load)
+        k = hashlib.sha256(b'mac1----' + bytes.fromhex(pub_hex)).digest()
+        return [fake_init(k, rnd) for _ in range(n)]
+    if kind.startswith('file:'):
+        ps = hexlines(kind[5:])
+        return [ps[i % len(ps)] for i in range(n)] if ps else []
+    t = {'junk': None, 'resp': 2, 'cookie': 3, 'data': 4, 'rdv': 8, 'relay': 9}[kind]
+    out = []
+    for i in range(n):
+        L = rnd.choice([4, 7, 16, 40, 64, 108, 128, 160, 200, 600, 1400])
+        b = bytearray(rnd.randbytes(L))
+        if t is not None:
+            b[0] = t; b[1] = 1
+            if L > 3: b[2] = b[3] = 0
+        out.append(bytes(b))
+    return out
+
+def cmd_amp(dst, port, kind, count, pub_hex='00' * 32):
+    rnd = random.Random(4)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(('0.0.0.0', 0)); s.setblocking(False)
+    bin_ = bout = 0
+    def drain():
+        nonlocal bout
+        try:
+            while True: bout += len(s.recv(4096))
+        except BlockingIOError:
+            pass
+    for i, p in enumerate(amp_packets(kind, pub_hex, rnd, int(count))):
+        s.sendto(p, (dst, int(port))); bin_ += len(p)
+        if i % 64 == 63: time.sleep(0.005); drain()
+    t = time.time() + 1.5
+    while time.time() < t:
+        select.select([s], [], [], 0.1); drain()
+    print(bin_, bout)
+
+def cmd_junk(dst, port, count):
+    rnd = random.Random(5)
+    pool = []
+    for i in range(4096):
+        L = rnd.randrange(1, 1473)
+        b = bytearray(rnd.randbytes(L))
+        b[0] = rnd.choice([0, 1, 2, 3, 4, 4, 4, 5, 8, 9, 255])
+        if L > 1 and i % 3: b[1] = 1
+        pool.append(bytes(b))
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setblocking(False)
+    count = int(count); sent = 0; t0 = time.time()
+    for i in range(count):
+        p = pool[i & 4095]
+        if i >= 4096:    # not the same 4096 packets again: vary the index / counter bytes
+            p = p[:4] + struct.pack('<I', i) + p[8:] if len(p) >= 8 else p
+        try:
+            s.sendto(p, (dst, int(port))); sent += 1
+        except BlockingIOError:
+            select.select([], [s], [], 0.01)
+        if i % 4096 == 0 and time.time() - t0 > 240: break   # bounded
+    print(sent, '%.1f' % (time.time() - t0))
+
+def cmd_relay(lip, lport, uip, uport, flip_pct, drop_pct, secs, stats_path):
+    """A UDP forwarder in front of the rendezvous server that tampers with
+    relayed traffic: each client gets its own upstream socket (so the
+    server still sees distinct sources), and WIRE_RELAY (type 9) packets in
+    either direction get one bit of their inner packet flipped (FLIP_PCT)
+    or are dropped (DROP_PCT).  Other packets pass untouched."""
+    rnd = random.Random(6)
+    flip_pct, drop_pct = float(flip_pct), float(drop_pct)
+    front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    front.bind((lip, int(lport)))
+    up = {}      # client addr -> upstream socket
+    back = {}    # upstream socket fileno -> client addr
+    st = {'relay': 0, 'flipped': 0, 'dropped': 0, 'other': 0}
+    end = time.time() + float(secs)
+    last = 0
+    def tamper(p):
+        if len(p) > 36 and p[0] == 9:
+            st['relay'] += 1
+            r = rnd.random() * 100
+            if r < drop_pct:
+                st['dropped'] += 1; return None
+            if r < drop_pct + flip_pct:
+                b = bytearray(p); i = rnd.randrange(36, len(b)); b[i] ^= 1 << rnd.randrange(8)
+                st['flipped'] += 1; return bytes(b)
+        else:
+            st['other'] += 1
+        return p
+    while time.time() < end:
+        socks = [front] + list(up.values())
+        r, _, _ = select.select(socks, [], [], 0.2)
+        for s in r:
+            p, addr = s.recvfrom(4096)
+            if s is not front and addr != (uip, int(uport)):
+                continue   # only the server talks to an upstream socket: no back door past the relay
+            if s is front:
+                u = up.get(addr)
+                if u is None:
+                    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind((lip, 0))
+                    up[addr] = u; back[u.fileno()] = addr
+                q = tamper(p)
+                if q is not None: u.sendto(q, (uip, int(uport)))
+            else:
+                q = tamper(p)
+                if q is not None: front.sendto(q, back[s.fileno()])
+        if time.time() - last > 0.5:
+            last = time.time()
+            with open(stats_path + '.tmp', 'w') as f:
+                f.write('%(relay)d %(flipped)d %(dropped)d %(other)d\n' % st)
+            os.replace(stats_path + '.tmp', stats_path)
+
+if __name__ == '__main__':
+    cmd = sys.argv[1].replace('-', '_')
+    globals()['cmd_' + cmd](*sys.argv[2:])
