@@ -13,7 +13,8 @@
   latency.py load HOST PORT SECONDS
       Ping-pong (64 bytes every 10 ms) on PORT, first alone for 2 s, then
       while a bulk sender saturates PORT+1 on a second connection from the
-      same process.  Prints p50/p99 of both phases and the bulk rate.
+      same process.  Prints p50/p99 of both phases and the bulk rate that
+      reached the receiver (start of bulk to its last byte).
 
 Plain sockets only, so that the same code runs directly and under the
 srmudp preload, which is what is compared.
@@ -35,9 +36,16 @@ def serve(port):
                 c.sendall(b)
 
     def sink(c):
+        # Reads until the sender half-closes, then answers how many bytes
+        # arrived, so the sender can compute the rate that got through.
         with c:
-            while c.recv(1 << 20):
-                pass
+            n = 0
+            while True:
+                b = c.recv(1 << 20)
+                if not b:
+                    break
+                n += len(b)
+            c.sendall(str(n).encode() + b"\n")
 
     def loop(p, fn):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -100,23 +108,27 @@ def load(host, port, secs):
     idle, busy = [], []
     pings(p, 2.0, idle)
     stop = threading.Event()
-    sent = [0]
+    got = [0]
 
     def bulk():
-        b = socket.create_connection((host, port + 1), timeout=30)
+        b = socket.create_connection((host, port + 1), timeout=60)
         buf = bytes(range(256)) * 256
         while not stop.is_set():
-            sent[0] += b.send(buf)
+            b.sendall(buf)
+        # The receiver's count, once everything buffered on the way has
+        # arrived: what the sender's socket accepted says nothing.
+        b.shutdown(socket.SHUT_WR)
+        got[0] = int(b.makefile().readline() or 0)
         b.close()
 
+    t0 = time.perf_counter()
     t = threading.Thread(target=bulk, daemon=True)
     t.start()
     time.sleep(1.0)  # let the bulk stream fill the path first
-    t0, s0 = time.perf_counter(), sent[0]
     pings(p, secs, busy)
-    rate = (sent[0] - s0) * 8 / (time.perf_counter() - t0) / 1e6
     stop.set()
-    t.join(timeout=5)
+    t.join(timeout=60)
+    rate = got[0] * 8 / (time.perf_counter() - t0) / 1e6
     print(f"idle_p50_ms {pct(idle, 50):.3f}\nidle_p99_ms {pct(idle, 99):.3f}")
     print(f"load_p50_ms {pct(busy, 50):.3f}\nload_p99_ms {pct(busy, 99):.3f}")
     print(f"load_bulk_mbps {rate:.1f}")

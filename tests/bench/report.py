@@ -8,6 +8,7 @@ text comes from tests/bench/header.md and the analysis of what limits us
 from tests/bench/bounds.md (both hand-written); the rest is generated.
 """
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -180,12 +181,12 @@ w("iperf3 a→b, Mbit/s at the receiver.  RTT is added delay split over both dir
   "`reo 2` holds 2 % of packets back behind the next 3.\n")
 w("| RTT ms | loss % | reorder % | ours | cubic | bbr | kcptun | ours/cubic | ours/bbr | ours/kcptun |")
 w("|---|---|---|---|---|---|---|---|---|---|")
-profs = sorted({k.split(".")[1] for k in S if k.startswith("grid.")},
-               key=lambda p: tuple(float(x) for x in p.replace("rtt", "").replace("loss", "")
-                                   .replace("reo", "").split("_")))
-for p in profs:
-    rtt, loss, reo = (x[3:] if x.startswith("rtt") or x.startswith("reo") else x[4:]
-                      for x in p.split("_"))
+GRID_KEY = re.compile(r"^grid\.(rtt(\d+)_loss([\d.]+)_reo([\d.]+))\.")
+cells = {m.group(1): (int(m.group(2)), float(m.group(3)), float(m.group(4)))
+         for m in (GRID_KEY.match(k) for k in S) if m}
+for p in sorted(cells, key=lambda p: cells[p]):
+    rtt, loss, reo = p.split("_")
+    rtt, loss, reo = rtt[3:], loss[4:], reo[3:]
     o, c, b, k = (g(p, x) for x in ("ours", "cubic", "bbr", "kcptun"))
     w(f"| {rtt} | {loss} | {reo} | {fig(f'grid.{p}.ours')} | {fig(f'grid.{p}.cubic')} | "
       f"{fig(f'grid.{p}.bbr')} | {fig(f'grid.{p}.kcptun')} | {rtxt(ratio(o, c), 1)} | "
@@ -222,12 +223,12 @@ w("\n### Latency under load\n")
 w("A 100 Mbit/s bottleneck (tbf, 50 ms of queue) with 10 ms RTT on wa.  One process opens a "
   "ping-pong connection (64 bytes every 10 ms) and, after 2 s alone, a bulk connection that "
   "sends as fast as it can; ms per round trip.  For ours both connections are streams of the "
-  "same session.  The bulk rate is what the sender's socket accepted.\n")
+  "same session.  The bulk rate is what reached the receiver, from the start of the bulk stream to its last byte (so data buffered on the way counts only once it arrived).\n")
 w("| | ours | kernel TCP | ours / TCP |")
 w("|---|---|---|---|")
 for k, label in (("idle_p50_ms", "ping p50, idle"), ("idle_p99_ms", "ping p99, idle"),
                  ("load_p50_ms", "ping p50, under load"), ("load_p99_ms", "ping p99, under load"),
-                 ("load_bulk_mbps", "bulk Mbit/s (sender side)")):
+                 ("load_bulk_mbps", "bulk Mbit/s (received)")):
     w(f"| {label} | {fig('load.ours.' + k)} | {fig('load.tcp.' + k)} | "
       f"{rtxt(ratio(med('load.ours.' + k), med('load.tcp.' + k)))} |")
 w("\n![latency](bench/latency.png)\n")
@@ -269,7 +270,7 @@ w("CPU seconds per GB through iperf3: see §1.\n")
 # ---------------------------------------------------------------------------
 w("\n## 5. Compression\n")
 w("`bench_xfer`, 64 MiB over one stream on loopback (one process, two engines): *text* is "
-  "words of a 23-symbol alphabet (compresses like logs or JSON), *random* is /dev/urandom.  "
+  "JSON log lines with varying timestamps, paths and numbers (as services write them), *random* is /dev/urandom.  "
   "Wire bytes are the engine's UDP payload bytes sent (`bytes_sent` of the peer statistics, "
   "headers, tags and retransmissions included).\n")
 w("| data | mode | MB/s | wire bytes / stream bytes | vs off: throughput | vs off: wire bytes |")
