@@ -444,7 +444,7 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 		return;
 	}
 	size_t resp_len = 0;
-	rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
+	int rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
 	noise_init_wipe(&in);
 	if (rc == SRM_ERR_VERSION)
 		LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
