@@ -129,6 +129,12 @@ int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], u
 	return 0;
 }
 
+void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms)
+{
+	if (c->state == C_REGISTERED)
+		restart(c, now_ms);
+}
+
 static struct lookup *find_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES])
 {
 	for (size_t i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++)

@@ -366,6 +366,12 @@ int rdv_client_set_candidates(struct rdv_client *c, const struct rdv_endpoint *e
  * Returns 0 or SRM_ERR_NOMEM (RDV_MAX_PENDING_LOOKUPS pending). */
 int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], uint64_t now_ms);
 
+/* Register again now, e.g. when a path fell silent and our public address
+ * may have changed (the REGISTERED event then tells the new one).  The
+ * current registration's keys, pending lookups and the relay stay usable
+ * meanwhile.  A registration already under way is left alone. */
+void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms);
+
 /* The next packet to send to the server, if one is due at now_ms: writes
  * it to out and returns its length; 0 when nothing is due.  Call until it
  * returns 0 (after every receive/lookup and when the deadline passes). */

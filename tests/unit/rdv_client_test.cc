@@ -290,3 +290,30 @@ TEST(RdvClient, RelayAfterServerRestartReRegistersAtOnce)
 	EXPECT_GT(a.count(RDV_EV_RELAYED), 10);
 	EXPECT_GT(b.count(RDV_EV_RELAYED), 10);
 }
+
+TEST(RdvClient, RefreshOnDemandKeepsKeysAndLookups)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(1000);
+	a.addr = sim_v4("203.0.113.1", 50000); // the NAT moved us
+	// Everything a sends is lost until the registration is done, except
+	// what the test lets through below.
+	bool hold = true;
+	sim.filter = [&](const SimPeer &p, bool, const uint8_t *, size_t) { return !(hold && &p == &a); };
+	rdv_client_refresh(a.c, sim.now);
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	uint8_t pkt[RDV_MAX_PACKET];
+	EXPECT_GT(rdv_client_poll(a.c, sim.now, pkt, sizeof pkt), 0u); // REGISTER (lost)
+	EXPECT_EQ(rdv_client_registered(a.c, sim.now, nullptr), 1);    // still usable
+	uint8_t inner[8] = { WIRE_DATA };
+	EXPECT_GT(rdv_client_wrap_relay(a.c, b.pub, inner, sizeof inner, pkt, sizeof pkt), 0u);
+	rdv_client_refresh(a.c, sim.now); // under way: no second REGISTER now
+	hold = false;
+	sim.run(3000);
+	ASSERT_EQ(a.count(RDV_EV_REGISTERED), 2);
+	EXPECT_TRUE(rdv_endpoint_equal(&a.last(RDV_EV_REGISTERED)->ev.reflexive, &a.addr));
+	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&b.last(RDV_EV_PUNCH_REQUEST)->ev.endpoints[0], &a.addr));
+}
