@@ -69,17 +69,17 @@ $(CORE_A): $(CORE_OBJ)
 
 $(CORE_SO): $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 $(SHIM_SO): $(SHIM_OBJ) $(CORE_OBJ)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,-z,nodelete -o $@ $^ $(LDLIBS) -ldl
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-z,nodelete -o $@ $^ $(LDLIBS) -ldl
 
 # hiredis: only the CLI links it (rendezvous --store redis://), never the preload.
 $(CLI): LDLIBS += $(shell pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)
 $(CLI): $(TOOL_OBJ) $(CORE_A)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -o $@ $(TOOL_OBJ) $(CORE_A) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TOOL_OBJ) $(CORE_A) $(LDLIBS)
 
 # The native-API example (docs/API.md), built like a user would.
 $(EXAMPLE): tools/example/srm-echo.c $(CORE_A)
@@ -93,7 +93,7 @@ $(BUILD)/lab/%: tests/lab/%.c
 
 $(UNIT_BIN): $(UNIT_OBJ) $(CORE_A)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CXX) -o $@ $(UNIT_OBJ) $(CORE_A) -lgtest -lgtest_main $(LDLIBS)
+	$(Q)$(CXX) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(CORE_A) -lgtest -lgtest_main $(LDLIBS)
 
 deps:
 	$(Q)tools/install-deps.sh
@@ -106,11 +106,12 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory -j2 all $(UNIT_BIN)
 	$(Q)tests/run-all.sh $(BUILD)
 
+# Sanitizer flags go through the environment, so the Makefile's own
+# flags (-Icore, warnings) still apply on top of them.
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan:
-	$(Q)$(MAKE) --no-print-directory BUILD=build-asan \
-	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    CXXFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-	    build-asan/unit_tests
+	$(Q)CFLAGS="-O1 -g $(SAN)" CXXFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \
+	    $(MAKE) --no-print-directory -j2 BUILD=build-asan build-asan/unit_tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1 build-asan/unit_tests --gtest_brief=1
 
 demo: deps all

@@ -355,12 +355,8 @@ void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 	if (!e->rdv)
 		return;
 	if (now_ms >= e->rdv_refreshed_ms + RDV_FORCED_REFRESH_MS) {
-		/* A fresh client registers at once. */
 		e->rdv_refreshed_ms = now_ms;
-		engine_rdv_free(e);
-		char err[128];
-		if (engine_rdv_start(e, err, sizeof(err)) < 0)
-			LOG_WARN(NULL, "%s", err);
+		rdv_client_refresh(e->rdv, now_ms);
 	}
 	p->next_lookup_ms = 0;
 	engine_rdv_lookup(e, p, now_ms * 1000);
