@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "real.h"
 #include "vaddr.h"
 
 #include <errno.h>
@@ -276,7 +277,7 @@ size_t state_export(char *buf, size_t len)
 
 			if (!s || (s->kind != SHIM_STREAM && s->kind != SHIM_ACCEPTED))
 				continue;
-			fl = fcntl(fd, F_GETFD);
+			fl = real_fcntl(fd, F_GETFD, NULL);
 			if (fl < 0 || (fl & FD_CLOEXEC))
 				continue; /* gone at exec anyway */
 			idx = vaddr_index((const struct sockaddr *)&s->remote, s->remote_len);
