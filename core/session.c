@@ -473,6 +473,25 @@ out:
 	return rc;
 }
 
+int session_check_init_fresh(const struct session *s, const struct noise_init *in,
+			     uint64_t now_ms)
+{
+	struct noise_init st;
+	struct noise_payload pl;
+	if (sodium_memcmp(in->peer_pub, s->peer_pub, NOISE_KEY_BYTES) != 0)
+		return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
+	st = *in;
+	int rc = noise_finish_init(&st, s->ss, &pl);
+	noise_init_wipe(&st);
+	if (rc)
+		return rc;
+	uint64_t wall = now_ms + (uint64_t)s->cfg.wall_offset_ms;
+	if (pl.timestamp_ms + RESPONDER_WAIT_MAX_SKEW_MS < wall ||
+	    pl.timestamp_ms > wall + RESPONDER_WAIT_MAX_SKEW_MS)
+		return SRM_DROP_CODE(SRM_DROP_STALE);
+	return 0;
+}
+
 int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
 {
 	struct noise_payload pl;

@@ -118,6 +118,13 @@ uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
 int session_receive_init(struct session *s, const struct noise_init *in, uint64_t now_ms,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 	__attribute__((warn_unused_result));
+/* Read-only: does this INIT authenticate for s, with a timestamp within
+ * RESPONDER_WAIT_MAX_SKEW_MS of our wall clock?  For an engine about to
+ * create a fresh session for a known key (whose replay memory is empty):
+ * an old INIT replayed from elsewhere fails here.  Costs no DH.  Returns 0
+ * or a drop code: UNKNOWN_PEER, AUTH, STALE. */
+int session_check_init_fresh(const struct session *s, const struct noise_init *in,
+			     uint64_t now_ms) __attribute__((warn_unused_result));
 /* Returns 0 (a new keypair is current: send something now), SRM_ERR_VERSION
  * (the attempt failed: session_error() says so), or a drop code:
  * MALFORMED, VERSION, MAC, UNKNOWN_INDEX, AUTH. */

@@ -371,6 +371,28 @@ TEST_F(SessionPair, ReplayedAndDuplicatedHandshakeMessagesAreHarmless)
 	EXPECT_TRUE(none.empty());
 }
 
+TEST_F(SessionPair, FreshnessCheckForNewSessions)
+{
+	Bytes d;
+	EXPECT_FALSE(a->seal(now, &d));
+	Bytes init = a->handshake(now);
+	struct noise_init ni;
+	ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
+	EXPECT_EQ(session_check_init_fresh(b->s, &ni, now), 0);
+	EXPECT_EQ(session_check_init_fresh(b->s, &ni, now + RESPONDER_WAIT_MAX_SKEW_MS), 0);
+	EXPECT_EQ(session_check_init_fresh(b->s, &ni, now + RESPONDER_WAIT_MAX_SKEW_MS + 1),
+		  SRM_DROP_CODE(SRM_DROP_STALE));
+	// Read-only: the INIT is still taken afterwards.
+	uint8_t resp[RESP_BYTES];
+	size_t rl;
+	EXPECT_EQ(session_receive_init(b->s, &ni, now, resp, sizeof(resp), &rl), 0);
+	EXPECT_EQ(rl, (size_t)RESP_BYTES);
+	Side c(5, 0x0a000005);
+	c.connect(*b, Side::config(5));
+	EXPECT_EQ(session_check_init_fresh(c.s, &ni, now), SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	noise_init_wipe(&ni);
+}
+
 TEST_F(SessionPair, ReorderedInitsOnlyTheNewestCounts)
 {
 	Bytes d;
