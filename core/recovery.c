@@ -27,6 +27,9 @@ int recovery_init(struct recovery *r, enum srm_cc algo, uint32_t mtu,
 	if (!r->ring)
 		return SRM_ERR_NOMEM;
 	r->cap = RECOVERY_RING_INITIAL;
+	r->packet_threshold = RECOVERY_PACKET_THRESHOLD;
+	for (size_t i = 0; i < RECOVERY_RECENT_LOST; i++)
+		r->recent_lost[i].pn = UINT64_MAX;
 	r->rtt.smoothed_us = CC_INITIAL_RTT_US;
 	r->rtt.var_us = CC_INITIAL_RTT_US / 2;
 	r->delivered_us = now_us;
@@ -201,7 +204,7 @@ static uint64_t loss_delay(const struct recovery *r)
 }
 
 /* RFC 9002 6.1: declare lost every outstanding packet below the largest
- * acknowledged that is RECOVERY_PACKET_THRESHOLD packets or 9/8 RTT older;
+ * acknowledged that is packet_threshold packets or 9/8 RTT older;
  * arm loss_time for the earliest one that is not yet. */
 static void detect_lost(struct recovery *r, uint64_t now_us,
 			const struct recovery_callbacks *cb)
@@ -226,7 +229,7 @@ static void detect_lost(struct recovery *r, uint64_t now_us,
 		if (p->state != SENT_OUTSTANDING)
 			continue;
 		bool by_time = now_us >= p->sent_us && now_us - p->sent_us >= delay;
-		bool by_count = r->largest_acked >= p->pn + RECOVERY_PACKET_THRESHOLD;
+		bool by_count = r->largest_acked >= p->pn + r->packet_threshold;
 		if (!by_time && !by_count) {
 			uint64_t t = p->sent_us + delay;
 			if (r->loss_time_us == 0 || t < r->loss_time_us)
@@ -235,6 +238,11 @@ static void detect_lost(struct recovery *r, uint64_t now_us,
 		}
 		p->state = SENT_LOST;
 		remove_from_flight(r, p);
+		r->recent_lost[r->recent_next].pn = p->pn;
+		r->recent_lost[r->recent_next].largest = r->largest_acked;
+		r->recent_next = (r->recent_next + 1) % RECOVERY_RECENT_LOST;
+		if (r->recent_count < RECOVERY_RECENT_LOST)
+			r->recent_count++;
 		r->stats.packets_lost++;
 		r->stats.bytes_lost += p->bytes;
 		if (!(p->flags & RECOVERY_PMTU_PROBE) && (p->flags & RECOVERY_IN_FLIGHT)) {
@@ -306,6 +314,40 @@ static void on_acked(struct recovery *r, struct sent_packet *p, uint64_t now_us,
 	}
 }
 
+/* RFC 9002 6.1.1: an ACK for a packet already declared lost means the
+ * path reorders by (largest acked then - pn); make the packet threshold
+ * tolerate that from now on (the time threshold still bounds the delay
+ * in finding real losses). */
+static void check_spurious(struct recovery *r, const struct ack_ranges *a)
+{
+	size_t live = 0;
+
+	for (size_t i = 0; i < RECOVERY_RECENT_LOST; i++) {
+		uint64_t pn = r->recent_lost[i].pn;
+		if (pn == UINT64_MAX)
+			continue;
+		live++;
+		if (pn > a->largest || pn < a->r[a->count - 1].lo)
+			continue;
+		for (size_t k = 0; k < a->count; k++) {
+			if (pn > a->r[k].hi)
+				break;
+			if (pn < a->r[k].lo)
+				continue;
+			uint64_t dist = r->recent_lost[i].largest - pn;
+			r->stats.spurious_losses++;
+			if (dist + 1 > r->packet_threshold)
+				r->packet_threshold = (uint32_t)(dist + 1 < RECOVERY_MAX_PACKET_THRESHOLD
+								 ? dist + 1
+								 : RECOVERY_MAX_PACKET_THRESHOLD);
+			r->recent_lost[i].pn = UINT64_MAX;
+			live--;
+			break;
+		}
+	}
+	r->recent_count = live;
+}
+
 int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now_us,
 		    const struct recovery_callbacks *cb)
 {
@@ -319,6 +361,8 @@ int recovery_on_ack(struct recovery *r, const struct ack_ranges *a, uint64_t now
 	if (a->count == 0 || a->count > ACK_MAX_RANGES || !r->any_sent ||
 	    a->largest > r->largest_sent || a->r[0].hi != a->largest)
 		return SRM_ERR_INVALID;
+	if (r->recent_count > 0)
+		check_spurious(r, a);
 	if (!r->any_acked || a->largest > r->largest_acked) {
 		r->largest_acked = a->largest;
 		r->any_acked = true;

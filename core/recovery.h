@@ -10,7 +10,10 @@
  * (cc.h) and gates sending by cwnd and pacing.
  *
  * Constants (RFC 9002 section 6):
- *   packet threshold   RECOVERY_PACKET_THRESHOLD = 3
+ *   packet threshold   RECOVERY_PACKET_THRESHOLD = 3, raised (up to
+ *                      RECOVERY_MAX_PACKET_THRESHOLD) past the reordering
+ *                      distance whenever a lost packet turns out to have
+ *                      been only reordered (RFC 9002 6.1.1)
  *   time threshold     9/8 x max(srtt, latest_rtt), at least 1 ms
  *   PTO                srtt + max(4 x rttvar, 1 ms) + ACK_MAX_DELAY_US,
  *                      doubled per consecutive PTO (pto_count)
@@ -45,6 +48,12 @@ extern "C" {
 #endif
 
 #define RECOVERY_PACKET_THRESHOLD 3      /* RFC 9002 kPacketThreshold */
+/* Reordering beyond this many packets is left to the time threshold (9/8
+ * RTT), so real losses are still found within about one RTT. */
+#define RECOVERY_MAX_PACKET_THRESHOLD 64
+/* Recently declared-lost packets remembered to notice a late ACK of one
+ * (a spurious loss: the path reorders). */
+#define RECOVERY_RECENT_LOST 32
 #define RECOVERY_TIME_THRESHOLD_NUM 9    /* RFC 9002 kTimeThreshold 9/8 */
 #define RECOVERY_TIME_THRESHOLD_DEN 8
 #define RECOVERY_GRANULARITY_US 1000     /* RFC 9002 kGranularity */
@@ -110,6 +119,7 @@ struct recovery_stats {
 	uint64_t packets_sent, packets_acked, packets_lost;
 	uint64_t bytes_sent, bytes_acked, bytes_lost;
 	uint64_t pto_count_total;          /* PTOs fired */
+	uint64_t spurious_losses;          /* declared lost, then acked */
 	uint64_t persistent_congestion;
 };
 
@@ -130,6 +140,13 @@ struct recovery {
 	uint64_t loss_time_us;     /* earliest time-threshold loss; 0 none */
 	uint32_t pto_count;        /* consecutive PTOs (backoff exponent) */
 	uint32_t probes_due;       /* PTO probes that may bypass cwnd/pacing */
+	uint32_t packet_threshold; /* adaptive, RECOVERY_PACKET_THRESHOLD.. */
+	struct {
+		uint64_t pn;       /* UINT64_MAX: empty */
+		uint64_t largest;  /* largest_acked when it was declared lost */
+	} recent_lost[RECOVERY_RECENT_LOST];
+	size_t recent_next;        /* ring position for the next entry */
+	size_t recent_count;       /* entries that may be live */
 
 	/* delivery-rate estimation state */
 	uint64_t delivered;        /* total bytes acknowledged */

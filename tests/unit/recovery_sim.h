@@ -68,6 +68,7 @@ public:
 	uint64_t acked_bytes = 0, lost_packets = 0, sent_packets = 0;
 	uint64_t max_cwnd = 0;
 	uint64_t probes_acked = 0, probes_lost = 0;
+	uint64_t dropped = 0; // by the link: random loss, MTU or queue
 	bool limit_ok = true; // stop sending (test the idle tail)
 	uint64_t send_budget = UINT64_MAX; // packets the app still has
 
@@ -123,11 +124,15 @@ private:
 		uint64_t pn = next_pn++;
 		recovery_on_sent(&r, pn, size, flags, (uint32_t)pn, now);
 		sent_packets++;
-		if (chance(cfg.loss) || size > cfg.path_mtu)
+		if (chance(cfg.loss) || size > cfg.path_mtu) {
+			dropped++;
 			return;
+		}
 		uint64_t backlog = link_free > now ? (link_free - now) * cfg.rate_Bps / 1000000 : 0;
-		if (backlog + size > cfg.buffer_bytes)
+		if (backlog + size > cfg.buffer_bytes) {
+			dropped++;
 			return; // tail drop
+		}
 		uint64_t depart = (link_free > now ? link_free : now) +
 				  (uint64_t)size * 1000000 / cfg.rate_Bps;
 		link_free = depart;
