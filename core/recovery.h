@@ -27,8 +27,9 @@
  * flight (pure ACKs) are not stored: nobody acknowledges them.
  *
  * Packet numbers given to recovery_on_sent must strictly increase (they
- * may skip).  Times are microseconds from any fixed origin; never 0 is
- * not required, but they must not go backwards.
+ * may skip).  Times are microseconds from any fixed origin and must not
+ * go backwards.  cwnd and pacing apply to in-flight packets only: a
+ * pure-ACK packet may always be sent.
  *
  * Not thread-safe; one owner (the engine thread).
  */
@@ -178,9 +179,11 @@ void recovery_on_sent(struct recovery *r, uint64_t pn, uint32_t bytes,
  * not mistake an idle application for a slow path). */
 void recovery_on_app_limited(struct recovery *r);
 
-/* Process a parsed ACK frame received at now_us: RTT sample, acked
- * callbacks (ascending pn), loss detection, lost callbacks (ascending pn),
- * congestion control.  Returns the number of newly acknowledged packets
+/* Process a parsed ACK frame received at now_us, in RFC 9002 order: acked
+ * callbacks (ascending pn), RTT sample, window growth, then loss detection
+ * with lost callbacks (ascending pn) and window reduction.  A late ACK of
+ * a packet already reported lost reports nothing (it raises the packet
+ * threshold).  Returns the number of newly acknowledged packets
  * (>= 0), or SRM_ERR_INVALID if it acknowledges a packet number never
  * sent (a protocol violation: the caller should close the session). */
 SRM_MUST_CHECK int recovery_on_ack(struct recovery *r, const struct ack_ranges *a,
