@@ -241,6 +241,24 @@ static void drain_step(struct srm_engine *e)
 	}
 }
 
+/* epoll_pwait2 has microsecond timeouts (pacing wants them); kernels
+ * before 5.11, seccomp filters and valgrind answer ENOSYS, and then the
+ * millisecond epoll_wait does, rounding up so we never wake early. */
+static int wait_events(struct srm_engine *e, struct epoll_event *evs, const struct timespec *ts)
+{
+	static _Atomic bool no_pwait2;
+	if (!atomic_load(&no_pwait2)) {
+		int n = epoll_pwait2(e->epfd, evs, EPOLL_BATCH, ts, NULL);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store(&no_pwait2, true);
+	}
+	int ms = -1;
+	if (ts)
+		ms = (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000);
+	return epoll_wait(e->epfd, evs, EPOLL_BATCH, ms);
+}
+
 static void *engine_thread(void *arg)
 {
 	struct srm_engine *e = arg;
@@ -259,7 +277,7 @@ static void *engine_thread(void *arg)
 			ts.tv_nsec = (long)(wait % 1000000u) * 1000;
 			tsp = &ts;
 		}
-		int n = epoll_pwait2(e->epfd, evs, EPOLL_BATCH, tsp, NULL);
+		int n = wait_events(e, evs, tsp);
 
 		pthread_mutex_lock(&e->lock);
 		now = engine_now_us();
@@ -389,6 +407,9 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 		rc = SRM_ERR_NOMEM;
 		goto fail;
 	}
+	/* The log file is ours too: a program's closefrom() must spare it. */
+	if (log_fd() != STDERR_FILENO)
+		fd_mark(e, log_fd(), true);
 	e->epfd = engine_fd_adopt(e, epoll_create1(EPOLL_CLOEXEC));
 	e->wake_fd = engine_fd_adopt(e, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (e->epfd < 0 || e->wake_fd < 0) {

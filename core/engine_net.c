@@ -379,25 +379,37 @@ static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size
 /* The slot a handshake from key pub at `from` belongs to: the instance
  * already there, else the configured slot unless another instance keeps
  * it busy, else a new extra instance (see struct peer). */
-static struct peer *instance_for_init(struct srm_engine *e, const uint8_t pub[SRM_KEY_BYTES],
-				      const struct path *from, uint64_t now_ms)
+static struct peer *instance_for_init(struct srm_engine *e, const struct noise_init *in,
+				      const struct path *from, uint64_t now_ms, bool *listed)
 {
+	const uint8_t *pub = in->peer_pub;
 	struct peer *configured = NULL;
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
 		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
 			continue;
-		if (engine_same_path(&p->path, from))
+		if (engine_same_path(&p->path, from)) {
+			*listed = true;
 			return p;
+		}
 		if (!p->extra)
 			configured = p;
 	}
 	if (!configured)
 		return NULL;
-	bool busy = session_established(configured->session) && configured->path_confirmed &&
-		    now_ms < configured->last_rx_ms + INSTANCE_BUSY_MS;
+	*listed = true;
+	/* Busy: another address spoke for this key recently (a handshake
+	 * counts, before its keys are even confirmed). */
+	bool busy = configured->path_confirmed && now_ms < configured->last_rx_ms + INSTANCE_BUSY_MS;
 	if (!busy)
 		return configured;
+	/* A new session remembers no timestamps: refuse a replayed INIT
+	 * before it can take a slot. */
+	int rc = session_check_init_fresh(configured->session, in, now_ms);
+	if (rc != 0) {
+		drop(e, session_drop_reason(rc));
+		return NULL;
+	}
 	return engine_instance_new(e, configured);
 }
 
@@ -407,6 +419,15 @@ static struct peer *instance_for_init(struct srm_engine *e, const uint8_t pub[SR
 static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			 const struct path *from, uint64_t now_ms)
 {
+	if (from->relayed) {
+		/* The relay already limits each registered sender, every
+		 * relayed packet shows the relay's address, and no cookie
+		 * could go back through it: mac1 is the check that applies. */
+		int rc = cookie_check_mac1(pkt, len, e->identity->mac1_key);
+		if (rc != 0)
+			drop(e, session_drop_reason(rc));
+		return rc == 0;
+	}
 	uint8_t reply[PACKET_BUF];
 	size_t reply_len = 0;
 	int rc = handshake_guard_check(e->guard, pkt, len, (const struct sockaddr *)&from->addr,
@@ -427,12 +448,14 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 	if (!guard_passes(e, pkt, len, from, now_ms))
 		return;
 	struct noise_init in;
-	if (noise_consume_init(e->identity, pkt, len, &in) != 0) {
-		drop(e, SRM_DROP_AUTH);
+	int rc = noise_consume_init(e->identity, pkt, len, &in);
+	if (rc != 0) {
+		drop(e, session_drop_reason(rc));
 		return;
 	}
-	struct peer *p = instance_for_init(e, in.peer_pub, from, now_ms);
-	if (!p || (relayed_from && relayed_from->parent != p->parent)) {
+	bool listed = false;
+	struct peer *p = instance_for_init(e, &in, from, now_ms, &listed);
+	if (!listed || (p && relayed_from && relayed_from->parent != p->parent)) {
 		static struct log_ratelimit rl;
 		drop(e, SRM_DROP_UNKNOWN_PEER);
 		if (log_ratelimit_ok(&rl, now_ms, 10000)) {
@@ -440,11 +463,14 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 			srm_pubkey_encode(in.peer_pub, key);
 			LOG_WARN(NULL, "refused a handshake from unlisted key %s", key);
 		}
+		p = NULL;
+	}
+	if (!p) {
 		noise_init_wipe(&in);
 		return;
 	}
 	size_t resp_len = 0;
-	int rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
+	rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
 	noise_init_wipe(&in);
 	if (rc == SRM_ERR_VERSION)
 		LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");

@@ -387,7 +387,9 @@ void glue_child_after_fork(void)
  * keep sending what it wrote to TCP sockets; our engine dies with the
  * process, so first let it deliver every stream and its FIN, bounded by
  * the idle timeout in case a peer is gone. */
-#define EXIT_DRAIN_MAX_MS 30000
+/* Bounded tighter than the idle timeout: the exiting process holds its
+ * UDP port until then, and a restarted program may want it back. */
+#define EXIT_DRAIN_MAX_MS 10000
 
 __attribute__((destructor)) static void glue_at_exit(void)
 {
