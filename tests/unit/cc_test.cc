@@ -464,3 +464,31 @@ TEST(Cc, CubicSessionsShareFairly)
 	EXPECT_GT(sh.first, 0.3);
 	EXPECT_GT(sh.second, 0.3);
 }
+
+TEST(Cc, IdleThenBulkRampsUpFast)
+{
+	// An interactive session (20 packets every 100 ms for 3 s) turns into
+	// a bulk transfer: app-limited samples must not have taught the model
+	// a low bandwidth (BBR stays in STARTUP), so the link is full within
+	// a few hundred ms (a stale 1 MB/s estimate would need ~10 gain
+	// cycles of 1.25x, seconds).
+	for (srm_cc algo : {SRM_CC_BBR, SRM_CC_CUBIC}) {
+		SimConfig c;
+		c.cc = algo;
+		Sim s(c);
+		s.send_budget = 0;
+		for (uint64_t t = 0; t < 3000000; t += 100000) {
+			s.send_budget += 20;
+			s.run_until(t + 100000);
+		}
+		EXPECT_EQ(s.send_budget, 0u);
+		if (algo == SRM_CC_BBR) {
+			EXPECT_EQ(s.r.cc.bbr.state, BBR_STARTUP);
+		}
+		s.send_budget = UINT64_MAX;
+		s.run_until(3300000);
+		uint64_t b0 = s.acked_bytes, t0 = s.now;
+		s.run_until(4000000);
+		EXPECT_GT(s.goodput_fraction(b0, t0), 0.85) << cc_name(algo);
+	}
+}

@@ -177,6 +177,9 @@ private:
 			transmit(size, RECOVERY_ACK_ELICITING | RECOVERY_IN_FLIGHT);
 			send_budget--;
 		}
+		// As conn does: room to send but nothing to send.
+		if (send_budget == 0 && recovery_cwnd_room(&r) >= mtu())
+			recovery_on_app_limited(&r);
 		if (cc_cwnd(&r.cc) > max_cwnd)
 			max_cwnd = cc_cwnd(&r.cc);
 	}
