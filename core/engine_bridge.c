@@ -137,12 +137,13 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 		/* A real RST towards the local TCP end, like the peer's. */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 		setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	} else {
-		/* Hang up before draining the filler, so the application
-		 * never sees POLLOUT without POLLHUP on a failed open. */
+	} else if (!b->prefill) {
 		shutdown(b->fd, SHUT_RDWR);
 	}
-	drain_prefill(e, b);
+	/* A failed open keeps its filler unread: closing an AF_UNIX socket
+	 * with unread bytes sets ECONNRESET on the other end, so the
+	 * application's poll shows POLLOUT|POLLERR|POLLHUP at once, as for a
+	 * refused TCP connect. */
 	engine_remember_end(e, b->handle, error);
 	bridge_free(e, b);
 	pthread_cond_broadcast(&e->cond);
