@@ -279,6 +279,8 @@ ssize_t compress_rx_decode(struct compress_rx *r, struct compress_ctx *z, const 
 				break;
 			r->hdr[r->hdr_len++] = in[ip++];
 			size_t need = (size_t)1 << (r->hdr[0] >> 6);
+			if (need > 4)
+				return fail(r); /* no record length needs 8 bytes */
 			if (r->hdr_len < need)
 				continue;
 			uint64_t len;
@@ -311,6 +313,8 @@ ssize_t compress_rx_decode(struct compress_rx *r, struct compress_ctx *z, const 
 				len = (size_t)r->remaining;
 				ip += len;
 			} else {
+				if (ip == n)
+					break; /* nothing more has arrived */
 				size_t want = r->stage_len + (size_t)r->remaining;
 				if (r->stage_cap < want) {
 					uint8_t *s = realloc(r->stage, want);

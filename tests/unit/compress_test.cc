@@ -242,6 +242,7 @@ TEST(Compress, BombsAndGarbageAreRejected)
 		{COMPRESS_RAW, 0x80, 0x01, 0x00, 0x01},     // 65537 raw bytes
 		{COMPRESS_ZSTD, 0x80, 0x02, 0x00, 0x00},    // 128 KiB payload
 		{COMPRESS_ZSTD, 4, 0xde, 0xad, 0xbe, 0xef}, // not zstd
+		{COMPRESS_RAW, 0xc0, 0, 0, 0, 0, 0, 0, 1, 'x'}, // an 8-byte length
 	};
 	for (auto &b : bad)
 		EXPECT_FALSE(decodes(b)) << "kind " << (int)b[0];

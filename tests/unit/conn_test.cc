@@ -10,6 +10,8 @@
 #include <string>
 
 #include "conn_sim.h"
+#include "ack.h"
+#include "frame.h"
 #include "stream.h"
 
 namespace {
@@ -214,6 +216,86 @@ TEST(Conn, MalformedPacketIsRejectedWhole)
 	// STREAM for a stream the peer never opened: a protocol violation.
 	uint8_t data[] = {FRAME_STREAM, 0x00, 0x00, 0x01, 'x'};
 	EXPECT_EQ(conn_handle_packet(sim.c[1], sim.now, 3, data, sizeof(data)), SRM_ERR_INVALID);
+}
+
+// Valid-looking frames with random fields, and raw junk: the conn must
+// reject or absorb them without crashing or growing without bound.
+TEST(Conn, RandomFramesNeverCrash)
+{
+	ConnSim sim(20);
+	std::mt19937_64 r(77);
+	uint64_t id = 0;
+	ASSERT_EQ(conn_stream_open(sim.c[1], 80, sim.now, &id), 0);
+	int accepted = 0;
+	for (int i = 0; i < 20000; i++) {
+		uint8_t p[WIRE_MAX_UDP_PAYLOAD];
+		size_t n = 0;
+		int frames = 1 + (int)(r() % 4);
+		for (int k = 0; k < frames && n < 1200; k++) {
+			uint64_t sid = r() % 4 == 0 ? r() : r() % 16;
+			uint64_t v = r() % 3 == 0 ? r() & VARINT_MAX : r() % 300000;
+			uint8_t data[64];
+			for (auto &b : data)
+				b = (uint8_t)r();
+			size_t cap = sizeof(p) - n, w = 0;
+			switch (r() % 10) {
+			case 0: w = frame_put_open(p + n, cap, sid, (uint16_t)r()); break;
+			case 1: w = frame_put_accept(p + n, cap, sid); break;
+			case 2: w = frame_put_reset(p + n, cap, sid, r() % 6, v); break;
+			case 3: w = frame_put_max_data(p + n, cap, v); break;
+			case 4: w = frame_put_max_stream_data(p + n, cap, sid, v); break;
+			case 5: w = frame_put_path(p + n, cap, FRAME_PATH_CHALLENGE, data); break;
+			case 6: {
+				size_t len = r() % 64;
+				w = frame_put_stream_header(p + n, cap, sid, v, len, (int)(r() % 2));
+				if (w) {
+					memcpy(p + n + w, data, len);
+					w += len;
+				}
+				break;
+			}
+			case 7: w = frame_put_ping(p + n, cap); break;
+			case 8: { // an ACK with random ranges
+				ack_ranges a = {};
+				a.count = 1;
+				a.largest = a.r[0].hi = r() % 1000;
+				a.r[0].lo = a.r[0].hi - r() % (a.r[0].hi + 1);
+				w = ack_frame_encode(&a, p + n, cap);
+				break;
+			}
+			default: // junk
+				w = std::min<size_t>(cap, 1 + r() % 20);
+				for (size_t j = 0; j < w; j++)
+					p[n + j] = (uint8_t)r();
+				break;
+			}
+			n += w;
+		}
+		if (n == 0)
+			continue;
+		int side = (int)(r() % 2);
+		accepted += conn_handle_packet(sim.c[side], sim.now, (uint64_t)i, p, n) == 0;
+		sim.now += 100;
+		uint8_t out[WIRE_MAX_UDP_PAYLOAD];
+		uint64_t pn;
+		for (int k = 0; k < 10 && conn_build_packet(sim.c[side], sim.now, out, sizeof(out), &pn); k++) {
+		}
+		conn_event ev;
+		while (conn_poll_event(sim.c[side], &ev)) {
+			if (ev.type == CONN_EV_INCOMING)
+				conn_stream_accept(sim.c[side], ev.stream);
+			if (ev.type == CONN_EV_READABLE) {
+				uint8_t b[4096];
+				while (conn_stream_read(sim.c[side], ev.stream, b, sizeof(b)) > 0) {
+				}
+			}
+		}
+		if (conn_next_deadline(sim.c[side], sim.now) <= sim.now)
+			conn_on_timeout(sim.c[side], sim.now);
+	}
+	EXPECT_GT(accepted, 1000); // not everything was junk
+	for (int s = 0; s < 2; s++)
+		EXPECT_LT(conn_memory(sim.c[s]), 256u << 20);
 }
 
 TEST(Conn, TransferClean)
