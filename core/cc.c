@@ -271,6 +271,23 @@ static uint64_t bbr_bdp(const struct cc *c, uint32_t gain_milli)
 	return mul_div(mul_div(bbr_bw(c), c->bbr.min_rtt_us, USEC), gain_milli, 1000);
 }
 
+/* The BDP the window is sized from: as bbr_bdp, but with the RTT floored
+ * at BBR_WINDOW_MIN_RTT_US.  Both ends are user-space engines that are
+ * scheduled, batch ACKs and wake on timers, so on a sub-millisecond path
+ * (loopback, a LAN, a veth) the RTT under load is many times min_rtt; a
+ * window of 2 x bw x min_rtt then settles at a few packets and the rate at
+ * cwnd / (scheduling delay).  Pacing keeps using the real model, and the
+ * floor costs at most 1 ms of queue at the model's rate (Linux BBR's
+ * extra_acked term serves the same purpose). */
+#define BBR_WINDOW_MIN_RTT_US 1000
+static uint64_t bbr_window_bdp(const struct cc *c, uint32_t gain_milli)
+{
+	if (c->bbr.bw == 0 || c->bbr.min_rtt_us == UINT64_MAX)
+		return bbr_bdp(c, gain_milli);
+	uint64_t rtt = max_u64(c->bbr.min_rtt_us, BBR_WINDOW_MIN_RTT_US);
+	return mul_div(mul_div(bbr_bw(c), rtt, USEC), gain_milli, 1000);
+}
+
 static void bbr_set_state(struct cc *c, enum cc_bbr_state s, uint64_t now_us)
 {
 	c->bbr.state = s;
@@ -450,7 +467,7 @@ static void bbr_on_ack(struct cc *c, const struct cc_ack *a)
 
 	/* Window: cwnd_gain x BDP plus a few packets for ACK aggregation.
 	 * Losses never shrink it; only the model (bw_lo) does. */
-	uint64_t target = bbr_bdp(c, c->bbr.cwnd_gain_milli) +
+	uint64_t target = bbr_window_bdp(c, c->bbr.cwnd_gain_milli) +
 			  (uint64_t)BBR_CWND_QUANTA_PACKETS * c->mtu;
 	if (c->bbr.full_bw_reached)
 		c->cwnd = min_u64(c->cwnd + a->acked_bytes, target);
