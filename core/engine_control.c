@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -210,7 +211,9 @@ static void put_document(struct srm_engine *e, struct doc *d)
 
 /* ---- The socket --------------------------------------------------------- */
 
-/* Remove sockets in dir that nobody answers on (crashed engines). */
+/* Remove sockets in dir whose engine is gone (crashed).  Names are
+ * PID.sock or PID-N.sock: a kill(PID, 0) first spares live engines the
+ * wake-up (this runs on the preload's first connect). */
 void srm_control_sweep(const char *dir)
 {
 	DIR *dh = opendir(dir);
@@ -221,6 +224,14 @@ void srm_control_sweep(const char *dir)
 		size_t n = strlen(de->d_name);
 		if (n < 6 || strcmp(de->d_name + n - 5, ".sock") != 0)
 			continue;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (pid <= 0 || (*end != '.' && *end != '-'))
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive, or someone else's */
+		/* The name's process is gone; remove the socket unless something
+		 * still answers on it (a process in another PID namespace). */
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, de->d_name) >=
 		    sizeof(sa.sun_path))

@@ -253,7 +253,7 @@ SRM_EXPORT const char *srm_drop_reason_name(enum srm_drop_reason r);
  * /tmp/srmudp-UID; it is created with mode 0700.  Returns 0, SRM_ERR_IO,
  * or SRM_ERR_PERM when the directory is not ours alone. */
 SRM_EXPORT int srm_runtime_dir(char *out, size_t len);
-/* Remove sockets in dir whose engine is gone (nobody answers). */
+/* Remove sockets in dir whose process is gone. */
 SRM_EXPORT void srm_control_sweep(const char *dir);
 
 #ifdef __cplusplus
