@@ -152,6 +152,10 @@ struct ended_stream {
 #define BRIDGE_CHUNK (64 * 1024)
 
 #define SEND_BATCH 32
+/* UDP GSO limits: the kernel takes at most 64 segments, and one message
+ * must fit a UDP length field. */
+#define GSO_MAX_SEGMENTS 64
+#define GSO_MAX_BYTES 65000
 #define RECV_BATCH 32
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
 
@@ -207,6 +211,8 @@ struct srm_engine {
 	struct sockaddr_storage send_addr[SEND_BATCH];
 	uint8_t send_buf[SEND_BATCH][PACKET_BUF];
 	unsigned send_count;
+	bool gso_off;              /* the kernel refused UDP_SEGMENT once */
+	char gso_ctrl[SEND_BATCH][CMSG_SPACE(sizeof(uint16_t))];
 
 	/* Engine-thread buffers (kept out of TLS: a preloaded library's
 	 * static TLS is scarce). */
