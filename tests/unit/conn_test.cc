@@ -454,6 +454,38 @@ TEST(Conn, RefusedOpen)
 	EXPECT_EQ(st.streams, 0u);
 }
 
+TEST(Conn, LateDuplicateOpenIsIgnored)
+{
+	ConnSim sim(21);
+	Apps apps(sim);
+	uint64_t id = apps.open(pattern(1000, 1, false), {});
+	ASSERT_TRUE(sim.run(std::ref(apps), [&] { return apps.all_done(); }, 5000000));
+	conn_stream_release(sim.c[0], id);
+	conn_stream_release(sim.c[1], id);
+	sim.run(std::ref(apps), [] { return false; }, 2000000);
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[1], &st);
+	ASSERT_EQ(st.streams, 0u);
+	// The network delivers a stale copy of the OPEN (new packet number),
+	// and OPENs of later streams arrive out of order.
+	uint8_t p[16];
+	size_t n = frame_put_open(p, sizeof(p), id, 80);
+	size_t before = apps.events;
+	ASSERT_EQ(conn_handle_packet(sim.c[1], sim.now, 1u << 30, p, n), 0);
+	conn_event ev;
+	while (conn_poll_event(sim.c[1], &ev))
+		EXPECT_NE(ev.type, CONN_EV_INCOMING);
+	n = frame_put_open(p, sizeof(p), id + 4, 80);
+	ASSERT_EQ(conn_handle_packet(sim.c[1], sim.now, (1u << 30) + 1, p, n), 0);
+	n = frame_put_open(p, sizeof(p), id + 2, 80);
+	ASSERT_EQ(conn_handle_packet(sim.c[1], sim.now, (1u << 30) + 2, p, n), 0);
+	int incoming = 0;
+	while (conn_poll_event(sim.c[1], &ev))
+		incoming += ev.type == CONN_EV_INCOMING;
+	EXPECT_EQ(incoming, 2); // both later ids, though reordered
+	EXPECT_EQ(apps.events, before);
+}
+
 TEST(Conn, UnansweredOpenTimesOut)
 {
 	conn_config a = ConnSim::defaults(0);
