@@ -116,19 +116,24 @@ size_t conn_stream_write_space(struct conn *c, uint64_t id);
 ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n);
 /* FIN after buffered data.  Returns 0, SRM_ERR_NOTFOUND, SRM_ERR_CLOSED. */
 int conn_stream_shutdown(struct conn *c, uint64_t id);
-/* Abort both directions; the peer gets CONN_EV_RESET with why.  Refusing
- * an incoming OPEN is conn_stream_reset(c, id, RESET_REFUSED).  Returns 0
- * or SRM_ERR_NOTFOUND. */
+/* Abort both directions; the peer gets CONN_EV_RESET with why (and
+ * answers with its own RESET, so both sides agree on the bytes sent).
+ * Refusing an incoming OPEN is conn_stream_reset(c, id, RESET_REFUSED),
+ * which also releases it.  Returns 0 or SRM_ERR_NOTFOUND. */
 int conn_stream_reset(struct conn *c, uint64_t id, enum wire_reset_reason why);
-/* The local side no longer uses the stream: it is freed once its send side
- * is finished (data and FIN acknowledged, or reset); data still arriving is
- * discarded.  No more events are reported for it.  The id is invalid after. */
+/* The local side no longer uses the stream (like close()): it implies FIN
+ * after the buffered data, data still arriving is discarded, no more events
+ * are reported, and the stream is freed once finished both ways (or once
+ * both RESETs crossed).  Every stream the engine learned about (opened, or
+ * INCOMING and accepted) must be released, reset ones included.  The id is
+ * invalid after. */
 void conn_stream_release(struct conn *c, uint64_t id);
 
 enum conn_event_type {
 	CONN_EV_INCOMING,  /* OPEN arrived: port; answer with accept or reset */
 	CONN_EV_OPENED,    /* our open was accepted */
-	CONN_EV_READABLE,  /* in-order bytes are waiting */
+	CONN_EV_READABLE,  /* new in-order bytes: read until conn_stream_read
+			    * returns 0 (edge-triggered) */
 	CONN_EV_WRITABLE,  /* write space after a write returned 0 or short */
 	CONN_EV_FIN,       /* the peer finished sending and all was read */
 	CONN_EV_RESET,     /* reason: enum wire_reset_reason; the stream is dead */
