@@ -104,6 +104,14 @@ static void wake(struct srm_engine *e)
 
 /* ---- Per-peer transport ------------------------------------------------- */
 
+static uint64_t thread_cpu_us(void *arg)
+{
+	(void)arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us)
 {
 	if (p->conn)
@@ -119,6 +127,9 @@ struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now
 		.open_timeout_ms = e->cfg.connect_timeout_ms,
 		.max_streams = CONN_DEFAULT_MAX_STREAMS,
 		.max_udp_payload = engine_path_is_ipv6(p) ? PMTU_MAX_UDP6_PAYLOAD : WIRE_MAX_UDP_PAYLOAD,
+		/* SRMUDP_COMPRESS=auto compares zstd's speed on this thread
+		 * with the link's: a CPU-bound sender stops compressing. */
+		.cpu_clock_us = thread_cpu_us,
 	};
 	p->conn = conn_new(&cc, now_us);
 	p->conn_boot_id = session_established(p->session) ? session_peer_boot_id(p->session) : 0;

@@ -157,6 +157,9 @@ struct ended_stream {
 #define GSO_MAX_SEGMENTS 64
 #define GSO_MAX_BYTES 65000
 #define RECV_BATCH 32
+/* With GRO, one buffer takes a whole coalesced run (up to 64 KiB). */
+#define RECV_GRO_BATCH 8
+#define RECV_GRO_BYTES 65536
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
 
 struct srm_engine {
@@ -216,7 +219,9 @@ struct srm_engine {
 
 	/* Engine-thread buffers (kept out of TLS: a preloaded library's
 	 * static TLS is scarce). */
-	uint8_t recv_buf[RECV_BATCH][PACKET_BUF];
+	bool gro;                  /* UDP_GRO is on: large receive buffers */
+	char gro_ctrl[RECV_GRO_BATCH][CMSG_SPACE(sizeof(int))];
+	uint8_t recv_buf[RECV_GRO_BATCH * RECV_GRO_BYTES];
 	uint8_t scratch[BRIDGE_CHUNK];
 };
 

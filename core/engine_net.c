@@ -153,6 +153,8 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 		set_int(fd, IPPROTO_IPV6, IPV6_DONTFRAG, 1);
 	}
 	set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
+	int on = 1;
+	e->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
 	set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCKET_BUFFER);
@@ -673,24 +675,42 @@ static void receive_one(struct srm_engine *e, uint8_t *pkt, size_t len,
 	engine_handle_datagram(e, pkt, len, &from, NULL, now_us);
 }
 
+/* With UDP GRO the kernel hands over runs of datagrams from one sender as
+ * one buffer and tells the segment size; without it, one per buffer. */
+static size_t gro_segment_size(struct msghdr *mh, size_t len)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int seg;
+			memcpy(&seg, CMSG_DATA(cm), sizeof(seg));
+			return seg > 0 ? (size_t)seg : len;
+		}
+	}
+	return len;
+}
+
 void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 {
-	uint8_t (*bufs)[PACKET_BUF] = e->recv_buf;
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_storage from[RECV_BATCH];
+	/* GRO: few large buffers; else many packet-sized ones, same memory. */
+	unsigned count = e->gro ? RECV_GRO_BATCH : RECV_BATCH;
+	size_t each = e->gro ? RECV_GRO_BYTES : PACKET_BUF;
 
 	for (int round = 0; round < RECV_BATCHES_PER_WAKE; round++) {
-		for (int i = 0; i < RECV_BATCH; i++) {
-			iov[i] = (struct iovec){ bufs[i], sizeof(bufs[i]) };
+		for (unsigned i = 0; i < count; i++) {
+			iov[i] = (struct iovec){ e->recv_buf + i * each, each };
 			msgs[i].msg_hdr = (struct msghdr){
 				.msg_name = &from[i],
 				.msg_namelen = sizeof(from[i]),
 				.msg_iov = &iov[i],
 				.msg_iovlen = 1,
+				.msg_control = e->gro ? e->gro_ctrl[i] : NULL,
+				.msg_controllen = e->gro ? sizeof(e->gro_ctrl[i]) : 0,
 			};
 		}
-		int n = recvmmsg(e->udp_fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(e->udp_fd, msgs, count, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
 		for (int i = 0; i < n; i++) {
@@ -698,10 +718,14 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 				drop(e, SRM_DROP_MALFORMED);
 				continue;
 			}
-			receive_one(e, bufs[i], msgs[i].msg_len, &from[i],
-					msgs[i].msg_hdr.msg_namelen, now_us);
+			uint8_t *buf = iov[i].iov_base;
+			size_t len = msgs[i].msg_len;
+			size_t seg = e->gro ? gro_segment_size(&msgs[i].msg_hdr, len) : len;
+			for (size_t off = 0; off < len; off += seg)
+				receive_one(e, buf + off, len - off < seg ? len - off : seg, &from[i],
+					    msgs[i].msg_hdr.msg_namelen, now_us);
 		}
-		if (n < RECV_BATCH)
+		if ((unsigned)n < count)
 			return;
 	}
 }
