@@ -12,6 +12,10 @@ Every address it is given is inside the lab's namespaces; every loop is bounded.
   flood PUBKEY_HEX DST PORT COUNT RATE [--spoof]        valid-mac1 INITs, random keys and (with --spoof) random sources
   amp DST PORT KIND COUNT       send COUNT requests of KIND, print "in out" bytes (answers to this socket)
   junk DST PORT COUNT           COUNT random packets of every type and size
+  killtest HOST PORT FLAG       send until the (killed) peer fails us; then reconnect
+  storm HOST PORT N             fork/exec storm in a preloaded program with a live connection
+  churn HOST PORT N             N connections opened and closed; fd and thread counts compared
+  series HOST PORT SECS OUT     send for SECS, bytes per second to OUT
   relay LISTEN_IP LPORT UP_IP UPORT FLIP_PCT DROP_PCT SECONDS STATS   tampering UDP forwarder, one upstream socket per client
 """
 import hashlib, os, random, select, socket, struct, sys, time
@@ -51,15 +55,15 @@ def mutate(p, mode, rnd):
     return p
 
 def cmd_sink(port, d):
+    import threading
     srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(('0.0.0.0', int(port))); srv.listen(64)
-    n = 0
-    while True:
-        c, _ = srv.accept()
-        n += 1
+    srv.bind(('0.0.0.0', int(port))); srv.listen(128)
+    n = [0]
+    lock = threading.Lock()
+    def serve(c, k):
         total = 0
-        with open(os.path.join(d, 'conn-%d' % n), 'wb') as f:
+        with open(os.path.join(d, 'conn-%d' % k), 'wb') as f:
             try:
                 while True:
                     b = c.recv(1 << 16)
@@ -69,6 +73,11 @@ def cmd_sink(port, d):
             except OSError:
                 pass
         c.close()
+    while True:
+        c, _ = srv.accept()
+        with lock:
+            n[0] += 1; k = n[0]
+        threading.Thread(target=serve, args=(c, k), daemon=True).start()
 
 def cmd_send(host, port, text):
     s = socket.create_connection((host, int(port)), timeout=30)
@@ -298,6 +307,136 @@ def cmd_relay(lip, lport, uip, uport, flip_pct, drop_pct, secs, stats_path):
             with open(stats_path + '.tmp', 'w') as f:
                 f.write('%(relay)d %(flipped)d %(dropped)d %(other)d\n' % st)
             os.replace(stats_path + '.tmp', stats_path)
+
+def _ack(s):
+    ack = b''
+    while not ack.endswith(b'\n'):
+        b = s.recv(64)
+        if not b: break
+        ack += b
+    return ack
+
+def cmd_killtest(host, port, flag):
+    """Send until the connection fails (the peer is killed meanwhile): print
+    the errno name and the seconds from FLAG.killed (written by the test
+    when it kills the peer) to the error; then wait for FLAG.restarted and
+    reconnect from this same process (same engine)."""
+    import errno
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.settimeout(None)
+    buf = os.urandom(1 << 14)
+    open(flag + '.sending', 'w').close()
+    err = 'none'
+    t_end = time.time() + 120
+    while time.time() < t_end:
+        try:
+            s.send(buf)
+        except OSError as e:
+            err = errno.errorcode.get(e.errno, str(e.errno)); break
+    t_err = time.time()
+    try:
+        t_kill = os.stat(flag + '.killed').st_mtime
+    except OSError:
+        t_kill = t_err
+    s.close()
+    print('error', err, '%.1f' % (t_err - t_kill), flush=True)
+    deadline = time.time() + 60
+    while not os.path.exists(flag + '.restarted') and time.time() < deadline:
+        time.sleep(0.1)
+    for attempt in range(30):
+        try:
+            s = socket.create_connection((host, int(port)), timeout=20)
+            s.settimeout(20)
+            s.sendall(b'again'); s.shutdown(socket.SHUT_WR)
+            ok = _ack(s).strip() == b'5'
+            print('reconnect', 'ok' if ok else 'bad-ack', attempt, flush=True)
+            sys.exit(0 if ok else 1)
+        except OSError as e:
+            time.sleep(1)
+    print('reconnect failed', flush=True)
+    sys.exit(1)
+
+def cmd_storm(host, port, n):
+    """A preloaded program with a live connection forks N children that
+    exec: a third /bin/true, a third a Python child that connects itself,
+    a third exit without exec.  Then the parent's connection must still
+    work.  Prints the number of failures."""
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.sendall(b'parent-before;')
+    bad = 0
+    kids = []
+    for i in range(int(n)):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                if i % 3 == 0:
+                    os.execv('/bin/true', ['true'])
+                elif i % 3 == 1:
+                    os.execv(sys.executable, [sys.executable, __file__, 'send', host, port, 'child-%d' % i])
+                else:
+                    os._exit(0)
+            finally:
+                os._exit(99)
+        kids.append(pid)
+        if len(kids) >= 16:
+            _, st = os.waitpid(kids.pop(0), 0)
+            bad += st != 0
+    for k in kids:
+        _, st = os.waitpid(k, 0)
+        bad += st != 0
+    s.sendall(b'parent-after'); s.shutdown(socket.SHUT_WR)
+    s.settimeout(30)
+    ok = _ack(s).strip() == str(len('parent-before;parent-after')).encode()
+    print(bad, 'parent-ok' if ok else 'parent-broken')
+    sys.exit(0 if ok and bad == 0 else 1)
+
+def _counts():
+    return len(os.listdir('/proc/self/fd')), len(os.listdir('/proc/self/task'))
+
+def cmd_churn(host, port, n):
+    """Open, use and close N connections; compare this process's fds and
+    threads after the first one (the engine is running then) and at the
+    end (letting the engine settle for up to 10 s)."""
+    def one(i):
+        s = socket.create_connection((host, int(port)), timeout=30)
+        s.settimeout(30)
+        s.sendall(b'x'); s.shutdown(socket.SHUT_WR)
+        ok = _ack(s).strip() == b'1'
+        s.close()
+        return ok
+    one(0)
+    time.sleep(0.5)
+    fd0, th0 = _counts()
+    bad = sum(not one(i) for i in range(1, int(n)))
+    for _ in range(100):
+        fd1, th1 = _counts()
+        if fd1 <= fd0 and th1 <= th0: break
+        time.sleep(0.1)
+    print(bad, fd0, fd1, th0, th1)
+    sys.exit(0 if bad == 0 and fd1 <= fd0 and th1 <= th0 else 1)
+
+def cmd_series(host, port, secs, out):
+    """Send for SECS seconds, writing the bytes accepted in each second to
+    OUT (one line per second); then check every byte was acknowledged."""
+    s = socket.create_connection((host, int(port)), timeout=30)
+    s.settimeout(0.2)
+    buf = os.urandom(1 << 14)
+    total = 0; per = []
+    t0 = time.time()
+    while time.time() - t0 < float(secs):
+        sec = int(time.time() - t0)
+        while len(per) <= sec: per.append(0)
+        try:
+            n = s.send(buf); total += n; per[sec] += n
+        except socket.timeout:
+            pass
+        with open(out, 'w') as f:
+            f.write('\n'.join(map(str, per)) + '\n')
+    s.settimeout(120)
+    s.shutdown(socket.SHUT_WR)
+    got = int(_ack(s) or b'0')
+    print(total, got, 'intact' if got == total else 'short')
+    sys.exit(0 if got == total else 1)
 
 if __name__ == '__main__':
     cmd = sys.argv[1].replace('-', '_')
