@@ -97,6 +97,7 @@ struct peer {
 	struct path home;           /* the configured endpoint, if any */
 	/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: token buckets on what we accept. */
 	double rate_bytes, rate_packets;
+	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
 	uint64_t rate_refill_us;
 	struct bridge *bridges;
 	uint64_t next_punch_ms;     /* hole punching: when to try again */

@@ -151,6 +151,11 @@ static void put_peer(struct srm_engine *e, struct doc *d, struct peer *p, uint64
 	/* Application bytes per wire byte: above 1 when compression wins. */
 	double ratio = st.bytes_sent ? (double)st.stream_bytes_sent / (double)st.bytes_sent : 0;
 	put(d, "\"compression_ratio\":%.3f,", ratio);
+	put(d, "\"drops\":{");
+	for (int r = 0; r < SRM_DROP_REASONS; r++)
+		put(d, "%s\"%s\":%llu", r ? "," : "", srm_drop_reason_name((enum srm_drop_reason)r),
+		    (unsigned long long)p->drops[r]);
+	put(d, "},");
 	put(d, "\"packets_out\":%llu,\"packets_in\":%llu,\"packets_lost\":%llu,"
 	       "\"packets_retransmitted\":%llu,\"streams\":[",
 	    (unsigned long long)st.packets_sent, (unsigned long long)st.packets_received,

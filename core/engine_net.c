@@ -33,6 +33,14 @@ static void drop(struct srm_engine *e, enum srm_drop_reason why)
 	e->stats.drops[why]++;
 }
 
+/* A drop we can pin on a peer (its packet, by receiver index or key) also
+ * counts in its own row of `srmudp status`. */
+static void drop_peer(struct srm_engine *e, struct peer *p, enum srm_drop_reason why)
+{
+	drop(e, why);
+	p->drops[why]++;
+}
+
 /* Store addresses in the socket's family (v4-mapped on a dual-stack
  * AF_INET6 socket), so endpoints compare with memcmp-free equality. */
 socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
@@ -556,7 +564,7 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 	if (resp_len)
 		engine_send_path(e, p, from, reply, resp_len);
 	if (rc < 0) {
-		drop(e, session_drop_reason(rc));
+		drop_peer(e, p, session_drop_reason(rc));
 		return;
 	}
 	if (resp_len) {
@@ -581,7 +589,7 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms)
 			 : session_receive_cookie(p->session, pkt, len, now_ms);
 	if (rc < 0) {
-		drop(e, session_drop_reason(rc));
+		drop_peer(e, p, session_drop_reason(rc));
 		if (rc == SRM_ERR_VERSION)
 			LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
 		return;
@@ -610,14 +618,14 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
 	if (!rate_allow(e, p, len, now_us)) {
-		drop(e, SRM_DROP_RATELIMIT);
+		drop_peer(e, p, SRM_DROP_RATELIMIT);
 		return;
 	}
 	uint8_t plain[PACKET_BUF];
 	uint64_t pn;
 	int n = session_open(p->session, pkt, len, plain, sizeof(plain), &pn, now_us / 1000);
 	if (n < 0) {
-		drop(e, session_drop_reason(n));
+		drop_peer(e, p, session_drop_reason(n));
 		return;
 	}
 	/* Authenticated: the peer is where this came from (roaming, NAT
@@ -629,7 +637,7 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 	if (!c)
 		return;
 	if (conn_handle_packet(c, now_us, pn, plain, (size_t)n) < 0)
-		drop(e, SRM_DROP_MALFORMED);
+		drop_peer(e, p, SRM_DROP_MALFORMED);
 }
 
 void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
