@@ -350,7 +350,9 @@ if grep -Eq 'SRM_PAD_(BUCKET|MTU)' "$root"/core/engine*.c "$root"/core/conn*.c 2
 	for mode in bucket mtu; do
 		lab_stop "$b_pid"
 		start_sink SRMUDP_PAD=$mode || fail "sink with SRMUDP_PAD=$mode did not start"
-		lab_bg b dumpcap -q -i eth0 -f "udp src port 4000" -w "$work/pad-$mode.pcapng"
+		# Captured where b's packets arrive (a's eth0): on the sending side a
+		# UDP GSO batch is one large unsegmented packet.
+		lab_bg a dumpcap -q -i eth0 -f "udp src port 4000 and src host $B" -w "$work/pad-$mode.pcapng"
 		pcap=$LAB_LAST_PID
 		sleep 1
 		lab_exec a env "${env_a[@]}" SRMUDP_PAD=$mode SRMUDP_LOG_FILE="$work/a.log" timeout 60 \
