@@ -19,6 +19,7 @@
 Plain sockets only, so that the same code runs directly and under the
 srmudp preload, which is what is compared.
 """
+import os
 import socket
 import statistics
 import sys
@@ -112,9 +113,14 @@ def load(host, port, secs):
 
     def bulk():
         b = socket.create_connection((host, port + 1), timeout=60)
-        buf = bytes(range(256)) * 256
+        # Incompressible, and with a period (8 MiB) longer than any
+        # compressor's window: srmudp compresses by default, and a repeated
+        # pattern would cross the bottleneck as a trickle.
+        pool = os.urandom(8 << 20)
+        off = 0
         while not stop.is_set():
-            b.sendall(buf)
+            b.sendall(pool[off:off + 65536])
+            off = (off + 65536) % len(pool)
         # The receiver's count, once everything buffered on the way has
         # arrived: what the sender's socket accepted says nothing.
         b.shutdown(socket.SHUT_WR)

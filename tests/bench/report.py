@@ -81,6 +81,12 @@ w(f"\nThis run: {text('meta.date')}, commit `{text('meta.commit')}`, "
   f"{text('meta.cpu')} × {text('meta.cores')} cores, kernel {text('meta.kernel')}, "
   f"load average at the start {text('meta.load')}, {text('meta.runs')} runs per figure. "
   "Figures are median (min–max).\n")
+if len(S.get("runlog", [])) > 1:
+    w("The samples come from these invocations (a later one replaced the sections it "
+      "names; comparisons are always within one section, hence within one invocation):\n")
+    for line in S["runlog"]:
+        w(f"- {line}")
+    w("")
 
 ceil_mbps = med("aead.aead_ceiling_MBps")
 ceil_mbps = ceil_mbps * 8 if ceil_mbps else None
@@ -291,7 +297,7 @@ w("\n" + open(os.path.join(HERE, "bounds.md")).read().rstrip() + "\n")
 # Plots.
 pdir = os.path.join(docs, "bench")
 os.makedirs(pdir, exist_ok=True)
-dat = os.path.join(pdir, ".data")
+dat = os.path.join(os.path.dirname(os.path.abspath(raw)), "plot-data")  # beside raw.tsv
 os.makedirs(dat, exist_ok=True)
 
 
@@ -369,6 +375,7 @@ set terminal pngcairo size 900,520 font ",10"
 set style fill solid 0.8 border -1
 set grid ytics
 set output '{pdir}/latency.png'
+set yrange [0:*]
 set title 'Ping-pong round trip, idle and beside a bulk stream (100 Mbit/s, 10 ms RTT)'
 unset logscale y
 set ylabel 'ms'

@@ -54,6 +54,8 @@ rec meta.kernel "$(uname -r)"
 rec meta.load "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec meta.commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
 rec meta.runs "$RUNS"
+# One line per invocation; kept across partial runs (see the merge below).
+rec runlog "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null), load $(cut -d' ' -f1 /proc/loadavg): $ONLY"
 
 # ---------------------------------------------------------------------------
 # Helper programs, against the core library.
@@ -289,7 +291,7 @@ fi
 
 # Merge: keep the earlier run's samples for sections not run this time.
 if [[ -f $RAW ]]; then
-	prefixes=$(cut -f1 "$RAW.new" | cut -d. -f1 | sort -u)
+	prefixes=$(cut -f1 "$RAW.new" | cut -d. -f1 | grep -vx runlog | sort -u)
 	awk -F'\t' -v p="$(echo "$prefixes" | tr '\n' ' ')" '
 		BEGIN { n = split(p, a, " "); for (i = 1; i <= n; i++) skip[a[i]] = 1 }
 		{ split($1, k, "."); if (!(k[1] in skip)) print }' "$RAW" >>"$RAW.new"
