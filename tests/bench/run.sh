@@ -133,7 +133,6 @@ if ((lab_sections)); then
 	mkdir -m 700 "$W"
 	PA=$("$SRMUDP" keygen "$W/a.key")
 	PB=$("$SRMUDP" keygen "$W/b.key")
-	A4=$(lab_addr a v4)
 	B4=$(lab_addr b v4)
 	# Each preloaded server has its own engine, hence its own UDP port;
 	# clients use an ephemeral one, so several can run at once.
