@@ -2,16 +2,19 @@
 # test_sanitizers.sh — the tree under the sanitizers and valgrind
 # (docs/SECURITY.md section 7), each part bounded; loopback only.
 #
-#   asan      build-asan: the whole tree with ASan + UBSan (as `make asan`,
-#             plus the preload and CLI); the unit tests; then a transfer
+#   asan      build-san-asan: the whole tree with ASan + UBSan (the preload and
+#             CLI too); the unit tests; then a transfer
 #             between two unmodified programs (socat) through the ASan
 #             preload (libasan first in LD_PRELOAD), any report fails
-#   tsan      build-tsan: the engine's threads under TSan (unit tests
+#   tsan      build-san-tsan: the engine's threads under TSan (unit tests
 #             Engine*, which run the real engine thread against callers)
 #   valgrind  memcheck on a full transfer with the native API (srm-echo
 #             serve / send): zero errors, zero definite leaks
 #
 #   SRM_SAN_PARTS="asan tsan valgrind"   which parts (default all)
+# Own build directories (build-san-asan, build-san-tsan): `make asan` passes
+# CFLAGS on the command line, which drops -fPIC, so its objects cannot go
+# into the preload; sharing build-asan with it would mix the two.
 # About 4-6 minutes on 2 cores when nothing is built yet.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,8 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-DEPLIBS="$(pkg-config --libs libsodium libzstd msgpack 2>/dev/null || echo -lsodium -lzstd -lmsgpackc) -lpthread"
-HIREDIS="$(pkg-config --libs hiredis 2>/dev/null || echo -lhiredis)"
 # A free UDP/TCP port on loopback (the kernel picks it).
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PY=/usr/bin/python3
@@ -46,15 +47,18 @@ keys() {
 # ---- ASan + UBSan ----------------------------------------------------------------
 if [[ " $parts " == *" asan "* ]]; then
 	SAN="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
-	if make --no-print-directory -j2 BUILD=build-asan CFLAGS="$SAN" CXXFLAGS="$SAN" \
-		LDLIBS="-fsanitize=address,undefined $DEPLIBS $HIREDIS" all build-asan/unit_tests \
+	# The sanitizer goes into CC/CXX: a CFLAGS given to make on the command
+	# line would replace the Makefile's own flags (-Icore, -std=c11, ...),
+	# and CC also links the preload and the CLI.
+	if make --no-print-directory -j2 BUILD=build-san-asan CC="gcc $SAN" CXX="g++ $SAN" \
+		all build-san-asan/unit_tests \
 		>"$tmp/asan-build.log" 2>&1; then
-		ok "ASan+UBSan build of the whole tree (build-asan)"
+		ok "ASan+UBSan build of the whole tree (build-san-asan)"
 	else
 		fail "ASan+UBSan build"; tail -15 "$tmp/asan-build.log"
 	fi
-	if [[ -x build-asan/unit_tests ]]; then
-		if ASAN_OPTIONS=detect_leaks=1 timeout 600 build-asan/unit_tests --gtest_brief=1 \
+	if [[ -x build-san-asan/unit_tests ]]; then
+		if ASAN_OPTIONS=detect_leaks=1 timeout 600 build-san-asan/unit_tests --gtest_brief=1 \
 			>"$tmp/asan-unit.log" 2>&1; then
 			ok "unit tests under ASan+UBSan ($(grep -Eo '[0-9]+ tests? from [0-9]+ test suites? ran' "$tmp/asan-unit.log" | head -1))"
 		else
@@ -63,52 +67,53 @@ if [[ " $parts " == *" asan "* ]]; then
 		fi
 	fi
 	libasan=$(gcc -print-file-name=libasan.so)
-	if [[ -x build-asan/srmudp && -f build-asan/libsrmudp.so && -f $libasan ]] && command -v socat >/dev/null; then
+	if [[ -x build-san-asan/srmudp && -f build-san-asan/libsrmudp.so && -f $libasan ]] && command -v socat >/dev/null; then
 		d=$tmp/asan
-		keys "$d" build-asan/srmudp
+		keys "$d" build-san-asan/srmudp
 		pa=$(free_port) pb=$(free_port) port=$(free_port)
 		head -c $((8 << 20)) /dev/urandom >"$d/blob"
 		export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:log_path=$d/asan"
 		export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$d/ubsan"
-		LD_PRELOAD="$libasan:$root/build-asan/libsrmudp.so" SRMUDP_KEY="$d/b.key" \
+		LD_PRELOAD="$libasan:$root/build-san-asan/libsrmudp.so" SRMUDP_KEY="$d/b.key" \
 			SRMUDP_LISTEN=127.0.0.1:$pb SRMUDP_PEERS="a=$pub_a@127.0.0.1:$pa" SRMUDP_LOG=debug \
 			SRMUDP_LOG_FILE="$d/b.log" timeout 120 \
-			socat -u TCP-LISTEN:$port,reuseaddr "OPEN:$d/out,creat,trunc" &
+			socat -u TCP-LISTEN:$port,reuseaddr "OPEN:$d/out,creat,trunc" 2>"$d/server.err" &
 		srv=$!
 		pids+=("$srv")
 		for ((i = 0; i < 100; i++)); do grep -q "engine started" "$d/b.log" 2>/dev/null && break; sleep 0.1; done
-		LD_PRELOAD="$libasan:$root/build-asan/libsrmudp.so" SRMUDP_KEY="$d/a.key" \
+		LD_PRELOAD="$libasan:$root/build-san-asan/libsrmudp.so" SRMUDP_KEY="$d/a.key" \
 			SRMUDP_LISTEN=127.0.0.1:$pa SRMUDP_PEERS="b=$pub_b@127.0.0.1:$pb" SRMUDP_LOG=debug \
 			SRMUDP_LOG_FILE="$d/a.log" timeout 120 \
-			socat -u "FILE:$d/blob" "TCP:b:$port,retry=20,interval=0.5"
+			socat -u "FILE:$d/blob" "TCP:b:$port,retry=20,interval=0.5" 2>"$d/client.err"
 		rc=$?
 		for ((i = 0; i < 300; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
 		wait "$srv" 2>/dev/null
 		unset ASAN_OPTIONS UBSAN_OPTIONS
-		reports=$(cat "$d"/asan* "$d"/ubsan* 2>/dev/null | grep -cE 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer')
+		reports=$(cat "$d"/asan* "$d"/ubsan* "$d"/*.err 2>/dev/null | grep -cE 'ERROR: AddressSanitizer|runtime error|ERROR: LeakSanitizer')
 		if ((rc == 0)) && cmp -s "$d/blob" "$d/out"; then
 			ok "8 MiB between two socats through the ASan+UBSan preload, intact"
 		else
-			fail "transfer through the ASan preload (client exit $rc)"; tail -5 "$d/a.log" "$d/b.log"
+			fail "transfer through the ASan preload (client exit $rc)"; tail -n 5 "$d/a.log" "$d/b.log"
 		fi
 		if ((reports == 0)); then
 			ok "no ASan/UBSan report from either preloaded program"
 		else
-			fail "$reports sanitizer report(s)"; cat "$d"/asan* "$d"/ubsan* 2>/dev/null | head -40
+			fail "$reports sanitizer report(s)"
+			cat "$d"/asan* "$d"/ubsan* "$d"/*.err 2>/dev/null | grep -E -A8 'ERROR|runtime error' | head -30
 		fi
 	else
-		fail "ASan transfer: build-asan/srmudp, build-asan/libsrmudp.so, libasan ($libasan) or socat missing"
+		fail "ASan transfer: build-san-asan/srmudp, build-san-asan/libsrmudp.so, libasan ($libasan) or socat missing"
 	fi
 fi
 
 # ---- TSan: the engine's threads ---------------------------------------------------
 if [[ " $parts " == *" tsan "* ]]; then
 	TSAN="-O1 -g -fsanitize=thread"
-	if make --no-print-directory -j2 BUILD=build-tsan CFLAGS="$TSAN" CXXFLAGS="$TSAN" \
-		LDLIBS="-fsanitize=thread $DEPLIBS" build-tsan/unit_tests >"$tmp/tsan-build.log" 2>&1; then
-		ok "TSan build of the engine and unit tests (build-tsan)"
+	if make --no-print-directory -j2 BUILD=build-san-tsan CC="gcc $TSAN" CXX="g++ $TSAN" \
+		build-san-tsan/unit_tests >"$tmp/tsan-build.log" 2>&1; then
+		ok "TSan build of the engine and unit tests (build-san-tsan)"
 		# setarch -R: TSan's shadow mapping wants no ASLR on some kernels.
-		run=(build-tsan/unit_tests --gtest_brief=1 --gtest_filter='Engine*')
+		run=(build-san-tsan/unit_tests --gtest_brief=1 --gtest_filter='Engine*')
 		command -v setarch >/dev/null && run=(setarch "$(uname -m)" -R "${run[@]}")
 		if TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" timeout 600 "${run[@]}" \
 			>"$tmp/tsan.log" 2>&1; then
@@ -153,7 +158,7 @@ if [[ " $parts " == *" valgrind "* ]]; then
 			ok "1 MiB echoed through srm-echo under memcheck, intact"
 		else
 			fail "srm-echo transfer under memcheck (send exit $rc_send, $(stat -c %s "$d/echoed") bytes back)"
-			tail -5 "$d/a.log" "$d/b.log"
+			tail -n 5 "$d/a.log" "$d/b.log"
 		fi
 		for side in send serve; do
 			rc_var=rc_$side
