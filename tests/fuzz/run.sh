@@ -69,6 +69,7 @@ for t in "${targets[@]}"; do
 	dirs=()
 	[[ -d $seeds ]] && dirs+=("$seeds")
 	[[ -d $regress ]] && dirs+=("$regress")
+	rm -rf "$out/crashes/$t"
 	mkdir -p "$out/crashes/$t"
 	log=$out/$t.log
 	if ((secs == 0)); then
