@@ -70,7 +70,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
-	"SRMUDP_PAD",
+	"SRMUDP_PAD", "SRMUDP_GSO",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -562,6 +562,7 @@ static const char *const log_names[] = { "error", "warn", "info", "debug" };
 static const char *const compress_names[] = { "auto", "on", "off" };
 static const char *const cc_names[] = { "bbr", "cubic", "newreno" };
 static const char *const pad_names[] = { "off", "bucket", "mtu" };
+static const char *const gso_names[] = { "auto", "off" };
 
 static int parse_one(int id, const struct source *src, struct srm_config *cfg, char *err,
 		     size_t errlen)
@@ -601,6 +602,11 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return parse_rate(src, &cfg->rate_bytes, err, errlen);
 	case K_RATE_PACKETS:
 		return parse_rate(src, &cfg->rate_packets, err, errlen);
+	case K_GSO:
+		rc = parse_choice(src, gso_names, 2, "auto or off", &v, err, errlen);
+		if (rc == 0)
+			cfg->gso_off = v == 1;
+		return rc;
 	case K_PAD:
 		rc = parse_choice(src, pad_names, 3, "off, bucket or mtu", &v, err, errlen);
 		if (rc == 0)

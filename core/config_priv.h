@@ -30,6 +30,7 @@ enum config_key {
 	K_RATE,
 	K_RATE_PACKETS,
 	K_PAD,
+	K_GSO,
 	K_COUNT
 };
 

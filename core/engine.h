@@ -268,6 +268,7 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
 			 uint64_t now_ms);
 const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+void engine_path_relay_mtu(struct peer *p, uint64_t now_us);
 bool engine_same_path(const struct path *a, const struct path *b);
 bool engine_path_silent(const struct peer *p, uint64_t now_ms);
 void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms);

@@ -162,7 +162,8 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 	}
 	set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
 	int on = 1;
-	e->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
+	e->gso_off = e->cfg.gso_off;
+	e->gro = !e->cfg.gso_off && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
 	set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCKET_BUFFER);

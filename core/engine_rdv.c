@@ -292,6 +292,13 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 	}
 }
 
+/* The relay wraps every packet: cap the path MTU search below it. */
+void engine_path_relay_mtu(struct peer *p, uint64_t now_us)
+{
+	conn_on_too_big(p->conn, WIRE_MAX_UDP_PAYLOAD, WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD,
+			now_us);
+}
+
 /* An authenticated packet from `from`: that is where the peer is now. */
 void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
 			 uint64_t now_ms)
@@ -305,9 +312,7 @@ void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path
 		return;
 	char text[64];
 	if (from->relayed && p->conn)
-		/* The relay wraps every packet: cap the path MTU search. */
-		conn_on_too_big(p->conn, WIRE_MAX_UDP_PAYLOAD, WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD,
-				now_ms * 1000);
+		engine_path_relay_mtu(p, now_ms * 1000);
 	if (from->relayed)
 		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server");
 	else

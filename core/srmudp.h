@@ -119,6 +119,10 @@ struct srm_config {
 	uint64_t rate_bytes;      /* bytes per second */
 	uint64_t rate_packets;    /* packets per second */
 	enum srm_pad pad;
+	/* SRMUDP_GSO=off: one datagram per send and per receive, no UDP
+	 * segmentation offload (packet captures on this host then show each
+	 * datagram as it is on the wire). */
+	int gso_off;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -20,7 +20,9 @@
 # the server's relay: RELAY packets with the inner handshake and DATA.
 #
 # Usage: test_dissector.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
-set -uo pipefail
+set -u
+# SRMUDP_GSO=off below: with UDP GSO a capture on the sending host sees runs
+# of datagrams before the kernel cuts them (docs/CONFIG.md).o pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-${SRM_BUILD:-build}}
@@ -89,7 +91,7 @@ grep -q 'Capturing on' dumpcap.err || { echo "FAIL: dumpcap did not start: $(cat
 pids+=($!)
 socat TCP-LISTEN:$E,bind=127.0.0.1,reuseaddr,fork EXEC:cat 2>echo.err &
 pids+=($!)
-env SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+env SRMUDP_GSO=off SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 	"SRMUDP_PEERS=cli=$C" "$SRMUDP" serve --expose $E >serve.out 2>serve.err &
 spid=$!
 pids+=($spid)
@@ -97,7 +99,7 @@ for _ in $(seq 50); do grep -q '^srmudp serve: UDP port' serve.err && break; sle
 sleep 1 # S registers before C looks it up (C retries anyway)
 
 head -c 300000 /dev/urandom >data
-env SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+env SRMUDP_GSO=off SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 	"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data >got 2>cerr
 rc=$?
 expect "300 KB echoed through the preloaded socat via rendezvous (exit $rc)" cmp -s data got
@@ -111,13 +113,13 @@ if nft add table inet srmtest 2>nft.err &&
 	nft add chain inet srmtest out '{ type filter hook output priority 0; }' 2>>nft.err &&
 	nft add rule inet srmtest out udp sport $US2 udp dport $UC2 drop 2>>nft.err &&
 	nft add rule inet srmtest out udp sport $UC2 udp dport $US2 drop 2>>nft.err; then
-	env SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+	env SRMUDP_GSO=off SRMUDP_KEY=s.key SRMUDP_LISTEN=127.0.0.1:$US2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=cli=$C" "$SRMUDP" serve --expose $E >serve2.out 2>serve2.err &
 	s2pid=$!
 	pids+=($s2pid)
 	sleep 1
 	head -c 20000 /dev/urandom >data2
-	env SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
+	env SRMUDP_GSO=off SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data2 >got2 2>cerr2
 	expect "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2
 	timeout 10 "$SRMUDP" status "$s2pid" >status2.txt 2>&1

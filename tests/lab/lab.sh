@@ -167,7 +167,8 @@ lab_bg() {
 # A zombie (exited, not yet reaped) counts as gone.
 _lab_alive() {
 	local s
-	{ s=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+	# (not $(<file): under set -e a missing file there exits the shell)
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
 	s=${s##*) } # the state follows the command name, which may hold spaces
 	[[ ${s:0:1} != Z ]]
 }
