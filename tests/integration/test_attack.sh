@@ -76,7 +76,7 @@ keys() {
 	chmod 700 "$work"
 	pub_a=$("$SRMUDP" keygen "$work/a.key")
 	pub_b=$("$SRMUDP" keygen "$work/b.key")
-	pub_c=$("$SRMUDP" keygen "$work/c.key")
+	"$SRMUDP" keygen "$work/c.key" >/dev/null # the unlisted key
 	pub_b_hex=$($PY -c 'import base64,sys; print(base64.urlsafe_b64decode(sys.argv[1]+"=").hex())' "$pub_b")
 }
 

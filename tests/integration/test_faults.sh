@@ -47,9 +47,9 @@ pub_b=$("$SRMUDP" keygen "$work/b.key")
 A=$(lab_addr a v4)
 B=$(lab_addr b v4)
 env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b@$B:4000"
-       SRMUDP_LOG=info SRMUDP_IDLE_TIMEOUT=${IDLE_S}s SRMUDP_CONNECT_TIMEOUT=5s)
+       SRMUDP_LOG=info SRMUDP_IDLE_TIMEOUT="${IDLE_S}s" SRMUDP_CONNECT_TIMEOUT=5s)
 env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a@$A:4000"
-       SRMUDP_LOG=info SRMUDP_IDLE_TIMEOUT=${IDLE_S}s)
+       SRMUDP_LOG=info SRMUDP_IDLE_TIMEOUT="${IDLE_S}s")
 
 start_sink() { # LOGFILE [extra env...]
 	local log=$1
@@ -98,7 +98,7 @@ check "the reconnection's data arrived" grep -qx again "$sinkdir/conn-1"
 # An idle connection outlives an idle timeout shorter than the keepalive
 # interval (15 s): keepalives must come often enough for the timeout chosen.
 client "$work/idle.log" idle b 9000 $((IDLE_S * 2 + 2))
-check "a connection idle for $((IDLE_S * 2 + 2)) s survives SRMUDP_IDLE_TIMEOUT=${IDLE_S}s (keepalives)" test $? -eq 0
+check "a connection idle for $((IDLE_S * 2 + 2)) s survives SRMUDP_IDLE_TIMEOUT="${IDLE_S}s" (keepalives)" test $? -eq 0
 
 # ---- fork/exec storm (default idle timeout from here on) ----------------------
 lab_stop "$b_pid"

@@ -153,6 +153,7 @@ if [[ " $parts " == *" valgrind "* ]]; then
 		kill -INT "$srv" 2>/dev/null
 		for ((i = 0; i < 300; i++)); do kill -0 "$srv" 2>/dev/null || break; sleep 0.1; done
 		wait "$srv"
+		# shellcheck disable=SC2034 # read through ${!rc_var} below
 		rc_serve=$?
 		if cmp -s "$d/blob" "$d/echoed"; then
 			ok "1 MiB echoed through srm-echo under memcheck, intact"
