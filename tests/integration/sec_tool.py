@@ -24,11 +24,15 @@ import hashlib, os, random, select, socket, struct, sys, time
 def u16(x): return struct.pack('<H', x)
 
 def hexlines(path):
+    """Captured UDP payloads, one hex string per line; offload-merged
+    captures (GSO/GRO, larger than any datagram) are left out."""
     out = []
     for line in open(path):
         line = line.strip().replace(':', '')
         if line:
-            out.append(bytes.fromhex(line.split(',')[0]))
+            p = bytes.fromhex(line.split(',')[0])
+            if len(p) <= 1472:
+                out.append(p)
     return out
 
 def checksum(b):

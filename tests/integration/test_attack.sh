@@ -145,7 +145,7 @@ check "no private key (base64 or hex) and no application data in $lines debug lo
 check "the logs are not empty (debug logging ran)" test "$lines" -gt 5
 
 lab_stop "$cap_pid"
-tshark -r "$work/cap.pcapng" -Y "ip.dst==$B && udp.dstport==4000" -T fields -e udp.payload \
+tshark -r "$work/cap.pcapng" -Y "ip.dst==$B && udp.dstport==4000 && udp.length <= 1480" -T fields -e udp.payload \
 	2>/dev/null >"$work/to_b.hex"
 captured=$(wc -l <"$work/to_b.hex")
 check "captured $captured packets towards b" test "$captured" -gt 20
