@@ -502,6 +502,12 @@ size_t conn_build_packet(struct conn *c, uint64_t now_us, uint8_t *buf, size_t c
 		return 0;
 	uint32_t mtu = pmtu_current(&c->pmtu);
 	size_t room = mtu - WIRE_DATA_OVERHEAD;
+	/* PTO probes stay at the size every path carries: if the path MTU
+	 * shrank without any ICMP (a black hole), only small packets get
+	 * through, and their ACKs are what lets loss and black-hole
+	 * detection run (recovery.h). */
+	if (c->rec.probes_due > 0 && room > WIRE_BASE_UDP_PAYLOAD - WIRE_DATA_OVERHEAD)
+		room = WIRE_BASE_UDP_PAYLOAD - WIRE_DATA_OVERHEAD;
 	if (room > cap)
 		room = cap;
 	bool ack_due = ack_tracker_due(&c->acks, now_us);
