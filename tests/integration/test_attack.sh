@@ -108,10 +108,11 @@ lab_up --nat-a none --nat-b none
 keys
 A=$(lab_addr a v4)
 B=$(lab_addr b v4)
+# SRMUDP_GSO=off: the capture must see real datagrams, not GSO batches.
 env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b@$B:4000"
-       SRMUDP_LOG=debug SRMUDP_CONNECT_TIMEOUT=10s)
+       SRMUDP_LOG=debug SRMUDP_CONNECT_TIMEOUT=10s SRMUDP_GSO=off)
 env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a@$A:4000"
-       SRMUDP_LOG=debug)
+       SRMUDP_LOG=debug SRMUDP_GSO=off)
 start_sink || { fail "b's sink did not start"; tail "$LAB_LAST_LOG"; exit 1; }
 
 # Capture b's side of everything that follows until the replay checks.
