@@ -120,6 +120,10 @@ demo: deps all
 bench: deps all
 	$(Q)tests/bench/run.sh $(BUILD)
 
+# libFuzzer targets (clang), 30 s each; CI runs them 60 s each (test_fuzz.sh).
+fuzz:
+	$(Q)tests/fuzz/run.sh 30
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(SHIM_SO) $(CORE_SO) $(DESTDIR)$(PREFIX)/lib/
@@ -141,8 +145,8 @@ uninstall:
 	-rmdir $(DESTDIR)$(PREFIX)/share/srmudp 2>/dev/null
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-san-asan build-san-tsan
 
-.PHONY: all deps unit test asan demo bench install uninstall clean
+.PHONY: all deps unit test asan demo bench fuzz install uninstall clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

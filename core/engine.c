@@ -123,7 +123,10 @@ struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now
 		.cc = e->cfg.cc,
 		.compress = e->cfg.compress,
 		.idle_timeout_ms = e->cfg.idle_timeout_ms,
-		.keepalive_ms = CONN_DEFAULT_KEEPALIVE_MS,
+		/* Keepalives well inside the idle timeout, so a short
+		 * SRMUDP_IDLE_TIMEOUT does not kill idle streams. */
+		.keepalive_ms = e->cfg.idle_timeout_ms && e->cfg.idle_timeout_ms / 3 < CONN_DEFAULT_KEEPALIVE_MS
+					? e->cfg.idle_timeout_ms / 3 : CONN_DEFAULT_KEEPALIVE_MS,
 		.open_timeout_ms = e->cfg.connect_timeout_ms,
 		.max_streams = CONN_DEFAULT_MAX_STREAMS,
 		.max_udp_payload = engine_path_is_ipv6(p) ? PMTU_MAX_UDP6_PAYLOAD : WIRE_MAX_UDP_PAYLOAD,
@@ -619,6 +622,25 @@ int srm_stream_wait(srm_engine *e, uint64_t stream, int timeout_ms)
 	}
 	pthread_mutex_unlock(&e->lock);
 	return st;
+}
+
+int srm_stream_stats(srm_engine *e, uint64_t stream, struct srm_stream_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&e->lock);
+	struct bridge *b;
+	HASH_FIND(hh, e->bridges, &stream, sizeof(stream), b);
+	if (b) {
+		out->peer = b->peer->parent;
+		out->outgoing = !b->listen_port;
+		out->port = b->listen_port ? b->listen_port : b->open_port;
+		out->state = b->state;
+		if (b->peer->conn)
+			conn_stream_buffered(b->peer->conn, b->stream_id, &out->tx_buffered,
+					     &out->rx_buffered);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return b ? 0 : SRM_ERR_NOTFOUND;
 }
 
 void srm_stream_abort(srm_engine *e, uint64_t stream)

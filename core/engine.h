@@ -216,12 +216,18 @@ struct srm_engine {
 	uint8_t send_buf[SEND_BATCH][PACKET_BUF];
 	unsigned send_count;
 	bool gso_off;              /* the kernel refused UDP_SEGMENT once */
-	char gso_ctrl[SEND_BATCH][CMSG_SPACE(sizeof(uint16_t))];
+	union {                    /* aligned for struct cmsghdr */
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} gso_ctrl[SEND_BATCH];
 
 	/* Engine-thread buffers (kept out of TLS: a preloaded library's
 	 * static TLS is scarce). */
 	bool gro;                  /* UDP_GRO is on: large receive buffers */
-	char gro_ctrl[RECV_GRO_BATCH][CMSG_SPACE(sizeof(int))];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} gro_ctrl[RECV_GRO_BATCH];
 	uint8_t recv_buf[RECV_GRO_BATCH * RECV_GRO_BYTES];
 	uint8_t scratch[BRIDGE_CHUNK];
 };

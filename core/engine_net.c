@@ -244,7 +244,7 @@ static unsigned flush_gso(struct srm_engine *e)
 		msgs[n].msg_hdr.msg_control = NULL;
 		msgs[n].msg_hdr.msg_controllen = 0;
 		if (j - i > 1) {
-			struct cmsghdr *cm = (struct cmsghdr *)e->gso_ctrl[n];
+			struct cmsghdr *cm = &e->gso_ctrl[n].align;
 			msgs[n].msg_hdr.msg_control = cm;
 			msgs[n].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
 			cm->cmsg_level = SOL_UDP;
@@ -715,8 +715,8 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 				.msg_namelen = sizeof(from[i]),
 				.msg_iov = &iov[i],
 				.msg_iovlen = 1,
-				.msg_control = e->gro ? e->gro_ctrl[i] : NULL,
-				.msg_controllen = e->gro ? sizeof(e->gro_ctrl[i]) : 0,
+				.msg_control = e->gro ? e->gro_ctrl[i].buf : NULL,
+				.msg_controllen = e->gro ? sizeof(e->gro_ctrl[i].buf) : 0,
 			};
 		}
 		int n = recvmmsg(e->udp_fd, msgs, count, MSG_DONTWAIT, NULL);

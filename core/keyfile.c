@@ -59,6 +59,16 @@ static int decode32(const char *text, size_t len, uint8_t out[SRM_KEY_BYTES])
 			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
 	    bin_len != SRM_KEY_BYTES || end != text + len)
 		return SRM_ERR_INVALID;
+	/* One key, one text: libsodium 1.0.18 also accepts some bytes
+	 * outside the alphabet and unused trailing bits, so only the
+	 * canonical encoding of what was decoded is taken. */
+	char canon[SRM_PUBKEY_TEXT_BYTES];
+	sodium_bin2base64(canon, sizeof(canon), out, SRM_KEY_BYTES,
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if (memcmp(canon, text, SRM_PUBKEY_TEXT_LEN) != 0) {
+		sodium_memzero(out, SRM_KEY_BYTES);
+		return SRM_ERR_INVALID;
+	}
 	return 0;
 }
 

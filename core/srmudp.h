@@ -186,6 +186,17 @@ SRM_EXPORT int srm_stream_state(srm_engine *e, uint64_t stream);
 /* Wait until the stream is no longer opening, at most timeout_ms (-1: the
  * engine's connect timeout).  Returns as srm_stream_state. */
 SRM_EXPORT int srm_stream_wait(srm_engine *e, uint64_t stream, int timeout_ms);
+struct srm_stream_stats {
+	int peer;              /* peer index */
+	uint16_t port;         /* the port it was opened to, or accepted on */
+	int outgoing;          /* we opened it */
+	int state;             /* as srm_stream_state() */
+	uint64_t tx_buffered;  /* bytes sent and not yet acknowledged */
+	uint64_t rx_buffered;  /* bytes received and not yet delivered */
+};
+/* Returns 0, or SRM_ERR_NOTFOUND once the stream has ended. */
+SRM_EXPORT int srm_stream_stats(srm_engine *e, uint64_t stream, struct srm_stream_stats *out);
+
 /* Abort: the peer sees a reset (like close with SO_LINGER {1,0}). */
 SRM_EXPORT void srm_stream_abort(srm_engine *e, uint64_t stream);
 

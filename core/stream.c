@@ -278,7 +278,12 @@ int64_t stream_recv_data(struct stream *s, uint64_t off, const uint8_t *p, size_
 	 * session credit of both sides stays in step. */
 	uint64_t lo = off < r->read ? r->read : off;
 	if (s->state != STREAM_RESET && lo < end && !rangeset_contains(&r->got, lo, end)) {
+		/* What the ring can hold: highest may have moved past the
+		 * stored bytes without data (an empty FIN frame beyond a
+		 * hole), and an empty ring holds nothing. */
 		uint64_t keep = r->highest - r->read;
+		if (keep > r->cap)
+			keep = r->cap;
 		if (ring_reserve(&r->buf, &r->cap, r->read, (size_t)keep, end - r->read) < 0)
 			return SRM_ERR_NOMEM;
 		if (rangeset_add(&r->got, lo, end) < 0)

@@ -14,7 +14,7 @@
 #   SRM_TESTS         only integration scripts whose name contains one of
 #                     these words (space separated), e.g. SRM_TESTS="lab shim"
 #   SRM_UNIT_FILTER   passed to --gtest_filter
-#   SRM_TEST_TIMEOUT  seconds per integration script (default 600)
+#   SRM_TEST_TIMEOUT  seconds per integration script (default 1200)
 #   SRM_UNIT_TIMEOUT  seconds for the whole unit test binary (default 300)
 #   SRM_SKIP_UNIT=1   integration scripts only
 set -uo pipefail
@@ -23,7 +23,8 @@ build=${1:-build}
 root=$(cd "$(dirname "$0")/.." && pwd)
 [[ $build == /* ]] || build="$root/$build"
 logs="$build/test-logs"
-timeout_s=${SRM_TEST_TIMEOUT:-600}
+# A hang guard, not a budget: test_fuzz fuzzes 8 targets for 60 s each.
+timeout_s=${SRM_TEST_TIMEOUT:-1200}
 unit_timeout_s=${SRM_UNIT_TIMEOUT:-300}
 tail_lines=40
 passed=0 failed=0 skipped=0

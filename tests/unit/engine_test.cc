@@ -193,6 +193,12 @@ TEST_F(EngineTest, StreamCarriesBytesBothWaysAndHalfCloses)
 	int srv = accept_wait(b.engine, lfd, 7000, &peer);
 	ASSERT_GE(srv, 0);
 	EXPECT_EQ(peer, srm_peer_find(b.engine, "a"));
+	struct srm_stream_stats ss;
+	ASSERT_EQ(srm_stream_stats(a.engine, h, &ss), 0);
+	EXPECT_EQ(ss.port, 7000);
+	EXPECT_TRUE(ss.outgoing);
+	EXPECT_EQ(ss.state, 0);
+	EXPECT_EQ(ss.peer, srm_peer_find(a.engine, "b"));
 
 	// 4 MiB of random bytes one way, written by a thread (backpressure).
 	std::string payload(4 << 20, '\0');
