@@ -8,6 +8,7 @@
 #   3 the same with every ICMP dropped: a black hole the engine must find
 #   4 a reader that stalls for 30 s: both engines' memory stays bounded,
 #     then everything arrives
+#   5 IPv6 endpoints over a link whose MTU is 1280, the IPv6 minimum
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${SRM_BUILD:-$root/build}
@@ -122,6 +123,19 @@ cmp -s "$work/stall" "$work/out4" && ok=0
 # plus the session's, not the 256 MiB on the way.
 ((max_r < 96 * 1024 && max_s < 96 * 1024)) || ok=1
 result $ok "4 reader stalled 30 s: peak RSS receiver $((max_r / 1024)) MiB, sender $((max_s / 1024)) MiB; all 256 MiB arrived afterwards"
+
+# 5: IPv6 on a 1280-byte link: the base packet (1200 bytes of UDP payload)
+# must fit, and the MTU search must stay below the link.
+head -c $((16 << 20)) /dev/urandom >"$work/v6"
+lab_exec nata ip link set wan0 mtu 1280
+lab_exec inet ip link set wa0 mtu 1280
+env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="b=$pub_b@[$(lab_addr b v6)]:4000"
+       SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log")
+env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$pub_a@[$(lab_addr a v6)]:4000"
+       SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log")
+send "5 IPv6 over a 1280-byte link" "$work/v6"
+lab_exec nata ip link set wan0 mtu 1500
+lab_exec inet ip link set wa0 mtu 1500
 
 printf '%s\n' "${report[@]}"
 ((failures == 0))
