@@ -91,8 +91,7 @@ void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events)
 
 void engine_remember_end(struct srm_engine *e, uint64_t handle, int error)
 {
-	e->ended[e->ended_next % ENDED_RING] = (struct ended_stream){ handle, error };
-	e->ended_next++;
+	ends_record(e->ends, handle, error);
 }
 
 static void wake(struct srm_engine *e)
@@ -366,6 +365,7 @@ static void engine_free(struct srm_engine *e)
 	engine_fd_close(e, e->wake_fd);
 	engine_fd_close(e, e->epfd);
 	free((void *)e->owned);
+	ends_destroy(e->ends);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);
@@ -419,7 +419,8 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	e->owned_bytes = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < OWNED_FD_LIMIT
 				 ? (size_t)rl.rlim_max / 8 + 1 : OWNED_FD_LIMIT / 8;
 	e->owned = calloc(e->owned_bytes, 1);
-	if (!e->owned) {
+	e->ends = ends_create();
+	if (!e->owned || !e->ends) {
 		rc = SRM_ERR_NOMEM;
 		goto fail;
 	}
@@ -508,7 +509,18 @@ int srm_engine_drain(srm_engine *e, int timeout_ms)
 
 void srm_engine_abandon(srm_engine *e)
 {
-	(void)e; /* after fork: the thread is gone in the child; leak on purpose */
+	/* After fork the child's copies of our fds would keep the UDP port
+	 * bound, and keep each stream's end open so that neither our close
+	 * nor its held byte reaches the application (no EOF, no reset).
+	 * Close the copies; the parent's engine keeps its own.  The memory
+	 * is leaked on purpose: its lock may be held by a thread that does
+	 * not exist here. */
+	for (size_t byte = 0; byte < e->owned_bytes; byte++) {
+		unsigned bits = atomic_load(&e->owned[byte]);
+		for (int bit = 0; bits; bit++, bits >>= 1)
+			if (bits & 1)
+				engine_fd_close(e, (int)(byte * 8 + (size_t)bit));
+	}
 }
 
 int srm_engine_udp_port(srm_engine *e)
@@ -583,13 +595,27 @@ static int stream_state_locked(struct srm_engine *e, uint64_t handle)
 {
 	struct bridge *b;
 	HASH_FIND(hh, e->bridges, &handle, sizeof(handle), b);
-	if (b)
-		return b->state;
-	size_t n = e->ended_next < ENDED_RING ? e->ended_next : ENDED_RING;
-	for (size_t i = 0; i < n; i++)
-		if (e->ended[i].handle == handle)
-			return e->ended[i].error;
-	return 0;
+	return b ? b->state : ends_lookup(e->ends, handle);
+}
+
+srm_ends *srm_engine_ends(srm_engine *e)
+{
+	return e->ends;
+}
+
+srm_ends *srm_ends_attach(pid_t engine_pid)
+{
+	return ends_attach(engine_pid);
+}
+
+int srm_ends_take(srm_ends *ends, uint64_t stream)
+{
+	return ends_take(ends, stream);
+}
+
+void srm_ends_detach(srm_ends *ends)
+{
+	ends_destroy(ends);
 }
 
 int srm_stream_state(srm_engine *e, uint64_t stream)

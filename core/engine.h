@@ -21,6 +21,7 @@
 #include "wire.h"
 #include "session.h"
 #include "conn.h"
+#include "ends.h"
 #include "rendezvous.h"
 
 /* What an epoll registration points at. */
@@ -136,14 +137,6 @@ struct listener {
 	UT_hash_handle hh;
 };
 
-/* Streams that ended abnormally, remembered so that a later
- * srm_stream_state() (e.g. getsockopt SO_ERROR) can still report why. */
-#define ENDED_RING 4096
-struct ended_stream {
-	uint64_t handle;
-	int error;
-};
-
 /* fds beyond this are not tracked by srm_engine_owns_fd (1 Mi fds, the
  * usual hard limit; 128 KiB of bits). */
 #define OWNED_FD_LIMIT (1u << 20)
@@ -188,8 +181,9 @@ struct srm_engine {
 	struct bridge *bridges;
 	uint64_t next_handle;
 	struct listener *listeners;
-	struct ended_stream ended[ENDED_RING];
-	size_t ended_next;
+	struct ends_board *ends;    /* streams that ended abnormally, and why:
+				    * for srm_stream_state (SO_ERROR) and for
+				    * forked or exec'd holders of the stream */
 
 	struct srm_engine_stats stats;
 	uint64_t started_ms;

@@ -133,6 +133,8 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 			conn_stream_reset(c, b->stream_id, RESET_ABORTED);
 		conn_stream_release(c, b->stream_id);
 	}
+	/* Recorded first: the application may look as soon as it sees EOF. */
+	engine_remember_end(e, b->handle, error);
 	if (b->is_tcp) {
 		/* A real RST towards the local TCP end, like the peer's. */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -144,7 +146,6 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 	 * with unread bytes sets ECONNRESET on the other end, so the
 	 * application's poll shows POLLOUT|POLLERR|POLLHUP at once, as for a
 	 * refused TCP connect. */
-	engine_remember_end(e, b->handle, error);
 	bridge_free(e, b);
 	pthread_cond_broadcast(&e->cond);
 }

@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,9 +217,16 @@ static void put_document(struct srm_engine *e, struct doc *d)
 
 /* ---- The socket --------------------------------------------------------- */
 
-/* Remove sockets in dir whose engine is gone (crashed).  Names are
- * PID.sock or PID-N.sock: a kill(PID, 0) first spares live engines the
- * wake-up (this runs on the preload's first connect). */
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+	return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Remove what engines that are gone (crashed, killed) left in dir: their
+ * sockets (PID.sock or PID-N.sock) and ends boards (PID.ends).  A
+ * kill(PID, 0) first spares live engines the wake-up (this runs on the
+ * preload's first connect). */
 void srm_control_sweep(const char *dir)
 {
 	DIR *dh = opendir(dir);
@@ -226,8 +234,8 @@ void srm_control_sweep(const char *dir)
 	if (!dh)
 		return;
 	while ((de = readdir(dh))) {
-		size_t n = strlen(de->d_name);
-		if (n < 6 || strcmp(de->d_name + n - 5, ".sock") != 0)
+		bool board = has_suffix(de->d_name, ".ends");
+		if (!board && !has_suffix(de->d_name, ".sock"))
 			continue;
 		char *end;
 		long pid = strtol(de->d_name, &end, 10);
@@ -235,6 +243,12 @@ void srm_control_sweep(const char *dir)
 			continue;
 		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue; /* alive, or someone else's */
+		if (board) {
+			/* Only its holders' reset reports are lost if a process
+			 * in another PID namespace still writes it. */
+			unlinkat(dirfd(dh), de->d_name, 0);
+			continue;
+		}
 		/* The name's process is gone; remove the socket unless something
 		 * still answers on it (a process in another PID namespace). */
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,8 +152,9 @@ SRM_EXPORT void srm_engine_stop(srm_engine *e);
  * keep sending a TCP socket's data, but the engine dies with the process.
  * Returns 0, or SRM_ERR_TIMEOUT if data was still unacknowledged. */
 SRM_EXPORT int srm_engine_drain(srm_engine *e, int timeout_ms);
-/* Forget the engine without touching its thread or fds: for a child after
- * fork(), where the thread does not exist. Frees nothing shared. */
+/* For a child after fork(), where the engine's thread does not exist:
+ * close the child's copies of the engine's fds (the parent's engine keeps
+ * serving its streams) and forget the engine without freeing it. */
 SRM_EXPORT void srm_engine_abandon(srm_engine *e);
 
 /* Nonzero if fd is one of the engine's own descriptors (its socket, epoll,
@@ -196,6 +198,20 @@ struct srm_stream_stats {
 };
 /* Returns 0, or SRM_ERR_NOTFOUND once the stream has ended. */
 SRM_EXPORT int srm_stream_stats(srm_engine *e, uint64_t stream, struct srm_stream_stats *out);
+
+/* How streams ended abnormally, reported once across processes, as TCP
+ * reports a reset once per socket.  A child forked after the stream
+ * opened keeps using the engine's board; an image it exec'd attaches to
+ * the board of the engine in process engine_pid (kept in the runtime
+ * directory, so only the same user can).  srm_ends_take returns what
+ * srm_stream_state says for a stream that ended abnormally (RESET,
+ * TIMEOUT, ...) to its first caller, and 0 after, or if the stream is not
+ * known to have ended so.  Lock-free. */
+typedef struct ends_board srm_ends;
+SRM_EXPORT srm_ends *srm_engine_ends(srm_engine *e);
+SRM_EXPORT srm_ends *srm_ends_attach(pid_t engine_pid);
+SRM_EXPORT int srm_ends_take(srm_ends *ends, uint64_t stream);
+SRM_EXPORT void srm_ends_detach(srm_ends *ends);
 
 /* Abort: the peer sees a reset (like close with SO_LINGER {1,0}). */
 SRM_EXPORT void srm_stream_abort(srm_engine *e, uint64_t stream);

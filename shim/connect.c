@@ -169,6 +169,8 @@ static int open_stream(int fd, int family, int idx, const struct sockaddr *sa, s
 	s->family = family;
 	s->peer = peer;
 	s->engine = e;
+	s->ends = srm_engine_ends(e);
+	s->engine_pid = getpid();
 	s->conn = CONN_OPENING;
 	/* getpeername() gives back the form the application used. */
 	s->remote_len = len < sizeof(s->remote) ? len : sizeof(s->remote);

@@ -7,7 +7,6 @@
 #include "engine_glue.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -345,28 +344,28 @@ int glue_fd_is_engine(int fd)
 	return e && fd >= 0 && srm_engine_owns_fd(e, fd) > 0;
 }
 
-/* Our copies of the parent's engine fds would keep its UDP port bound
- * and its stream ends open (no EOF for the application) after it exits.
- * Closing a copy in the child does not disturb the parent. */
-static void close_engine_fds(srm_engine *old)
+/* Boards of the engines whose streams we inherited: usually one. */
+#define ENDS_CACHE 4
+static struct {
+	pid_t pid;
+	srm_ends *ends;
+} ends_cache[ENDS_CACHE];
+
+srm_ends *glue_ends(pid_t pid)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	static int fds[8192]; /* the child is single-threaded here */
-	int n = 0;
+	srm_ends *ends = NULL;
+	int i;
 
-	if (!d)
-		return;
-	while ((de = readdir(d)) && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
-		int fd = atoi(de->d_name);
-
-		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && fd != dirfd(d) &&
-		    srm_engine_owns_fd(old, fd) > 0)
-			fds[n++] = fd;
+	pthread_mutex_lock(&glue_mtx);
+	for (i = 0; i < ENDS_CACHE && ends_cache[i].pid; i++)
+		if (ends_cache[i].pid == pid)
+			ends = ends_cache[i].ends;
+	if (!ends && i < ENDS_CACHE && (ends = srm_ends_attach(pid))) {
+		ends_cache[i].pid = pid;
+		ends_cache[i].ends = ends;
 	}
-	closedir(d);
-	for (int i = 0; i < n; i++)
-		real_close(fds[i]);
+	pthread_mutex_unlock(&glue_mtx);
+	return ends;
 }
 
 void glue_child_after_fork(void)
@@ -374,10 +373,8 @@ void glue_child_after_fork(void)
 	pthread_mutex_init(&glue_mtx, NULL);
 	if (!engine && !forked_child)
 		return;
-	if (engine) {
-		close_engine_fds(engine);
+	if (engine)
 		srm_engine_abandon(engine);
-	}
 	engine = NULL;
 	start_failed = 0;
 	forked_child = 1;

@@ -30,6 +30,9 @@ srm_engine *glue_engine_if_running(void);
 int glue_engine_peer(srm_engine *e, int idx);
 /* True when fd belongs to the engine: close/dup2/close_range keep off. */
 int glue_fd_is_engine(int fd);
+/* The ends board of the engine in process pid (cached), or NULL: for
+ * streams an exec'd image inherited. */
+srm_ends *glue_ends(pid_t pid);
 void glue_log(enum srm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -23,7 +23,7 @@
 #include "state.h"
 
 #define INHERIT_VAR "SRMUDP_INHERIT="
-#define INHERIT_MAX 2048 /* about 50 sockets; the rest are passed without names */
+#define INHERIT_MAX 4096 /* about 60 sockets; the rest are passed without names */
 #define ENV_MAX 1024     /* entries; a larger environment passes unchanged */
 #define ARGV_MAX 1024    /* execl-family arguments */
 

@@ -1,16 +1,25 @@
 /*
- * io.c — the read and write families on a stream whose peer aborted.
+ * io.c — the read and write families on our streams, where TCP and the
+ * AF_UNIX bridge would answer differently.
  *
- * The bridge reports an aborted stream as a plain EOF (reads) or EPIPE
- * (writes); TCP reports ECONNRESET (or ETIMEDOUT for a dead peer) once.
- * Only the EOF and EPIPE paths look the fd up: data never pays more than
- * the call through.
+ * A peer's abort: the engine closes its end of the pair, so reads see a
+ * plain EOF and writes EPIPE, and the kernel raises SIGPIPE.  TCP reports
+ * ECONNRESET (ETIMEDOUT for a dead peer) once, without a signal, and only
+ * later writes raise SIGPIPE.  So a read's EOF asks how the stream ended,
+ * and writes on a stream go out with MSG_NOSIGNAL: their EPIPE asks the
+ * same, and raises SIGPIPE itself when there is nothing to report.  The
+ * answer comes from our engine, or, for a stream inherited through fork
+ * or exec, from the record its engine keeps (glue_stream_ended).
  *
- * Also TCP-isms the AF_UNIX bridge would answer differently: an address
- * passed to sendto/sendmsg on a connected TCP socket is ignored (AF_UNIX
- * says EISCONN), and recvfrom/recvmsg return no source address on TCP.
+ * Also: an address passed to sendto/sendmsg on a connected TCP socket is
+ * ignored (AF_UNIX says EISCONN), and recvfrom/recvmsg return no source
+ * address on TCP.
+ *
+ * Reads pay nothing unless they hit EOF; writes to fds that are not ours
+ * pay one lock-free lookup.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,19 +45,7 @@ static ssize_t on_eof(int fd, ssize_t r)
 	return -1;
 }
 
-static ssize_t on_epipe(int fd, ssize_t r)
-{
-	struct shim_sock *s;
-	int e, saved = errno;
-
-	if (r >= 0 || errno != EPIPE || !state_peek(fd) || !(s = state_get(fd)))
-		return r;
-	e = stream_take_reset(s, fd);
-	state_put(s);
-	errno = e ? e : saved;
-	return -1;
-}
-
+/* A stream: its writes need on_write.  Cheap for fds that are not ours. */
 static int is_stream(int fd)
 {
 	struct shim_sock *s;
@@ -59,6 +56,28 @@ static int is_stream(int fd)
 	r = s->kind == SHIM_STREAM;
 	state_put(s);
 	return r;
+}
+
+/* r is the result of a MSG_NOSIGNAL write on a stream; flags the caller's. */
+static ssize_t on_write(int fd, ssize_t r, int flags)
+{
+	struct shim_sock *s;
+	int e = 0, saved = errno;
+
+	if (r >= 0 || errno != EPIPE)
+		return r;
+	if ((s = state_get(fd))) {
+		e = stream_take_reset(s, fd);
+		state_put(s);
+	}
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	if (!(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE); /* thread-directed, as the kernel's */
+	errno = saved;
+	return -1;
 }
 
 SHIM_EXPORT ssize_t read(int fd, void *buf, size_t n)
@@ -144,49 +163,43 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	ssize_t r = real_write(fd, buf, n);
-
-	return r < 0 ? on_epipe(fd, r) : r;
+	if (!is_stream(fd))
+		return real_write(fd, buf, n);
+	return on_write(fd, real_send(fd, buf, n, MSG_NOSIGNAL), 0);
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	ssize_t r = real_writev(fd, iov, cnt);
+	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
 
-	return r < 0 ? on_epipe(fd, r) : r;
+	if (!is_stream(fd) || cnt < 0)
+		return real_writev(fd, iov, cnt);
+	return on_write(fd, real_sendmsg(fd, &m, MSG_NOSIGNAL), 0);
 }
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	ssize_t r = real_send(fd, buf, n, flags);
-
-	return r < 0 ? on_epipe(fd, r) : r;
+	if (!is_stream(fd))
+		return real_send(fd, buf, n, flags);
+	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *sa, socklen_t len)
 {
-	ssize_t r;
-
-	if (sa && state_peek(fd) && is_stream(fd))
-		r = real_send(fd, buf, n, flags);
-	else
-		r = real_sendto(fd, buf, n, flags, sa, len);
-	return r < 0 ? on_epipe(fd, r) : r;
+	if (!is_stream(fd))
+		return real_sendto(fd, buf, n, flags, sa, len);
+	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }
 
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	ssize_t r;
+	struct msghdr m;
 
-	if (msg && msg->msg_name && state_peek(fd) && is_stream(fd)) {
-		struct msghdr m = *msg;
-
-		m.msg_name = NULL;
-		m.msg_namelen = 0;
-		r = real_sendmsg(fd, &m, flags);
-	} else {
-		r = real_sendmsg(fd, msg, flags);
-	}
-	return r < 0 ? on_epipe(fd, r) : r;
+	if (!msg || !is_stream(fd))
+		return real_sendmsg(fd, msg, flags);
+	m = *msg;
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	return on_write(fd, real_sendmsg(fd, &m, flags | MSG_NOSIGNAL), flags);
 }

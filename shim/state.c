@@ -285,10 +285,12 @@ size_t state_export(char *buf, size_t len)
 				continue;
 			mapped = s->remote.ss_family == AF_INET6 &&
 				 IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->remote)->sin6_addr);
-			w = snprintf(buf + n, len - n, "%s%c,%lu,%d,%d,%d,%u,%u", n ? ";" : "",
+			w = snprintf(buf + n, len - n, "%s%c,%lu,%d,%d,%d,%u,%u,%d,%llu", n ? ";" : "",
 				     s->kind == SHIM_STREAM ? 's' : 'a', (unsigned long)s->ino,
 				     s->remote.ss_family, mapped, idx, port_of(&s->remote),
-				     s->kind == SHIM_STREAM ? port_of(&s->local) : 0);
+				     s->kind == SHIM_STREAM ? port_of(&s->local) : 0,
+				     s->kind == SHIM_STREAM ? (int)s->engine_pid : 0,
+				     s->kind == SHIM_STREAM ? (unsigned long long)s->stream : 0ull);
 			if (w < 0 || (size_t)w >= len - n)
 				goto out; /* full: pass on what fits */
 			n += (size_t)w;
@@ -302,7 +304,7 @@ out:
 
 /* Rebuild one inherited sock (see state_export) on fd. */
 static void import_one(int fd, char kind, int family, int mapped, int idx, unsigned rport,
-		       unsigned lport)
+		       unsigned lport, int engine_pid, unsigned long long stream)
 {
 	struct shim_sock *s = state_new(kind == 's' ? SHIM_STREAM : SHIM_ACCEPTED, fd);
 
@@ -312,6 +314,9 @@ static void import_one(int fd, char kind, int family, int mapped, int idx, unsig
 	s->peer = idx;
 	s->conn = CONN_CONNECTED;
 	s->engine = NULL; /* served by the engine of the process that exec'd */
+	s->ends = NULL;   /* attached when first needed (stream_take_reset) */
+	s->engine_pid = engine_pid;
+	s->stream = stream;
 	s->remote_len = vaddr_make(family, mapped, idx, (uint16_t)rport, &s->remote);
 	if (kind == 's') {
 		memset(&s->local, 0, sizeof(s->local));
@@ -362,13 +367,16 @@ static void import_inherited(void)
 			unsigned long ino;
 			int family, mapped, idx;
 			unsigned rport, lport;
+			int engine_pid;
+			unsigned long long stream;
 
-			if (sscanf(p, "%c,%lu,%d,%d,%d,%u,%u", &kind, &ino, &family, &mapped, &idx,
-				   &rport, &lport) == 7 &&
+			if (sscanf(p, "%c,%lu,%d,%d,%d,%u,%u,%d,%llu", &kind, &ino, &family, &mapped,
+				   &idx, &rport, &lport, &engine_pid, &stream) == 9 &&
 			    ino == (unsigned long)st.st_ino && (kind == 's' || kind == 'a') &&
 			    (family == AF_INET || family == AF_INET6) && idx >= 0 &&
 			    idx <= VADDR_MAX_INDEX) {
-				import_one(fd, kind, family, mapped, idx, rport, lport);
+				import_one(fd, kind, family, mapped, idx, rport, lport, engine_pid,
+					   stream);
 				break;
 			}
 			p = strchr(p, ';');

@@ -49,6 +49,8 @@ struct shim_sock {
 
 	/* SHIM_STREAM */
 	srm_engine *engine; /* NULL once inherited by a forked child */
+	srm_ends *ends;     /* how its engine says streams ended */
+	pid_t engine_pid;   /* whose engine that is (passed on at exec) */
 	uint64_t stream;
 	int peer;
 	enum shim_conn conn;

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <poll.h>
 
+#include "engine_glue.h"
+
 int stream_errno(int srm_err)
 {
 	switch (srm_err) {
@@ -82,9 +84,9 @@ int stream_take_reset(struct shim_sock *s, int fd)
 		s->reset_reported = 1;
 		return e;
 	}
-	if (!s->engine)
-		return 0;
-	st = srm_stream_state(s->engine, s->stream);
+	if (!s->ends && s->engine_pid)
+		s->ends = glue_ends(s->engine_pid); /* inherited through exec */
+	st = s->ends ? srm_ends_take(s->ends, s->stream) : 0;
 	if (st != SRM_ERR_RESET && st != SRM_ERR_TIMEOUT && st != SRM_ERR_UNREACHABLE)
 		return 0;
 	s->reset_reported = 1;

@@ -10,6 +10,7 @@
  *   matrix fork-new HOST PORT              a forked child opens its own
  *                                          stream (its own engine)
  *   matrix exec-child FD                   (internal: the exec test)
+ *   matrix abort-child FD                  (internal: the abort-in-exec test)
  *
  * HOST4/HOST6 are resolved with getaddrinfo (AF_INET / AF_INET6), so the
  * shim run also exercises naming.  CLOSED is a port nothing listens on.
@@ -491,6 +492,95 @@ static void t_abort_from_peer(int family, const char *tag)
 	close(fd);
 }
 
+static volatile sig_atomic_t sigpipes;
+static void count_sigpipe(int sig)
+{
+	(void)sig;
+	sigpipes++;
+}
+
+static const char *revents_name(short r)
+{
+	static char s[64];
+
+	/* POLLERR left out: the bridge cannot raise it (docs/SHIM.md, Limits) */
+	snprintf(s, sizeof(s), "%s%s%s", r & POLLIN ? "IN " : "", r & POLLOUT ? "OUT " : "",
+		 r & POLLHUP ? "HUP" : "");
+	return s;
+}
+
+/* TCP after a RST: the first write says ECONNRESET without a signal,
+ * later writes EPIPE with SIGPIPE (unless MSG_NOSIGNAL). */
+static void t_abort_then_write(int family, const char *tag)
+{
+	int fd = open_to(family, port, "rst", tag);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+	ssize_t r;
+
+	if (fd < 0) {
+		out("%s: connect failed", tag);
+		return;
+	}
+	wait_fd(fd, POLLIN, WAIT_MS);
+	poll(&p, 1, 0);
+	out("%s: poll after peer abort -> %s", tag, revents_name(p.revents));
+	sigpipes = 0;
+	signal(SIGPIPE, count_sigpipe);
+	r = write(fd, "x", 1);
+	out("%s: first write -> %zd %s, SIGPIPE %d", tag, r, ename(r < 0 ? errno : 0), (int)sigpipes);
+	r = write(fd, "x", 1);
+	out("%s: second write -> %zd %s, SIGPIPE %d", tag, r, ename(r < 0 ? errno : 0), (int)sigpipes);
+	r = send(fd, "x", 1, MSG_NOSIGNAL);
+	out("%s: send MSG_NOSIGNAL -> %zd %s, SIGPIPE %d", tag, r, ename(r < 0 ? errno : 0),
+	    (int)sigpipes);
+	signal(SIGPIPE, SIG_IGN);
+	r = read(fd, &p, 1);
+	out("%s: then read -> %zd %s", tag, r, ename(r < 0 ? errno : 0));
+	close(fd);
+}
+
+/* What a read in this process says after the peer's abort. */
+static int read_after_abort(int fd)
+{
+	char c;
+	ssize_t r;
+
+	wait_fd(fd, POLLIN, WAIT_MS);
+	r = read(fd, &c, 1);
+	return r < 0 && errno == ECONNRESET ? 0 : r == 0 ? 1 : 2;
+}
+
+/* The peer's abort reaches a forked child (or an exec'd image) holding the
+ * stream, as the kernel's RST reaches every process sharing a socket. */
+static void t_abort_in_child(int family, const char *tag, int exec)
+{
+	static const char *seen[] = { "ECONNRESET", "EOF", "other" };
+	int fd = open_to(family, port, "rst", tag), st = 0;
+	char c, num[16];
+	ssize_t r;
+	pid_t pid;
+
+	if (fd < 0) {
+		out("%s: connect failed", tag);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		if (exec) {
+			snprintf(num, sizeof(num), "%d", fd);
+			execl("/proc/self/exe", "matrix", "abort-child", num, (char *)NULL);
+			_exit(127);
+		}
+		_exit(read_after_abort(fd));
+	}
+	waitpid(pid, &st, 0);
+	st = WIFEXITED(st) && WEXITSTATUS(st) < 3 ? WEXITSTATUS(st) : 2;
+	out("%s: child's read after peer abort -> %s", tag, seen[st]);
+	r = read(fd, &c, 1);
+	out("%s: then the parent's read -> %zd %s", tag, r, ename(r < 0 ? errno : 0));
+	close(fd);
+}
+
 static void t_abort_to_peer(int family, const char *tag)
 {
 	int fd = open_to(family, port, "expect-rst", tag);
@@ -794,6 +884,9 @@ static int client(void)
 	t_halfclose(AF_INET, "halfclose");
 	t_abort_from_peer(AF_INET, "abort-from-peer");
 	t_abort_to_peer(AF_INET, "abort-to-peer");
+	t_abort_then_write(AF_INET, "abort-then-write");
+	t_abort_in_child(AF_INET, "abort-in-child", 0);
+	t_abort_in_child(AF_INET, "abort-in-exec", 1);
 	t_fork(AF_INET, "fork");
 	t_exec(AF_INET, "exec");
 	t_dup(AF_INET, "dup");
@@ -966,6 +1059,8 @@ int main(int argc, char **argv)
 	}
 	if (argc == 3 && !strcmp(argv[1], "exec-child"))
 		return exec_child(atoi(argv[2]));
+	if (argc == 3 && !strcmp(argv[1], "abort-child"))
+		return read_after_abort(atoi(argv[2]));
 	/* Apart: a child's own engine has the parent's identity, which the
 	 * peer must tell apart from the parent's (several engines, one key). */
 	if (argc == 4 && !strcmp(argv[1], "fork-new")) {
