@@ -174,6 +174,9 @@ static void punch(struct peer *p, uint64_t now_ms)
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = engine_rdv_deadline(e);
+	uint64_t hardnat = engine_hardnat_deadline(e);
+	if (hardnat < when)
+		when = hardnat;
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
 		if (!p->session)
@@ -203,7 +206,10 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		struct ev_tag *tag = evs[i].data.ptr;
 		switch (tag->kind) {
 		case EV_UDP:
-			engine_udp_receive(e, now_us);
+			engine_udp_receive(e, e->udp_fd, now_us);
+			break;
+		case EV_PROBE_SOCKET:
+			engine_udp_receive(e, ((struct probe_socket *)tag)->fd, now_us);
 			break;
 		case EV_WAKE: {
 			uint64_t v;
@@ -230,6 +236,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 			continue;
 		punch(p, now_us / 1000);
 		engine_path_repair(e, p, now_us / 1000);
+		engine_hardnat_tick(e, p, now_us);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
 		if (p->conn)
@@ -344,6 +351,7 @@ static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
 	engine_rdv_free(e);
+	engine_hardnat_free(e);
 	engine_control_close(e);
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)

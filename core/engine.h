@@ -25,7 +25,7 @@
 #include "rendezvous.h"
 
 /* What an epoll registration points at. */
-enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL };
+enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET };
 struct ev_tag {
 	enum ev_kind kind;
 };
@@ -63,6 +63,13 @@ struct path {
 	struct sockaddr_storage addr; /* relayed: the relay server's */
 	socklen_t len;                /* 0: unknown */
 	bool relayed;
+	int fd;                       /* our socket for it; 0: the engine's */
+};
+
+/* An extra UDP socket opened to get through a hard NAT (engine_hardnat.c). */
+struct probe_socket {
+	struct ev_tag tag;
+	int fd;
 };
 
 /*
@@ -103,6 +110,8 @@ struct peer {
 	struct bridge *bridges;
 	uint64_t next_punch_ms;     /* hole punching: when to try again */
 	uint64_t punch_until_ms;    /* ...and until when */
+	uint64_t hardnat_next_ms;   /* relayed behind a hard NAT: next attempt */
+	struct probe_socket hardnat_won; /* the probe socket that got through */
 };
 
 /* Peers with a known endpoint are punched towards from the start, so that
@@ -194,6 +203,7 @@ struct srm_engine {
 
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
 	struct rdv_endpoint reflexive; /* our public address, as last told */
+	struct hardnat *hardnat;    /* the running hard-NAT attempt, if any */
 	uint64_t rdv_refreshed_ms;
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
@@ -240,7 +250,8 @@ bool engine_path_is_ipv6(const struct peer *p);
 const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len);
 bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b);
 int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
-void engine_udp_receive(struct srm_engine *e, uint64_t now_us);
+/* Read datagrams from fd: the engine's socket or a probe socket. */
+void engine_udp_receive(struct srm_engine *e, int fd, uint64_t now_us);
 void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
 		 const uint8_t *pkt, size_t len);
 void engine_send_flush(struct srm_engine *e);
@@ -274,6 +285,11 @@ bool engine_path_silent(const struct peer *p, uint64_t now_ms);
 void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms);
 void engine_path_spray(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
 		       uint64_t now_ms);
+
+/* engine_hardnat.c */
+void engine_hardnat_tick(struct srm_engine *e, struct peer *p, uint64_t now_us);
+uint64_t engine_hardnat_deadline(struct srm_engine *e);
+void engine_hardnat_free(struct srm_engine *e);
 
 /* engine_control.c */
 int engine_control_open(struct srm_engine *e);

@@ -393,8 +393,9 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 		memset(plain + len, FRAME_PADDING, padded - len);
 		len = padded;
 		uint8_t sealed_buf[PACKET_BUF];
-		bool direct = !path->relayed;
-		/* Direct packets are sealed straight into the send batch. */
+		bool direct = !path->relayed && !path->fd;
+		/* Packets for the engine's socket are sealed straight into the
+		 * send batch. */
 		uint8_t *out = direct ? send_slot(e) : sealed_buf;
 		int sealed = session_seal(p->session, pn, plain, len, out, PACKET_BUF, now_ms);
 		if (sealed < 0) {
@@ -668,10 +669,10 @@ void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, cons
 	}
 }
 
-static void receive_one(struct srm_engine *e, uint8_t *pkt, size_t len,
+static void receive_one(struct srm_engine *e, int fd, uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *rawsrc, socklen_t rawlen, uint64_t now_us)
 {
-	struct path from = { .relayed = false };
+	struct path from = { .relayed = false, .fd = fd == e->udp_fd ? 0 : fd };
 	from.len = engine_addr_for_socket(e, rawsrc, rawlen, &from.addr);
 	e->stats.packets_received++;
 	if (!from.len) {
@@ -698,14 +699,16 @@ static size_t gro_segment_size(struct msghdr *mh, size_t len)
 	return len;
 }
 
-void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
+void engine_udp_receive(struct srm_engine *e, int fd, uint64_t now_us)
 {
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
 	struct sockaddr_storage from[RECV_BATCH];
-	/* GRO: few large buffers; else many packet-sized ones, same memory. */
-	unsigned count = e->gro ? RECV_GRO_BATCH : RECV_BATCH;
-	size_t each = e->gro ? RECV_GRO_BYTES : PACKET_BUF;
+	/* GRO (the engine's socket only): few large buffers; else many
+	 * packet-sized ones, same memory. */
+	bool gro = e->gro && fd == e->udp_fd;
+	unsigned count = gro ? RECV_GRO_BATCH : RECV_BATCH;
+	size_t each = gro ? RECV_GRO_BYTES : PACKET_BUF;
 
 	for (int round = 0; round < RECV_BATCHES_PER_WAKE; round++) {
 		for (unsigned i = 0; i < count; i++) {
@@ -715,11 +718,11 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 				.msg_namelen = sizeof(from[i]),
 				.msg_iov = &iov[i],
 				.msg_iovlen = 1,
-				.msg_control = e->gro ? e->gro_ctrl[i].buf : NULL,
-				.msg_controllen = e->gro ? sizeof(e->gro_ctrl[i].buf) : 0,
+				.msg_control = gro ? e->gro_ctrl[i].buf : NULL,
+				.msg_controllen = gro ? sizeof(e->gro_ctrl[i].buf) : 0,
 			};
 		}
-		int n = recvmmsg(e->udp_fd, msgs, count, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			return;
 		for (int i = 0; i < n; i++) {
@@ -729,9 +732,9 @@ void engine_udp_receive(struct srm_engine *e, uint64_t now_us)
 			}
 			uint8_t *buf = iov[i].iov_base;
 			size_t len = msgs[i].msg_len;
-			size_t seg = e->gro ? gro_segment_size(&msgs[i].msg_hdr, len) : len;
+			size_t seg = gro ? gro_segment_size(&msgs[i].msg_hdr, len) : len;
 			for (size_t off = 0; off < len; off += seg)
-				receive_one(e, buf + off, len - off < seg ? len - off : seg, &from[i],
+				receive_one(e, fd, buf + off, len - off < seg ? len - off : seg, &from[i],
 					    msgs[i].msg_hdr.msg_namelen, now_us);
 		}
 		if ((unsigned)n < count)

@@ -49,7 +49,8 @@
 bool engine_same_path(const struct path *a, const struct path *b)
 {
 	return a->len && a->relayed == b->relayed &&
-	       (a->relayed || engine_addr_equal(&a->addr, (const struct sockaddr *)&b->addr));
+	       (a->relayed ||
+		(a->fd == b->fd && engine_addr_equal(&a->addr, (const struct sockaddr *)&b->addr)));
 }
 
 static void to_endpoint(const struct sockaddr_storage *a, socklen_t len, struct rdv_endpoint *ep)
@@ -261,6 +262,11 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 void engine_send_path(struct srm_engine *e, struct peer *p, const struct path *path,
 		      const uint8_t *pkt, size_t len)
 {
+	if (path->fd) {
+		/* A probe socket (engine_hardnat.c): not batched, no GSO. */
+		sendto(path->fd, pkt, len, 0, (const struct sockaddr *)&path->addr, path->len);
+		return;
+	}
 	if (!path->relayed) {
 		engine_send(e, &path->addr, path->len, pkt, len);
 		return;

@@ -281,11 +281,17 @@ static int on_registered(struct rdv_client *c, const uint8_t *pkt, size_t len,
 	if (rdv_msg_verify(pkt, len, m, c->p_s2c) != 0)
 		return SRM_DROP_CODE(SRM_DROP_MAC);
 	if (!c->have_keys || sodium_memcmp(c->k_s2c, c->p_s2c, RDV_KEY_BYTES) != 0) {
-		/* New keys: the server restarted its counters too. */
+		/* New keys, new counters.  Ours start at the registration's
+		 * timestamp (wall-clock ms), not at 0: a client restarted with
+		 * the same key in the server's same key epoch derives the same
+		 * keys, and the server, which keeps their counters so that old
+		 * messages stay replays, would take its first messages for
+		 * replays of the old instance's (which sends far fewer than one
+		 * message per millisecond). */
 		memcpy(c->k_c2s, c->p_c2s, RDV_KEY_BYTES);
 		memcpy(c->k_s2c, c->p_s2c, RDV_KEY_BYTES);
 		memset(&c->rx, 0, sizeof(c->rx));
-		c->tx_ctr = 0;
+		c->tx_ctr = m->ts;
 	}
 	if (!rdv_window_accept(&c->rx, m->ctr))
 		return SRM_DROP_CODE(SRM_DROP_REPLAY);

@@ -317,3 +317,26 @@ TEST(RdvClient, RefreshOnDemandKeepsKeysAndLookups)
 	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
 	EXPECT_TRUE(rdv_endpoint_equal(&b.last(RDV_EV_PUNCH_REQUEST)->ev.endpoints[0], &a.addr));
 }
+
+// A program restarted with the same key, within the server's key epoch,
+// derives the same registration keys as its old instance: its messages
+// must not be taken for replays of the old instance's.
+TEST(RdvClient, RestartedClientWithTheSameKeyIsAnsweredAtOnce)
+{
+	Sim sim;
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	SimPeer &old = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	sim.run(1000);
+	uint8_t nobody[32];
+	for (uint8_t k = 0; k < 5; k++) { // the old instance uses some counters
+		memset(nobody, 0x70 + k, sizeof nobody);
+		ASSERT_EQ(rdv_client_lookup(old.c, nobody, sim.now), 0);
+	}
+	ASSERT_EQ(rdv_client_lookup(old.c, b.pub, sim.now), 0);
+	sim.run(1000);
+	ASSERT_EQ(old.count(RDV_EV_PEER_CANDIDATES), 1);
+	SimPeer &fresh = sim.add_peer(1, sim_v4("203.0.113.1", 40009));
+	ASSERT_EQ(rdv_client_lookup(fresh.c, b.pub, sim.now), 0);
+	sim.run(1000);
+	EXPECT_EQ(fresh.count(RDV_EV_PEER_CANDIDATES), 1) << "lookup dropped as a replay";
+}
