@@ -247,8 +247,16 @@ static bool eligible(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 {
 	return e->rdv && !e->hardnat && p->conn && session_established(p->session) &&
 	       p->path.relayed && p->path_confirmed && p->cand_count &&
-	       is_ipv4(&p->cands[0].addr) && now_ms >= p->hardnat_next_ms &&
-	       !p->hardnat_won.fd && e->reflexive.len;
+	       is_ipv4(&p->cands[0].addr) && now_ms >= p->hardnat_next_ms && e->reflexive.len;
+}
+
+static void close_winner(struct srm_engine *e, struct peer *p)
+{
+	if (!p->hardnat_won.fd)
+		return;
+	epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->hardnat_won.fd, NULL);
+	engine_fd_close(e, p->hardnat_won.fd);
+	p->hardnat_won.fd = 0;
 }
 
 void engine_hardnat_tick(struct srm_engine *e, struct peer *p, uint64_t now_us)
@@ -258,6 +266,9 @@ void engine_hardnat_tick(struct srm_engine *e, struct peer *p, uint64_t now_us)
 	if (!h) {
 		if (!eligible(e, p, now_ms))
 			return;
+		/* An earlier winner no longer carries the path (its mapping
+		 * died and the session fell back to the relay). */
+		close_winner(e, p);
 		bool ours = we_keep_ports(e), theirs = peer_keeps_ports(p);
 		if (ours == theirs) {
 			/* Both keep ports: punching failed for another reason
@@ -316,9 +327,5 @@ void engine_hardnat_free(struct srm_engine *e)
 		e->hardnat = NULL;
 	}
 	for (size_t i = 0; i < e->slot_count; i++)
-		if (e->peers[i].hardnat_won.fd) {
-			epoll_ctl(e->epfd, EPOLL_CTL_DEL, e->peers[i].hardnat_won.fd, NULL);
-			engine_fd_close(e, e->peers[i].hardnat_won.fd);
-			e->peers[i].hardnat_won.fd = 0;
-		}
+		close_winner(e, &e->peers[i]);
 }

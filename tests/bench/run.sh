@@ -27,7 +27,8 @@ OUT=$BUILD/bench
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-6}
 GSECS=${BENCH_GRID_SECS:-6}
-ONLY=${BENCH_ONLY:-aead handshake scale callgrind bulk grid latency compress}
+ALL="aead handshake scale callgrind bulk grid latency compress"
+ONLY=${BENCH_ONLY:-$ALL}
 RAW=$OUT/raw.tsv
 LOG=$OUT/run.log
 mkdir -p "$OUT"
@@ -288,9 +289,11 @@ fi
 
 ((lab_sections)) && lab_down
 
-# Merge: keep the earlier run's samples for sections not run this time.
+# Merge: keep the earlier run's samples for sections not run this time
+# (and the lines naming earlier invocations, unless this one ran them all).
 if [[ -f $RAW ]]; then
 	prefixes=$(cut -f1 "$RAW.new" | cut -d. -f1 | grep -vx runlog | sort -u)
+	[[ $ONLY == "$ALL" ]] && prefixes+=$'\nrunlog'
 	awk -F'\t' -v p="$(echo "$prefixes" | tr '\n' ' ')" '
 		BEGIN { n = split(p, a, " "); for (i = 1; i <= n; i++) skip[a[i]] = 1 }
 		{ split($1, k, "."); if (!(k[1] in skip)) print }' "$RAW" >>"$RAW.new"
