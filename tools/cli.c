@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +75,42 @@ int cli_parse_port(const char *s, uint16_t *port)
 	if (i == 0 || v == 0 || v > 65535)
 		return SRM_ERR_INVALID;
 	*port = (uint16_t)v;
+	return 0;
+}
+
+int cli_parse_hostport(const char *s, int numeric, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon, *h = s;
+	size_t hl;
+	struct addrinfo hints = { 0 }, *ai = NULL;
+	uint16_t port;
+
+	if (*s == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return SRM_ERR_INVALID;
+		h = s + 1;
+		hl = (size_t)(end - h);
+		colon = end + 1;
+	} else {
+		/* An IPv6 address needs its brackets: "::1:80" is ambiguous. */
+		colon = strrchr(s, ':');
+		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return SRM_ERR_INVALID;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= sizeof(host) || cli_parse_port(colon + 1, &port) != 0)
+		return SRM_ERR_INVALID;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	hints.ai_flags = numeric ? AI_NUMERICHOST | AI_PASSIVE : 0;
+	hints.ai_socktype = SOCK_DGRAM;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL)
+		return SRM_ERR_INVALID;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
 	return 0;
 }
 

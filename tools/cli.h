@@ -10,6 +10,7 @@
 #define SRMUDP_CLI_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "srmudp.h"
 
@@ -39,6 +40,11 @@ const char *cli_quote(char buf[300], const char *s);
 
 /* A port 1..65535 in decimal; 0 or SRM_ERR_INVALID. */
 int cli_parse_port(const char *s, uint16_t *port);
+
+/* "HOST:PORT" or "[V6]:PORT" into a socket address.  numeric: addresses
+ * only, for binding (a server binds what it is told); else names are
+ * resolved once.  0 or SRM_ERR_INVALID. */
+int cli_parse_hostport(const char *s, int numeric, struct sockaddr_storage *ss, socklen_t *len);
 
 /*
  * Everything an engine-starting subcommand checks before doing anything:

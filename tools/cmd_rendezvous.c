@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -74,47 +73,6 @@ static uint64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* "A.B.C.D:PORT", "[V6]:PORT", numeric only (a server binds what it is
- * told).  0 or -1. */
-static int parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = s;
-	size_t hl;
-	struct addrinfo hints = { 0 }, *ai = NULL;
-	uint16_t port;
-
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -1;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host) || cli_parse_port(colon + 1, &port) != 0)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
-	hints.ai_socktype = SOCK_DGRAM;
-	if (getaddrinfo(host, NULL, &hints, &ai) != 0 || ai == NULL)
-		return -1;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-	return 0;
 }
 
 /* "1048576", "512k", "10M", "1G" (x1024).  0 or -1. */
@@ -337,7 +295,7 @@ int cmd_rendezvous(int argc, char **argv)
 				cli_error("at most %d --listen addresses", MAX_LISTEN);
 				return EXIT_USAGE;
 			}
-			if (parse_listen(optarg, &addrs[n], &addr_lens[n]) != 0) {
+			if (cli_parse_hostport(optarg, 1, &addrs[n], &addr_lens[n]) != 0) {
 				cli_error("bad listen address %s (expected A.B.C.D:PORT or [V6]:PORT)",
 					  cli_quote(q, optarg));
 				return EXIT_USAGE;

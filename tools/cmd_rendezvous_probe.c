@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,37 +64,8 @@ static void help(FILE *f)
 /* HOST:PORT or [V6]:PORT, names allowed (resolved once). */
 static int resolve(const char *s, struct rdv_endpoint *ep)
 {
-	char host[256];
-	const char *colon, *h = s;
-	size_t hl;
-	struct addrinfo hints = { 0 }, *ai = NULL;
-	uint16_t port;
-
-	if (*s == '[') {
-		const char *end = strchr(s, ']');
-		if (end == NULL || end[1] != ':')
-			return -1;
-		h = s + 1;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL)
-			return -1;
-		hl = (size_t)(colon - s);
-	}
-	if (hl == 0 || hl >= sizeof(host) || cli_parse_port(colon + 1, &port) != 0)
-		return -1;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	hints.ai_socktype = SOCK_DGRAM;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || ai == NULL)
-		return -1;
 	memset(ep, 0, sizeof(*ep));
-	memcpy(&ep->addr, ai->ai_addr, ai->ai_addrlen);
-	ep->len = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return cli_parse_hostport(s, 0, &ep->addr, &ep->len);
 }
 
 static void print_endpoints(const struct rdv_event *ev)
