@@ -121,7 +121,9 @@ static struct ends_slot *find(const struct ends_board *b, uint64_t handle, int *
 	struct ends_file *f = b->file;
 	if (handle == 0 || f->magic != ENDS_MAGIC || f->slots != ENDS_RING)
 		return NULL;
-	for (size_t i = 0; i < ENDS_RING; i++) {
+	/* Only the slots written so far: most engines end few streams. */
+	uint64_t used = atomic_load_explicit(&f->next, memory_order_acquire);
+	for (size_t i = 0; i < used && i < ENDS_RING; i++) {
 		struct ends_slot *s = &f->slot[i];
 		if (atomic_load_explicit(&s->handle, memory_order_acquire) != handle)
 			continue;
