@@ -55,6 +55,11 @@ extern char **environ;
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000u /* a few handshake retries */
 #define DEFAULT_IDLE_TIMEOUT_MS 30000u    /* conntrack forgets UDP after 30 s */
+/* A request's answer usually comes back within 100 us on a LAN or
+ * between local processes (docs/BENCHMARKS.md, redis); longer polling
+ * burns CPU for answers that take a network round trip anyway. */
+#define DEFAULT_BUSY_POLL_US 100u
+#define MAX_BUSY_POLL_US 10000u
 /* Timeouts above a day are typos, and they keep ms arithmetic in 32 bits. */
 #define MAX_TIMEOUT_MS 86400000ull
 
@@ -70,7 +75,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
-	"SRMUDP_PAD", "SRMUDP_GSO",
+	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -194,6 +199,29 @@ bad:
 range:
 	config_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
 	return SRM_ERR_INVALID;
+}
+
+/* "off" or "0" (never), "100", "100us": microseconds of polling. */
+static int parse_busy_poll(const struct source *src, uint32_t *out, char *err, size_t errlen)
+{
+	const char *s = src->value, *p = s;
+	unsigned long v = 0;
+	char qb[QUOTE_BUF];
+
+	if (strcasecmp(s, "off") == 0) {
+		*out = 0;
+		return 0;
+	}
+	while (*p >= '0' && *p <= '9' && v <= MAX_BUSY_POLL_US)
+		v = v * 10 + (unsigned long)(*p++ - '0');
+	if (p == s || (*p != '\0' && strcmp(p, "us") != 0) || v > MAX_BUSY_POLL_US) {
+		config_err(err, errlen, src->where,
+			   "bad busy-poll time %s (expected off or microseconds up to %u, e.g. 100us)",
+			   QS(qb, s), MAX_BUSY_POLL_US);
+		return SRM_ERR_INVALID;
+	}
+	*out = (uint32_t)v;
+	return 0;
 }
 
 /* "0" (no limit), "500000", "64k", "10M", "1G" (k, M, G multiply by
@@ -612,6 +640,8 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		if (rc == 0)
 			cfg->pad = (enum srm_pad)v;
 		return rc;
+	case K_BUSY_POLL:
+		return parse_busy_poll(src, &cfg->busy_poll_us, err, errlen);
 	}
 	return SRM_ERR_INVALID;
 }
@@ -712,6 +742,7 @@ void srm_config_defaults(struct srm_config *cfg)
 	cfg->cc = SRM_CC_BBR;
 	cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
 	cfg->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	cfg->busy_poll_us = DEFAULT_BUSY_POLL_US;
 }
 
 void srm_config_free(struct srm_config *cfg)

@@ -31,6 +31,7 @@ enum config_key {
 	K_RATE_PACKETS,
 	K_PAD,
 	K_GSO,
+	K_BUSY_POLL,
 	K_COUNT
 };
 

@@ -767,4 +767,5 @@ void conn_get_stats(struct conn *c, struct srm_peer_stats *out)
 	out->packets_lost = c->rec.stats.packets_lost;
 	out->packets_retransmitted = c->packets_retransmitted;
 	out->streams = (uint32_t)c->nstreams;
+	out->early_opens = c->early_opens;
 }

@@ -129,6 +129,23 @@ int conn_stream_reset(struct conn *c, uint64_t id, enum wire_reset_reason why);
  * invalid after. */
 void conn_stream_release(struct conn *c, uint64_t id);
 
+/* Early frames (session.h): the first OPEN of a fresh transport rides in
+ * the handshake, and its answer in the handshake's response.  They are the
+ * ordinary frames, so everything stays idempotent: the OPEN also repeats
+ * in DATA unless the answer arrived first, and the ACCEPT follows in DATA.
+ *
+ * conn_early_open: the OPEN of the oldest stream still opening, or 0.
+ * conn_receive_early: apply OPEN, ACCEPT and RESET frames (PADDING ends
+ * them) as if they came in a packet; *opened is the id of an OPEN among
+ * them, UINT64_MAX if none.  Returns 0 or SRM_ERR_INVALID (another frame
+ * type, or one the conn rejects).
+ * conn_early_answer: the answer so far to the peer's stream id: ACCEPT
+ * unless it was refused (RESET), 0 when the conn holds no such stream. */
+size_t conn_early_open(struct conn *c, uint8_t *out, size_t cap);
+int conn_receive_early(struct conn *c, const uint8_t *p, size_t len, uint64_t now_us,
+		       uint64_t *opened);
+size_t conn_early_answer(struct conn *c, uint64_t id, uint8_t *out, size_t cap);
+
 enum conn_event_type {
 	CONN_EV_INCOMING,  /* OPEN arrived: port; answer with accept or reset */
 	CONN_EV_OPENED,    /* our open was accepted */

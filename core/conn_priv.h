@@ -152,6 +152,7 @@ struct conn {
 	bool need_challenge;
 	struct orphan_reset orphans[ORPHAN_RESETS_MAX];
 	unsigned n_orphans;
+	uint64_t early_opens;         /* streams opened inside the handshake */
 	bool need_close, close_sent;
 	uint32_t close_reason;
 

@@ -378,6 +378,53 @@ int conn_rx_frame(struct conn *c, const struct frame *f, uint64_t now_us, bool *
 	}
 }
 
+/* ---- Early frames (conn.h) ---------------------------------------------- */
+
+size_t conn_early_open(struct conn *c, uint8_t *out, size_t cap)
+{
+	if (dl_empty(&c->open_q))
+		return 0;
+	const struct cstream *cs = dl_entry(c->open_q.next, open_node);
+	return frame_put_open(out, cap, cs->s.id, cs->s.port);
+}
+
+int conn_receive_early(struct conn *c, const uint8_t *p, size_t len, uint64_t now_us,
+		       uint64_t *opened)
+{
+	*opened = UINT64_MAX;
+	for (size_t off = 0; off < len && p[off] != FRAME_PADDING;) {
+		struct frame f;
+		int used = frame_decode(p + off, len - off, &f);
+		if (used < 0 ||
+		    (f.type != FRAME_OPEN && f.type != FRAME_ACCEPT && f.type != FRAME_RESET))
+			return SRM_ERR_INVALID;
+		const struct cstream *before = conn_find(c, f.stream);
+		bool was_opening = before && before->s.state == STREAM_OPENING;
+		bool no_ack = false;
+		int rc = conn_rx_frame(c, &f, now_us, &no_ack);
+		if (rc < 0)
+			return rc;
+		const struct cstream *after = conn_find(c, f.stream);
+		if ((f.type == FRAME_OPEN && !before && after) ||
+		    (f.type == FRAME_ACCEPT && was_opening && after && after->s.state == STREAM_OPEN))
+			c->early_opens++;
+		if (f.type == FRAME_OPEN)
+			*opened = f.stream;
+		off += (size_t)used;
+	}
+	return 0;
+}
+
+size_t conn_early_answer(struct conn *c, uint64_t id, uint8_t *out, size_t cap)
+{
+	const struct cstream *cs = conn_find(c, id);
+	if (!cs)
+		return 0;
+	if (cs->s.state == STREAM_RESET)
+		return frame_put_reset(out, cap, id, cs->out_reason, cs->reset_final);
+	return frame_put_accept(out, cap, id);
+}
+
 /* ---- The stream API ----------------------------------------------------- */
 
 int conn_stream_open(struct conn *c, uint16_t port, uint64_t now_us, uint64_t *id)

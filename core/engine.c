@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -281,6 +282,20 @@ static int wait_events(struct srm_engine *e, struct epoll_event *evs, const stru
 	return epoll_wait(e->epfd, evs, EPOLL_BATCH, ms);
 }
 
+/* SRMUDP_BUSY_POLL: after a wake-up that moved packets, poll without
+ * sleeping until busy_poll_until_us (or the next timer), yielding the CPU
+ * on every turn so that runnable application threads go first.  An answer
+ * that comes back meanwhile costs no scheduler wake-up of this thread. */
+static int busy_poll(struct srm_engine *e, struct epoll_event *evs, uint64_t deadline_us)
+{
+	static const struct timespec zero;
+	uint64_t until = e->busy_poll_until_us < deadline_us ? e->busy_poll_until_us : deadline_us;
+	int n = 0;
+	while (engine_now_us() < until && (n = wait_events(e, evs, &zero)) == 0)
+		sched_yield();
+	return n;
+}
+
 static void *engine_thread(void *arg)
 {
 	struct srm_engine *e = arg;
@@ -299,12 +314,16 @@ static void *engine_thread(void *arg)
 			ts.tv_nsec = (long)(wait % 1000000u) * 1000;
 			tsp = &ts;
 		}
-		int n = wait_events(e, evs, tsp);
+		int n = busy_poll(e, evs, when);
+		if (n == 0)
+			n = wait_events(e, evs, tsp);
 
 		pthread_mutex_lock(&e->lock);
 		now = engine_now_us();
-		if (n > 0)
+		if (n > 0) {
 			handle_events(e, evs, n, now);
+			e->busy_poll_until_us = now + e->cfg.busy_poll_us;
+		}
 		if (e->draining)
 			drain_step(e);
 		run_peers(e, now);

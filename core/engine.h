@@ -175,6 +175,7 @@ struct srm_engine {
 
 	int epfd, udp_fd, wake_fd;
 	int family;                /* of udp_fd */
+	uint64_t busy_poll_until_us; /* engine thread only (busy_poll) */
 	struct ev_tag udp_tag, wake_tag;
 
 	struct srm_config cfg;     /* copy; cfg.peers not owned */

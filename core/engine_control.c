@@ -158,9 +158,10 @@ static void put_peer(struct srm_engine *e, struct doc *d, struct peer *p, uint64
 		    (unsigned long long)p->drops[r]);
 	put(d, "},");
 	put(d, "\"packets_out\":%llu,\"packets_in\":%llu,\"packets_lost\":%llu,"
-	       "\"packets_retransmitted\":%llu,\"streams\":[",
+	       "\"packets_retransmitted\":%llu,\"early_opens\":%llu,\"streams\":[",
 	    (unsigned long long)st.packets_sent, (unsigned long long)st.packets_received,
-	    (unsigned long long)st.packets_lost, (unsigned long long)st.packets_retransmitted);
+	    (unsigned long long)st.packets_lost, (unsigned long long)st.packets_retransmitted,
+	    (unsigned long long)st.early_opens);
 	const char *sep = "";
 	struct bridge *b, *tmp;
 	HASH_ITER(hh_peer, p->bridges, b, tmp) {

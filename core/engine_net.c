@@ -366,6 +366,11 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 		return;
 	}
 
+	/* A fresh transport's first OPEN rides in our INIT: connect() then
+	 * costs one round trip, as TCP's does, even for the first stream. */
+	uint8_t early[NOISE_EARLY_BYTES];
+	size_t early_len = p->conn && !p->conn_boot_id ? conn_early_open(p->conn, early, sizeof(early)) : 0;
+	session_set_early(p->session, early, early_len);
 	uint8_t hs[PACKET_BUF];
 	size_t n = session_handshake_packet(p->session, now_ms, hs, sizeof(hs));
 	if (n)
@@ -529,6 +534,40 @@ static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
 	return false;
 }
 
+struct early_init {
+	struct srm_engine *e;
+	struct peer *p;
+	uint64_t now_us;
+};
+
+/* session_early_fn: the OPEN an INIT carries, answered in our RESP.  A
+ * stream is accepted as soon as something listens on its port (as a TCP
+ * SYN is answered before accept()). */
+static void on_early_frames(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint64_t peer_boot_id,
+			    uint8_t out[NOISE_EARLY_BYTES])
+{
+	struct early_init *x = ctx;
+	struct peer *p = x->p;
+	if (p->conn && p->conn_boot_id && p->conn_boot_id != peer_boot_id) {
+		LOG_INFO(p->cfg.name, "peer restarted; resetting its streams");
+		engine_peer_drop_conn(x->e, p, SRM_ERR_RESET);
+	}
+	struct conn *c = engine_peer_conn(x->e, p, x->now_us);
+	if (!c)
+		return;
+	p->conn_boot_id = peer_boot_id;
+	uint64_t id;
+	if (conn_receive_early(c, in, NOISE_EARLY_BYTES, x->now_us, &id) != 0) {
+		drop(x->e, SRM_DROP_MALFORMED);
+		return;
+	}
+	if (id == UINT64_MAX)
+		return;
+	bridge_conn_events(x->e, p, x->now_us); /* the listener takes or refuses it */
+	if (p->conn)
+		conn_early_answer(p->conn, id, out, NOISE_EARLY_BYTES);
+}
+
 static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path *from,
 		    struct peer *relayed_from, uint64_t now_us)
 {
@@ -559,7 +598,9 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 		return;
 	}
 	size_t resp_len = 0;
-	rc = session_receive_init(p->session, &in, now_ms, reply, sizeof(reply), &resp_len);
+	struct early_init early = { e, p, now_us };
+	rc = session_receive_init(p->session, &in, now_ms, on_early_frames, &early, reply,
+				  sizeof(reply), &resp_len);
 	noise_init_wipe(&in);
 	if (rc == SRM_ERR_VERSION)
 		LOG_ERR(p->cfg.name, "protocol version mismatch: no common version with the peer");
@@ -588,7 +629,8 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	struct peer *p = peer_by_index(e, pkt, len);
 	if (!p || (relayed_from && relayed_from->parent != p->parent))
 		return;
-	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms)
+	uint8_t early[NOISE_EARLY_BYTES] = { 0 };
+	int rc = is_resp ? session_receive_resp(p->session, pkt, len, now_ms, early)
 			 : session_receive_cookie(p->session, pkt, len, now_ms);
 	if (rc < 0) {
 		drop_peer(e, p, session_drop_reason(rc));
@@ -605,7 +647,10 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 		/* Key confirmation: the responder may not use the new keys
 		 * until our first packet arrives; a fresh conn starts with a
 		 * PING. */
-		engine_peer_conn(e, p, now_us);
+		struct conn *c = engine_peer_conn(e, p, now_us);
+		uint64_t opened;
+		if (c && !p->conn_boot_id && conn_receive_early(c, early, sizeof(early), now_us, &opened) != 0)
+			drop(e, SRM_DROP_MALFORMED);
 	}
 }
 

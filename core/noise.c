@@ -155,6 +155,7 @@ static void put_payload(uint8_t *p, const struct noise_payload *pl, int with_ts)
 	p[12] = pl->min_version;
 	p[13] = pl->max_version;
 	p[14] = p[15] = 0;
+	memcpy(p + 16, pl->early, NOISE_EARLY_BYTES);
 }
 
 static void get_payload(const uint8_t *p, struct noise_payload *pl, int with_ts)
@@ -168,6 +169,7 @@ static void get_payload(const uint8_t *p, struct noise_payload *pl, int with_ts)
 	pl->caps = get_le32(p + 8);
 	pl->min_version = p[12];
 	pl->max_version = p[13];
+	memcpy(pl->early, p + 16, NOISE_EARLY_BYTES);
 }
 
 /* ---- Messages ----------------------------------------------------------- */

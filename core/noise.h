@@ -6,8 +6,9 @@
  *   Noise_IK_25519_ChaChaPoly_SHA256, prologue "srmudp v1"
  *     <- s
  *     ...
- *     -> e, es, s, ss   (HANDSHAKE_INIT, payload: timestamp, boot id, caps, versions)
- *     <- e, ee, se      (HANDSHAKE_RESP, payload: boot id, caps, versions)
+ *     -> e, es, s, ss   (HANDSHAKE_INIT, payload: timestamp, boot id, caps, versions,
+ *                        early frames)
+ *     <- e, ee, se      (HANDSHAKE_RESP, payload: boot id, caps, versions, early frames)
  *
  * docs/PROTOCOL.md gives every byte; these functions take the ephemeral
  * key as a parameter so tests can reproduce the documented vectors.
@@ -40,24 +41,29 @@
 typedef void srm_rng_fn(void *ctx, void *buf, size_t len);
 void srm_random(srm_rng_fn *rng, void *ctx, void *buf, size_t len);
 
-/* HANDSHAKE_INIT, 160 bytes. */
+/* Transport frames riding in both handshake payloads, so that the first
+ * stream's OPEN and its answer cost no round trip of their own; the rest
+ * of the area is PADDING (zeros).  An OPEN is at most 11 bytes, a RESET
+ * answering it at most 12. */
+#define NOISE_EARLY_BYTES 16
+/* HANDSHAKE_INIT, 176 bytes. */
 #define INIT_OFF_SENDER 4
 #define INIT_OFF_EPHEMERAL 8
 #define INIT_OFF_STATIC 40      /* 32 + tag */
 #define INIT_OFF_PAYLOAD 88     /* INIT_PAYLOAD_BYTES + tag */
-#define INIT_PAYLOAD_BYTES 24
-#define INIT_OFF_MAC1 128
-#define INIT_OFF_MAC2 144
-#define INIT_BYTES 160
-/* HANDSHAKE_RESP, 108 bytes. */
+#define INIT_PAYLOAD_BYTES (24 + NOISE_EARLY_BYTES)
+#define INIT_OFF_MAC1 144
+#define INIT_OFF_MAC2 160
+#define INIT_BYTES 176
+/* HANDSHAKE_RESP, 124 bytes. */
 #define RESP_OFF_SENDER 4
 #define RESP_OFF_RECEIVER 8
 #define RESP_OFF_EPHEMERAL 12
 #define RESP_OFF_PAYLOAD 44     /* RESP_PAYLOAD_BYTES + tag */
-#define RESP_PAYLOAD_BYTES 16
-#define RESP_OFF_MAC1 76
-#define RESP_OFF_MAC2 92
-#define RESP_BYTES 108
+#define RESP_PAYLOAD_BYTES (16 + NOISE_EARLY_BYTES)
+#define RESP_OFF_MAC1 92
+#define RESP_OFF_MAC2 108
+#define RESP_BYTES 124
 
 /* Capability bits carried in both handshake payloads.  Bits 16..31 are
  * "required": a peer that sets one we do not know is a mismatch
@@ -93,6 +99,7 @@ struct noise_payload {
 	uint64_t boot_id;
 	uint32_t caps;
 	uint8_t min_version, max_version;
+	uint8_t early[NOISE_EARLY_BYTES]; /* frames; all zero: none */
 };
 
 /* Initiator state between sending INIT and receiving RESP (secret). */

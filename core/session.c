@@ -58,6 +58,7 @@ struct session {
 	uint32_t retry_ms;       /* 0: nothing sent in this attempt yet */
 	int failed, error;
 	uint64_t last_ts_sent;
+	uint8_t early[NOISE_EARLY_BYTES]; /* frames for our INITs */
 
 	/* The peer's initiations. */
 	uint64_t peer_last_ts;
@@ -277,6 +278,15 @@ static uint32_t jitter(struct session *s, uint32_t max)
 	return max ? r % (max + 1) : 0;
 }
 
+void session_set_early(struct session *s, const uint8_t *frames, size_t len)
+{
+	if (len > NOISE_EARLY_BYTES)
+		len = 0;
+	memset(s->early, 0, NOISE_EARLY_BYTES);
+	if (len)
+		memcpy(s->early, frames, len);
+}
+
 size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out, size_t cap)
 {
 	expire(s, now_ms);
@@ -319,6 +329,7 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 		.min_version = s->cfg.min_version,
 		.max_version = s->cfg.max_version,
 	};
+	memcpy(pl.early, s->early, NOISE_EARLY_BYTES);
 	int rc = noise_create_init(s->id, s->peer_pub, s->ss, e_priv, idx, &pl, &s->hs, out);
 	sodium_memzero(e_priv, sizeof(e_priv));
 	if (rc != 0) {
@@ -379,6 +390,7 @@ static void fail(struct session *s, int error)
 /* ---- Receiving handshake messages -------------------------------------- */
 
 int session_receive_init(struct session *s, const struct noise_init *in, uint64_t now_ms,
+			 session_early_fn *early, void *early_ctx,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 {
 	struct noise_init st;
@@ -428,6 +440,13 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 	uint32_t idx = 0; /* a refusing RESP names no index: nothing to send to */
 	if (ok && (rc = index_table_insert(s->indices, s, &idx)) != 0)
 		goto out;
+	/* An old INIT replayed to a restarted responder passes the timestamp
+	 * check (its memory is empty), but not this one. */
+	uint64_t wall = now_ms + (uint64_t)s->cfg.wall_offset_ms;
+	int fresh = pl.timestamp_ms + RESPONDER_WAIT_MAX_SKEW_MS >= wall &&
+		    pl.timestamp_ms <= wall + RESPONDER_WAIT_MAX_SKEW_MS;
+	if (ok && fresh && early && !sodium_is_zero(pl.early, NOISE_EARLY_BYTES))
+		early(early_ctx, pl.early, pl.boot_id, mine.early);
 	uint8_t e_priv[NOISE_KEY_BYTES];
 	rnd(s, e_priv, sizeof(e_priv));
 	rc = noise_create_resp(&st, e_priv, idx, &mine, resp, &keys);
@@ -460,9 +479,7 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 	/* Wait for the initiator's confirmation rather than cross it with an
 	 * INIT of ours -- unless the INIT is far from our wall clock: an old
 	 * INIT replayed to a restarted responder must not hold us back. */
-	uint64_t wall = now_ms + (uint64_t)s->cfg.wall_offset_ms;
-	s->responded = pl.timestamp_ms + RESPONDER_WAIT_MAX_SKEW_MS >= wall &&
-		       pl.timestamp_ms <= wall + RESPONDER_WAIT_MAX_SKEW_MS;
+	s->responded = fresh;
 	s->responded_ms = now_ms;
 	if (s->responded && s->attempt && s->next_send_ms < now_ms + REKEY_TIMEOUT_MS)
 		s->next_send_ms = now_ms + REKEY_TIMEOUT_MS;
@@ -492,12 +509,15 @@ int session_check_init_fresh(const struct session *s, const struct noise_init *i
 	return 0;
 }
 
-int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
+int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms,
+			 uint8_t early[NOISE_EARLY_BYTES])
 {
 	struct noise_payload pl;
 	struct noise_keys keys;
 	int rc = noise_check_header(pkt, len, WIRE_HANDSHAKE_RESP, RESP_BYTES);
 
+	if (early)
+		memset(early, 0, NOISE_EARLY_BYTES);
 	if (rc)
 		return rc;
 	if (!s->hs_sent)
@@ -537,6 +557,9 @@ int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint
 	s->retry_ms = 0;
 	s->failed = 0;
 	s->error = 0;
+	memset(s->early, 0, NOISE_EARLY_BYTES);
+	if (early)
+		memcpy(early, pl.early, NOISE_EARLY_BYTES);
 	rc = 0;
 out:
 	sodium_memzero(&keys, sizeof(keys));
@@ -646,7 +669,10 @@ int session_error(const struct session *s)
 
 uint64_t session_peer_boot_id(const struct session *s)
 {
-	return s->cur ? s->cur->peer_boot_id : 0;
+	/* An answered INIT counts before its key confirmation if it was fresh
+	 * (an old one replayed to a restarted responder does not). */
+	const struct keypair *latest = s->next && s->responded ? s->next : s->cur;
+	return latest ? latest->peer_boot_id : 0;
 }
 
 uint64_t session_handshake_age_ms(const struct session *s, uint64_t now_ms)

@@ -107,6 +107,23 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 /* When session_handshake_packet wants calling again; UINT64_MAX: never. */
 uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
 
+/* Early frames (NOISE_EARLY_BYTES at most): transport frames that every
+ * INIT of ours carries from now on, so that the responder can act on them
+ * (the first stream's OPEN) without waiting for a round trip of DATA.
+ * len 0 clears them.  They are not forward-secret (an IK INIT payload
+ * never is), and a restarted responder may act on a replayed INIT's
+ * frames, so only idempotent frames belong here. */
+void session_set_early(struct session *s, const uint8_t *frames, size_t len);
+
+/* The responder's side of early frames: called by session_receive_init for
+ * an INIT it answers, fresh by our wall clock (RESPONDER_WAIT_MAX_SKEW_MS)
+ * and carrying early frames, before the RESP is built.  `in` holds the
+ * INIT's frames (zero padded), peer_boot_id its boot id; the callee writes
+ * its answering frames (up to NOISE_EARLY_BYTES, zero padded) to `out`,
+ * which the RESP carries. */
+typedef void session_early_fn(void *ctx, const uint8_t in[NOISE_EARLY_BYTES],
+			      uint64_t peer_boot_id, uint8_t out[NOISE_EARLY_BYTES]);
+
 /* After noise_consume_init found this session's peer.  Checks the
  * timestamp (replay), settles simultaneous initiation (the side with the
  * lower static public key yields and answers; the higher one ignores the
@@ -116,6 +133,7 @@ uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
  * RESP telling the peer our versions may still be in resp), or a drop
  * code: UNKNOWN_PEER, AUTH, REPLAY. */
 int session_receive_init(struct session *s, const struct noise_init *in, uint64_t now_ms,
+			 session_early_fn *early, void *early_ctx,
 			 uint8_t *resp, size_t cap, size_t *resp_len)
 	__attribute__((warn_unused_result));
 /* Read-only: does this INIT authenticate for s, with a timestamp within
@@ -125,11 +143,13 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
  * or a drop code: UNKNOWN_PEER, AUTH, STALE. */
 int session_check_init_fresh(const struct session *s, const struct noise_init *in,
 			     uint64_t now_ms) __attribute__((warn_unused_result));
-/* Returns 0 (a new keypair is current: send something now), SRM_ERR_VERSION
- * (the attempt failed: session_error() says so), or a drop code:
- * MALFORMED, VERSION, MAC, UNKNOWN_INDEX, AUTH. */
-int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
-	__attribute__((warn_unused_result));
+/* Returns 0 (a new keypair is current: send something now; the RESP's
+ * early frames, zero padded, are in early unless it is NULL, and our own
+ * early frames are cleared), SRM_ERR_VERSION (the attempt failed:
+ * session_error() says so), or a drop code: MALFORMED, VERSION, MAC,
+ * UNKNOWN_INDEX, AUTH. */
+int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms,
+			 uint8_t early[NOISE_EARLY_BYTES]) __attribute__((warn_unused_result));
 /* Stores the cookie for mac2 of later handshake messages.  Returns 0 or a
  * drop code: MALFORMED, VERSION, UNKNOWN_INDEX, AUTH. */
 int session_receive_cookie(struct session *s, const uint8_t *pkt, size_t len, uint64_t now_ms)
@@ -154,7 +174,9 @@ int session_established(const struct session *s);
  * (timeout) or SRM_ERR_VERSION. */
 int session_failed(const struct session *s);
 int session_error(const struct session *s);
-/* The peer's boot id from the latest handshake; 0 before any. */
+/* The peer's boot id from the latest handshake; 0 before any.  A fresh
+ * INIT we answered counts before its key confirmation (a restarted peer's
+ * early frames belong to its new boot). */
 uint64_t session_peer_boot_id(const struct session *s);
 /* Age of the current keypair; UINT64_MAX without one. */
 uint64_t session_handshake_age_ms(const struct session *s, uint64_t now_ms);

@@ -124,6 +124,11 @@ struct srm_config {
 	 * segmentation offload (packet captures on this host then show each
 	 * datagram as it is on the wire). */
 	int gso_off;
+	/* After a wake-up that moved packets, the engine thread polls this
+	 * many microseconds before it sleeps (SRMUDP_BUSY_POLL; 0: never),
+	 * yielding the CPU on every turn: a request's answer is then picked up
+	 * without a scheduler wake-up.  srm_config_defaults sets 100. */
+	uint32_t busy_poll_us;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,
@@ -249,6 +254,10 @@ struct srm_peer_stats {
 	uint64_t packets_sent, packets_received, packets_lost, packets_retransmitted;
 	uint32_t streams;
 	uint64_t handshake_age_ms;
+	/* Streams whose OPEN rode in the handshake (ours answered in the
+	 * peer's RESP, or the peer's answered in ours): connect() took one
+	 * round trip although the session was new. */
+	uint64_t early_opens;
 };
 
 enum srm_drop_reason {

@@ -23,7 +23,7 @@ local TYPES = {
 	[1] = "HANDSHAKE_INIT", [2] = "HANDSHAKE_RESP", [3] = "COOKIE_REPLY",
 	[4] = "DATA", [8] = "RENDEZVOUS", [9] = "RELAY",
 }
-local SIZES = { [1] = 160, [2] = 108, [3] = 64 } -- exact (PROTOCOL.md §1)
+local SIZES = { [1] = 176, [2] = 124, [3] = 64 } -- exact (PROTOCOL.md §1)
 local DATA_MIN = 32                              -- header 16 + tag 16
 local KEY_BYTES = 32
 local RDV_KINDS = {
@@ -246,19 +246,19 @@ local function dissect_packet(tvb, pinfo, tree)
 		sub:add_le(f.sender, tvb(4, 4))
 		sub:add(f.ephemeral, tvb(8, 32))
 		sub:add(f.enc_static, tvb(40, 48))
-		sub:add(f.enc_payload, tvb(88, 40))
-		sub:add(f.mac1, tvb(128, 16))
-		sub:add(f.mac2, tvb(144, 16))
-		sub:add(f.has_cookie, tvb(144, 16), not all_zero(tvb(144, 16)))
+		sub:add(f.enc_payload, tvb(88, 56))
+		sub:add(f.mac1, tvb(144, 16))
+		sub:add(f.mac2, tvb(160, 16))
+		sub:add(f.has_cookie, tvb(160, 16), not all_zero(tvb(160, 16)))
 		info = string.format("HANDSHAKE_INIT sender=0x%08x", tvb(4, 4):le_uint())
 	elseif t == 2 then
 		sub:add_le(f.sender, tvb(4, 4))
 		sub:add_le(f.receiver, tvb(8, 4))
 		sub:add(f.ephemeral, tvb(12, 32))
-		sub:add(f.enc_payload, tvb(44, 32))
-		sub:add(f.mac1, tvb(76, 16))
-		sub:add(f.mac2, tvb(92, 16))
-		sub:add(f.has_cookie, tvb(92, 16), not all_zero(tvb(92, 16)))
+		sub:add(f.enc_payload, tvb(44, 48))
+		sub:add(f.mac1, tvb(92, 16))
+		sub:add(f.mac2, tvb(108, 16))
+		sub:add(f.has_cookie, tvb(108, 16), not all_zero(tvb(108, 16)))
 		info = string.format("HANDSHAKE_RESP sender=0x%08x receiver=0x%08x",
 			tvb(4, 4):le_uint(), tvb(8, 4):le_uint())
 	elseif t == 3 then

@@ -62,8 +62,8 @@ int main(int argc, char **argv)
 		struct noise_init in;
 		size_t rl = 0;
 		if (!il || noise_consume_init(ib, init, il, &in) != 0 ||
-		    session_receive_init(b, &in, now, resp, sizeof(resp), &rl) != 0 || !rl ||
-		    session_receive_resp(a, resp, rl, now) != 0 || !session_established(a)) {
+		    session_receive_init(b, &in, now, NULL, NULL, resp, sizeof(resp), &rl) != 0 || !rl ||
+		    session_receive_resp(a, resp, rl, now, NULL) != 0 || !session_established(a)) {
 			fprintf(stderr, "bench_handshake: handshake %llu failed\n",
 				(unsigned long long)n);
 			return 1;

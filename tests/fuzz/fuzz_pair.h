@@ -129,7 +129,7 @@ static int fuzz_receive(struct fuzz_side *x, uint8_t *pkt, size_t len,
 			noise_init_wipe(&ni);
 			return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
 		}
-		rc = session_receive_init(x->s, &ni, now, reply, INIT_BYTES, reply_len);
+		rc = session_receive_init(x->s, &ni, now, NULL, NULL, reply, INIT_BYTES, reply_len);
 		noise_init_wipe(&ni);
 		if (*reply_len > len)
 			abort();
@@ -144,7 +144,7 @@ static int fuzz_receive(struct fuzz_side *x, uint8_t *pkt, size_t len,
 		abort();
 	switch (pkt[0]) {
 	case WIRE_HANDSHAKE_RESP:
-		return session_receive_resp(x->s, pkt, len, now);
+		return session_receive_resp(x->s, pkt, len, now, NULL);
 	case WIRE_COOKIE_REPLY:
 		return session_receive_cookie(x->s, pkt, len, now);
 	case WIRE_DATA: {

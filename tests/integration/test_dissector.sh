@@ -144,10 +144,10 @@ expect "tshark loads the dissector and reads the capture" \
 	bash -c "[[ -s summary.txt ]] && ! grep -qi 'lua.*error' tshark.err"
 expect "every UDP packet in the capture is srmudp ($nsrm of $nudp)" \
 	bash -c "[[ $nudp -gt 0 && $nsrm -eq $nudp ]]"
-expect "HANDSHAKE_INIT dissected (160 bytes, sender index)" \
-	bash -c "awk -F, '\$2 == 1 && \$3 == 168' fields.txt | grep -q . && grep -qE 'HANDSHAKE_INIT sender=0x[0-9a-f]{8}' summary.txt"
-expect "HANDSHAKE_RESP dissected (108 bytes, sender and receiver index)" \
-	bash -c "awk -F, '\$2 == 2 && \$3 == 116' fields.txt | grep -q . && grep -qE 'HANDSHAKE_RESP sender=0x[0-9a-f]{8} receiver=0x[0-9a-f]{8}' summary.txt"
+expect "HANDSHAKE_INIT dissected (176 bytes, sender index)" \
+	bash -c "awk -F, '\$2 == 1 && \$3 == 184' fields.txt | grep -q . && grep -qE 'HANDSHAKE_INIT sender=0x[0-9a-f]{8}' summary.txt"
+expect "HANDSHAKE_RESP dissected (124 bytes, sender and receiver index)" \
+	bash -c "awk -F, '\$2 == 2 && \$3 == 132' fields.txt | grep -q . && grep -qE 'HANDSHAKE_RESP sender=0x[0-9a-f]{8} receiver=0x[0-9a-f]{8}' summary.txt"
 ndata=$(awk -F, '$2 == 4' fields.txt | wc -l)
 expect "DATA packets dissected ($ndata)" test "$ndata" -ge 100
 # Packet numbers increase per receiver index (= per keypair and direction).

@@ -129,6 +129,7 @@ TEST_F(ConfigTest, Defaults)
 	EXPECT_EQ(cfg_.cc, SRM_CC_BBR);
 	EXPECT_EQ(cfg_.connect_timeout_ms, 10000u);
 	EXPECT_EQ(cfg_.idle_timeout_ms, 30000u);
+	EXPECT_EQ(cfg_.busy_poll_us, 100u);
 
 	struct srm_config d;
 	srm_config_defaults(&d);
@@ -391,6 +392,23 @@ TEST_F(ConfigTest, RateLimitsAndPadding)
 	ExpectOk("SRMUDP_PAD", "bucket");
 	EXPECT_EQ(cfg_.pad, SRM_PAD_BUCKET);
 	ExpectError("SRMUDP_PAD", "yes", "SRMUDP_PAD: bad value \"yes\" (expected off, bucket or mtu)");
+}
+
+TEST_F(ConfigTest, BusyPoll)
+{
+	struct {
+		const char *text;
+		uint32_t us;
+	} good[] = { { "off", 0 }, { "OFF", 0 }, { "0", 0 }, { "250", 250 }, { "250us", 250 },
+		     { "10000us", 10000 } };
+	for (auto &g : good) {
+		ExpectOk("SRMUDP_BUSY_POLL", g.text);
+		EXPECT_EQ(cfg_.busy_poll_us, g.us) << g.text;
+	}
+	for (const char *bad : { "on", "1ms", "-5", "10001", "99999999999999999999", "us", "5 us" })
+		ExpectError("SRMUDP_BUSY_POLL", bad,
+			    std::string("SRMUDP_BUSY_POLL: bad busy-poll time \"") + bad +
+				    "\" (expected off or microseconds up to 10000, e.g. 100us)");
 }
 
 TEST_F(ConfigTest, Timeouts)

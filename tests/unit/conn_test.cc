@@ -13,6 +13,9 @@
 #include "ack.h"
 #include "frame.h"
 #include "stream.h"
+extern "C" {
+#include "noise.h" // NOISE_EARLY_BYTES
+}
 
 namespace {
 
@@ -484,6 +487,91 @@ TEST(Conn, LateDuplicateOpenIsIgnored)
 		incoming += ev.type == CONN_EV_INCOMING;
 	EXPECT_EQ(incoming, 2); // both later ids, though reordered
 	EXPECT_EQ(apps.events, before);
+}
+
+// The handshake carries the first OPEN and its answer (session.h, early
+// frames): the same frames, applied without a packet, idempotently.
+TEST(Conn, EarlyOpenIsAnsweredWithoutARoundTrip)
+{
+	ConnSim sim(23);
+	conn_event ev;
+	uint64_t id = 0, id2 = 0, opened = 0;
+	uint8_t init[NOISE_EARLY_BYTES] = {}, resp[NOISE_EARLY_BYTES] = {};
+	ASSERT_EQ(conn_early_open(sim.c[0], init, sizeof(init)), 0u); // nothing opening yet
+	ASSERT_EQ(conn_stream_open(sim.c[0], 80, sim.now, &id), 0);
+	ASSERT_GT(conn_early_open(sim.c[0], init, sizeof(init)), 0u);
+
+	// The responder learns of the stream and answers; a second copy of the
+	// INIT (its RESP was lost) changes nothing and gets the same answer.
+	int incoming = 0;
+	for (int copy = 0; copy < 2; copy++) {
+		ASSERT_EQ(conn_receive_early(sim.c[1], init, sizeof(init), sim.now, &opened), 0);
+		EXPECT_EQ(opened, id);
+		while (conn_poll_event(sim.c[1], &ev))
+			incoming += ev.type == CONN_EV_INCOMING && ev.stream == id;
+		if (copy == 0) {
+			ASSERT_EQ(conn_stream_accept(sim.c[1], id), 0);
+		}
+		memset(resp, 0, sizeof(resp));
+		ASSERT_GT(conn_early_answer(sim.c[1], id, resp, sizeof(resp)), 0u);
+		EXPECT_EQ(resp[0], FRAME_ACCEPT);
+	}
+	EXPECT_EQ(incoming, 1);
+	ASSERT_EQ(conn_receive_early(sim.c[0], resp, sizeof(resp), sim.now, &opened), 0);
+	EXPECT_EQ(opened, UINT64_MAX);
+	int opened_events = 0;
+	while (conn_poll_event(sim.c[0], &ev))
+		opened_events += ev.type == CONN_EV_OPENED && ev.stream == id;
+	EXPECT_EQ(opened_events, 1);
+	EXPECT_EQ(conn_early_open(sim.c[0], init, sizeof(init)), 0u); // answered: not repeated
+
+	// A refused early OPEN is answered with the RESET.
+	ASSERT_EQ(conn_stream_open(sim.c[0], 81, sim.now, &id2), 0);
+	memset(init, 0, sizeof(init));
+	ASSERT_GT(conn_early_open(sim.c[0], init, sizeof(init)), 0u);
+	ASSERT_EQ(conn_receive_early(sim.c[1], init, sizeof(init), sim.now, &opened), 0);
+	ASSERT_EQ(opened, id2);
+	while (conn_poll_event(sim.c[1], &ev))
+		;
+	ASSERT_EQ(conn_stream_reset(sim.c[1], id2, RESET_REFUSED), 0);
+	memset(resp, 0, sizeof(resp));
+	ASSERT_GT(conn_early_answer(sim.c[1], id2, resp, sizeof(resp)), 0u);
+	EXPECT_EQ(resp[0], FRAME_RESET);
+	ASSERT_EQ(conn_receive_early(sim.c[0], resp, sizeof(resp), sim.now, &opened), 0);
+	uint64_t reason = UINT64_MAX;
+	while (conn_poll_event(sim.c[0], &ev))
+		if (ev.type == CONN_EV_RESET && ev.stream == id2)
+			reason = ev.reason;
+	EXPECT_EQ(reason, (uint64_t)RESET_REFUSED);
+
+	// Only OPEN, ACCEPT and RESET belong there.
+	uint8_t bad[NOISE_EARLY_BYTES] = {};
+	ASSERT_GT(frame_put_stream_header(bad, sizeof(bad), id, 0, 1, 0), 0u);
+	EXPECT_EQ(conn_receive_early(sim.c[1], bad, sizeof(bad), sim.now, &opened), SRM_ERR_INVALID);
+
+	// The early-opened stream carries data both ways afterwards.
+	ASSERT_EQ(conn_stream_write(sim.c[0], id, "ping", 4), 4);
+	ASSERT_EQ(conn_stream_write(sim.c[1], id, "pong", 4), 4);
+	char got[2][8] = {};
+	size_t have[2] = { 0, 0 };
+	auto done = [&] {
+		for (int s = 0; s < 2; s++) {
+			ssize_t n = conn_stream_read(sim.c[s], id, got[s] + have[s], sizeof(got[s]) - 1 - have[s]);
+			if (n > 0)
+				have[s] += (size_t)n;
+			while (conn_poll_event(sim.c[s], &ev))
+				;
+		}
+		return have[0] == 4 && have[1] == 4;
+	};
+	ASSERT_TRUE(sim.run([] {}, done, 5000000));
+	EXPECT_STREQ(got[0], "pong");
+	EXPECT_STREQ(got[1], "ping");
+	struct srm_peer_stats st = {};
+	conn_get_stats(sim.c[0], &st);
+	EXPECT_EQ(st.early_opens, 1u);
+	conn_get_stats(sim.c[1], &st);
+	EXPECT_EQ(st.early_opens, 2u); // both OPENs arrived early
 }
 
 TEST(Conn, UnansweredOpenTimesOut)

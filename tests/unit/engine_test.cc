@@ -232,6 +232,72 @@ TEST_F(EngineTest, StreamCarriesBytesBothWaysAndHalfCloses)
 	EXPECT_GT(st.srtt_us, 0u);
 }
 
+// The first stream to a new peer opens inside the handshake (its OPEN in
+// the INIT, the ACCEPT in the RESP); later streams use DATA frames.
+TEST_F(EngineTest, FirstStreamOpensInsideTheHandshake)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7002, nullptr, 0);
+	ASSERT_GE(lfd, 0);
+	uint64_t h[2];
+	int state, peer;
+	int app[2], srv[2];
+	for (int i = 0; i < 2; i++) {
+		app[i] = open_stream(7002, &h[i], &state);
+		ASSERT_EQ(state, 0) << srm_strerror(state);
+		srv[i] = accept_wait(b.engine, lfd, 7002, &peer);
+		ASSERT_GE(srv[i], 0);
+		ASSERT_EQ(write(app[i], "hi", 2), 2);
+		char buf[2];
+		ASSERT_TRUE(wait_readable(srv[i], 10000));
+		ASSERT_EQ(read(srv[i], buf, 2), 2);
+	}
+	struct srm_peer_stats sa, sb;
+	ASSERT_EQ(srm_peer_stats(a.engine, 0, &sa), 0);
+	ASSERT_EQ(srm_peer_stats(b.engine, 0, &sb), 0);
+	EXPECT_EQ(sa.early_opens, 1u);
+	EXPECT_EQ(sb.early_opens, 1u);
+	for (int i = 0; i < 2; i++) {
+		close(app[i]);
+		close(srv[i]);
+	}
+}
+
+// A restarted opener (new engine, new boot id) opens its first stream
+// inside the handshake again; the responder ends the old instance's
+// streams and keeps the new one (its old keypair, still current until the
+// new one is confirmed, must not count as the peer's latest boot).
+TEST_F(EngineTest, RestartedPeersFirstStreamOpensEarly)
+{
+	start_pair();
+	int lfd = srm_listen(b.engine, 7003, nullptr, 0);
+	ASSERT_GE(lfd, 0);
+	uint64_t h;
+	int state, peer;
+	int old_app = open_stream(7003, &h, &state);
+	ASSERT_EQ(state, 0) << srm_strerror(state);
+	int old_srv = accept_wait(b.engine, lfd, 7003, &peer);
+	ASSERT_GE(old_srv, 0);
+
+	srm_engine_stop(a.engine);
+	a.engine = nullptr;
+	start(a);
+	int app = open_stream(7003, &h, &state);
+	ASSERT_EQ(state, 0) << srm_strerror(state);
+	int srv = accept_wait(b.engine, lfd, 7003, &peer);
+	ASSERT_GE(srv, 0);
+	EXPECT_EQ(read_all(old_srv, 10000), ""); // the old instance's stream ended
+	const char msg[] = "after restart";
+	ASSERT_EQ(write(app, msg, sizeof(msg)), (ssize_t)sizeof(msg));
+	shutdown(app, SHUT_WR);
+	EXPECT_EQ(read_all(srv, 10000), std::string(msg, sizeof(msg)));
+	struct srm_peer_stats st;
+	ASSERT_EQ(srm_peer_stats(a.engine, 0, &st), 0);
+	EXPECT_EQ(st.early_opens, 1u);
+	for (int fd : { old_app, old_srv, app, srv })
+		close(fd);
+}
+
 TEST_F(EngineTest, OpenToPortWithoutListenerIsRefused)
 {
 	start_pair();

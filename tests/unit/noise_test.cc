@@ -46,9 +46,9 @@ const char *V_E_R = "80642fa90b052d8f5351c46b6886c4efbbc9b3477a270a16de555617229
 const char *V_PUB_I = "f319d7d649d2412dd78d586030b74b9ca4f93065c4a22451f1ad3b717fa23728";
 const char *V_PUB_R = "01f75ccc4238014cd836061d723df28381ad1bb82c8c1c3d6d142ed4c1d61614";
 const char *V_INIT =
-	"01010000443322115509acb6202f97cd33885b475764e46c850e2f7a69193bc125ed725899850c07798791760fe320f213fc1bb37f9c46a7c995708c4d9770f11a72c462a9708d63f450e3c7f9b5b4ae0117b5e8762f5c792f30cc3e84237d51d0dcf890eab9d1f0947fde8feae1872ec8d55680d752a4e4eb0981ea4d89fce04bafac54a3d4d4c7cb54bd69aa4afee800000000000000000000000000000000";
+	"01010000443322115509acb6202f97cd33885b475764e46c850e2f7a69193bc125ed725899850c07798791760fe320f213fc1bb37f9c46a7c995708c4d9770f11a72c462a9708d63f450e3c7f9b5b4ae0117b5e8762f5c792f30cc3e84237d51d0dcf890eab9d1f0947fde8feae1872ec06a59cbac2a6875375107f7f04965e11a118bae2e45b06d7601c20c7ab3b999b67d6e735082a6519c970e897cefe2e000000000000000000000000000000000";
 const char *V_RESP =
-	"020100008877665544332211f4632f49bace9fd8048ea456588168fca34e6b99e85efbd313bacfb18f35cd2a5050b8f62410ed906d1607cce8e7d2da788de5e2d4dc4ca6f5a131db1a62857084bce4ae4dd29a83ec1a9aa94f25aeae00000000000000000000000000000000";
+	"020100008877665544332211f4632f49bace9fd8048ea456588168fca34e6b99e85efbd313bacfb18f35cd2a5050b8f62410ed906d1607cce8e7d2dae7a9caa6c54c45b065d5886f5d37a802ef40058e03eaf4875af69a2eec977494139394c21dbf5afaafa441624baae53900000000000000000000000000000000";
 const char *V_T_I2R = "9f71ce775a6cb668b22130749cea967c030bc8746089d2240577e221b4696cbd";
 const char *V_T_R2I = "d0f09d22900d30d736d0d9ae7454c9b0c8c2f0106f0e057e3b7ff11dac9e9db5";
 const char *V_DATA_CHACHA = "04010000887766550000000000000000bbd44c9d57955e3603dbc1121029ccf772";
@@ -56,8 +56,8 @@ const char *V_DATA_AES = "04010000887766550504030201000000188715d432cd10eccd6430
 const char *V_COOKIE_SECRET = "2e20e699d980b5ba96486e76f43522c79e7c63db13c8d77f2231b01d1af7102f";
 const char *V_COOKIE = "801800e2711f5345fc3f43c25a5d970b";
 const char *V_COOKIE_REPLY =
-	"0301000044332211000102030405060708090a0b0c0d0e0f10111213141516170d665be58c213f1624338e52b785fb316bfa8545ae425023649f3c32b6399ecf";
-const char *V_INIT_MAC2 = "578fe13ba733e0417b5164489f072a96";
+	"0301000044332211000102030405060708090a0b0c0d0e0f10111213141516170d665be58c213f1624338e52b785fb31f971f4205c4c9b8e02a9db035d8fd686";
+const char *V_INIT_MAC2 = "2081af7cd7e8d87a31d23521141b008d";
 const char *V_MAC1_KEY_R = "70b1f8af5af60ee97a8bc6e632f5bd4dc6a0e2897e079f8cd1bd1476add90ad2";
 const char *V_COOKIE_KEY_R = "b9089b9bed711a2ce695d1f769a2ec403c95d8abbd2d5c6da3e00bc4390e1f35";
 
@@ -74,8 +74,9 @@ struct NoiseVec : ::testing::Test {
 		ASSERT_EQ(identity_init(&id_r, unhex(V_S_R).data()), 0);
 		ASSERT_EQ(noise_precompute_ss(&id_i, id_r.pub, ss_i), 0);
 		ASSERT_EQ(noise_precompute_ss(&id_r, id_i.pub, ss_r), 0);
-		pl_i = {1700000000000ull, 0x0102030405060708ull, CAP_AES256GCM, 1, 1};
-		pl_r = {0, 0x1112131415161718ull, CAP_AES256GCM, 1, 1};
+		// Early frames: OPEN stream 0 to port 6379; ACCEPT stream 0.
+		pl_i = {1700000000000ull, 0x0102030405060708ull, CAP_AES256GCM, 1, 1, {3, 0, 0xeb, 0x18}};
+		pl_r = {0, 0x1112131415161718ull, CAP_AES256GCM, 1, 1, {4, 0}};
 	}
 	void TearDown() override
 	{
@@ -118,6 +119,7 @@ TEST_F(NoiseVec, InitRespAndTransportKeys)
 	EXPECT_EQ(got.caps, pl_i.caps);
 	EXPECT_EQ(got.min_version, 1);
 	EXPECT_EQ(got.max_version, 1);
+	EXPECT_EQ(memcmp(got.early, pl_i.early, NOISE_EARLY_BYTES), 0);
 
 	struct noise_keys kr, ki;
 	ASSERT_EQ(noise_create_resp(&ni, unhex(V_E_R).data(), IDX_R, &pl_r, resp, &kr), 0);
@@ -129,6 +131,7 @@ TEST_F(NoiseVec, InitRespAndTransportKeys)
 	struct noise_payload gr;
 	ASSERT_EQ(noise_consume_resp(&id_i, &hs, resp, sizeof(resp), &gr, &ki), 0);
 	EXPECT_EQ(gr.boot_id, pl_r.boot_id);
+	EXPECT_EQ(memcmp(gr.early, pl_r.early, NOISE_EARLY_BYTES), 0);
 	EXPECT_EQ(hex(ki.send, 32), V_T_I2R);
 	EXPECT_EQ(hex(ki.recv, 32), V_T_R2I);
 	// The handshake state is wiped once used.

@@ -136,7 +136,7 @@ struct Side {
 			}
 			uint8_t resp[RESP_BYTES];
 			size_t rl = 0;
-			rc = session_receive_init(s, &ni, now, resp, sizeof(resp), &rl);
+			rc = session_receive_init(s, &ni, now, NULL, NULL, resp, sizeof(resp), &rl);
 			noise_init_wipe(&ni);
 			if (rl) {
 				EXPECT_LT(rl, pkt.size());
@@ -154,7 +154,7 @@ struct Side {
 		EXPECT_EQ(found, s);
 		switch (pkt[0]) {
 		case WIRE_HANDSHAKE_RESP:
-			rc = session_receive_resp(s, pkt.data(), pkt.size(), now);
+			rc = session_receive_resp(s, pkt.data(), pkt.size(), now, NULL);
 			if (rc == 0)
 				send_now = true;
 			return rc;
@@ -318,7 +318,7 @@ TEST_F(SessionPair, UnknownOrWrongKeyRefused)
 	ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
 	uint8_t resp[RESP_BYTES];
 	size_t rl = 1;
-	EXPECT_EQ(session_receive_init(b->s, &ni, now, resp, sizeof(resp), &rl),
+	EXPECT_EQ(session_receive_init(b->s, &ni, now, NULL, NULL, resp, sizeof(resp), &rl),
 		  SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
 	EXPECT_EQ(rl, 0u);
 	noise_init_wipe(&ni);
@@ -385,12 +385,77 @@ TEST_F(SessionPair, FreshnessCheckForNewSessions)
 	// Read-only: the INIT is still taken afterwards.
 	uint8_t resp[RESP_BYTES];
 	size_t rl;
-	EXPECT_EQ(session_receive_init(b->s, &ni, now, resp, sizeof(resp), &rl), 0);
+	EXPECT_EQ(session_receive_init(b->s, &ni, now, NULL, NULL, resp, sizeof(resp), &rl), 0);
 	EXPECT_EQ(rl, (size_t)RESP_BYTES);
 	Side c(5, 0x0a000005);
 	c.connect(*b, Side::config(5));
 	EXPECT_EQ(session_check_init_fresh(c.s, &ni, now), SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
 	noise_init_wipe(&ni);
+}
+
+// What the responder's early callback saw, and what it answers.
+struct EarlySeen {
+	int calls = 0;
+	Bytes in;
+	uint64_t boot = 0;
+};
+extern "C" void early_answer(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint64_t boot,
+			     uint8_t out[NOISE_EARLY_BYTES])
+{
+	EarlySeen *e = static_cast<EarlySeen *>(ctx);
+	e->calls++;
+	e->in.assign(in, in + NOISE_EARLY_BYTES);
+	e->boot = boot;
+	out[0] = 0x04; // ACCEPT stream 0
+}
+
+TEST_F(SessionPair, EarlyFramesRideInTheHandshakeOnlyWhenFresh)
+{
+	const uint8_t open[] = { 0x03, 0x00, 0xeb, 0x18 };
+	session_set_early(a->s, open, sizeof(open));
+	Bytes d;
+	EXPECT_FALSE(a->seal(now, &d));
+	Bytes init = a->handshake(now);
+	uint8_t resp[RESP_BYTES];
+	size_t rl;
+	EarlySeen seen;
+
+	// Too far from the responder's wall clock (a replay to a restarted
+	// responder): answered, but the frames are not acted on.
+	struct noise_init ni;
+	ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
+	EXPECT_EQ(session_receive_init(b->s, &ni, now + RESPONDER_WAIT_MAX_SKEW_MS + 1, early_answer,
+				       &seen, resp, sizeof(resp), &rl), 0);
+	noise_init_wipe(&ni);
+	EXPECT_EQ(seen.calls, 0);
+
+	// Fresh: the callback sees the frames and the boot id, the RESP
+	// carries its answer, and the initiator's early frames are spent.
+	b->connect(*a, Side::config(0xbbbb));
+	now += 1000;
+	init = a->handshake(now + HANDSHAKE_RETRY_MIN_MS + HANDSHAKE_RETRY_JITTER_MS);
+	ASSERT_EQ(init.size(), (size_t)INIT_BYTES);
+	ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
+	EXPECT_EQ(session_receive_init(b->s, &ni, now, early_answer, &seen, resp, sizeof(resp), &rl), 0);
+	noise_init_wipe(&ni);
+	ASSERT_EQ(seen.calls, 1);
+	EXPECT_EQ(memcmp(seen.in.data(), open, sizeof(open)), 0);
+	EXPECT_TRUE(sodium_is_zero(seen.in.data() + sizeof(open), NOISE_EARLY_BYTES - sizeof(open)));
+	EXPECT_EQ(seen.boot, 0xaaaau);
+	uint8_t answer[NOISE_EARLY_BYTES];
+	ASSERT_EQ(session_receive_resp(a->s, resp, rl, now, answer), 0);
+	EXPECT_EQ(answer[0], 0x04);
+	EXPECT_TRUE(sodium_is_zero(answer + 1, NOISE_EARLY_BYTES - 1));
+
+	// An INIT without early frames does not call it.
+	b->connect(*a, Side::config(0xbbbb));
+	a->connect(*b, Side::config(0xaaaa));
+	EXPECT_FALSE(a->seal(now, &d));
+	init = a->handshake(now);
+	ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
+	EXPECT_EQ(session_receive_init(b->s, &ni, now, early_answer, &seen, resp, sizeof(resp), &rl), 0);
+	noise_init_wipe(&ni);
+	EXPECT_EQ(seen.calls, 1);
 }
 
 TEST_F(SessionPair, ReorderedInitsOnlyTheNewestCounts)
@@ -596,7 +661,7 @@ TEST_F(SessionPair, UnknownRequiredCapabilityIsAMismatch)
 	// An unknown optional capability is fine.
 	c.local_caps = (1u << 5) | session_local_caps();
 	a->connect(*b, c);
-	b->connect(*a, Side::config(2));
+	b->connect(*a, Side::config(0xbbbb));
 	establish();
 }
 
@@ -774,7 +839,7 @@ TEST_F(SessionPair, CookieModeUnderFloodEstablishedSessionsUnaffected)
 		ASSERT_EQ(noise_consume_init(&b->id, init.data(), init.size(), &ni), 0);
 		uint8_t resp[RESP_BYTES];
 		size_t rl;
-		ASSERT_EQ(session_receive_init(b_to_c, &ni, now, resp, sizeof(resp), &rl), 0);
+		ASSERT_EQ(session_receive_init(b_to_c, &ni, now, NULL, NULL, resp, sizeof(resp), &rl), 0);
 		noise_init_wipe(&ni);
 		std::vector<Bytes> none;
 		ASSERT_EQ(c.receive(Bytes(resp, resp + rl), b->addr, now, &none), 0);
