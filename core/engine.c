@@ -301,6 +301,10 @@ static void *engine_thread(void *arg)
 	struct srm_engine *e = arg;
 	struct epoll_event evs[EPOLL_BATCH];
 
+	/* Here rather than in srm_engine_start, whose caller is often a
+	 * connect() waiting: the status socket is a convenience (run without
+	 * it), and this thread alone uses it. */
+	engine_control_open(e);
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
 		uint64_t now = engine_now_us();
@@ -353,7 +357,7 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		p->cfg = cfg->peers[i];
 		memcpy(&p->path.addr, &cfg->peers[i].endpoint, sizeof(p->path.addr));
 		p->path.len = cfg->peers[i].endpoint_len;
-		p->next_punch_ms = engine_now_us() / 1000;
+		p->next_punch_ms = engine_now_us() / 1000 + PUNCH_FIRST_DELAY_MS;
 		p->punch_until_ms = p->next_punch_ms + PUNCH_PERSIST_MS;
 		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
 		if (!p->session) {
@@ -467,7 +471,6 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	rc = engine_rdv_start(e, err, errlen);
 	if (rc < 0)
 		goto fail;
-	engine_control_open(e); /* status is a convenience: run without it */
 	e->wake_tag.kind = EV_WAKE;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->wake_tag };
 	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->wake_fd, &ev);
@@ -613,6 +616,11 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	b->open_port = port;
 	*stream = b->handle;
 	session_want_handshake(p->session, now / 1000);
+	/* The OPEN, or the INIT carrying it, leaves from this thread at once:
+	 * waiting for the engine thread to wake would add a scheduler wake-up
+	 * to every connect().  The wake-up still follows, for its timers. */
+	engine_peer_flush(e, p, now);
+	engine_send_flush(e);
 	pthread_mutex_unlock(&e->lock);
 	wake(e);
 	return 0;

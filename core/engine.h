@@ -120,6 +120,11 @@ struct peer {
  * mapping stays open for a peer that starts late) for a bounded time. */
 #define PUNCH_RETRY_MS 15000
 #define PUNCH_PERSIST_MS (5 * 60 * 1000)
+/* ...but the first attempt waits this long after the engine starts: an
+ * engine started by a connect() gets that stream's OPEN within it, and
+ * the first INIT then carries it (early frames) instead of going out bare
+ * just before. */
+#define PUNCH_FIRST_DELAY_MS 5
 
 struct accept_slot {
 	int fd;                    /* the application's end */
@@ -308,6 +313,10 @@ bool bridge_drain(struct srm_engine *e, struct bridge *b);
 /* engine_listen.c */
 void listen_incoming(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port);
 void listen_tcp_connected(struct srm_engine *e, struct bridge *b);
+/* A stream the peer opened in its handshake: wait (briefly) for our
+ * connection to its forwarding target, so the RESP can tell accepted from
+ * refused. */
+void listen_settle(struct srm_engine *e, struct peer *p, uint64_t stream_id);
 void listen_free_all(struct srm_engine *e);
 
 #endif

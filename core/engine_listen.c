@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -79,6 +80,22 @@ void listen_tcp_connected(struct srm_engine *e, struct bridge *b)
 	conn_stream_accept(c, b->stream_id);
 	b->state = 0;
 	engine_epoll_set(e, b, EPOLLIN);
+}
+
+/* A forwarding target is a local listener: connect() says EINPROGRESS, yet
+ * the kernel answers within microseconds.  Longer than this (a full
+ * backlog), the answer goes in DATA as for any other stream. */
+#define SETTLE_WAIT_MS 2
+
+void listen_settle(struct srm_engine *e, struct peer *p, uint64_t stream_id)
+{
+	struct bridge *b;
+	HASH_FIND(hh_peer, p->bridges, &stream_id, sizeof(stream_id), b);
+	if (!b || !b->tcp_connecting)
+		return;
+	struct pollfd pfd = { .fd = b->fd, .events = POLLOUT };
+	if (poll(&pfd, 1, SETTLE_WAIT_MS) == 1)
+		listen_tcp_connected(e, b);
 }
 
 static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *p, uint64_t id)

@@ -564,6 +564,7 @@ static void on_early_frames(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint
 	if (id == UINT64_MAX)
 		return;
 	bridge_conn_events(x->e, p, x->now_us); /* the listener takes or refuses it */
+	listen_settle(x->e, p, id);
 	if (p->conn)
 		conn_early_answer(p->conn, id, out, NOISE_EARLY_BYTES);
 }

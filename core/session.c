@@ -280,11 +280,17 @@ static uint32_t jitter(struct session *s, uint32_t max)
 
 void session_set_early(struct session *s, const uint8_t *frames, size_t len)
 {
-	if (len > NOISE_EARLY_BYTES)
-		len = 0;
-	memset(s->early, 0, NOISE_EARLY_BYTES);
-	if (len)
-		memcpy(s->early, frames, len);
+	uint8_t early[NOISE_EARLY_BYTES] = { 0 };
+	if (len <= NOISE_EARLY_BYTES && len)
+		memcpy(early, frames, len);
+	if (!memcmp(early, s->early, NOISE_EARLY_BYTES))
+		return;
+	memcpy(s->early, early, NOISE_EARLY_BYTES);
+	/* New frames while an INIT without them is on its way (the engine
+	 * handshakes with a known peer as soon as it starts): a new INIT now,
+	 * rather than a round trip of DATA after this one. */
+	if (s->hs_sent && !sodium_is_zero(early, NOISE_EARLY_BYTES))
+		s->next_send_ms = 0;
 }
 
 size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out, size_t cap)

@@ -110,7 +110,8 @@ uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
 /* Early frames (NOISE_EARLY_BYTES at most): transport frames that every
  * INIT of ours carries from now on, so that the responder can act on them
  * (the first stream's OPEN) without waiting for a round trip of DATA.
- * len 0 clears them.  They are not forward-secret (an IK INIT payload
+ * len 0 clears them.  New frames while an INIT is outstanding make the
+ * next session_handshake_packet send a new INIT at once.  They are not forward-secret (an IK INIT payload
  * never is), and a restarted responder may act on a replayed INIT's
  * frames, so only idempotent frames belong here. */
 void session_set_early(struct session *s, const uint8_t *frames, size_t len);

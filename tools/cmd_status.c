@@ -615,8 +615,7 @@ static void scan_trusted(const char *dir, char seen[][200], size_t *nseen,
 }
 
 /* Every place an engine of ours may have put its socket: the runtime
- * directory of this environment and the other two srm_runtime_dir()
- * choices (an engine started from another session, without or with
+ * directory of this environment and the other srm_runtime_dir() choices (an engine started from another session, without or with
  * XDG_RUNTIME_DIR).  Root sees every user's. */
 static size_t collect(const char *own, struct engine_doc *docs, int npids, char **pids)
 {
@@ -627,11 +626,14 @@ static size_t collect(const char *own, struct engine_doc *docs, int npids, char 
 	scan_trusted(own, seen, &nseen, docs, &count, npids, pids);
 	snprintf(dir, sizeof(dir), "/run/user/%u/srmudp", (unsigned)geteuid());
 	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
+	snprintf(dir, sizeof(dir), "/dev/shm/srmudp-%u", (unsigned)geteuid());
+	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
 	snprintf(dir, sizeof(dir), "/tmp/srmudp-%u", (unsigned)geteuid());
 	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
 	if (geteuid() == 0) {
-		static const char *const patterns[] = { "/run/user/*/srmudp", "/tmp/srmudp-*" };
-		for (size_t p = 0; p < 2; p++) {
+		static const char *const patterns[] = { "/run/user/*/srmudp", "/dev/shm/srmudp-*",
+							"/tmp/srmudp-*" };
+		for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
 			glob_t g;
 			if (glob(patterns[p], 0, NULL, &g) != 0)
 				continue;

@@ -126,15 +126,25 @@ worst = min((x for x in rr if x[2] is not None), key=lambda x: x[2], default=Non
 target("redis-benchmark ≥ 60 % of direct TCP ops/s",
        None if worst is None else worst[2] >= 0.6,
        "; ".join(f"-c {c} {t} {num(x * 100 if x else None, 0)} %" for c, t, x in rr))
+def ttfb_bound(rtt, kind):
+    """TCP's connect of the same kind + one round trip + 1 ms.  The round
+    trip is the path's, as TCP's own warm connect measures it in this run
+    (SYN to SYN-ACK), not the delay added on top of the lab's own."""
+    tcpc = med(f"ttfb.rtt{rtt}.tcp.connect_{kind}_ms")
+    path_rtt = med(f"ttfb.rtt{rtt}.tcp.connect_warm_ms")
+    if tcpc is None or path_rtt is None:
+        return None
+    return tcpc + path_rtt + 1
+
+
 tt = []
 ok_all = None
 for rtt in (10, 50):
     for kind in ("cold", "warm"):
         ours = med(f"ttfb.rtt{rtt}.ours.ttfb_{kind}_ms")
-        tcpc = med(f"ttfb.rtt{rtt}.tcp.connect_{kind}_ms")
-        if ours is None or tcpc is None:
+        bound = ttfb_bound(rtt, kind)
+        if ours is None or bound is None:
             continue
-        bound = tcpc + rtt + 1
         ok = ours <= bound
         ok_all = ok if ok_all is None else ok_all and ok
         tt.append(f"{rtt} ms {kind}: {num(ours)} vs bound {num(bound)} ms")
@@ -214,17 +224,16 @@ w("\n### Time to first byte of a new connection\n")
 w("`latency.py ttfb`: connect(), send one byte, wait for the echo; ms from before connect() to "
   "the answer.  *Cold*: the first connection of a fresh process (for ours: the engine's "
   "handshake with the peer is in it); *warm*: median of the next 10 (session already up).\n")
-w("| added RTT ms | kind | ours connect | ours first byte | TCP connect | TCP first byte | ours − TCP first byte | bound (TCP connect + RTT + 1 ms) |")
+w("| added RTT ms | kind | ours connect | ours first byte | TCP connect | TCP first byte | ours − TCP first byte | bound (TCP connect + RTT + 1 ms; RTT = TCP's warm connect) |")
 w("|---|---|---|---|---|---|---|---|")
 for rtt in (0, 10, 50):
     for kind in ("cold", "warm"):
         b = f"ttfb.rtt{rtt}"
-        o, t, tc = (med(f"{b}.ours.ttfb_{kind}_ms"), med(f"{b}.tcp.ttfb_{kind}_ms"),
-                    med(f"{b}.tcp.connect_{kind}_ms"))
+        o, t = med(f"{b}.ours.ttfb_{kind}_ms"), med(f"{b}.tcp.ttfb_{kind}_ms")
         w(f"| {rtt} | {kind} | {fig(f'{b}.ours.connect_{kind}_ms')} | {fig(f'{b}.ours.ttfb_{kind}_ms')} | "
           f"{fig(f'{b}.tcp.connect_{kind}_ms')} | {fig(f'{b}.tcp.ttfb_{kind}_ms')} | "
           f"{num(o - t if o is not None and t is not None else None)} | "
-          f"{num(tc + rtt + 1 if tc is not None else None)} |")
+          f"{num(ttfb_bound(rtt, kind))} |")
 w("\n### Latency under load\n")
 w("A 100 Mbit/s bottleneck (tbf, 50 ms of queue) with 10 ms RTT on wa.  One process opens a "
   "ping-pong connection (64 bytes every 10 ms) and, after 2 s alone, a bulk connection that "

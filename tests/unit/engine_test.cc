@@ -236,9 +236,15 @@ TEST_F(EngineTest, StreamCarriesBytesBothWaysAndHalfCloses)
 // the INIT, the ACCEPT in the RESP); later streams use DATA frames.
 TEST_F(EngineTest, FirstStreamOpensInsideTheHandshake)
 {
-	start_pair();
+	// b listens before a starts: a's first INIT (PUNCH_FIRST_DELAY_MS
+	// after its start, or at once for the open) is then the one that
+	// carries the OPEN.
+	add_peer(b, "a", a, 0);
+	start(b);
 	int lfd = srm_listen(b.engine, 7002, nullptr, 0);
 	ASSERT_GE(lfd, 0);
+	add_peer(a, "b", b, srm_engine_udp_port(b.engine));
+	start(a);
 	uint64_t h[2];
 	int state, peer;
 	int app[2], srv[2];

@@ -458,6 +458,36 @@ TEST_F(SessionPair, EarlyFramesRideInTheHandshakeOnlyWhenFresh)
 	EXPECT_EQ(seen.calls, 1);
 }
 
+// The engine handshakes with a known peer as soon as it starts, before
+// the first stream is opened: frames set while that INIT is outstanding go
+// out in a new INIT at once, not a retransmission timeout later.
+TEST_F(SessionPair, EarlyFramesSetLateGoOutInANewInitAtOnce)
+{
+	Bytes d;
+	EXPECT_FALSE(a->seal(now, &d));
+	Bytes first = a->handshake(now);
+	ASSERT_EQ(first.size(), (size_t)INIT_BYTES);
+	EXPECT_TRUE(a->handshake(now + 1).empty()); // retransmission not due
+	const uint8_t open[] = { 0x03, 0x00, 0xeb, 0x18 };
+	session_set_early(a->s, open, sizeof(open));
+	Bytes second = a->handshake(now + 1);
+	ASSERT_EQ(second.size(), (size_t)INIT_BYTES);
+	session_set_early(a->s, open, sizeof(open)); // unchanged: nothing new
+	EXPECT_TRUE(a->handshake(now + 2).empty());
+
+	uint8_t resp[RESP_BYTES];
+	size_t rl;
+	EarlySeen seen;
+	struct noise_init ni;
+	ASSERT_EQ(noise_consume_init(&b->id, second.data(), second.size(), &ni), 0);
+	EXPECT_EQ(session_receive_init(b->s, &ni, now + 2, early_answer, &seen, resp, sizeof(resp), &rl), 0);
+	noise_init_wipe(&ni);
+	ASSERT_EQ(seen.calls, 1);
+	EXPECT_EQ(memcmp(seen.in.data(), open, sizeof(open)), 0);
+	ASSERT_EQ(session_receive_resp(a->s, resp, rl, now + 3, nullptr), 0);
+	EXPECT_TRUE(session_established(a->s));
+}
+
 TEST_F(SessionPair, ReorderedInitsOnlyTheNewestCounts)
 {
 	Bytes d;
