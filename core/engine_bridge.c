@@ -192,6 +192,11 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 			}
 			break;
 		}
+		/* A short read emptied the socket for now: epoll is
+		 * level-triggered and reports what comes next, so a request
+		 * costs one recv() instead of two. */
+		if ((size_t)n < sizeof(e->scratch))
+			break;
 	}
 	update_interest(e, b);
 	maybe_finish(e, b);
