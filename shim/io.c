@@ -16,7 +16,10 @@
  * address on TCP.
  *
  * Reads pay nothing unless they hit EOF; writes to fds that are not ours
- * pay one lock-free lookup.
+ * pay one lock-free lookup, and write/send on ours no fstat (a stale
+ * entry -- the fd closed behind our back and reused -- only changes
+ * SIGPIPE into the EPIPE check below, or fails ENOTSOCK for a file, which
+ * then gets the plain write).
  */
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +59,12 @@ static int is_stream(int fd)
 	r = s->kind == SHIM_STREAM;
 	state_put(s);
 	return r;
+}
+
+/* Writes that carry no address: a stale entry cannot misdirect them. */
+static int is_stream_hint(int fd)
+{
+	return state_kind_hint(fd) == SHIM_STREAM;
 }
 
 /* r is the result of a MSG_NOSIGNAL write on a stream; flags the caller's. */
@@ -163,23 +172,32 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	if (!is_stream(fd))
+	ssize_t r;
+
+	if (!is_stream_hint(fd))
 		return real_write(fd, buf, n);
-	return on_write(fd, real_send(fd, buf, n, MSG_NOSIGNAL), 0);
+	r = real_send(fd, buf, n, MSG_NOSIGNAL);
+	if (r < 0 && errno == ENOTSOCK)
+		return real_write(fd, buf, n);
+	return on_write(fd, r, 0);
 }
 
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
+	ssize_t r;
 
-	if (!is_stream(fd) || cnt < 0)
+	if (!is_stream_hint(fd) || cnt < 0)
 		return real_writev(fd, iov, cnt);
-	return on_write(fd, real_sendmsg(fd, &m, MSG_NOSIGNAL), 0);
+	r = real_sendmsg(fd, &m, MSG_NOSIGNAL);
+	if (r < 0 && errno == ENOTSOCK)
+		return real_writev(fd, iov, cnt);
+	return on_write(fd, r, 0);
 }
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (!is_stream(fd))
+	if (!is_stream_hint(fd))
 		return real_send(fd, buf, n, flags);
 	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }
@@ -187,7 +205,7 @@ SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *sa, socklen_t len)
 {
-	if (!is_stream(fd))
+	if (sa ? !is_stream(fd) : !is_stream_hint(fd))
 		return real_sendto(fd, buf, n, flags, sa, len);
 	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }

@@ -110,6 +110,21 @@ struct shim_sock *state_get(int fd)
 	return s;
 }
 
+int state_kind_hint(int fd)
+{
+	struct shim_sock **p;
+	int kind = 0;
+
+	if (!state_peek(fd))
+		return 0;
+	pthread_mutex_lock(&lock);
+	p = slot(fd, 0);
+	if (p && *p)
+		kind = (int)(*p)->kind;
+	pthread_mutex_unlock(&lock);
+	return kind;
+}
+
 void state_put(struct shim_sock *s)
 {
 	if (!s)

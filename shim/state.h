@@ -71,6 +71,9 @@ struct shim_sock {
 int state_peek(int fd);
 /* A referenced, validated sock for fd, or NULL.  Release with state_put. */
 struct shim_sock *state_get(int fd);
+/* The kind of fd's entry, 0 without one, not validated against the open
+ * file (no fstat): for hot paths that stay right on a stale entry. */
+int state_kind_hint(int fd);
 void state_put(struct shim_sock *s);
 /* A new sock (refs 1, owned by the caller) with identity taken from fd. */
 struct shim_sock *state_new(enum shim_kind kind, int fd);

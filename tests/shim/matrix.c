@@ -38,6 +38,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -725,6 +726,49 @@ static void t_stdio(int family, const char *tag)
 	fclose(f);
 }
 
+/* A stream closed where no hook sees it (a raw close system call, as
+ * libc's internals do), its fd number then reused: writes must reach the
+ * new file or socket as if the preload were not there, signals included. */
+static void t_stale(int family, const char *tag)
+{
+	int fd = open_to(family, port, "echo", tag), sv[2], reused;
+	char path[] = "/tmp/matrix-stale-XXXXXX", back[16] = "";
+	ssize_t r;
+
+	if (fd < 0) {
+		out("%s: connect failed", tag);
+		return;
+	}
+	syscall(SYS_close, fd);
+	reused = mkstemp(path);
+	if (reused != fd) {
+		out("%s: fd not reused (%d, %d)", tag, fd, reused);
+		close(reused);
+		unlink(path);
+		return;
+	}
+	r = write(fd, "file", 4);
+	lseek(fd, 0, SEEK_SET);
+	out("%s: write to the reused fd (a file) -> %zd, reads back %zd", tag, r, read(fd, back, sizeof(back)));
+	close(fd);
+	unlink(path);
+
+	fd = open_to(family, port, "echo", tag);
+	syscall(SYS_close, fd);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || (sv[0] != fd && sv[1] != fd)) {
+		out("%s: fd not reused by the socket pair", tag);
+		return;
+	}
+	close(sv[0] == fd ? sv[1] : sv[0]);
+	sigpipes = 0;
+	signal(SIGPIPE, count_sigpipe);
+	r = write(fd, "x", 1);
+	out("%s: write to the reused fd (a socket, peer gone) -> %zd %s, SIGPIPE %d", tag, r,
+	    ename(r < 0 ? errno : 0), (int)sigpipes);
+	signal(SIGPIPE, SIG_IGN);
+	close(fd);
+}
+
 static void t_bulk(int family, const char *tag)
 {
 	int fd = open_to(family, port, "echo", tag), fl, pfd[2];
@@ -891,6 +935,7 @@ static int client(void)
 	t_exec(AF_INET, "exec");
 	t_dup(AF_INET, "dup");
 	t_stdio(AF_INET, "stdio");
+	t_stale(AF_INET, "stale");
 	t_bulk(AF_INET, "bulk");
 	t_threads_eintr(AF_INET, "threads");
 	t_errno(AF_INET, "errno");
