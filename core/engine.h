@@ -54,6 +54,7 @@ struct bridge {
 	uint16_t listen_port;      /* accepted streams: the port they came to */
 	uint16_t open_port;        /* opened streams: the port we asked for */
 	struct sockaddr_storage tcp_local; /* forward mode: our TCP source */
+	uint64_t tcp_written;      /* forward mode: bytes written to the TCP fd */
 	UT_hash_handle hh;         /* e->bridges, by handle */
 	UT_hash_handle hh_peer;    /* peer->bridges, by stream_id */
 };
@@ -143,6 +144,7 @@ struct accept_slot {
 struct listener {
 	uint16_t port;
 	bool forward;
+	bool handoff;              /* forward: accept() claims the stream (srm_listen_handoff) */
 	struct sockaddr_storage target;
 	socklen_t target_len;
 	int event_fd;              /* queue mode: readable while streams wait */
@@ -308,6 +310,10 @@ void bridge_on_fd(struct srm_engine *e, struct bridge *b, uint32_t events, uint6
 void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_reset);
 void bridge_free(struct srm_engine *e, struct bridge *b);
+/* A forwarded stream moves from its TCP connection to fd (a socket pair's
+ * end), with front (the n bytes already written to the TCP connection,
+ * taken back from its other end) delivered first. */
+int bridge_hand_over(struct srm_engine *e, struct bridge *b, int fd, const uint8_t *front, size_t n);
 bool bridge_drain(struct srm_engine *e, struct bridge *b);
 
 /* engine_listen.c */

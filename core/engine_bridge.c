@@ -218,6 +218,8 @@ static int flush_out(struct srm_engine *e, struct bridge *b)
 			return -1;
 		}
 		b->out_off += (size_t)w;
+		if (b->is_tcp)
+			b->tcp_written += (uint64_t)w;
 	}
 	release_if_empty(&b->out_buf, &b->out_len, &b->out_off);
 	return 1;
@@ -243,6 +245,8 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 		}
 		if (w < 0)
 			w = 0;
+		if (b->is_tcp)
+			b->tcp_written += (uint64_t)w;
 		if (w < n) {
 			if (hold(&b->out_buf, &b->out_len, &b->out_off, e->scratch + w, (size_t)(n - w)) < 0) {
 				bridge_fail(e, b, SRM_ERR_NOMEM, true);
@@ -257,6 +261,41 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 	}
 	update_interest(e, b);
 	maybe_finish(e, b);
+}
+
+int bridge_hand_over(struct srm_engine *e, struct bridge *b, int fd, const uint8_t *front, size_t n)
+{
+	size_t rest = b->out_len - b->out_off;
+	uint8_t *buf = NULL;
+	if (n) {
+		if (!(buf = malloc(n + rest)))
+			return SRM_ERR_NOMEM;
+		memcpy(buf, front, n);
+		if (rest)
+			memcpy(buf + n, b->out_buf + b->out_off, rest);
+	}
+	struct epoll_event ev = { .events = 0, .data.ptr = &b->tag };
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+		free(buf);
+		return SRM_ERR_IO;
+	}
+	if (!b->parked)
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, b->fd, NULL);
+	engine_fd_close(e, b->fd);
+	if (buf) {
+		free(b->out_buf);
+		b->out_buf = buf;
+		b->out_len = n + rest;
+		b->out_off = 0;
+	}
+	b->fd = fd;
+	b->is_tcp = false;
+	b->tcp_written = 0;
+	b->events = 0;
+	b->parked = false;
+	b->wr_shut = false; /* a FIN already sent on TCP is sent again on the pair */
+	pump_out(e, b);
+	return 0;
 }
 
 /* The application is exiting: take what it wrote, then end our sending

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -152,7 +153,8 @@ void listen_free_all(struct srm_engine *e)
 		listener_free(e, l);
 }
 
-int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, socklen_t forward_len)
+static int listen_add(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
+		      socklen_t forward_len, bool handoff)
 {
 	if (forward_to && (forward_len == 0 || forward_len > sizeof(struct sockaddr_storage)))
 		return SRM_ERR_INVALID;
@@ -171,6 +173,7 @@ int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, 
 	l->event_fd = -1;
 	if (forward_to) {
 		l->forward = true;
+		l->handoff = handoff;
 		memcpy(&l->target, forward_to, forward_len);
 		l->target_len = forward_len;
 		rc = 0;
@@ -187,6 +190,19 @@ int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, 
 out:
 	pthread_mutex_unlock(&e->lock);
 	return rc;
+}
+
+int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, socklen_t forward_len)
+{
+	return listen_add(e, port, forward_to, forward_len, false);
+}
+
+int srm_listen_handoff(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
+		       socklen_t forward_len)
+{
+	if (!forward_to)
+		return SRM_ERR_INVALID;
+	return listen_add(e, port, forward_to, forward_len, true);
 }
 
 int srm_unlisten(srm_engine *e, uint16_t port)
@@ -218,19 +234,99 @@ int srm_accept(srm_engine *e, uint16_t port, int *peer)
 	return rc;
 }
 
-int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src, socklen_t len)
+/* The forwarded stream whose TCP connection comes from local_src. */
+static struct bridge *forwarded(struct srm_engine *e, const struct sockaddr *local_src, socklen_t len)
 {
 	if (!local_src || len < sizeof(struct sockaddr_in))
-		return SRM_ERR_NOTFOUND;
-	pthread_mutex_lock(&e->lock);
-	int rc = SRM_ERR_NOTFOUND;
+		return NULL;
 	struct bridge *b, *tmp;
-	HASH_ITER(hh, e->bridges, b, tmp) {
-		if (b->is_tcp && engine_addr_equal(&b->tcp_local, local_src)) {
-			rc = b->peer->parent;
-			break;
-		}
+	HASH_ITER(hh, e->bridges, b, tmp)
+		if (b->is_tcp && engine_addr_equal(&b->tcp_local, local_src))
+			return b;
+	return NULL;
+}
+
+int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src, socklen_t len)
+{
+	pthread_mutex_lock(&e->lock);
+	struct bridge *b = forwarded(e, local_src, len);
+	int rc = b ? b->peer->parent : SRM_ERR_NOTFOUND;
+	pthread_mutex_unlock(&e->lock);
+	return rc;
+}
+
+/* Bytes the engine wrote to a forwarded TCP connection are on their way to
+ * its other end: on loopback they are there when send() returns, unless the
+ * kernel deferred them under load.  A claim waits this long for them, then
+ * gives up (the stream stays on TCP). */
+#define CLAIM_WAIT_MS 50
+
+static bool wait_queued(int fd, uint64_t n)
+{
+	for (int waited = 0;; waited++) {
+		int queued = 0;
+		if (ioctl(fd, FIONREAD, &queued) != 0)
+			return false;
+		if ((uint64_t)queued >= n)
+			return true;
+		if (waited == CLAIM_WAIT_MS)
+			return false;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		poll(&p, 1, 1);
 	}
+}
+
+int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen_t len, int tcp_fd,
+			uint64_t *stream)
+{
+	pthread_mutex_lock(&e->lock);
+	int rc = SRM_ERR_NOTFOUND, pair[2] = { -1, -1 };
+	uint8_t *front = NULL;
+	struct bridge *b = forwarded(e, local_src, len);
+	struct listener *l = b ? find_listener(e, b->listen_port) : NULL;
+	if (!l || !l->handoff)
+		goto out;
+	if (b->tcp_connecting) {
+		/* accept() saw the connection before the engine did. */
+		listen_tcp_connected(e, b);
+		if (!(b = forwarded(e, local_src, len)))
+			goto out;
+	}
+	rc = SRM_ERR_AGAIN;
+	if (b->state != 0 || !wait_queued(tcp_fd, b->tcp_written))
+		goto out;
+	rc = SRM_ERR_NOMEM;
+	size_t n = (size_t)b->tcp_written;
+	if (n && !(front = malloc(n)))
+		goto out;
+	/* Copied, not taken, until nothing can fail: on failure the stream
+	 * stays on TCP with every byte where it was. */
+	rc = SRM_ERR_IO;
+	if ((n && recv(tcp_fd, front, n, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)n) ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
+		goto out;
+	int mine = engine_fd_adopt(e, pair[1]);
+	pair[1] = -1;
+	fcntl(mine, F_SETFL, O_NONBLOCK);
+	*stream = b->handle;
+	rc = bridge_hand_over(e, b, mine, front, n);
+	if (rc < 0) {
+		engine_fd_close(e, mine);
+		goto out;
+	}
+	for (size_t got = 0; got < n;) {
+		ssize_t r = recv(tcp_fd, front, n - got, MSG_DONTWAIT);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	rc = pair[0];
+out:
+	if (rc < 0 && pair[0] >= 0)
+		close(pair[0]);
+	if (pair[1] >= 0)
+		close(pair[1]);
+	free(front);
 	pthread_mutex_unlock(&e->lock);
 	return rc;
 }

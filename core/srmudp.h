@@ -230,6 +230,14 @@ SRM_EXPORT void srm_stream_abort(srm_engine *e, uint64_t stream);
  * Returns 0 (forwarding), a fd >= 0 (queueing), EXISTS, NOMEM. */
 SRM_EXPORT int srm_listen(srm_engine *e, uint16_t port,
 			  const struct sockaddr *forward_to, socklen_t forward_len);
+/* srm_listen with forward_to, for a listening socket of this process that
+ * claims each connection it accepts with srm_forwarded_claim: the TCP
+ * connection only makes the listener readable and gives accept()
+ * something to return; the bytes then travel through a socket pair (the
+ * loopback TCP stack costs more per message).  Returns 0, EXISTS, NOMEM,
+ * INVALID. */
+SRM_EXPORT int srm_listen_handoff(srm_engine *e, uint16_t port,
+				  const struct sockaddr *forward_to, socklen_t forward_len);
 SRM_EXPORT int srm_unlisten(srm_engine *e, uint16_t port);
 /* Take a queued stream: returns its fd (the application's end) and the
  * peer index in *peer, or SRM_ERR_AGAIN. */
@@ -239,6 +247,16 @@ SRM_EXPORT int srm_accept(srm_engine *e, uint16_t port, int *peer);
  * SRM_ERR_NOTFOUND. */
 SRM_EXPORT int srm_forwarded_peer(srm_engine *e, const struct sockaddr *local_src,
 				  socklen_t len);
+/* For a TCP connection tcp_fd accepted from a handoff listener, whose
+ * remote address is local_src: take the stream over.  Returns the
+ * application's end of its socket pair (blocking, close-on-exec; put it in
+ * tcp_fd's place) with the stream's handle in *stream (srm_stream_state,
+ * the ends board); what the engine had written to the TCP connection is
+ * read from tcp_fd and comes first on the pair.  Negative: NOTFOUND (not a
+ * handoff stream), AGAIN (bytes still on their way), NOMEM, IO; the
+ * stream then stays on TCP, untouched. */
+SRM_EXPORT int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src,
+				   socklen_t len, int tcp_fd, uint64_t *stream);
 
 /* ---- Statistics --------------------------------------------------------- */
 

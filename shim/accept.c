@@ -2,18 +2,60 @@
  * accept.c — accept()/accept4() on a listener the engine forwards to: a
  * connection that carries a peer's stream is named by the peer's virtual
  * address, in the listener's family (IPv4, IPv6, or IPv4-mapped IPv6 as
- * the kernel would have given).
+ * the kernel would have given).  The stream is then claimed from the
+ * engine (srm_forwarded_claim): its socket pair takes the accepted TCP
+ * socket's place, as a connect()ed stream's does, and the loopback TCP
+ * connection, which only rang the bell, goes.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "engine_glue.h"
 #include "real.h"
 #include "state.h"
 #include "vaddr.h"
 
-static void rename_peer(int cfd, struct sockaddr_storage *src, socklen_t *srclen)
+/* Put the stream's socket pair in cfd's place.  Returns 0, or -1 when the
+ * stream stays on the TCP connection (an older engine's listener, bytes
+ * still on their way). */
+static int claim(srm_engine *e, int cfd, const struct sockaddr_storage *src, socklen_t srclen,
+		 int flags, struct shim_sock *s)
+{
+	uint64_t handle;
+	int pfd = srm_forwarded_claim(e, (const struct sockaddr *)src, srclen, cfd, &handle);
+
+	if (pfd < 0)
+		return -1;
+	s->local_len = sizeof(s->local);
+	real_getsockname(cfd, (struct sockaddr *)&s->local, &s->local_len);
+	if ((flags & SOCK_NONBLOCK) &&
+	    real_fcntl(pfd, F_SETFL, (void *)(long)(real_fcntl(pfd, F_GETFL, NULL) | O_NONBLOCK)) != 0) {
+		srm_stream_abort(e, handle);
+		real_close(pfd);
+		return -1;
+	}
+	if (real_dup3(pfd, cfd, (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		srm_stream_abort(e, handle);
+		real_close(pfd);
+		return -1;
+	}
+	real_close(pfd);
+	s->kind = SHIM_STREAM;
+	s->accepted = 1;
+	s->engine = e;
+	s->ends = srm_engine_ends(e);
+	s->engine_pid = getpid();
+	s->conn = CONN_CONNECTED;
+	s->stream = handle;
+	state_rebind(s, cfd);
+	return 0;
+}
+
+static void rename_peer(int cfd, struct sockaddr_storage *src, socklen_t *srclen, int flags)
 {
 	srm_engine *e = glue_engine_if_running();
 	struct shim_sock *s;
@@ -47,6 +89,7 @@ static void rename_peer(int cfd, struct sockaddr_storage *src, socklen_t *srclen
 	s = state_new(SHIM_ACCEPTED, cfd);
 	if (!s)
 		return;
+	claim(e, cfd, src, *srclen, flags, s); /* else the TCP connection carries it */
 	s->family = src->ss_family;
 	s->peer = peer;
 	if (src->ss_family == AF_INET6) {
@@ -82,7 +125,7 @@ static int do_accept(int fd, struct sockaddr *sa, socklen_t *len, int flags, int
 		return cfd;
 	saved = errno;
 	if (src.ss_family == AF_INET || src.ss_family == AF_INET6)
-		rename_peer(cfd, &src, &srclen);
+		rename_peer(cfd, &src, &srclen, four ? flags : 0);
 	if (sa)
 		vaddr_copy_out(&src, srclen, sa, len);
 	errno = saved;

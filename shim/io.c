@@ -16,10 +16,11 @@
  * address on TCP.
  *
  * Reads pay nothing unless they hit EOF; writes to fds that are not ours
- * pay one lock-free lookup, and write/send on ours no fstat (a stale
- * entry -- the fd closed behind our back and reused -- only changes
- * SIGPIPE into the EPIPE check below, or fails ENOTSOCK for a file, which
- * then gets the plain write).
+ * pay one lock-free lookup, and write/send on streams connect() opened no
+ * fstat (a stale entry -- the fd closed behind our back and reused -- only
+ * changes SIGPIPE into the EPIPE check below, or fails ENOTSOCK for a file,
+ * which then gets the plain write).  Streams accept() took over are
+ * written with the program's own call (accepted_reset says why).
  */
 #include <errno.h>
 #include <signal.h>
@@ -61,10 +62,22 @@ static int is_stream(int fd)
 	return r;
 }
 
-/* Writes that carry no address: a stale entry cannot misdirect them. */
-static int is_stream_hint(int fd)
+/* A stream accept() took over is written with the program's own system
+ * call: servers run in sandboxes that allow no other (sshd's seccomp
+ * filter kills a process that calls sendto).  So a peer's abort is looked
+ * up before the write instead of on its EPIPE.  Returns 0 to go on. */
+static int accepted_reset(int fd)
 {
-	return state_kind_hint(fd) == SHIM_STREAM;
+	struct shim_sock *s;
+	int e = 0;
+
+	if ((s = state_get(fd))) {
+		e = stream_take_reset(s, fd);
+		state_put(s);
+	}
+	if (e)
+		errno = e;
+	return e;
 }
 
 /* r is the result of a MSG_NOSIGNAL write on a stream; flags the caller's. */
@@ -172,10 +185,13 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	enum write_mode m = state_write_mode(fd);
 	ssize_t r;
 
-	if (!is_stream_hint(fd))
+	if (m == WRITE_PLAIN || (m == WRITE_ACCEPTED && !accepted_reset(fd)))
 		return real_write(fd, buf, n);
+	if (m == WRITE_ACCEPTED)
+		return -1;
 	r = real_send(fd, buf, n, MSG_NOSIGNAL);
 	if (r < 0 && errno == ENOTSOCK)
 		return real_write(fd, buf, n);
@@ -185,10 +201,13 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
+	enum write_mode wm = state_write_mode(fd);
 	ssize_t r;
 
-	if (!is_stream_hint(fd) || cnt < 0)
+	if (wm == WRITE_PLAIN || cnt < 0 || (wm == WRITE_ACCEPTED && !accepted_reset(fd)))
 		return real_writev(fd, iov, cnt);
+	if (wm == WRITE_ACCEPTED)
+		return -1;
 	r = real_sendmsg(fd, &m, MSG_NOSIGNAL);
 	if (r < 0 && errno == ENOTSOCK)
 		return real_writev(fd, iov, cnt);
@@ -197,17 +216,24 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	if (!is_stream_hint(fd))
+	enum write_mode m = state_write_mode(fd);
+
+	if (m == WRITE_PLAIN || (m == WRITE_ACCEPTED && !accepted_reset(fd)))
 		return real_send(fd, buf, n, flags);
+	if (m == WRITE_ACCEPTED)
+		return -1;
 	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			   const struct sockaddr *sa, socklen_t len)
 {
-	if (sa ? !is_stream(fd) : !is_stream_hint(fd))
-		return real_sendto(fd, buf, n, flags, sa, len);
-	return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
+	if (sa) {
+		if (!is_stream(fd))
+			return real_sendto(fd, buf, n, flags, sa, len);
+		return on_write(fd, real_send(fd, buf, n, flags | MSG_NOSIGNAL), flags);
+	}
+	return send(fd, buf, n, flags);
 }
 
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)

@@ -3,10 +3,11 @@
  * streams that peers open to that port.
  *
  * The engine connects each such stream by TCP to the program's own
- * listening socket (srm_listen with forward_to), so accept(), its
- * readiness and its thundering-herd behaviour stay the kernel's; accept.c
- * only renames the peer.  One engine registration per port, however many
- * sockets (IPv4 and IPv6) listen on it.
+ * listening socket (srm_listen_handoff), so accept(), its readiness and
+ * its thundering-herd behaviour stay the kernel's; accept.c renames the
+ * peer and swaps the connection for the stream's socket pair.  One engine
+ * registration per port, however many sockets (IPv4 and IPv6) listen on
+ * it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -81,7 +82,7 @@ static void register_listener(int fd)
 	e = glue_engine();
 	if (!e)
 		return; /* reported once; local clients still reach the port */
-	r = srm_listen(e, port, (struct sockaddr *)&fwd, fl);
+	r = srm_listen_handoff(e, port, (struct sockaddr *)&fwd, fl);
 	if (r < 0 && r != SRM_ERR_EXISTS) {
 		glue_log(SRM_LOG_WARN, "peers cannot reach port %u: %s", port, srm_strerror(r));
 		return;
@@ -150,7 +151,7 @@ int listen_register_all(srm_engine *e)
 		state_put(s);
 	}
 	for (int i = 0; i < fl.n; i++) {
-		int r = srm_listen(e, fl.port[i], (struct sockaddr *)&fl.fwd[i], fl.len[i]);
+		int r = srm_listen_handoff(e, fl.port[i], (struct sockaddr *)&fl.fwd[i], fl.len[i]);
 
 		done += r >= 0;
 	}

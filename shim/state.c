@@ -110,19 +110,19 @@ struct shim_sock *state_get(int fd)
 	return s;
 }
 
-int state_kind_hint(int fd)
+enum write_mode state_write_mode(int fd)
 {
 	struct shim_sock **p;
-	int kind = 0;
+	enum write_mode m = WRITE_PLAIN;
 
 	if (!state_peek(fd))
-		return 0;
+		return WRITE_PLAIN;
 	pthread_mutex_lock(&lock);
 	p = slot(fd, 0);
-	if (p && *p)
-		kind = (int)(*p)->kind;
+	if (p && *p && (*p)->kind == SHIM_STREAM)
+		m = (*p)->accepted ? WRITE_ACCEPTED : WRITE_OPENED;
 	pthread_mutex_unlock(&lock);
-	return kind;
+	return m;
 }
 
 void state_put(struct shim_sock *s)
@@ -301,7 +301,8 @@ size_t state_export(char *buf, size_t len)
 			mapped = s->remote.ss_family == AF_INET6 &&
 				 IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&s->remote)->sin6_addr);
 			w = snprintf(buf + n, len - n, "%s%c,%lu,%d,%d,%d,%u,%u,%d,%llu", n ? ";" : "",
-				     s->kind == SHIM_STREAM ? 's' : 'a', (unsigned long)s->ino,
+				     s->kind != SHIM_STREAM ? 'a' : s->accepted ? 'c' : 's',
+				     (unsigned long)s->ino,
 				     s->remote.ss_family, mapped, idx, port_of(&s->remote),
 				     s->kind == SHIM_STREAM ? port_of(&s->local) : 0,
 				     s->kind == SHIM_STREAM ? (int)s->engine_pid : 0,
@@ -321,10 +322,12 @@ out:
 static void import_one(int fd, char kind, int family, int mapped, int idx, unsigned rport,
 		       unsigned lport, int engine_pid, unsigned long long stream)
 {
-	struct shim_sock *s = state_new(kind == 's' ? SHIM_STREAM : SHIM_ACCEPTED, fd);
+	int stream_kind = kind == 's' || kind == 'c';
+	struct shim_sock *s = state_new(stream_kind ? SHIM_STREAM : SHIM_ACCEPTED, fd);
 
 	if (!s)
 		return;
+	s->accepted = kind == 'c';
 	s->family = family == AF_INET6 && mapped ? AF_INET6 : family;
 	s->peer = idx;
 	s->conn = CONN_CONNECTED;
@@ -333,7 +336,7 @@ static void import_one(int fd, char kind, int family, int mapped, int idx, unsig
 	s->engine_pid = engine_pid;
 	s->stream = stream;
 	s->remote_len = vaddr_make(family, mapped, idx, (uint16_t)rport, &s->remote);
-	if (kind == 's') {
+	if (stream_kind) {
 		memset(&s->local, 0, sizeof(s->local));
 		if (family == AF_INET) {
 			struct sockaddr_in *l = (struct sockaddr_in *)&s->local;
@@ -387,7 +390,8 @@ static void import_inherited(void)
 
 			if (sscanf(p, "%c,%lu,%d,%d,%d,%u,%u,%d,%llu", &kind, &ino, &family, &mapped,
 				   &idx, &rport, &lport, &engine_pid, &stream) == 9 &&
-			    ino == (unsigned long)st.st_ino && (kind == 's' || kind == 'a') &&
+			    ino == (unsigned long)st.st_ino &&
+			    (kind == 's' || kind == 'c' || kind == 'a') &&
 			    (family == AF_INET || family == AF_INET6) && idx >= 0 &&
 			    idx <= VADDR_MAX_INDEX) {
 				import_one(fd, kind, family, mapped, idx, rport, lport, engine_pid,

@@ -48,6 +48,7 @@ struct shim_sock {
 	ino_t ino;
 
 	/* SHIM_STREAM */
+	int accepted;       /* taken over by accept(), not opened by connect() */
 	srm_engine *engine; /* NULL once inherited by a forked child */
 	srm_ends *ends;     /* how its engine says streams ended */
 	pid_t engine_pid;   /* whose engine that is (passed on at exec) */
@@ -71,9 +72,12 @@ struct shim_sock {
 int state_peek(int fd);
 /* A referenced, validated sock for fd, or NULL.  Release with state_put. */
 struct shim_sock *state_get(int fd);
-/* The kind of fd's entry, 0 without one, not validated against the open
- * file (no fstat): for hot paths that stay right on a stale entry. */
-int state_kind_hint(int fd);
+/* How a write on fd goes, from its entry without validating it against
+ * the open file (no fstat; io.c stays right on a stale entry):
+ * WRITE_PLAIN not a stream of ours, WRITE_OPENED a stream connect()
+ * opened, WRITE_ACCEPTED a stream accept() took over. */
+enum write_mode { WRITE_PLAIN, WRITE_OPENED, WRITE_ACCEPTED };
+enum write_mode state_write_mode(int fd);
 void state_put(struct shim_sock *s);
 /* A new sock (refs 1, owned by the caller) with identity taken from fd. */
 struct shim_sock *state_new(enum shim_kind kind, int fd);

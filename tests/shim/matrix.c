@@ -582,9 +582,9 @@ static void t_abort_in_child(int family, const char *tag, int exec)
 	close(fd);
 }
 
-static void t_abort_to_peer(int family, const char *tag)
+static void t_abort_to_peer(int family, const char *tag, const char *cmd)
 {
-	int fd = open_to(family, port, "expect-rst", tag);
+	int fd = open_to(family, port, cmd, tag);
 	struct linger lg = { 1, 0 };
 	char buf[8];
 
@@ -927,7 +927,8 @@ static int client(void)
 	t_epoll(AF_INET, "epoll", EPOLLONESHOT, "ONESHOT");
 	t_halfclose(AF_INET, "halfclose");
 	t_abort_from_peer(AF_INET, "abort-from-peer");
-	t_abort_to_peer(AF_INET, "abort-to-peer");
+	t_abort_to_peer(AF_INET, "abort-to-peer", "expect-rst");
+	t_abort_to_peer(AF_INET, "abort-to-peer-write", "expect-rst-write");
 	t_abort_then_write(AF_INET, "abort-then-write");
 	t_abort_in_child(AF_INET, "abort-in-child", 0);
 	t_abort_in_child(AF_INET, "abort-in-exec", 1);
@@ -1051,6 +1052,16 @@ static void *serve(void *arg)
 		wait_fd(fd, POLLIN, WAIT_MS);
 		r = read(fd, buf, sizeof(buf));
 		slogf("%s %s: read after client abort -> %zd %s", test, cmd, r, ename(r < 0 ? errno : 0));
+	} else if (!strcmp(cmd, "expect-rst-write")) {
+		/* The accepting side writes first after the abort: ECONNRESET
+		 * once, then EPIPE (SIGPIPE is ignored in the server). */
+		write_all(fd, "ready\n", 6);
+		wait_fd(fd, POLLIN, WAIT_MS);
+		r = write(fd, "x", 1);
+		slogf("%s %s: first write after client abort -> %zd %s", test, cmd, r,
+		      ename(r < 0 ? errno : 0));
+		r = write(fd, "x", 1);
+		slogf("%s %s: second write -> %zd %s", test, cmd, r, ename(r < 0 ? errno : 0));
 	}
 	close(fd);
 	free(c);

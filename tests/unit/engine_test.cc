@@ -350,6 +350,87 @@ TEST_F(EngineTest, ForwardingListenerConnectsToLocalTcpServer)
 	close(srv);
 }
 
+// A handoff listener: the TCP connection rings the bell; accept() claims
+// the stream's socket pair, and bytes that already went over TCP come first.
+TEST_F(EngineTest, HandoffListenerHandsTheStreamOverAsASocketPair)
+{
+	start_pair();
+	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	ASSERT_EQ(listen(srv, 8), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(srv, (sockaddr *)&addr, &len);
+	ASSERT_EQ(srm_listen_handoff(b.engine, 8081, (sockaddr *)&addr, len), 0);
+
+	uint64_t h;
+	int state;
+	int app = open_stream(8081, &h, &state);
+	ASSERT_EQ(state, 0) << srm_strerror(state);
+	ASSERT_EQ(write(app, "before accept|", 14), 14);
+
+	ASSERT_TRUE(wait_readable(srv, 10000));
+	sockaddr_storage from{};
+	socklen_t flen = sizeof(from);
+	int conn = accept(srv, (sockaddr *)&from, &flen);
+	ASSERT_GE(conn, 0);
+	ASSERT_TRUE(wait_readable(conn, 10000)); // the first bytes went over TCP
+	EXPECT_EQ(srm_forwarded_peer(b.engine, (sockaddr *)&from, flen), srm_peer_find(b.engine, "a"));
+	uint64_t bh = 0;
+	int pfd = srm_forwarded_claim(b.engine, (sockaddr *)&from, flen, conn, &bh);
+	ASSERT_GE(pfd, 0) << srm_strerror(pfd);
+	ASSERT_EQ(dup3(pfd, conn, O_CLOEXEC), conn);
+	close(pfd);
+	int domain = 0;
+	socklen_t dl = sizeof(domain);
+	ASSERT_EQ(getsockopt(conn, SOL_SOCKET, SO_DOMAIN, &domain, &dl), 0);
+	EXPECT_EQ(domain, AF_UNIX);
+	EXPECT_EQ(srm_stream_state(b.engine, bh), 0);
+	// Claimed once: the TCP connection no longer names it.
+	uint64_t again;
+	EXPECT_EQ(srm_forwarded_claim(b.engine, (sockaddr *)&from, flen, conn, &again), SRM_ERR_NOTFOUND);
+
+	ASSERT_EQ(write(app, "after", 5), 5);
+	shutdown(app, SHUT_WR);
+	EXPECT_EQ(read_all(conn), "before accept|after");
+	ASSERT_EQ(write(conn, "reply", 5), 5);
+	shutdown(conn, SHUT_WR);
+	EXPECT_EQ(read_all(app), "reply");
+	close(conn);
+	close(app);
+	close(srv);
+}
+
+// A plain forwarding listener (srmudp serve) is never claimed.
+TEST_F(EngineTest, ForwardingListenerStreamsAreNotClaimed)
+{
+	start_pair();
+	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	ASSERT_EQ(listen(srv, 8), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(srv, (sockaddr *)&addr, &len);
+	ASSERT_EQ(srm_listen(b.engine, 8082, (sockaddr *)&addr, len), 0);
+	uint64_t h;
+	int state;
+	int app = open_stream(8082, &h, &state);
+	ASSERT_EQ(state, 0);
+	ASSERT_TRUE(wait_readable(srv, 10000));
+	sockaddr_storage from{};
+	socklen_t flen = sizeof(from);
+	int conn = accept(srv, (sockaddr *)&from, &flen);
+	ASSERT_GE(conn, 0);
+	uint64_t bh;
+	EXPECT_EQ(srm_forwarded_claim(b.engine, (sockaddr *)&from, flen, conn, &bh), SRM_ERR_NOTFOUND);
+	ASSERT_EQ(write(app, "tcp", 3), 3);
+	shutdown(app, SHUT_WR);
+	EXPECT_EQ(read_all(conn), "tcp");
+	close(conn);
+	close(app);
+	close(srv);
+}
+
 TEST_F(EngineTest, ForwardTargetNotListeningRefuses)
 {
 	start_pair();
