@@ -18,7 +18,10 @@
 
 #define POOL 1024
 #define BATCH 64
-#define INIT 160
+/* HANDSHAKE_INIT (docs/PROTOCOL.md 2.1): 176 bytes, mac1 at 144, mac2 at 160 */
+#define INIT 176
+#define INIT_MAC1 144
+#define INIT_MAC2 160
 
 static double now(void)
 {
@@ -59,8 +62,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < POOL; i++) {
 		randombytes_buf(pool[i], INIT);
 		pool[i][0] = 1, pool[i][1] = 1, pool[i][2] = pool[i][3] = 0;
-		crypto_generichash(pool[i] + 128, 16, pool[i], 128, key, 32);
-		memset(pool[i] + 144, 0, 16);
+		crypto_generichash(pool[i] + INIT_MAC1, 16, pool[i], INIT_MAC1, key, 32);
+		memset(pool[i] + INIT_MAC2, 0, 16);
 	}
 	inet_pton(AF_INET, argv[2], &dst.sin_addr);
 	uint16_t dport = (uint16_t)atoi(argv[3]);

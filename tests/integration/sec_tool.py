@@ -168,7 +168,8 @@ def cmd_spoof(path, src, sport, dst, dport, *opts):
     print(n)
 
 def fake_init(mac1_key, rnd):
-    body = b'\x01\x01\x00\x00' + rnd.randbytes(124)   # random index, ephemeral, static, payload
+    # HANDSHAKE_INIT (docs/PROTOCOL.md 2.1): 176 bytes, mac1 over bytes 0..143
+    body = b'\x01\x01\x00\x00' + rnd.randbytes(140)   # random index, ephemeral, static, payload
     mac1 = hashlib.blake2b(body, key=mac1_key, digest_size=16).digest()
     return body + mac1 + b'\0' * 16
 
@@ -213,7 +214,7 @@ def amp_packets(kind, pub_hex, rnd, n):
     t = {'junk': None, 'resp': 2, 'cookie': 3, 'data': 4, 'rdv': 8, 'relay': 9}[kind]
     out = []
     for i in range(n):
-        L = rnd.choice([4, 7, 16, 40, 64, 108, 128, 160, 200, 600, 1400])
+        L = rnd.choice([4, 7, 16, 40, 64, 108, 124, 128, 160, 176, 200, 600, 1400])
         b = bytearray(rnd.randbytes(L))
         if t is not None:
             b[0] = t; b[1] = 1
