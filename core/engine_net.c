@@ -540,9 +540,9 @@ struct early_init {
 	uint64_t now_us;
 };
 
-/* session_early_fn: the OPEN an INIT carries, answered in our RESP.  A
- * stream is accepted as soon as something listens on its port (as a TCP
- * SYN is answered before accept()). */
+/* session_early_fn: the OPEN an INIT carries, answered in our RESP: the
+ * listener takes or refuses it at once (a forwarding target's loopback
+ * connect is settled first, listen_settle). */
 static void on_early_frames(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint64_t peer_boot_id,
 			    uint8_t out[NOISE_EARLY_BYTES])
 {

@@ -67,6 +67,21 @@ std::string read_all(int fd, int ms = 20000)
 	return out;
 }
 
+// A TCP server on an ephemeral loopback port, for forwarding listeners.
+int local_listener(sockaddr_storage *addr, socklen_t *len)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	*addr = loopback(0);
+	*len = sizeof(*addr);
+	if (fd < 0 || bind(fd, (sockaddr *)addr, sizeof(sockaddr_in)) != 0 || listen(fd, 8) != 0 ||
+	    getsockname(fd, (sockaddr *)addr, len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int accept_wait(srm_engine *e, int listen_fd, uint16_t port, int *peer)
 {
 	if (!wait_readable(listen_fd, 10000))
@@ -318,12 +333,10 @@ TEST_F(EngineTest, OpenToPortWithoutListenerIsRefused)
 TEST_F(EngineTest, ForwardingListenerConnectsToLocalTcpServer)
 {
 	start_pair();
-	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_storage addr = loopback(0);
-	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
-	ASSERT_EQ(listen(srv, 8), 0);
-	socklen_t len = sizeof(addr);
-	getsockname(srv, (sockaddr *)&addr, &len);
+	sockaddr_storage addr;
+	socklen_t len;
+	int srv = local_listener(&addr, &len);
+	ASSERT_GE(srv, 0);
 	ASSERT_EQ(srm_listen(b.engine, 8080, (sockaddr *)&addr, len), 0);
 
 	uint64_t h;
@@ -355,12 +368,10 @@ TEST_F(EngineTest, ForwardingListenerConnectsToLocalTcpServer)
 TEST_F(EngineTest, HandoffListenerHandsTheStreamOverAsASocketPair)
 {
 	start_pair();
-	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_storage addr = loopback(0);
-	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
-	ASSERT_EQ(listen(srv, 8), 0);
-	socklen_t len = sizeof(addr);
-	getsockname(srv, (sockaddr *)&addr, &len);
+	sockaddr_storage addr;
+	socklen_t len;
+	int srv = local_listener(&addr, &len);
+	ASSERT_GE(srv, 0);
 	ASSERT_EQ(srm_listen_handoff(b.engine, 8081, (sockaddr *)&addr, len), 0);
 
 	uint64_t h;
@@ -405,12 +416,10 @@ TEST_F(EngineTest, HandoffListenerHandsTheStreamOverAsASocketPair)
 TEST_F(EngineTest, ForwardingListenerStreamsAreNotClaimed)
 {
 	start_pair();
-	int srv = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	sockaddr_storage addr = loopback(0);
-	ASSERT_EQ(bind(srv, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
-	ASSERT_EQ(listen(srv, 8), 0);
-	socklen_t len = sizeof(addr);
-	getsockname(srv, (sockaddr *)&addr, &len);
+	sockaddr_storage addr;
+	socklen_t len;
+	int srv = local_listener(&addr, &len);
+	ASSERT_GE(srv, 0);
 	ASSERT_EQ(srm_listen(b.engine, 8082, (sockaddr *)&addr, len), 0);
 	uint64_t h;
 	int state;
