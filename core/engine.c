@@ -95,7 +95,7 @@ void engine_remember_end(struct srm_engine *e, uint64_t handle, int error)
 	ends_record(e->ends, handle, error);
 }
 
-static void wake(struct srm_engine *e)
+void engine_wake(struct srm_engine *e)
 {
 	uint64_t one = 1;
 	ssize_t n = write(e->wake_fd, &one, sizeof(one));
@@ -510,7 +510,7 @@ void srm_engine_stop(srm_engine *e)
 	engine_send_flush(e);
 	e->stopping = true;
 	pthread_mutex_unlock(&e->lock);
-	wake(e);
+	engine_wake(e);
 	pthread_join(e->thread, NULL);
 	engine_free(e);
 }
@@ -527,7 +527,7 @@ int srm_engine_drain(srm_engine *e, int timeout_ms)
 	}
 	pthread_mutex_lock(&e->lock);
 	e->draining = true;
-	wake(e);
+	engine_wake(e);
 	int rc = 0;
 	while (e->draining && rc == 0)
 		rc = pthread_cond_timedwait(&e->cond, &e->lock, &deadline);
@@ -622,7 +622,7 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	engine_peer_flush(e, p, now);
 	engine_send_flush(e);
 	pthread_mutex_unlock(&e->lock);
-	wake(e);
+	engine_wake(e);
 	return 0;
 }
 
@@ -712,7 +712,7 @@ void srm_stream_abort(srm_engine *e, uint64_t stream)
 	if (b)
 		bridge_fail(e, b, SRM_ERR_RESET, true);
 	pthread_mutex_unlock(&e->lock);
-	wake(e);
+	engine_wake(e);
 }
 
 /* ---- Statistics --------------------------------------------------------- */

@@ -287,8 +287,15 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 	if (!l || !l->handoff)
 		goto out;
 	if (b->tcp_connecting) {
-		/* accept() saw the connection before the engine did. */
+		/* accept() saw the connection before the engine did.  The
+		 * ACCEPT leaves from this thread, as an OPEN does from
+		 * srm_stream_open: the engine thread may be asleep until its
+		 * next timer (an ACK's delay, 25 ms). */
+		struct peer *p = b->peer;
 		listen_tcp_connected(e, b);
+		engine_peer_flush(e, p, engine_now_us());
+		engine_send_flush(e);
+		engine_wake(e);
 		if (!(b = forwarded(e, local_src, len)))
 			goto out;
 	}
