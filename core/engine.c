@@ -247,6 +247,11 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 			bridge_conn_events(e, p, now_us);
 	}
 	engine_send_flush(e);
+	/* Sent: now the key work of INITs that may follow soon (the first
+	 * connect() while one is on its way, a retry). */
+	for (size_t i = 0; i < e->slot_count; i++)
+		if (e->peers[i].session)
+			session_prepare_init(e->peers[i].session);
 }
 
 /* While draining: push every stream towards its end; wake the drainer

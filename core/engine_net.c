@@ -323,18 +323,23 @@ void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, sockle
 
 /* ---- Per-peer output ---------------------------------------------------- */
 
-/* A restarted peer (new boot id) has forgotten our streams: end them. */
-static void check_peer_restart(struct srm_engine *e, struct peer *p)
+/* The conn belongs to one run of the peer: a restarted peer (another boot
+ * id) has forgotten our streams, so they end.  Otherwise the conn is the
+ * peer's run `boot` from now on. */
+static void note_peer_boot(struct srm_engine *e, struct peer *p, uint64_t boot)
 {
-	if (!p->conn || !session_established(p->session))
-		return;
-	uint64_t boot = session_peer_boot_id(p->session);
-	if (p->conn_boot_id == 0) {
-		p->conn_boot_id = boot;
-	} else if (p->conn_boot_id != boot) {
+	if (p->conn && p->conn_boot_id && p->conn_boot_id != boot) {
 		LOG_INFO(p->cfg.name, "peer restarted; resetting its streams");
 		engine_peer_drop_conn(e, p, SRM_ERR_RESET);
 	}
+	if (p->conn)
+		p->conn_boot_id = boot;
+}
+
+static void check_peer_restart(struct srm_engine *e, struct peer *p)
+{
+	if (p->conn && session_established(p->session))
+		note_peer_boot(e, p, session_peer_boot_id(p->session));
 }
 
 /* SRMUDP_PAD: grow the plaintext so the packet's size says little about
@@ -548,10 +553,7 @@ static void on_early_frames(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint
 {
 	struct early_init *x = ctx;
 	struct peer *p = x->p;
-	if (p->conn && p->conn_boot_id && p->conn_boot_id != peer_boot_id) {
-		LOG_INFO(p->cfg.name, "peer restarted; resetting its streams");
-		engine_peer_drop_conn(x->e, p, SRM_ERR_RESET);
-	}
+	note_peer_boot(x->e, p, peer_boot_id);
 	struct conn *c = engine_peer_conn(x->e, p, x->now_us);
 	if (!c)
 		return;

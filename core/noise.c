@@ -193,42 +193,50 @@ int noise_precompute_ss(const struct identity *id, const uint8_t peer_pub[NOISE_
 	return 0;
 }
 
-int noise_create_init(const struct identity *id, const uint8_t peer_pub[NOISE_KEY_BYTES],
-		      const uint8_t ss[NOISE_KEY_BYTES], const uint8_t e_priv[NOISE_KEY_BYTES],
-		      uint32_t sender_index, const struct noise_payload *pl,
-		      struct noise_handshake *hs, uint8_t out[INIT_BYTES])
+int noise_prepare_init(const struct identity *id, const uint8_t peer_pub[NOISE_KEY_BYTES],
+		       const uint8_t ss[NOISE_KEY_BYTES], const uint8_t e_priv[NOISE_KEY_BYTES],
+		       struct noise_init_prep *prep)
 {
-	uint8_t k[NOISE_KEY_BYTES], payload[INIT_PAYLOAD_BYTES];
-	int rc = SRM_ERR_INVALID;
+	struct noise_handshake *hs = &prep->hs;
+
+	memset(prep, 0, sizeof(*prep));
+	initial_state(hs->ck, hs->h, peer_pub);
+	memcpy(hs->e_priv, e_priv, NOISE_KEY_BYTES);
+	/* -> e */
+	if (crypto_scalarmult_base(hs->e_pub, hs->e_priv) != 0)
+		goto fail;
+	mix_hash(hs->h, hs->e_pub, NOISE_KEY_BYTES);
+	/* es */
+	if (mix_dh(hs->ck, prep->k, hs->e_priv, peer_pub) != 0)
+		goto fail;
+	/* s */
+	encrypt_and_hash(prep->enc_static, id->pub, NOISE_KEY_BYTES, prep->k, hs->h);
+	/* ss */
+	mix_key(hs->ck, prep->k, ss);
+	return 0;
+fail:
+	noise_init_prep_wipe(prep);
+	return SRM_ERR_INVALID;
+}
+
+void noise_create_init(struct noise_init_prep *prep, uint32_t sender_index,
+		       const struct noise_payload *pl, struct noise_handshake *hs,
+		       uint8_t out[INIT_BYTES])
+{
+	uint8_t payload[INIT_PAYLOAD_BYTES];
 
 	memset(out, 0, INIT_BYTES);
 	wire_put_header(out, WIRE_HANDSHAKE_INIT);
 	put_le32(out + INIT_OFF_SENDER, sender_index);
-	initial_state(hs->ck, hs->h, peer_pub);
-	memcpy(hs->e_priv, e_priv, NOISE_KEY_BYTES);
+	*hs = prep->hs;
 	hs->local_index = sender_index;
-	/* -> e */
-	if (crypto_scalarmult_base(hs->e_pub, hs->e_priv) != 0)
-		goto out;
 	memcpy(out + INIT_OFF_EPHEMERAL, hs->e_pub, NOISE_KEY_BYTES);
-	mix_hash(hs->h, hs->e_pub, NOISE_KEY_BYTES);
-	/* es */
-	if (mix_dh(hs->ck, k, hs->e_priv, peer_pub) != 0)
-		goto out;
-	/* s */
-	encrypt_and_hash(out + INIT_OFF_STATIC, id->pub, NOISE_KEY_BYTES, k, hs->h);
-	/* ss */
-	mix_key(hs->ck, k, ss);
+	memcpy(out + INIT_OFF_STATIC, prep->enc_static, sizeof(prep->enc_static));
 	/* payload */
 	put_payload(payload, pl, 1);
-	encrypt_and_hash(out + INIT_OFF_PAYLOAD, payload, INIT_PAYLOAD_BYTES, k, hs->h);
-	rc = 0;
-out:
-	sodium_memzero(k, sizeof(k));
+	encrypt_and_hash(out + INIT_OFF_PAYLOAD, payload, INIT_PAYLOAD_BYTES, prep->k, hs->h);
 	sodium_memzero(payload, sizeof(payload));
-	if (rc)
-		noise_handshake_wipe(hs);
-	return rc;
+	noise_init_prep_wipe(prep);
 }
 
 int noise_consume_init(const struct identity *id, const uint8_t *pkt, size_t len,
@@ -370,4 +378,9 @@ void noise_init_wipe(struct noise_init *in)
 void noise_handshake_wipe(struct noise_handshake *hs)
 {
 	sodium_memzero(hs, sizeof(*hs));
+}
+
+void noise_init_prep_wipe(struct noise_init_prep *prep)
+{
+	sodium_memzero(prep, sizeof(*prep));
 }

@@ -130,13 +130,25 @@ struct noise_keys {
 int noise_precompute_ss(const struct identity *id, const uint8_t peer_pub[NOISE_KEY_BYTES],
 			uint8_t ss[NOISE_KEY_BYTES]) __attribute__((warn_unused_result));
 
-/* Write an INIT up to (not including) mac1, from ephemeral e_priv.
- * Leaves hs ready for noise_consume_resp.  Returns 0 or SRM_ERR_INVALID. */
-int noise_create_init(const struct identity *id, const uint8_t peer_pub[NOISE_KEY_BYTES],
-		      const uint8_t ss[NOISE_KEY_BYTES], const uint8_t e_priv[NOISE_KEY_BYTES],
-		      uint32_t sender_index, const struct noise_payload *pl,
-		      struct noise_handshake *hs, uint8_t out[INIT_BYTES])
-	__attribute__((warn_unused_result));
+/* An INIT's tokens before its payload ("e, es, s, ss"): they depend only
+ * on the keys, so they can be computed while the engine is idle and an
+ * INIT then costs one AEAD (secret: wipe with noise_init_prep_wipe). */
+struct noise_init_prep {
+	struct noise_handshake hs; /* ck, h, e after "ss"; no index yet */
+	uint8_t k[NOISE_KEY_BYTES]; /* the payload's key */
+	uint8_t enc_static[NOISE_KEY_BYTES + 16];
+};
+
+/* "e, es, s, ss" from ephemeral e_priv.  Returns 0 or SRM_ERR_INVALID. */
+int noise_prepare_init(const struct identity *id, const uint8_t peer_pub[NOISE_KEY_BYTES],
+		       const uint8_t ss[NOISE_KEY_BYTES], const uint8_t e_priv[NOISE_KEY_BYTES],
+		       struct noise_init_prep *prep) __attribute__((warn_unused_result));
+
+/* Write an INIT up to (not including) mac1 from prep, which it wipes.
+ * Leaves hs ready for noise_consume_resp. */
+void noise_create_init(struct noise_init_prep *prep, uint32_t sender_index,
+		       const struct noise_payload *pl, struct noise_handshake *hs,
+		       uint8_t out[INIT_BYTES]);
 
 /* Responder, first half: check header, length and mac1, then "e, es, s"
  * (one DH) to learn the initiator's static key, so the caller can find the
@@ -166,6 +178,7 @@ int noise_consume_resp(const struct identity *id, struct noise_handshake *hs,
 
 void noise_init_wipe(struct noise_init *in);
 void noise_handshake_wipe(struct noise_handshake *hs);
+void noise_init_prep_wipe(struct noise_init_prep *prep);
 
 /* Header check shared by every receive path: MALFORMED (short, wrong type)
  * or VERSION, else 0. */

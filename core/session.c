@@ -59,6 +59,8 @@ struct session {
 	int failed, error;
 	uint64_t last_ts_sent;
 	uint8_t early[NOISE_EARLY_BYTES]; /* frames for our INITs */
+	struct noise_init_prep prep; /* the next INIT's key tokens */
+	int have_prep;
 
 	/* The peer's initiations. */
 	uint64_t peer_last_ts;
@@ -217,6 +219,7 @@ void session_free(struct session *s)
 	if (!s)
 		return;
 	abandon_handshake(s);
+	noise_init_prep_wipe(&s->prep);
 	keypair_free(s, s->cur);
 	keypair_free(s, s->prev);
 	keypair_free(s, s->next);
@@ -293,6 +296,17 @@ void session_set_early(struct session *s, const uint8_t *frames, size_t len)
 		s->next_send_ms = 0;
 }
 
+void session_prepare_init(struct session *s)
+{
+	uint8_t e_priv[NOISE_KEY_BYTES];
+
+	if (s->have_prep || !s->attempt)
+		return;
+	rnd(s, e_priv, sizeof(e_priv));
+	s->have_prep = noise_prepare_init(s->id, s->peer_pub, s->ss, e_priv, &s->prep) == 0;
+	sodium_memzero(e_priv, sizeof(e_priv));
+}
+
 size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out, size_t cap)
 {
 	expire(s, now_ms);
@@ -325,8 +339,12 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 		s->next_send_ms = now_ms + HANDSHAKE_RETRY_MIN_MS;
 		return 0;
 	}
-	uint8_t e_priv[NOISE_KEY_BYTES];
-	rnd(s, e_priv, sizeof(e_priv));
+	session_prepare_init(s);
+	if (!s->have_prep) {
+		index_table_remove(s->indices, idx);
+		s->next_send_ms = now_ms + HANDSHAKE_RETRY_MIN_MS;
+		return 0;
+	}
 	uint64_t wall = now_ms + (uint64_t)s->cfg.wall_offset_ms;
 	struct noise_payload pl = {
 		.timestamp_ms = wall > s->last_ts_sent ? wall : s->last_ts_sent + 1,
@@ -336,13 +354,8 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 		.max_version = s->cfg.max_version,
 	};
 	memcpy(pl.early, s->early, NOISE_EARLY_BYTES);
-	int rc = noise_create_init(s->id, s->peer_pub, s->ss, e_priv, idx, &pl, &s->hs, out);
-	sodium_memzero(e_priv, sizeof(e_priv));
-	if (rc != 0) {
-		index_table_remove(s->indices, idx);
-		s->next_send_ms = now_ms + HANDSHAKE_RETRY_MIN_MS;
-		return 0;
-	}
+	noise_create_init(&s->prep, idx, &pl, &s->hs, out);
+	s->have_prep = 0;
 	s->hs_sent = 1;
 	s->last_ts_sent = pl.timestamp_ms;
 	cookie_add_macs(out, INIT_BYTES, s->peer_mac1_key, cookie_fresh(s, now_ms) ? s->cookie : NULL,

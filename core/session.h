@@ -106,6 +106,10 @@ void session_want_handshake(struct session *s, uint64_t now_ms);
 size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out, size_t cap);
 /* When session_handshake_packet wants calling again; UINT64_MAX: never. */
 uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
+/* While a handshake attempt runs, compute the next INIT's key tokens now
+ * (two X25519), off the path of the packet that will need them; a no-op
+ * otherwise or when done already. */
+void session_prepare_init(struct session *s);
 
 /* Early frames (NOISE_EARLY_BYTES at most): transport frames that every
  * INIT of ours carries from now on, so that the responder can act on them

@@ -42,7 +42,9 @@ struct CookieGuard : ::testing::Test {
 		randombytes_buf(e, 32);
 		struct noise_handshake hs;
 		struct noise_payload pl = {1, 2, 0, 1, 1};
-		EXPECT_EQ(noise_create_init(&peer, me.pub, ss, e, 42, &pl, &hs, p.data()), 0);
+		struct noise_init_prep prep;
+		EXPECT_EQ(noise_prepare_init(&peer, me.pub, ss, e, &prep), 0);
+		noise_create_init(&prep, 42, &pl, &hs, p.data());
 		uint8_t k1[32], kc[32];
 		cookie_derive_keys(me.pub, k1, kc);
 		cookie_add_macs(p.data(), p.size(), k1, cookie, mac1);

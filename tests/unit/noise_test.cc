@@ -86,8 +86,10 @@ struct NoiseVec : ::testing::Test {
 	// INIT from the vector inputs, with mac1 and a zero mac2.
 	void make_init(uint8_t out[INIT_BYTES], struct noise_handshake *hs)
 	{
-		ASSERT_EQ(noise_create_init(&id_i, id_r.pub, ss_i, unhex(V_E_I).data(), IDX_I, &pl_i,
-					    hs, out), 0);
+		struct noise_init_prep prep;
+		ASSERT_EQ(noise_prepare_init(&id_i, id_r.pub, ss_i, unhex(V_E_I).data(), &prep), 0);
+		noise_create_init(&prep, IDX_I, &pl_i, hs, out);
+		EXPECT_TRUE(sodium_is_zero((const unsigned char *)&prep, sizeof(prep))) << "prep wiped";
 		cookie_add_macs(out, INIT_BYTES, id_r.mac1_key, nullptr, nullptr);
 	}
 };
