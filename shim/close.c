@@ -1,6 +1,7 @@
 /*
  * close.c — close, close_range, closefrom, dup, dup2, dup3 and fcntl's
- * F_DUPFD: keep the fd table in step, apply SO_LINGER {1,0} aborts, and
+ * F_DUPFD: keep the fd table (and the list of epoll fds, epoll_replay.c)
+ * in step, apply SO_LINGER {1,0} aborts, and
  * never let the application close or overwrite an fd of the engine
  * (ssh's closefrom(3) sweeps everything above stderr).
  *
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine_glue.h"
+#include "epoll_replay.h"
 #include "listen.h"
 #include "real.h"
 #include "state.h"
@@ -55,6 +57,7 @@ SHIM_EXPORT int close(int fd)
 		errno = EBADF;
 		return -1;
 	}
+	epoll_replay_closed((unsigned)fd, (unsigned)fd); /* before the number is free */
 	return real_close(fd);
 }
 
@@ -73,8 +76,10 @@ SHIM_EXPORT int dup(int fd)
 {
 	int r = real_dup(fd), saved = errno;
 
-	if (r >= 0)
+	if (r >= 0) {
 		share(fd, r);
+		epoll_replay_duped(fd, r);
+	}
 	errno = saved;
 	return r;
 }
@@ -105,6 +110,7 @@ static int dup_onto(int fd, int fd2, int flags, int three)
 	if (old)
 		release(old);
 	share(fd, fd2);
+	epoll_replay_duped(fd, fd2);
 	errno = saved;
 	return r;
 }
@@ -125,6 +131,7 @@ static int fcntl_common(int fd, int cmd, void *arg)
 
 	if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {
 		share(fd, r);
+		epoll_replay_duped(fd, r);
 		errno = saved;
 	}
 	return r;
@@ -211,6 +218,7 @@ SHIM_EXPORT int close_range(unsigned first, unsigned last, int flags)
 
 	if ((flags & CLOSE_RANGE_CLOEXEC) || first > last)
 		return real_close_range(first, last, flags); /* engine fds are CLOEXEC already */
+	epoll_replay_closed(first, last);
 	state_each(first, last, collect_ours, &ours);
 	for (size_t i = 0; i < ours.n; i++)
 		forget(ours.fd[i]);

@@ -1,6 +1,6 @@
 /*
  * epoll_replay.c — see epoll_replay.h.  Only designated connects pay for
- * this scan; it is bounded by the number of open fds.
+ * the scan, and only of the epoll fds the process has.
  */
 #include "epoll_replay.h"
 
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "real.h"
+#include "state.h"
 
 static int is_epoll(int dirfd_, const char *name)
 {
@@ -57,9 +58,83 @@ static int scan_fdinfo(int epfd, int fd, ino_t ino, struct epoll_reg *regs, int 
 	return n;
 }
 
-int epoll_replay_collect(int fd, ino_t ino, struct epoll_reg *regs, int max)
+/* The application's epoll fds, kept by the create, close and dup hooks
+ * under the state lock (which fork handles); a fork child inherits the
+ * list with the fds.  With more than EPOLL_TRACK_MAX at once every fd is
+ * scanned, as without the list. */
+#define EPOLL_TRACK_MAX 64
+static int tracked[EPOLL_TRACK_MAX];
+static int ntracked; /* read without the lock: the hooks' fast test */
+static int overflow;
+
+static int find_locked(int fd)
 {
-	int saved = errno, n = 0;
+	for (int i = 0; i < ntracked; i++)
+		if (tracked[i] == fd)
+			return i;
+	return -1;
+}
+
+static void add_locked(int fd)
+{
+	if (find_locked(fd) >= 0)
+		return;
+	if (ntracked == EPOLL_TRACK_MAX) {
+		overflow = 1;
+		return;
+	}
+	tracked[ntracked] = fd;
+	__atomic_store_n(&ntracked, ntracked + 1, __ATOMIC_RELEASE);
+}
+
+static void remove_locked(int fd)
+{
+	int i = find_locked(fd);
+
+	if (i < 0)
+		return;
+	tracked[i] = tracked[ntracked - 1];
+	__atomic_store_n(&ntracked, ntracked - 1, __ATOMIC_RELEASE);
+}
+
+static int any_tracked(void)
+{
+	return __atomic_load_n(&ntracked, __ATOMIC_ACQUIRE) > 0;
+}
+
+void epoll_replay_created(int epfd)
+{
+	state_lock();
+	add_locked(epfd);
+	state_unlock();
+}
+
+void epoll_replay_closed(unsigned first, unsigned last)
+{
+	if (!any_tracked())
+		return;
+	state_lock();
+	for (int i = ntracked - 1; i >= 0; i--)
+		if ((unsigned)tracked[i] >= first && (unsigned)tracked[i] <= last)
+			remove_locked(tracked[i]);
+	state_unlock();
+}
+
+void epoll_replay_duped(int fd, int fd2)
+{
+	if (!any_tracked())
+		return;
+	state_lock();
+	remove_locked(fd2);
+	if (find_locked(fd) >= 0)
+		add_locked(fd2);
+	state_unlock();
+}
+
+/* Every epoll fd of the process, found through /proc/self/fd. */
+static int collect_all(int fd, ino_t ino, struct epoll_reg *regs, int max)
+{
+	int n = 0;
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *de;
 
@@ -74,6 +149,25 @@ int epoll_replay_collect(int fd, ino_t ino, struct epoll_reg *regs, int max)
 			n = scan_fdinfo(epfd, fd, ino, regs, n, max);
 	}
 	closedir(d);
+	return n;
+}
+
+int epoll_replay_collect(int fd, ino_t ino, struct epoll_reg *regs, int max)
+{
+	int saved = errno, n = 0, all, count, fds[EPOLL_TRACK_MAX];
+
+	if (!any_tracked() && !__atomic_load_n(&overflow, __ATOMIC_RELAXED))
+		return 0;
+	state_lock();
+	all = overflow;
+	count = ntracked;
+	memcpy(fds, tracked, sizeof(int) * (size_t)count);
+	state_unlock();
+	if (all)
+		n = collect_all(fd, ino, regs, max);
+	else
+		for (int i = 0; i < count && n < max; i++)
+			n = scan_fdinfo(fds[i], fd, ino, regs, n, max);
 	errno = saved;
 	return n;
 }

@@ -58,6 +58,8 @@ static int is_stream(int fd)
 	if (!state_peek(fd) || !(s = state_get(fd)))
 		return 0;
 	r = s->kind == SHIM_STREAM;
+	if (r && s->sndbuf_restore)
+		stream_refresh(s, fd);
 	state_put(s);
 	return r;
 }
@@ -78,6 +80,17 @@ static int accepted_reset(int fd)
 	if (e)
 		errno = e;
 	return e;
+}
+
+/* How a write on fd goes; a stream that may have opened since its
+ * connect() gets its socket buffer's size back first. */
+static enum write_mode write_mode(int fd)
+{
+	enum write_mode m = state_write_mode(fd);
+
+	if (m == WRITE_OPENING)
+		stream_refresh_fd(fd);
+	return m;
 }
 
 /* r is the result of a MSG_NOSIGNAL write on a stream; flags the caller's. */
@@ -185,7 +198,7 @@ SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
-	enum write_mode m = state_write_mode(fd);
+	enum write_mode m = write_mode(fd);
 	ssize_t r;
 
 	if (m == WRITE_PLAIN || (m == WRITE_ACCEPTED && !accepted_reset(fd)))
@@ -201,7 +214,7 @@ SHIM_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	struct msghdr m = { .msg_iov = (struct iovec *)iov, .msg_iovlen = cnt > 0 ? (size_t)cnt : 0 };
-	enum write_mode wm = state_write_mode(fd);
+	enum write_mode wm = write_mode(fd);
 	ssize_t r;
 
 	if (wm == WRITE_PLAIN || cnt < 0 || (wm == WRITE_ACCEPTED && !accepted_reset(fd)))
@@ -216,7 +229,7 @@ SHIM_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 SHIM_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	enum write_mode m = state_write_mode(fd);
+	enum write_mode m = write_mode(fd);
 
 	if (m == WRITE_PLAIN || (m == WRITE_ACCEPTED && !accepted_reset(fd)))
 		return real_send(fd, buf, n, flags);

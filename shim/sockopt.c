@@ -196,7 +196,17 @@ static int stream_setsockopt(int fd, struct shim_sock *s, int level, int name,
 			s->linger_abort = l.l_onoff && l.l_linger == 0;
 			return store_opt(s, level, name, &l, sizeof(l));
 		}
-		case SO_SNDBUF: case SO_RCVBUF: case SO_SNDBUFFORCE: case SO_RCVBUFFORCE:
+		case SO_SNDBUF:
+			/* Opening: the small buffer holds POLLOUT low (connect.c);
+			 * the application's size is given once open. */
+			if (s->sndbuf_restore && len >= (socklen_t)sizeof(int)) {
+				memcpy(&s->sndbuf_restore, val, sizeof(int));
+				if (s->sndbuf_restore < 1)
+					s->sndbuf_restore = 1;
+				return 0;
+			}
+			return real_setsockopt(fd, level, name, val, len) ? -errno : 0;
+		case SO_RCVBUF: case SO_SNDBUFFORCE: case SO_RCVBUFFORCE:
 		case SO_RCVLOWAT: case SO_SNDTIMEO_OLD: case SO_RCVTIMEO_OLD:
 		case SO_SNDTIMEO_NEW: case SO_RCVTIMEO_NEW: case SO_PASSCRED:
 			/* Meaningful on the bridge itself. */

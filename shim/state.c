@@ -120,7 +120,8 @@ enum write_mode state_write_mode(int fd)
 	pthread_mutex_lock(&lock);
 	p = slot(fd, 0);
 	if (p && *p && (*p)->kind == SHIM_STREAM)
-		m = (*p)->accepted ? WRITE_ACCEPTED : WRITE_OPENED;
+		m = (*p)->accepted ? WRITE_ACCEPTED
+				   : (*p)->sndbuf_restore ? WRITE_OPENING : WRITE_OPENED;
 	pthread_mutex_unlock(&lock);
 	return m;
 }

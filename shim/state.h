@@ -59,6 +59,7 @@ struct shim_sock {
 	int reset_reported; /* 1: the reset/failure was surfaced once; 2: also
 			     * the failed connect: the next connect() is a new attempt */
 	int linger_abort;   /* SO_LINGER {1,0}: close aborts */
+	int sndbuf_restore; /* SO_SNDBUF to give the fd once open (0: done) */
 	struct sockaddr_storage local, remote;
 	socklen_t local_len, remote_len;
 	struct shim_opt opts[SHIM_MAX_OPTS]; /* swallowed TCP/IP options */
@@ -75,8 +76,10 @@ struct shim_sock *state_get(int fd);
 /* How a write on fd goes, from its entry without validating it against
  * the open file (no fstat; io.c stays right on a stale entry):
  * WRITE_PLAIN not a stream of ours, WRITE_OPENED a stream connect()
- * opened, WRITE_ACCEPTED a stream accept() took over. */
-enum write_mode { WRITE_PLAIN, WRITE_OPENED, WRITE_ACCEPTED };
+ * opened, WRITE_OPENING one whose socket buffer is still connect()'s small
+ * one (stream_refresh gives it its size back), WRITE_ACCEPTED a stream
+ * accept() took over. */
+enum write_mode { WRITE_PLAIN, WRITE_OPENED, WRITE_OPENING, WRITE_ACCEPTED };
 enum write_mode state_write_mode(int fd);
 void state_put(struct shim_sock *s);
 /* A new sock (refs 1, owned by the caller) with identity taken from fd. */

@@ -7,6 +7,7 @@
 #include <poll.h>
 
 #include "engine_glue.h"
+#include "real.h"
 
 int stream_errno(int srm_err)
 {
@@ -52,6 +53,16 @@ static int inherited_state(int fd)
 	return p.revents & POLLOUT ? SRM_OK : SRM_ERR_AGAIN;
 }
 
+void stream_give_sndbuf(struct shim_sock *s, int fd)
+{
+	int v = s->sndbuf_restore;
+
+	if (!v)
+		return;
+	s->sndbuf_restore = 0;
+	real_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v));
+}
+
 void stream_refresh(struct shim_sock *s, int fd)
 {
 	int st;
@@ -64,9 +75,20 @@ void stream_refresh(struct shim_sock *s, int fd)
 	if (st == SRM_OK || st == SRM_ERR_RESET) {
 		/* RESET: it opened, then ended; read() reports the reset. */
 		s->conn = CONN_OPEN;
+		stream_give_sndbuf(s, fd);
 	} else {
 		s->conn = CONN_FAILED;
 		s->error_pending = stream_errno(st);
+	}
+}
+
+void stream_refresh_fd(int fd)
+{
+	struct shim_sock *s = state_get(fd);
+
+	if (s) {
+		stream_refresh(s, fd);
+		state_put(s);
 	}
 }
 

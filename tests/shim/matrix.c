@@ -311,6 +311,12 @@ static void t_nonblocking(int family, const char *tag, int epoll_first)
 		struct epoll_event ev = { .events = EPOLLOUT | EPOLLIN, .data.u64 = 0x5eed };
 
 		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (epoll_first == 2) { /* only a duplicate of the epoll fd is left */
+			int orig = ep;
+
+			ep = fcntl(orig, F_DUPFD_CLOEXEC, 100);
+			close(orig);
+		}
 		epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 	}
 	r = connect(fd, (struct sockaddr *)&ss, len);
@@ -920,6 +926,7 @@ static int client(void)
 		t_refused(f, T("refused"));
 		t_nonblocking(f, T("nonblocking"), 0);
 		t_nonblocking(f, T("nonblocking-epoll-first"), 1);
+		t_nonblocking(f, T("nonblocking-epoll-dup"), 2);
 	}
 	t_pollers(AF_INET, "pollers");
 	t_epoll(AF_INET, "epoll", 0, "LT");
