@@ -69,13 +69,14 @@ static const char *const other_vars[] = {
 	"SRMUDP_CONFIG",
 	"SRMUDP_PRELOAD", /* srmudp run: which libsrmudp.so */
 	"SRMUDP_INHERIT", /* the preload: peer sockets passed across exec */
+	"SRMUDP_RUN_PID", /* srmudp run: the process it started (warm-up) */
 };
 
 const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
-	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL",
+	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -591,6 +592,8 @@ static const char *const compress_names[] = { "auto", "on", "off" };
 static const char *const cc_names[] = { "bbr", "cubic", "newreno" };
 static const char *const pad_names[] = { "off", "bucket", "mtu" };
 static const char *const gso_names[] = { "auto", "off" };
+/* In the order of enum srm_warmup. */
+static const char *const warmup_names[] = { "auto", "on", "off" };
 
 static int parse_one(int id, const struct source *src, struct srm_config *cfg, char *err,
 		     size_t errlen)
@@ -642,6 +645,11 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return rc;
 	case K_BUSY_POLL:
 		return parse_busy_poll(src, &cfg->busy_poll_us, err, errlen);
+	case K_WARMUP:
+		rc = parse_choice(src, warmup_names, 3, "auto, on or off", &v, err, errlen);
+		if (rc == 0)
+			cfg->warmup = (enum srm_warmup)v;
+		return rc;
 	}
 	return SRM_ERR_INVALID;
 }

@@ -32,6 +32,7 @@ enum config_key {
 	K_PAD,
 	K_GSO,
 	K_BUSY_POLL,
+	K_WARMUP,
 	K_COUNT
 };
 

@@ -93,6 +93,12 @@ enum srm_cc { SRM_CC_BBR, SRM_CC_CUBIC, SRM_CC_NEWRENO };
 /* Padding of DATA packets against traffic analysis: none, up to a size
  * bucket (128, 256, 512, 1024 or the path MTU), or always the path MTU. */
 enum srm_pad { SRM_PAD_OFF, SRM_PAD_BUCKET, SRM_PAD_MTU };
+/* SRMUDP_WARMUP, read by the preload (the engine ignores it): start the
+ * engine, and with it the handshakes with peers of known address, when the
+ * program starts instead of on its first connect().  auto: only in the
+ * program `srmudp run` started, and not with a fixed SRMUDP_LISTEN port
+ * (a wrapper such as `sh -c` must not take the port its child needs). */
+enum srm_warmup { SRM_WARMUP_AUTO, SRM_WARMUP_ON, SRM_WARMUP_OFF };
 
 struct srm_peer_config {
 	char name[SRM_PEER_NAME_MAX + 1];
@@ -129,6 +135,7 @@ struct srm_config {
 	 * yielding the CPU on every turn: a request's answer is then picked up
 	 * without a scheduler wake-up.  srm_config_defaults sets 100. */
 	uint32_t busy_poll_us;
+	enum srm_warmup warmup;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -34,10 +34,18 @@ static struct srm_config cfg;
 static srm_engine *engine;
 static int start_failed;
 static int forked_child; /* a fork child of an engine owner */
+/* An engine start is under way (warmup.c's thread, or another thread of
+ * the program): its fds exist before the engine can claim them. */
+static int starting;
 /* Set while this thread parses the configuration or starts the engine:
  * both call hooked functions (config.c resolves endpoint host names with
  * getaddrinfo), which must then pass through instead of re-entering. */
 static __thread int busy;
+
+int glue_busy(void)
+{
+	return busy;
+}
 
 void glue_lock(void)
 {
@@ -233,6 +241,7 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 		return NULL;
 	}
 	busy++;
+	__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
 	r = srm_engine_start(c, &engine, err, sizeof(err));
 	if (r == SRM_ERR_IO && allow_ephemeral_fallback && glue_fixed_udp_port_locked(c)) {
 		/* A forked child while its parent still holds the configured
@@ -249,6 +258,7 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 		r = srm_engine_start(&alt, &engine, err, sizeof(err));
 	}
 	busy--;
+	__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
 	if (r < 0) {
 		engine = NULL;
 		if (!start_failed)
@@ -279,6 +289,13 @@ srm_engine *glue_engine(void)
 
 srm_engine *glue_engine_if_running(void)
 {
+	/* A program that closes every fd early (ssh's closefrom) must not
+	 * close the fds of an engine still starting: wait for it (the
+	 * starting thread holds the lock; its own calls pass). */
+	if (__atomic_load_n(&starting, __ATOMIC_ACQUIRE) && !busy) {
+		pthread_mutex_lock(&glue_mtx);
+		pthread_mutex_unlock(&glue_mtx);
+	}
 	return __atomic_load_n(&engine, __ATOMIC_ACQUIRE);
 }
 
@@ -390,10 +407,14 @@ void glue_child_after_fork(void)
 
 __attribute__((destructor)) static void glue_at_exit(void)
 {
-	srm_engine *e = __atomic_exchange_n(&engine, NULL, __ATOMIC_ACQ_REL);
+	srm_engine *e;
 	const struct srm_config *c;
 	int saved = errno;
 
+	/* The lock waits out a start in progress (warmup.c's thread). */
+	pthread_mutex_lock(&glue_mtx);
+	e = __atomic_exchange_n(&engine, NULL, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&glue_mtx);
 	if (!e)
 		return; /* no engine: nothing to drain, and no config to parse */
 	c = cfg_state == 1 ? &cfg : NULL;

@@ -1,11 +1,11 @@
 /*
  * engine_glue.h — the one engine of this process, started lazily.
  *
- * Nothing happens at load time.  With neither SRMUDP_PEERS nor
- * SRMUDP_CONFIG in the environment the shim is inert: every call passes
- * straight through.  Otherwise the configuration is parsed on first need
- * (a name lookup, a connect to a virtual address, a listen) and the engine
- * is started on the first designated connect or listen.  A configuration
+ * With neither SRMUDP_PEERS nor SRMUDP_CONFIG in the environment the shim
+ * is inert: every call passes straight through.  Otherwise the
+ * configuration is parsed on first need (a name lookup, a connect to a
+ * virtual address, a listen) and the engine is started on the first
+ * designated connect or listen, or at load time by warmup.c.  A configuration
  * or start error is printed once to stderr; the designated operation then
  * fails with the errno the caller chooses.
  */
@@ -16,6 +16,9 @@
 
 /* True when SRMUDP_PEERS or SRMUDP_CONFIG is set (cheap, cached). */
 int glue_enabled(void);
+/* True while this thread parses the configuration or starts the engine:
+ * the calls it makes are the engine's, not the program's. */
+int glue_busy(void);
 /* The parsed configuration, or NULL (error already reported once). */
 const struct srm_config *glue_config(void);
 /* Configured peer index for a name (NAME or NAME.srmudp), or -1. */

@@ -353,6 +353,16 @@ static void absolutize_env(const struct srm_config *cfg)
 		setenv("SRMUDP_CONFIG", abs, 1);
 }
 
+/* exec keeps our pid: the preload warms up the program that has it, not
+ * the children a wrapper like `sh -c` starts (SRMUDP_WARMUP=auto). */
+static int mark_program(void)
+{
+	char pid[24];
+
+	snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+	return setenv("SRMUDP_RUN_PID", pid, 1);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	char path[PATH_MAX], lib[PATH_MAX], q[300];
@@ -393,7 +403,7 @@ int cmd_run(int argc, char **argv)
 		return EXIT_CONFIG;
 	if (check_program(path, &li, 0) != 0)
 		return EXIT_CANNOT_EXEC;
-	if (set_preload(lib) != 0)
+	if (set_preload(lib) != 0 || mark_program() != 0)
 		return EXIT_CONFIG;
 
 	execv(path, argv + first);

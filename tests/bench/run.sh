@@ -272,6 +272,10 @@ if want latency; then
 			# shellcheck disable=SC2046
 			lab_exec a env $(cli_env 4002) timeout 60 "$SRMUDP" run -- \
 				python3 "$root/tests/bench/latency.py" ttfb b 7100 11 2>>"$LOG" | kv "ttfb.rtt$rtt.ours"
+			# shellcheck disable=SC2046
+			lab_exec a env $(cli_env 4002) SRMUDP_WARMUP=off timeout 60 "$SRMUDP" run -- \
+				python3 "$root/tests/bench/latency.py" ttfb b 7100 2 2>>"$LOG" |
+				kv "ttfb.rtt$rtt.ours_nowarm"
 		done
 		((rtt)) && lab_clear_impair wa
 	done

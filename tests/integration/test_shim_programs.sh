@@ -67,6 +67,77 @@ plain_curl_passthrough() {
 check "passthrough: curl to a local server with the preload and no SRMUDP_PEERS" plain_curl_passthrough
 check "laziness: a local-only client starts no engine thread and no UDP socket" no_engine_without_designated_use
 
+# SRMUDP_WARMUP: the program `srmudp run` starts handshakes with its peers
+# before any connect() (its status shows the session, with no stream), its
+# children do not, and off starts nothing until use.
+warmup_probe() {
+	# Prints: "<established in its own status> <streams> <a child's threads>".
+	cat <<EOF
+import json, os, subprocess, sys, time
+env = dict(os.environ); env.pop("LD_PRELOAD", None)
+seen = (False, 0)
+for _ in range(50):
+    out = subprocess.run(["$CLI", "status", "--json", str(os.getpid())], env=env,
+                         capture_output=True, text=True).stdout
+    docs = json.loads(out or "[]")
+    peers = docs[0]["peers"] if docs else []
+    seen = (peers[0]["established"], len(peers[0]["streams"])) if peers else (False, 0)
+    if seen[0]:
+        break
+    time.sleep(0.1)
+child = subprocess.run([sys.executable, "-c",
+    "import os,time; time.sleep(0.3); print(len(os.listdir('/proc/self/task')))"],
+    capture_output=True, text=True).stdout.strip()
+print(str(seen[0]).lower(), seen[1], child)
+EOF
+}
+warmup_test() {
+	local p out
+	p=$(free_port)
+	Bg warm-b python3 -c "import socket,time; s=socket.socket(); s.bind(('0.0.0.0',$p)); s.listen(); time.sleep(20)"
+	local bp=$BG_PID
+	wait_b_port "$p" 10 || return 1
+	out=$(env "${ENV_A[@]}" SRMUDP_LISTEN=0 "$CLI" run -- python3 -c "$(warmup_probe)")
+	[[ $out == "true 0 1" ]] || { echo "    auto: $out (want: true 0 1)"; stop "$bp"; return 1; }
+	out=$(env "${ENV_A[@]}" SRMUDP_LISTEN=0 SRMUDP_WARMUP=off "$CLI" run -- python3 -c \
+		"import os,time; time.sleep(0.5); print(len(os.listdir('/proc/self/task')))")
+	[[ $out == 1 ]] || { echo "    off: $out threads (want 1)"; stop "$bp"; return 1; }
+	out=$(env "${ENV_A[@]}" SRMUDP_LISTEN=0 SRMUDP_WARMUP=on LD_PRELOAD="$SHIM" python3 -c "$(warmup_probe)")
+	stop "$bp"
+	[[ $out == "true 0 "* ]] || { echo "    on, plain preload: $out (want: true 0 ...)"; return 1; }
+}
+check "warm-up: srmudp run's program handshakes before connect(), its children and off do not" warmup_test
+
+# connect() fills the stream with a tiny socket buffer to hold POLLOUT low
+# until the peer accepts; once open the fd has a full-size buffer again, for
+# blocking and non-blocking connects, and the size set while opening wins.
+sndbuf_test() {
+	local p out
+	p=$(free_port)
+	Bg sndbuf-b python3 -c "
+import socket, threading
+s = socket.socket(); s.bind(('0.0.0.0', $p)); s.listen()
+while True:
+    c = s.accept()[0]
+    threading.Thread(target=lambda c=c: [c.sendall(b) for b in iter(lambda: c.recv(65536), b'')], daemon=True).start()"
+	local bp=$BG_PID
+	wait_b_port "$p" 10 || return 1
+	out=$(A python3 -c "
+import select, socket
+def size(s): return s.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+a = socket.create_connection(('b', $p), timeout=10)        # non-blocking inside, SO_ERROR
+b = socket.socket(); b.connect(('b', $p))                    # blocking
+c = socket.socket(); c.setblocking(False)                    # non-blocking, no SO_ERROR
+c.connect_ex(('b', $p)); select.select([], [c], [], 10); c.send(b'x')
+d = socket.socket(); d.setblocking(False)                    # size set while opening
+d.connect_ex(('b', $p)); d.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 50000)
+select.select([], [d], [], 10); d.send(b'x')
+print(size(a) >= 65536, size(b) >= 65536, size(c) >= 65536, size(d) == 100000)")
+	stop "$bp"
+	[[ $out == "True True True True" ]] || { echo "    full size again (a b c) and the app's (d): $out"; return 1; }
+}
+check "connect: the stream's socket buffer is full size once open" sndbuf_test
+
 # Naming as libc users see it (getent uses getaddrinfo/gethostbyaddr).
 naming_test() {
 	local v4 v6 fq rev unknown

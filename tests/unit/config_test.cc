@@ -130,6 +130,7 @@ TEST_F(ConfigTest, Defaults)
 	EXPECT_EQ(cfg_.connect_timeout_ms, 10000u);
 	EXPECT_EQ(cfg_.idle_timeout_ms, 30000u);
 	EXPECT_EQ(cfg_.busy_poll_us, 100u);
+	EXPECT_EQ(cfg_.warmup, SRM_WARMUP_AUTO);
 
 	struct srm_config d;
 	srm_config_defaults(&d);
@@ -409,6 +410,22 @@ TEST_F(ConfigTest, BusyPoll)
 		ExpectError("SRMUDP_BUSY_POLL", bad,
 			    std::string("SRMUDP_BUSY_POLL: bad busy-poll time \"") + bad +
 				    "\" (expected off or microseconds up to 10000, e.g. 100us)");
+}
+
+TEST_F(ConfigTest, Warmup)
+{
+	struct {
+		const char *text;
+		enum srm_warmup w;
+	} good[] = { { "auto", SRM_WARMUP_AUTO }, { "on", SRM_WARMUP_ON }, { "OFF", SRM_WARMUP_OFF } };
+	for (auto &g : good) {
+		ExpectOk("SRMUDP_WARMUP", g.text);
+		EXPECT_EQ(cfg_.warmup, g.w) << g.text;
+	}
+	for (const char *bad : { "yes", "1", "early" })
+		ExpectError("SRMUDP_WARMUP", bad,
+			    std::string("SRMUDP_WARMUP: bad value \"") + bad +
+				    "\" (expected auto, on or off)");
 }
 
 TEST_F(ConfigTest, Timeouts)
