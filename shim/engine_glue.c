@@ -34,8 +34,9 @@ static struct srm_config cfg;
 static srm_engine *engine;
 static int start_failed;
 static int forked_child; /* a fork child of an engine owner */
-/* An engine start is under way (warmup.c's thread, or another thread of
- * the program): its fds exist before the engine can claim them. */
+/* A thread parses the configuration or starts the engine under the lock
+ * (warmup.c's, or another of the program's): the files it reads and the
+ * engine's fds exist before the engine can claim them. */
 static int starting;
 /* Set while this thread parses the configuration or starts the engine:
  * both call hooked functions (config.c resolves endpoint host names with
@@ -137,7 +138,9 @@ static const struct srm_config *config_locked(void)
 
 		fork_install();
 		busy++;
+		__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
 		r = srm_config_from_env(&cfg, err, sizeof(err));
+		__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
 		busy--;
 		if (r == 0) {
 			cfg_state = 1;
@@ -236,12 +239,14 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 
 	if (engine || !c)
 		return engine;
+	busy++;
+	__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
 	if (preflight(c) != 0) {
+		__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
+		busy--;
 		start_failed = 1;
 		return NULL;
 	}
-	busy++;
-	__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
 	r = srm_engine_start(c, &engine, err, sizeof(err));
 	if (r == SRM_ERR_IO && allow_ephemeral_fallback && glue_fixed_udp_port_locked(c)) {
 		/* A forked child while its parent still holds the configured
@@ -290,8 +295,8 @@ srm_engine *glue_engine(void)
 srm_engine *glue_engine_if_running(void)
 {
 	/* A program that closes every fd early (ssh's closefrom) must not
-	 * close the fds of an engine still starting: wait for it (the
-	 * starting thread holds the lock; its own calls pass). */
+	 * close the files of a start still under way: wait for it (that
+	 * thread holds the lock; its own calls pass). */
 	if (__atomic_load_n(&starting, __ATOMIC_ACQUIRE) && !busy) {
 		pthread_mutex_lock(&glue_mtx);
 		pthread_mutex_unlock(&glue_mtx);

@@ -79,7 +79,8 @@ w = md.append
 w(open(os.path.join(HERE, "header.md")).read().rstrip() + "\n")
 w(f"\nThis run: {text('meta.date')}, commit `{text('meta.commit')}`, "
   f"{text('meta.cpu')} × {text('meta.cores')} cores, kernel {text('meta.kernel')}, "
-  f"load average at the start {text('meta.load')}, {text('meta.runs')} runs per figure. "
+  f"load average at the start {text('meta.load')}, {text('meta.runs')} runs per figure "
+  f"({text('meta.ttfb_runs')} for time to first byte). "
   "Figures are median (min–max).\n")
 if len(S.get("runlog", [])) > 1:
     w("The samples come from these invocations (a later one replaced the sections it "

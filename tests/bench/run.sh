@@ -11,6 +11,9 @@
 #
 # Knobs (environment):
 #   BENCH_RUNS=3        repetitions of every figure
+#   BENCH_TTFB_RUNS=5   repetitions of the time-to-first-byte probes: a cold
+#                       figure is one connection per run, and a program's own
+#                       first connect varies by half a millisecond
 #   BENCH_SECS=6        iperf3 seconds, clean-path bulk runs
 #   BENCH_GRID_SECS=6   iperf3 seconds per grid cell
 #   BENCH_ONLY="aead handshake scale callgrind bulk grid latency compress"
@@ -27,6 +30,7 @@ OUT=$BUILD/bench
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-6}
 GSECS=${BENCH_GRID_SECS:-6}
+TTFB_RUNS=${BENCH_TTFB_RUNS:-5}
 ALL="aead handshake scale callgrind bulk grid latency compress"
 ONLY=${BENCH_ONLY:-$ALL}
 RAW=$OUT/raw.tsv
@@ -55,6 +59,7 @@ rec meta.kernel "$(uname -r)"
 rec meta.load "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec meta.commit "$(git -C "$root" rev-parse --short HEAD 2>/dev/null)"
 rec meta.runs "$RUNS"
+rec meta.ttfb_runs "$TTFB_RUNS"
 # One line per invocation; kept across partial runs (see the merge below).
 rec runlog "$(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null), load $(cut -d' ' -f1 /proc/loadavg): $ONLY"
 
@@ -266,7 +271,7 @@ if want latency; then
 	for rtt in 0 10 50; do
 		note "latency: time to first byte at ${rtt} ms added RTT"
 		((rtt)) && lab_impair wa --delay $((rtt / 2))
-		for ((i = 0; i < RUNS; i++)); do
+		for ((i = 0; i < TTFB_RUNS; i++)); do
 			lab_exec a timeout 60 python3 "$root/tests/bench/latency.py" ttfb "$B4" 7000 11 2>>"$LOG" |
 				kv "ttfb.rtt$rtt.tcp"
 			# shellcheck disable=SC2046
