@@ -38,6 +38,7 @@ static int forked_child; /* a fork child of an engine owner */
  * (warmup.c's, or another of the program's): the files it reads and the
  * engine's fds exist before the engine can claim them. */
 static int starting;
+static int exiting; /* glue_at_exit ran: no warm-up start after it */
 /* Set while this thread parses the configuration or starts the engine:
  * both call hooked functions (config.c resolves endpoint host names with
  * getaddrinfo), which must then pass through instead of re-entering. */
@@ -292,6 +293,17 @@ srm_engine *glue_engine(void)
 	return e;
 }
 
+void glue_warm_up(void)
+{
+	int saved = errno;
+
+	pthread_mutex_lock(&glue_mtx);
+	if (!exiting && !start_failed)
+		start_locked(forked_child);
+	pthread_mutex_unlock(&glue_mtx);
+	errno = saved;
+}
+
 srm_engine *glue_engine_if_running(void)
 {
 	/* A program that closes every fd early (ssh's closefrom) must not
@@ -416,8 +428,10 @@ __attribute__((destructor)) static void glue_at_exit(void)
 	const struct srm_config *c;
 	int saved = errno;
 
-	/* The lock waits out a start in progress (warmup.c's thread). */
+	/* The lock waits out a start in progress (warmup.c's thread), and
+	 * none begins after this. */
 	pthread_mutex_lock(&glue_mtx);
+	exiting = 1;
 	e = __atomic_exchange_n(&engine, NULL, __ATOMIC_ACQ_REL);
 	pthread_mutex_unlock(&glue_mtx);
 	if (!e)

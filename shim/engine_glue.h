@@ -27,6 +27,9 @@ int glue_peer_index(const char *name);
 const char *glue_peer_name(int idx);
 /* The running engine, started now if needed; NULL on failure. */
 srm_engine *glue_engine(void);
+/* warmup.c: start the engine now, unless the program is exiting already
+ * (a short-lived program may be done before its warm-up begins). */
+void glue_warm_up(void);
 /* The running engine if it was started, without starting it. */
 srm_engine *glue_engine_if_running(void);
 /* Engine peer index for configured peer index idx, or a negative error. */

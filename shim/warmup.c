@@ -15,17 +15,11 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "engine_glue.h"
 #include "fork.h"
-
-static int set(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v;
-}
 
 /* True in the process `srmudp run` exec'd (tools/cmd_run.c sets this). */
 static int started_by_run(void)
@@ -59,18 +53,20 @@ static void *warm_up(void *arg)
 
 	(void)arg;
 	if (c && wanted(c))
-		glue_engine();
+		glue_warm_up();
 	return NULL;
 }
 
 __attribute__((constructor)) static void warmup_at_load(void)
 {
+	const char *v = getenv("SRMUDP_WARMUP");
 	pthread_t t;
 	pthread_attr_t a;
 
-	/* Cheap tests first: a preloaded process that cannot want a warm-up
-	 * (the child of a wrapper, with the default) starts no thread. */
-	if (!glue_enabled() || !(started_by_run() || set("SRMUDP_WARMUP") || set("SRMUDP_CONFIG")))
+	/* From the environment alone: a process that is not to warm up (the
+	 * child of a wrapper, with the default) starts no thread and reads no
+	 * configuration, so it reports nothing before it uses the engine. */
+	if (!glue_enabled() || !(started_by_run() || (v && !strcasecmp(v, "on"))))
 		return;
 	fork_install(); /* before the thread can take the glue lock */
 	pthread_attr_init(&a);
