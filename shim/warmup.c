@@ -49,17 +49,15 @@ static int wanted(const struct srm_config *c)
 
 static void *warm_up(void *arg)
 {
-	const struct srm_config *c = glue_config();
-
 	(void)arg;
-	if (c && wanted(c))
-		glue_warm_up();
+	glue_warm_up();
 	return NULL;
 }
 
 __attribute__((constructor)) static void warmup_at_load(void)
 {
 	const char *v = getenv("SRMUDP_WARMUP");
+	const struct srm_config *c;
 	pthread_t t;
 	pthread_attr_t a;
 
@@ -67,6 +65,13 @@ __attribute__((constructor)) static void warmup_at_load(void)
 	 * child of a wrapper, with the default) starts no thread and reads no
 	 * configuration, so it reports nothing before it uses the engine. */
 	if (!glue_enabled() || !(started_by_run() || (v && !strcasecmp(v, "on"))))
+		return;
+	/* The configuration is read here, before main(): programs rewrite
+	 * their environment as they start (Redis moves it for its process
+	 * title, clearing it first), and a thread reading it meanwhile would
+	 * find SRMUDP_KEY gone. */
+	c = glue_config();
+	if (!c || !wanted(c))
 		return;
 	fork_install(); /* before the thread can take the glue lock */
 	pthread_attr_init(&a);

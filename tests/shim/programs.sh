@@ -66,9 +66,11 @@ redis_test() {
 	local p got
 	p=$(free_port)
 	# Peers arrive with their virtual (non-loopback) address, so redis's
-	# loopback-only protected mode applies to them, as it should.
-	Bg redis-server redis-server --port "$p" --bind 127.0.0.1 --save '' --appendonly no \
-		--protected-mode no
+	# loopback-only protected mode applies to them, as it should.  Started
+	# by `srmudp run`, as users do: Redis rewrites its environment as it
+	# starts (process title), which the preload must not trip over.
+	Bg_env redis-server "$CLI" run -- redis-server --port "$p" --bind 127.0.0.1 --save '' \
+		--appendonly no --protected-mode no
 	local sp=$BG_PID
 	wait_b_port "$p" 10 || return 1
 	A timeout 20 redis-cli -h b -p "$p" SET greeting "across srmudp" >/dev/null || return 1
