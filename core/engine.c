@@ -95,7 +95,7 @@ void engine_remember_end(struct srm_engine *e, uint64_t handle, int error)
 	ends_record(e->ends, handle, error);
 }
 
-void engine_wake(struct srm_engine *e)
+static void wake(struct srm_engine *e)
 {
 	uint64_t one = 1;
 	ssize_t n = write(e->wake_fd, &one, sizeof(one));
@@ -103,6 +103,13 @@ void engine_wake(struct srm_engine *e)
 }
 
 /* ---- Per-peer transport ------------------------------------------------- */
+
+void engine_peer_push(struct srm_engine *e, struct peer *p, uint64_t now_us)
+{
+	engine_peer_flush(e, p, now_us);
+	engine_send_flush(e);
+	wake(e);
+}
 
 static uint64_t thread_cpu_us(void *arg)
 {
@@ -515,7 +522,7 @@ void srm_engine_stop(srm_engine *e)
 	engine_send_flush(e);
 	e->stopping = true;
 	pthread_mutex_unlock(&e->lock);
-	engine_wake(e);
+	wake(e);
 	pthread_join(e->thread, NULL);
 	engine_free(e);
 }
@@ -532,7 +539,7 @@ int srm_engine_drain(srm_engine *e, int timeout_ms)
 	}
 	pthread_mutex_lock(&e->lock);
 	e->draining = true;
-	engine_wake(e);
+	wake(e);
 	int rc = 0;
 	while (e->draining && rc == 0)
 		rc = pthread_cond_timedwait(&e->cond, &e->lock, &deadline);
@@ -621,13 +628,9 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	b->open_port = port;
 	*stream = b->handle;
 	session_want_handshake(p->session, now / 1000);
-	/* The OPEN, or the INIT carrying it, leaves from this thread at once:
-	 * waiting for the engine thread to wake would add a scheduler wake-up
-	 * to every connect().  The wake-up still follows, for its timers. */
-	engine_peer_flush(e, p, now);
-	engine_send_flush(e);
+	/* The OPEN, or the INIT carrying it, leaves from this thread. */
+	engine_peer_push(e, p, now);
 	pthread_mutex_unlock(&e->lock);
-	engine_wake(e);
 	return 0;
 }
 
@@ -717,7 +720,7 @@ void srm_stream_abort(srm_engine *e, uint64_t stream)
 	if (b)
 		bridge_fail(e, b, SRM_ERR_RESET, true);
 	pthread_mutex_unlock(&e->lock);
-	engine_wake(e);
+	wake(e);
 }
 
 /* ---- Statistics --------------------------------------------------------- */

@@ -250,8 +250,11 @@ int engine_fd_adopt(struct srm_engine *e, int fd);
 void engine_fd_close(struct srm_engine *e, int fd);
 void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events);
 void engine_remember_end(struct srm_engine *e, uint64_t handle, int error);
-/* From an application thread: the engine thread re-reads its timers. */
-void engine_wake(struct srm_engine *e);
+/* From an application thread, under e->lock: what p has to send leaves
+ * from this thread at once (waiting for the engine thread to wake would
+ * add a scheduler wake-up, e.g. to every connect()), then the engine
+ * thread is woken for its timers. */
+void engine_peer_push(struct srm_engine *e, struct peer *p, uint64_t now_us);
 struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
 

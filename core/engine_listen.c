@@ -288,14 +288,11 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 		goto out;
 	if (b->tcp_connecting) {
 		/* accept() saw the connection before the engine did.  The
-		 * ACCEPT leaves from this thread, as an OPEN does from
-		 * srm_stream_open: the engine thread may be asleep until its
-		 * next timer (an ACK's delay, 25 ms). */
+		 * ACCEPT leaves from this thread: the engine thread may be
+		 * asleep until its next timer (an ACK's delay, 25 ms). */
 		struct peer *p = b->peer;
 		listen_tcp_connected(e, b);
-		engine_peer_flush(e, p, engine_now_us());
-		engine_send_flush(e);
-		engine_wake(e);
+		engine_peer_push(e, p, engine_now_us());
 		if (!(b = forwarded(e, local_src, len)))
 			goto out;
 	}

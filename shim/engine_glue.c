@@ -49,6 +49,21 @@ int glue_busy(void)
 	return busy;
 }
 
+/* This thread parses the configuration or starts the engine (under the
+ * lock): its hooked calls pass through, and other threads that would close
+ * fds wait for it (glue_engine_if_running). */
+static void own_work_begin(void)
+{
+	busy++;
+	__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
+}
+
+static void own_work_end(void)
+{
+	__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
+	busy--;
+}
+
 void glue_lock(void)
 {
 	pthread_mutex_lock(&glue_mtx);
@@ -138,11 +153,9 @@ static const struct srm_config *config_locked(void)
 		int r;
 
 		fork_install();
-		busy++;
-		__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
+		own_work_begin();
 		r = srm_config_from_env(&cfg, err, sizeof(err));
-		__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
-		busy--;
+		own_work_end();
 		if (r == 0) {
 			cfg_state = 1;
 		} else {
@@ -240,11 +253,9 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 
 	if (engine || !c)
 		return engine;
-	busy++;
-	__atomic_store_n(&starting, 1, __ATOMIC_RELEASE);
+	own_work_begin();
 	if (preflight(c) != 0) {
-		__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
-		busy--;
+		own_work_end();
 		start_failed = 1;
 		return NULL;
 	}
@@ -263,8 +274,7 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 		glue_log(SRM_LOG_INFO, "UDP port busy (parent process?), using an ephemeral port");
 		r = srm_engine_start(&alt, &engine, err, sizeof(err));
 	}
-	busy--;
-	__atomic_store_n(&starting, 0, __ATOMIC_RELEASE);
+	own_work_end();
 	if (r < 0) {
 		engine = NULL;
 		if (!start_failed)
