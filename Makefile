@@ -26,12 +26,16 @@ CFLAGS   ?= -O2 -g
 # Hidden by default: only SRM_EXPORT names (the public API) and the hooked
 # libc names leave the shared libraries, so no program symbol can capture
 # an engine call, or the other way round.
-CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -MMD -MP -Icore $(DEP_CFLAGS)
+# core/ has three rooms: protocol/ (sans-I/O: bytes and the time in, bytes
+# and deadlines out), driver/ (sockets, epoll, the thread, the clock) and
+# config/ (configuration, key files, logs: file I/O).  srmudp.h is public.
+CORE_INC := -Icore -Icore/protocol -Icore/driver -Icore/config
+CFLAGS   += -std=c11 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) -MMD -MP $(CORE_INC) $(DEP_CFLAGS)
 CXXFLAGS ?= -O1 -g
-CXXFLAGS += -std=c++17 -D_GNU_SOURCE $(WARN) -Wno-missing-field-initializers -MMD -MP -Icore -Itests/unit $(DEP_CFLAGS)
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE $(WARN) -Wno-missing-field-initializers -MMD -MP $(CORE_INC) -Itests/unit $(DEP_CFLAGS)
 LDLIBS   := $(DEP_LIBS) -lpthread
 
-CORE_SRC  := $(wildcard core/*.c)
+CORE_SRC  := $(wildcard core/*/*.c)
 SHIM_SRC  := $(wildcard shim/*.c)
 TOOL_SRC  := $(wildcard tools/*.c)
 UNIT_SRC  := $(wildcard tests/unit/*_test.cc)
@@ -107,7 +111,7 @@ test: deps
 	$(Q)tests/run-all.sh $(BUILD)
 
 # Sanitizer flags go through the environment, so the Makefile's own
-# flags (-Icore, warnings) still apply on top of them.
+# flags (include paths, warnings) still apply on top of them.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 asan:
 	$(Q)CFLAGS="-O1 -g $(SAN)" CXXFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" \

@@ -87,7 +87,7 @@ int glue_enabled(void)
 	return e;
 }
 
-/* The engine's line format (core/log.h), which the shim cannot link to:
+/* The engine's line format (core/config/log.h), which the shim cannot link to:
  *   2026-11-22T05:57:30.123Z srmudp[1234] info: message */
 static void vlog_line(enum srm_log_level level, const char *fmt, va_list ap)
 {

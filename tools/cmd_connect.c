@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "log.h" /* core/log.h: logging is shared by engine and tools */
+#include "log.h" /* core/config/log.h: logging is shared by engine and tools */
 
 #define EXIT_OPEN_FAILED 3 /* refused, timed out, unreachable */
 #define EXIT_RESET 4       /* the stream was aborted after it opened */

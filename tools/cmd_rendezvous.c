@@ -1,7 +1,7 @@
 /*
  * cmd_rendezvous.c — srmudp rendezvous: the rendezvous and relay server.
  *
- * The thin I/O driver around core/rdv_server.c: one non-blocking UDP
+ * The thin I/O driver around core/protocol/rdv_server.c: one non-blocking UDP
  * socket per --listen address, one epoll loop, a monotonic clock, a
  * signalfd (SIGINT/SIGTERM stop, SIGUSR1 prints the counters).  It holds
  * no identity and no session keys; docs/NAT.md describes the protocol
@@ -31,6 +31,7 @@
 #include "rendezvous.h"
 #include "rdv_store_redis.h"
 #include "rdv_control.h"
+#include "clock.h"
 
 /* tools/cmd_rendezvous_probe.c: `srmudp rendezvous probe ...`. */
 int cmd_rendezvous_probe(int argc, char **argv);
@@ -66,13 +67,6 @@ static void help(FILE *f)
 		"`srmudp rendezvous probe --help`: a one-shot client, to check a server and\n"
 		"see this host's public address.\n",
 		RDV_DEFAULT_MAX_RECORDS);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* "1048576", "512k", "10M", "1G" (x1024).  0 or -1. */
@@ -197,7 +191,7 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 		}
 	}
 	for (;;) {
-		uint64_t t = now_ms(), d = rdv_server_deadline(srv);
+		uint64_t t = clock_now_ms(), d = rdv_server_deadline(srv);
 		int k, timeout;
 
 		if (shared && next_note < d)
@@ -243,7 +237,7 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 				if ((size_t)r > RDV_MAX_PACKET)
 					continue; /* truncated: larger than anything we accept */
 				int c = rdv_server_receive(srv, buf, (size_t)r,
-							   (struct sockaddr *)&src, sl, now_ms(),
+							   (struct sockaddr *)&src, sl, clock_now_ms(),
 							   out, 2);
 				if (c > 0)
 					send_all(ls, n, i, out, c);
@@ -389,7 +383,7 @@ int cmd_rendezvous(int argc, char **argv)
 	sigaddset(&mask, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	srv = rdv_server_new(&cfg, store, now_ms());
+	srv = rdv_server_new(&cfg, store, clock_now_ms());
 	if (sfd < 0 || srv == NULL) {
 		cli_error("cannot start: %s", sfd < 0 ? strerror(errno) : "out of memory");
 		rc = EXIT_CONFIG;

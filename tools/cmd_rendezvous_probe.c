@@ -6,7 +6,7 @@
  *          [--candidate ADDR:PORT]... [--relay-to PUBKEY --message TEXT]
  *          [--stay SECONDS]
  *
- * Registers with the key (core/rdv_client.c over one UDP socket), prints
+ * Registers with the key (core/protocol/rdv_client.c over one UDP socket), prints
  * the public address the server sees (STUN-like: "is my NAT in the
  * way?"), looks peers up, and prints every event as one line on stdout:
  *   registered reflexive=ADDR
@@ -32,16 +32,10 @@
 #include "cli.h"
 #include "noise.h"
 #include "rendezvous.h"
+#include "clock.h"
 
 #define MAX_LOOKUPS 8
 #define DEFAULT_WAIT_MS 5000 /* registration and lookups, without --stay */
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t wall_ms(void)
 {
@@ -182,7 +176,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	}
 	sodium_memzero(secret, sizeof(secret));
 	fd = socket(srv.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	uint64_t start = mono_ms();
+	uint64_t start = clock_now_ms();
 	struct rdv_client_config cc = { .id = &id, .server = srv,
 					.wall_offset_ms = wall_ms() - start };
 	c = rdv_client_new(&cc, start);
@@ -194,7 +188,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		(void)rdv_client_lookup(c, lookups[i], start);
 	uint64_t end = start + (stay_ms ? stay_ms : DEFAULT_WAIT_MS);
 	for (;;) {
-		uint64_t now = mono_ms();
+		uint64_t now = clock_now_ms();
 		uint8_t pkt[RDV_MAX_PACKET];
 		size_t len;
 		int all = registered;
@@ -230,7 +224,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		if (r <= 0 || !rdv_endpoint_equal(&fe, &srv))
 			continue; /* only the server speaks this protocol to us */
 		struct rdv_event ev;
-		if (rdv_client_receive(c, pkt, (size_t)r, mono_ms(), &ev) != 1)
+		if (rdv_client_receive(c, pkt, (size_t)r, clock_now_ms(), &ev) != 1)
 			continue;
 		char a[64];
 		srm_pubkey_encode(ev.peer, kt);

@@ -16,7 +16,7 @@
 #include <arpa/inet.h>
 
 #include "cli.h"
-#include "log.h" /* core/log.h: logging is shared by engine and tools */
+#include "log.h" /* core/config/log.h: logging is shared by engine and tools */
 
 /* Every port at most once: 65535 exposures is the natural bound. */
 #define MAX_EXPOSE 65535

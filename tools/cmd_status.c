@@ -1,7 +1,7 @@
 /*
  * cmd_status.c — srmudp status [--json] [--watch] [PID...]: every running
  * srmudp engine this user may see, read from the engines' control sockets
- * (core/engine_control.c serves one JSON document per connection).
+ * (core/driver/engine_control.c serves one JSON document per connection).
  *
  * The documents are read with a small tolerant JSON reader: unknown fields
  * are carried and ignored, missing ones print as "-", so an older or newer

@@ -2,7 +2,7 @@
  * rdv_control.c — the control socket of `srmudp rendezvous`, so that
  * `srmudp status` lists rendezvous servers next to engines.
  *
- * Same place, same rules as an engine's (core/engine_control.c): an
+ * Same place, same rules as an engine's (core/driver/engine_control.c): an
  * AF_UNIX socket RUNDIR/PID.sock, mode 0600 in a 0700 directory, that
  * answers its own user (and root) with one JSON document and closes.  The
  * document has "kind":"rendezvous" and a "counters" object (the server's
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "rdv_control.h"
+#include "clock.h"
 
 /* A status client gets its document within this time or not at all: the
  * server's loop must not wait on a stuck reader. */
@@ -39,13 +40,6 @@
 static char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64_t started_ms;
 static int udp_port;
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int rdv_control_open(int epfd, uint64_t tag, int udp_fd)
 {
@@ -77,7 +71,7 @@ int rdv_control_open(int epfd, uint64_t tag, int udp_fd)
 		rdv_control_close(fd);
 		return -1;
 	}
-	started_ms = mono_ms();
+	started_ms = clock_now_ms();
 	return fd;
 }
 
@@ -121,7 +115,7 @@ static void put_document(FILE *f, const struct rdv_server *s, const char *store_
 	fprintf(f, "{\"pid\":%d,\"program\":", (int)getpid());
 	put_json_string(f, comm);
 	fprintf(f, ",\"kind\":\"rendezvous\",\"udp_port\":%d,\"uptime_ms\":%llu,\"store\":", udp_port,
-		(unsigned long long)(mono_ms() - started_ms));
+		(unsigned long long)(clock_now_ms() - started_ms));
 	put_json_string(f, store_name);
 	fprintf(f, ",\"server_id\":\"%016llx\",\"counters\":{", (unsigned long long)rdv_server_id(s));
 	fprintf(f, "\"records\":%llu", (unsigned long long)c.records);

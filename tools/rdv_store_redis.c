@@ -24,6 +24,7 @@
 
 #include "log.h"
 #include "rdv_store_redis.h"
+#include "clock.h"
 
 #define IO_TIMEOUT_MS 200
 #define RECONNECT_MS 1000
@@ -39,18 +40,11 @@ struct redis_store {
 	struct log_ratelimit log_rl;
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int connect_now(struct redis_store *r, char *err, size_t errlen)
 {
 	struct timeval tv = { IO_TIMEOUT_MS / 1000, (IO_TIMEOUT_MS % 1000) * 1000 };
 
-	r->last_attempt_ms = mono_ms();
+	r->last_attempt_ms = clock_now_ms();
 	r->c = redisConnectWithTimeout(r->host, r->port, tv);
 	if (r->c == NULL || r->c->err) {
 		if (err != NULL)
@@ -72,7 +66,7 @@ static int ensure(struct redis_store *r)
 {
 	if (r->c != NULL)
 		return 0;
-	if (mono_ms() - r->last_attempt_ms < RECONNECT_MS)
+	if (clock_now_ms() - r->last_attempt_ms < RECONNECT_MS)
 		return SRM_ERR_IO;
 	if (connect_now(r, NULL, 0) != 0)
 		return SRM_ERR_IO;
@@ -92,7 +86,7 @@ static redisReply *cmd(struct redis_store *r, const char *fmt, ...)
 	rep = redisvCommand(r->c, fmt, ap);
 	va_end(ap);
 	if (rep == NULL || r->c->err) {
-		if (log_ratelimit_ok(&r->log_rl, mono_ms(), 10000))
+		if (log_ratelimit_ok(&r->log_rl, clock_now_ms(), 10000))
 			LOG_WARN(NULL, "rendezvous: %s: %s", r->name, r->c->errstr);
 		if (rep)
 			freeReplyObject(rep);
@@ -101,7 +95,7 @@ static redisReply *cmd(struct redis_store *r, const char *fmt, ...)
 		return NULL;
 	}
 	if (rep->type == REDIS_REPLY_ERROR) {
-		if (log_ratelimit_ok(&r->log_rl, mono_ms(), 10000))
+		if (log_ratelimit_ok(&r->log_rl, clock_now_ms(), 10000))
 			LOG_WARN(NULL, "rendezvous: %s: %.*s", r->name, (int)rep->len, rep->str);
 		freeReplyObject(rep);
 		return NULL;

@@ -4,8 +4,8 @@
 --   wireshark -X lua_script:/usr/local/share/srmudp/srmudp.lua
 --   (or copy it to ~/.local/lib/wireshark/plugins/)
 --
--- What it shows (byte layouts: docs/PROTOCOL.md §2, core/wire.h,
--- core/rendezvous.h): the 4-byte header of every packet; HANDSHAKE_INIT,
+-- What it shows (byte layouts: docs/PROTOCOL.md §2, core/protocol/wire.h,
+-- core/protocol/rendezvous.h): the 4-byte header of every packet; HANDSHAKE_INIT,
 -- HANDSHAKE_RESP and COOKIE_REPLY field by field; DATA's receiver index
 -- and packet number (the payload is encrypted: it stays opaque); the
 -- rendezvous messages (a msgpack map after the header) with their kind,

@@ -1,7 +1,7 @@
 /*
  * bench_aead — the AEAD ceiling: how fast one core seals and opens
  * 1400-byte packets with the cipher the engine would pick here (AES-256-GCM
- * when the CPU has it, else ChaCha20-Poly1305), through core/aead.c, the
+ * when the CPU has it, else ChaCha20-Poly1305), through core/protocol/aead.c, the
  * engine's own code path.  A packet that is sealed by one side and opened
  * by the other costs one seal plus one open; the ceiling is the payload rate
  * of one core doing both, the most a single-threaded sender+receiver pair

@@ -1,6 +1,6 @@
 /*
  * bench_handshake — complete 1-RTT handshakes per second on one core,
- * through the sans-I/O session layer (core/session.h): a fresh initiator
+ * through the sans-I/O session layer (core/protocol/session.h): a fresh initiator
  * and responder session per handshake (session_new precomputes the static
  * DH, as for a peer seen for the first time), INIT with mac1, the
  * responder's mac1 check + noise_consume_init + session_receive_init, the
@@ -17,6 +17,7 @@
 #include "index_table.h"
 #include "noise.h"
 #include "session.h"
+#include "clock.h"
 
 static double now_s(void)
 {
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
 	struct session_config cfg = {
 		.local_caps = session_local_caps(),
 		.boot_id = 1,
-		.wall_offset_ms = session_wall_offset_ms(),
+		.wall_offset_ms = clock_wall_offset_ms(),
 	};
 	uint8_t init[INIT_BYTES + 64], resp[RESP_BYTES + 64];
 	uint64_t n = 0, now = 1000;

@@ -70,7 +70,7 @@ mkdir -p "$HELP"
 for src in "$root"/tests/bench/*.c; do
 	bin=$HELP/$(basename "$src" .c)
 	# shellcheck disable=SC2046 # pkg-config output is a word list
-	cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$root/core" \
+	cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$root/core" -I"$root/core/protocol" -I"$root/core/driver" -I"$root/core/config" \
 		$(pkg-config --cflags libsodium libzstd msgpack) -o "$bin" "$src" \
 		"$BUILD/libsrmudp-core.a" $(pkg-config --libs libsodium libzstd msgpack) -lpthread ||
 		{ echo "bench: cannot build $src"; exit 1; }

@@ -1,10 +1,10 @@
 /*
  * ack_fuzz.c — libFuzzer harness for the ACK frame parser and for what
- * recovery does with a hostile but well-formed ACK (core/ack.c,
- * core/recovery.c, core/cc.c).
+ * recovery does with a hostile but well-formed ACK (core/protocol/ack.c,
+ * core/protocol/recovery.c, core/protocol/cc.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
- *     tests/fuzz/ack_fuzz.c core/ack.c core/recovery.c core/cc.c \
+ *     tests/fuzz/ack_fuzz.c core/protocol/ack.c core/protocol/recovery.c core/protocol/cc.c \
  *     -o build/ack_fuzz
  *   build/ack_fuzz -max_total_time=60
  *

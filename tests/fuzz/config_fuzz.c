@@ -1,6 +1,6 @@
 /*
  * config_fuzz.c — libFuzzer harness for the configuration parser
- * (core/config.c, core/config_file.c).
+ * (core/config/config.c, core/config/config_file.c).
  *
  * The first input byte picks a variable (mod 14: 0-9 and 11-13 a
  * variable, 10 the SRMUDP_CONFIG file);
@@ -8,8 +8,8 @@
  * error must be one line of the form "WHERE: message".
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
- *     tests/fuzz/config_fuzz.c core/config.c core/config_file.c core/log.c \
- *     core/keyfile.c -lsodium -ldl -o build/config_fuzz
+ *     tests/fuzz/config_fuzz.c core/config/config.c core/config/config_file.c core/config/log.c \
+ *     core/config/keyfile.c -lsodium -ldl -o build/config_fuzz
  *   build/config_fuzz -max_total_time=60
  *
  * getaddrinfo is replaced by a numeric-only wrapper: a fuzzer must never

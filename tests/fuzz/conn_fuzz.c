@@ -1,7 +1,7 @@
 /*
  * conn_fuzz.c — libFuzzer harness for conn_handle_packet on arbitrary
  * (already authenticated) plaintext: what a malicious listed peer can send
- * (core/conn.c, conn_stream.c, stream.c, frame.c, ack.c, recovery.c,
+ * (core/protocol/conn.c, conn_stream.c, stream.c, frame.c, ack.c, recovery.c,
  * cc.c, pmtu.c, compress.c, rangeset.c).
  *
  * Input: records [u16le length, payload, u8 time step], each handed to

@@ -1,7 +1,7 @@
 /*
- * frame_fuzz.c — libFuzzer harness for the frame decoder (core/frame.c)
+ * frame_fuzz.c — libFuzzer harness for the frame decoder (core/protocol/frame.c)
  * and, where an ACK appears in the frame sequence, the ACK parser
- * (core/ack.c): the input is a decrypted DATA payload, walked frame by
+ * (core/protocol/ack.c): the input is a decrypted DATA payload, walked frame by
  * frame as conn_handle_packet walks it.
  *
  * Checked: a decoder never consumes more than it was given or zero bytes;

@@ -2,7 +2,7 @@
  * handshake_fuzz.c — libFuzzer harness for the handshake messages:
  * handshake_guard_check, noise_consume_init, session_receive_init,
  * session_receive_resp, session_receive_cookie, cookie_open_reply
- * (core/noise.c, core/cookie.c, core/session.c, core/ratelimit.c).
+ * (core/protocol/noise.c, core/protocol/cookie.c, core/protocol/session.c, core/protocol/ratelimit.c).
  *
  * Random bytes never pass mac1, so the harness helps: byte 0 picks the
  * message type and what to fix up, the rest is the message body (padded

@@ -1,6 +1,6 @@
 /*
  * keyfile_fuzz.c — libFuzzer harness for key files and public keys as
- * text (core/keyfile.c): srm_key_load on fuzzed file contents (a private
+ * text (core/config/keyfile.c): srm_key_load on fuzzed file contents (a private
  * file of ours, so the contents, not the mode, decide), and
  * srm_pubkey_decode on the same bytes as a string.
  *

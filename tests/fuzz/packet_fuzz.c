@@ -1,7 +1,7 @@
 /*
  * packet_fuzz.c — libFuzzer harness for the outer packet decode and DATA
- * opening (core/session.c, core/noise.c, core/cookie.c, core/replay.c,
- * core/aead.c) along the engine's receive path, against a fixed,
+ * opening (core/protocol/session.c, core/protocol/noise.c, core/protocol/cookie.c, core/protocol/replay.c,
+ * core/protocol/aead.c) along the engine's receive path, against a fixed,
  * established session (tests/fuzz/fuzz_pair.h).
  *
  * Byte 0 picks the mode:

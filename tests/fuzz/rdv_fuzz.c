@@ -1,11 +1,11 @@
 /*
  * rdv_fuzz.c — libFuzzer harness for the rendezvous codec, server and
- * client (core/rdv_wire.c, rdv_server.c, rdv_client.c, rdv_store.c).
+ * client (core/protocol/rdv_wire.c, rdv_server.c, rdv_client.c, rdv_store.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
- *     tests/fuzz/rdv_fuzz.c core/rdv_wire.c core/rdv_server.c core/rdv_client.c \
- *     core/rdv_store.c core/ratelimit.c core/noise.c core/cookie.c core/hkdf.c core/log.c \
- *     core/keyfile.c -lsodium -lmsgpackc -o build/rdv_fuzz
+ *     tests/fuzz/rdv_fuzz.c core/protocol/rdv_wire.c core/protocol/rdv_server.c core/protocol/rdv_client.c \
+ *     core/protocol/rdv_store.c core/protocol/ratelimit.c core/protocol/noise.c core/protocol/cookie.c core/protocol/hkdf.c core/config/log.c \
+ *     core/config/keyfile.c -lsodium -lmsgpackc -o build/rdv_fuzz
  *   build/rdv_fuzz -max_total_time=60
  *
  * Every input goes to the decoder (a message that decodes must re-encode

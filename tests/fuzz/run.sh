@@ -22,7 +22,7 @@ out=${FUZZ_BUILD:-$root/build-fuzz}
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 # No -Werror here: clang warns about things gcc (the real build) does not.
-CFLAGS="-O1 -g -std=c11 -D_GNU_SOURCE -Icore $SAN $(pkg-config --cflags libsodium libzstd msgpack 2>/dev/null)"
+CFLAGS="-O1 -g -std=c11 -D_GNU_SOURCE -Icore -Icore/protocol -Icore/driver -Icore/config $SAN $(pkg-config --cflags libsodium libzstd msgpack 2>/dev/null)"
 LIBS="$(pkg-config --libs libsodium libzstd msgpack 2>/dev/null || echo -lsodium -lzstd -lmsgpackc) -lpthread -ldl"
 
 if ! command -v "$CC" >/dev/null; then
@@ -39,8 +39,8 @@ rm -rf "$probe"
 mkdir -p "$out/core" "$out/crashes"
 # Core objects, rebuilt when a source or header is newer.
 objs=()
-newest_h=$(ls -t core/*.h | head -1)
-for src in core/*.c; do
+newest_h=$(ls -t core/*.h core/*/*.h | head -1)
+for src in core/*/*.c; do
 	obj=$out/core/$(basename "${src%.c}").o
 	objs+=("$obj")
 	if [[ ! -f $obj || $src -nt $obj || $newest_h -nt $obj ]]; then

@@ -1,4 +1,4 @@
-// config_test.cc — core/config.c: every SRMUDP_* variable, good and bad,
+// config_test.cc — core/config/config.c: every SRMUDP_* variable, good and bad,
 // the exact one-line error for each malformed form, SRMUDP_CONFIG files and
 // their precedence under the environment.
 //

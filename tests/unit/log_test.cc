@@ -1,4 +1,4 @@
-// log_test.cc — core/log.c: line format, levels, sanitising, cutting,
+// log_test.cc — core/config/log.c: line format, levels, sanitising, cutting,
 // thread safety, failing destinations (/dev/full, a closed pipe, an
 // unopenable path), fd slot stability, and the rate limiter.
 #include <gtest/gtest.h>

@@ -292,7 +292,7 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 		 * asleep until its next timer (an ACK's delay, 25 ms). */
 		struct peer *p = b->peer;
 		listen_tcp_connected(e, b);
-		engine_peer_push(e, p, engine_now_us());
+		engine_peer_push(e, p, clock_now_us());
 		if (!(b = forwarded(e, local_src, len)))
 			goto out;
 	}

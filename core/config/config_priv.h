@@ -1,6 +1,6 @@
 /*
- * config_priv.h — what core/config.c (values, environment) and
- * core/config_file.c (the SRMUDP_CONFIG file) share.  Internal: nothing
+ * config_priv.h — what core/config/config.c (values, environment) and
+ * core/config/config_file.c (the SRMUDP_CONFIG file) share.  Internal: nothing
  * here is part of the public API.
  */
 #ifndef SRMUDP_CONFIG_PRIV_H

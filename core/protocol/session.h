@@ -70,7 +70,7 @@ struct session_config {
 	uint32_t connect_timeout_ms;  /* 0: CONNECT_TIMEOUT_DEFAULT_MS */
 	/* Wall clock = now_ms + wall_offset_ms, for the INIT timestamp that
 	 * must keep increasing across restarts.  The engine sets it once:
-	 * session_wall_offset_ms(). */
+	 * clock_wall_offset_ms(). */
 	int64_t wall_offset_ms;
 	uint64_t rekey_after_packets; /* 0: REKEY_AFTER_PACKETS (tests lower it) */
 	uint8_t min_version, max_version; /* 0: WIRE_VERSION (tests change them) */
@@ -82,9 +82,6 @@ struct session;
 
 /* Capabilities of this host: CAP_AES256GCM if the CPU has it. */
 uint32_t session_local_caps(void);
-/* CLOCK_REALTIME - CLOCK_MONOTONIC in ms, for session_config.wall_offset_ms
- * (the one clock read here, for the driver to call). */
-int64_t session_wall_offset_ms(void);
 
 /* id and indices must outlive the session.  NULL: NOMEM, or peer_pub is
  * invalid (low order) or our own key. */

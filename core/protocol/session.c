@@ -19,7 +19,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "aead.h"
 #include "replay.h"
@@ -80,14 +79,6 @@ struct session {
 uint32_t session_local_caps(void)
 {
 	return aead_aes_available() ? CAP_AES256GCM : 0;
-}
-
-int64_t session_wall_offset_ms(void)
-{
-	struct timespec rt, mono;
-	clock_gettime(CLOCK_REALTIME, &rt);
-	clock_gettime(CLOCK_MONOTONIC, &mono);
-	return ((int64_t)rt.tv_sec - mono.tv_sec) * 1000 + (rt.tv_nsec - mono.tv_nsec) / 1000000;
 }
 
 static void rnd(struct session *s, void *buf, size_t len)

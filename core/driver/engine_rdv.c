@@ -122,10 +122,10 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 		return 0;
 	struct rdv_client_config rc = {
 		.id = e->identity,
-		.wall_offset_ms = (uint64_t)session_wall_offset_ms(),
+		.wall_offset_ms = (uint64_t)clock_wall_offset_ms(),
 	};
 	to_endpoint(&e->cfg.rendezvous, e->cfg.rendezvous_len, &rc.server);
-	uint64_t now_ms = engine_now_us() / 1000;
+	uint64_t now_ms = clock_now_us() / 1000;
 	e->rdv = rdv_client_new(&rc, now_ms);
 	if (!e->rdv) {
 		snprintf(err, errlen, "SRMUDP_RENDEZVOUS: cannot start the rendezvous client");

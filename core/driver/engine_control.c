@@ -192,7 +192,7 @@ static void put_document(struct srm_engine *e, struct doc *d)
 	char key[SRM_PUBKEY_TEXT_BYTES];
 	identity_public_key(e->identity, pub);
 	srm_pubkey_encode(pub, key);
-	uint64_t now_ms = engine_now_us() / 1000;
+	uint64_t now_ms = clock_now_us() / 1000;
 	put(d, "{\"pid\":%d,\"program\":", (int)getpid());
 	put_string(d, comm);
 	put(d, ",\"key\":\"%s\",\"udp_port\":%d,\"uptime_ms\":%llu,", key, srm_engine_udp_port(e),

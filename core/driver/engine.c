@@ -34,13 +34,6 @@
 /* How often a conn waiting for its handshake is looked at. */
 #define NO_SESSION_TICK_US 50000
 
-uint64_t engine_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void fd_mark(struct srm_engine *e, int fd, bool owned)
 {
 	if (fd < 0 || (size_t)fd / 8 >= e->owned_bytes)
@@ -303,7 +296,7 @@ static int busy_poll(struct srm_engine *e, struct epoll_event *evs, uint64_t dea
 	static const struct timespec zero;
 	uint64_t until = e->busy_poll_until_us < deadline_us ? e->busy_poll_until_us : deadline_us;
 	int n = 0;
-	while (engine_now_us() < until && (n = wait_events(e, evs, &zero)) == 0)
+	while (clock_now_us() < until && (n = wait_events(e, evs, &zero)) == 0)
 		sched_yield();
 	return n;
 }
@@ -319,7 +312,7 @@ static void *engine_thread(void *arg)
 	engine_control_open(e);
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
-		uint64_t now = engine_now_us();
+		uint64_t now = clock_now_us();
 		uint64_t when = next_deadline(e, now);
 		pthread_mutex_unlock(&e->lock);
 
@@ -335,7 +328,7 @@ static void *engine_thread(void *arg)
 			n = wait_events(e, evs, tsp);
 
 		pthread_mutex_lock(&e->lock);
-		now = engine_now_us();
+		now = clock_now_us();
 		if (n > 0) {
 			handle_events(e, evs, n, now);
 			e->busy_poll_until_us = now + e->cfg.busy_poll_us;
@@ -360,7 +353,7 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		.boot_id = e->boot_id,
 		.force_chacha = 0,
 		.connect_timeout_ms = cfg->connect_timeout_ms,
-		.wall_offset_ms = session_wall_offset_ms(),
+		.wall_offset_ms = clock_wall_offset_ms(),
 	};
 	const struct session_config sc = e->session_cfg;
 	for (size_t i = 0; i < cfg->peer_count; i++) {
@@ -369,7 +362,7 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		p->cfg = cfg->peers[i];
 		memcpy(&p->path.addr, &cfg->peers[i].endpoint, sizeof(p->path.addr));
 		p->path.len = cfg->peers[i].endpoint_len;
-		p->next_punch_ms = engine_now_us() / 1000 + PUNCH_FIRST_DELAY_MS;
+		p->next_punch_ms = clock_now_us() / 1000 + PUNCH_FIRST_DELAY_MS;
 		p->punch_until_ms = p->next_punch_ms + PUNCH_PERSIST_MS;
 		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
 		if (!p->session) {
@@ -428,7 +421,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	if (!e)
 		return SRM_ERR_NOMEM;
 	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = -1;
-	e->started_ms = engine_now_us() / 1000;
+	e->started_ms = clock_now_us() / 1000;
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;
 	e->next_handle = 1;
@@ -511,7 +504,7 @@ void srm_engine_stop(srm_engine *e)
 	 * After a complete drain every stream ended with a FIN, as a TCP
 	 * socket closed before exit does; a CLOSE would reset them at the
 	 * peer and could discard what its application has not read yet. */
-	uint64_t now = engine_now_us();
+	uint64_t now = clock_now_us();
 	for (size_t i = 0; i < e->slot_count && !e->drained; i++) {
 		struct peer *p = &e->peers[i];
 		if (p->conn) {
@@ -529,14 +522,7 @@ void srm_engine_stop(srm_engine *e)
 
 int srm_engine_drain(srm_engine *e, int timeout_ms)
 {
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec deadline = clock_deadline_in_ms(timeout_ms);
 	pthread_mutex_lock(&e->lock);
 	e->draining = true;
 	wake(e);
@@ -610,7 +596,7 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 		engine_fd_close(e, fd);
 		return SRM_ERR_CLOSED;
 	}
-	uint64_t now = engine_now_us();
+	uint64_t now = clock_now_us();
 	struct peer *p = &e->peers[peer];
 	struct conn *c = engine_peer_conn(e, p, now);
 	uint64_t id;
@@ -673,14 +659,7 @@ int srm_stream_wait(srm_engine *e, uint64_t stream, int timeout_ms)
 {
 	if (timeout_ms < 0)
 		timeout_ms = (int)e->cfg.connect_timeout_ms + 1000;
-	struct timespec deadline;
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	struct timespec deadline = clock_deadline_in_ms(timeout_ms);
 	pthread_mutex_lock(&e->lock);
 	int st;
 	while ((st = stream_state_locked(e, stream)) == SRM_ERR_AGAIN) {
@@ -737,7 +716,7 @@ int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 	out->established = session_established(p->session);
 	memcpy(&out->path, &p->path.addr, sizeof(out->path));
 	out->relayed = p->path.relayed;
-	out->handshake_age_ms = session_handshake_age_ms(p->session, engine_now_us() / 1000);
+	out->handshake_age_ms = session_handshake_age_ms(p->session, clock_now_us() / 1000);
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }

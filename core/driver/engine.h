@@ -18,6 +18,7 @@
 #include <uthash.h>
 
 #include "srmudp.h"
+#include "clock.h"
 #include "wire.h"
 #include "session.h"
 #include "conn.h"
@@ -245,7 +246,6 @@ struct srm_engine {
 };
 
 /* engine.c */
-uint64_t engine_now_us(void);
 int engine_fd_adopt(struct srm_engine *e, int fd);
 void engine_fd_close(struct srm_engine *e, int fd);
 void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events);
