@@ -425,6 +425,11 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 	}
 	s->peer_last_ts = pl.timestamp_ms;
 	s->have_peer_ts = 1;
+	/* The peer reached us: our own attempt timing out (it may have gone
+	 * to a stale endpoint, or before the peer started) no longer means
+	 * it is unreachable, and must not fail what this INIT opens. */
+	s->failed = 0;
+	s->error = 0;
 
 	if (s->hs_sent && s->attempt) {
 		if (s->we_are_higher) {

@@ -498,6 +498,49 @@ TEST_F(EngineTest, SilentPeerIsUnreachableWithinTimeout)
 	close(quiet);
 }
 
+// Issue 18, item 3: a server started first tries the client's configured
+// endpoint and times out; the client's first connection, arriving while that
+// failure is still recorded, must be answered and carried, not dropped.
+TEST_F(EngineTest, ServerWhoseOwnAttemptTimedOutStillCarriesTheFirstStream)
+{
+	// Reserve a's port: b knows it from the start, a starts later on it.
+	int hold = socket(AF_INET, SOCK_DGRAM, 0);
+	sockaddr_storage addr = loopback(0);
+	ASSERT_EQ(bind(hold, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
+	socklen_t len = sizeof(addr);
+	getsockname(hold, (sockaddr *)&addr, &len);
+	int a_port = ntohs(((sockaddr_in *)&addr)->sin_port);
+	add_peer(b, "a", a, a_port);
+	start(b, 500); // b's handshake towards a fails after 0.5 s
+	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
+	usleep(1500 * 1000);
+	close(hold);
+	add_peer(a, "b", b, srm_engine_udp_port(b.engine));
+	srm_config_defaults(&a.cfg);
+	snprintf(a.cfg.key_path, sizeof(a.cfg.key_path), "%s", a.key_path.c_str());
+	a.cfg.peers = a.peers.data();
+	a.cfg.peer_count = a.peers.size();
+	a.cfg.listen = loopback(a_port);
+	a.cfg.listen_len = sizeof(sockaddr_in);
+	char err[256] = "";
+	ASSERT_EQ(srm_engine_start(&a.cfg, &a.engine, err, sizeof(err)), 0) << err;
+
+	uint64_t h;
+	int state;
+	int app = open_stream(7000, &h, &state);
+	ASSERT_EQ(state, 0);
+	int peer;
+	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	ASSERT_GE(srv, 0);
+	ASSERT_EQ(write(app, "ping", 4), 4);
+	char buf[4];
+	ASSERT_TRUE(wait_readable(srv, 5000));
+	ASSERT_EQ(read(srv, buf, 4), 4);
+	EXPECT_EQ(std::string(buf, 4), "ping");
+	close(app);
+	close(srv);
+}
+
 TEST_F(EngineTest, PeerEngineStopEndsStreams)
 {
 	start_pair();

@@ -565,6 +565,28 @@ TEST_F(SessionPair, RetransmitBackoffJitterAndTimeout)
 	EXPECT_EQ(a->handshake(now + 30000).size(), (size_t)INIT_BYTES);
 }
 
+// Our own attempt timed out (the peer was not running yet); then the peer's
+// INIT arrives.  The failure is history: the session must not stay failed,
+// or the driver drops what that INIT opened (issue 18, item 3).
+TEST_F(SessionPair, PeersInitClearsOurTimedOutAttempt)
+{
+	struct session_config c = Side::config(2);
+	c.connect_timeout_ms = 1000;
+	b->connect(*a, c);
+	session_want_handshake(b->s, now);
+	for (uint64_t t = now; t <= now + 1000; t += 10)
+		b->handshake(t); // lost: a is not there
+	ASSERT_TRUE(session_failed(b->s));
+	now += 5000;
+	session_want_handshake(a->s, now);
+	Bytes init = a->handshake(now);
+	ASSERT_EQ(init.size(), (size_t)INIT_BYTES);
+	exchange(*a, *b, init);
+	EXPECT_FALSE(session_failed(b->s));
+	EXPECT_EQ(session_error(b->s), 0);
+	ASSERT_TRUE(session_established(a->s));
+}
+
 TEST_F(SessionPair, EachRetransmittedInitIsFresh)
 {
 	// Every INIT of an attempt carries a newer timestamp, so the responder
