@@ -35,33 +35,6 @@ int cli_wants_help(int argc, char **argv)
 	return 0;
 }
 
-const char *cli_quote(char buf[300], const char *s)
-{
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (size_t i = 0; s[i] != '\0'; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i == 64) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
 int cli_parse_port(const char *s, uint16_t *port)
 {
 	unsigned long v = 0;
@@ -117,7 +90,7 @@ int cli_parse_hostport(const char *s, int numeric, struct sockaddr_storage *ss, 
 int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES])
 {
 	uint8_t secret[SRM_KEY_BYTES];
-	char err[1024], q[300];
+	char err[1024], q[QUOTE_BUF];
 	int rc, fd;
 
 	rc = srm_config_from_env(cfg, err, sizeof(err));
@@ -139,14 +112,14 @@ int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES])
 	for (size_t i = 0; i < cfg->peer_count; i++) {
 		if (memcmp(cfg->peers[i].pubkey, pub, SRM_KEY_BYTES) == 0) {
 			cli_error("SRMUDP_PEERS: peer %s has this host's own public key",
-				  cli_quote(q, cfg->peers[i].name));
+				  quote_str(q, cfg->peers[i].name));
 			goto fail;
 		}
 	}
 	if (cfg->log_file[0] != '\0') {
 		fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 		if (fd < 0) {
-			cli_error("SRMUDP_LOG_FILE: cannot open %s: %s", cli_quote(q, cfg->log_file),
+			cli_error("SRMUDP_LOG_FILE: cannot open %s: %s", quote_str(q, cfg->log_file),
 				  strerror(errno));
 			goto fail;
 		}

@@ -1,6 +1,8 @@
 /*
  * cli.h — what the srmudp subcommands share: the dispatch entry points and
- * a few helpers (tools/cli.c).  Tools include only the public srmudp.h.
+ * a few helpers (tools/cli.c).  Tools include the public srmudp.h and,
+ * for what the engine and the tools share, a few core headers (quote.h:
+ * bad input is quoted as the configuration errors quote it).
  *
  * Exit codes, common to every subcommand:
  *   0 success, 1 runtime or configuration error, 2 usage error.
@@ -12,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "quote.h"
 #include "srmudp.h"
 
 #define EXIT_CONFIG 1
@@ -33,10 +36,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* 1 if argv[1..] asks for help (-h / --help before any "--"). */
 int cli_wants_help(int argc, char **argv);
-
-/* Quote s for a message, as the config errors do: "text", escaped, cut at
- * 64 bytes.  Returns buf. */
-const char *cli_quote(char buf[300], const char *s);
 
 /* A port 1..65535 in decimal; 0 or SRM_ERR_INVALID. */
 int cli_parse_port(const char *s, uint16_t *port);

@@ -240,7 +240,7 @@ int cmd_connect(int argc, char **argv)
 {
 	struct srm_config cfg;
 	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[300], name[SRM_PEER_NAME_MAX + 1];
+	char err[1024], q[QUOTE_BUF], name[SRM_PEER_NAME_MAX + 1];
 	srm_engine *e = NULL;
 	uint64_t stream = 0;
 	uint16_t port;
@@ -255,11 +255,11 @@ int cmd_connect(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (cli_parse_port(argv[2], &port) != 0) {
-		cli_error("bad port %s (expected 1 to 65535)", cli_quote(q, argv[2]));
+		cli_error("bad port %s (expected 1 to 65535)", quote_str(q, argv[2]));
 		return EXIT_USAGE;
 	}
 	if (peer_name(argv[1], name) != 0) {
-		cli_error("no peer named %s in SRMUDP_PEERS", cli_quote(q, argv[1]));
+		cli_error("no peer named %s in SRMUDP_PEERS", quote_str(q, argv[1]));
 		return EXIT_CONFIG;
 	}
 
@@ -279,7 +279,7 @@ int cmd_connect(int argc, char **argv)
 	}
 	peer = srm_peer_find(e, name);
 	if (peer < 0) {
-		cli_error("no peer named %s in SRMUDP_PEERS", cli_quote(q, argv[1]));
+		cli_error("no peer named %s in SRMUDP_PEERS", quote_str(q, argv[1]));
 		srm_engine_stop(e);
 		return EXIT_CONFIG;
 	}
@@ -292,7 +292,7 @@ int cmd_connect(int argc, char **argv)
 	if (rc == 0)
 		rc = srm_stream_wait(e, stream, -1);
 	if (rc != 0) {
-		cli_error("%s port %u: %s", cli_quote(q, name), port, open_failure(rc));
+		cli_error("%s port %u: %s", quote_str(q, name), port, open_failure(rc));
 		close(sv[0]);
 		srm_engine_stop(e);
 		return rc == SRM_ERR_NOTFOUND || rc == SRM_ERR_NOMEM || rc == SRM_ERR_CLOSED
@@ -307,7 +307,7 @@ int cmd_connect(int argc, char **argv)
 	if (status > 128) {
 		srm_stream_abort(e, stream); /* interrupted: tell the peer */
 	} else if (status == EXIT_RESET || srm_stream_state(e, stream) == SRM_ERR_RESET) {
-		cli_error("%s port %u: stream reset by the peer", cli_quote(q, name), port);
+		cli_error("%s port %u: stream reset by the peer", quote_str(q, name), port);
 		status = EXIT_RESET;
 	} else if (status != 0) {
 		srm_stream_abort(e, stream);

@@ -20,7 +20,7 @@ static void help(FILE *f)
 
 int cmd_keygen(int argc, char **argv)
 {
-	char pub[SRM_PUBKEY_TEXT_BYTES], q[300];
+	char pub[SRM_PUBKEY_TEXT_BYTES], q[QUOTE_BUF];
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
@@ -29,17 +29,17 @@ int cmd_keygen(int argc, char **argv)
 	}
 	if (argc != 2 || argv[1][0] == '\0' || (argv[1][0] == '-' && argv[1][1] != '\0')) {
 		if (argc >= 2 && argv[1][0] == '-')
-			cli_error("unknown option %s", cli_quote(q, argv[1]));
+			cli_error("unknown option %s", quote_str(q, argv[1]));
 		help(stderr);
 		return EXIT_USAGE;
 	}
 	rc = srm_key_generate(argv[1], pub);
 	if (rc == SRM_ERR_EXISTS) {
-		cli_error("%s already exists; refusing to overwrite it", cli_quote(q, argv[1]));
+		cli_error("%s already exists; refusing to overwrite it", quote_str(q, argv[1]));
 		return EXIT_CONFIG;
 	}
 	if (rc != 0) {
-		cli_error("cannot create %s: %s", cli_quote(q, argv[1]),
+		cli_error("cannot create %s: %s", quote_str(q, argv[1]),
 			  rc == SRM_ERR_IO ? strerror(errno) : srm_strerror(rc));
 		return EXIT_CONFIG;
 	}

@@ -16,7 +16,7 @@ static void help(FILE *f)
 int cmd_pubkey(int argc, char **argv)
 {
 	uint8_t secret[SRM_KEY_BYTES], pub[SRM_KEY_BYTES];
-	char text[SRM_PUBKEY_TEXT_BYTES], err[512], q[300];
+	char text[SRM_PUBKEY_TEXT_BYTES], err[512], q[QUOTE_BUF];
 	int rc;
 
 	if (cli_wants_help(argc, argv)) {
@@ -25,7 +25,7 @@ int cmd_pubkey(int argc, char **argv)
 	}
 	if (argc != 2 || argv[1][0] == '\0' || (argv[1][0] == '-' && argv[1][1] != '\0')) {
 		if (argc >= 2 && argv[1][0] == '-')
-			cli_error("unknown option %s", cli_quote(q, argv[1]));
+			cli_error("unknown option %s", quote_str(q, argv[1]));
 		help(stderr);
 		return EXIT_USAGE;
 	}

@@ -270,7 +270,7 @@ int cmd_rendezvous(int argc, char **argv)
 	struct rdv_store *store;
 	struct rdv_server *srv;
 	size_t n = 0;
-	char q[300], err[512];
+	char q[QUOTE_BUF], err[512];
 	sigset_t mask;
 	int o, sfd, rc;
 
@@ -291,7 +291,7 @@ int cmd_rendezvous(int argc, char **argv)
 			}
 			if (cli_parse_hostport(optarg, 1, &addrs[n], &addr_lens[n]) != 0) {
 				cli_error("bad listen address %s (expected A.B.C.D:PORT or [V6]:PORT)",
-					  cli_quote(q, optarg));
+					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			listen_text[n++] = optarg;
@@ -302,7 +302,7 @@ int cmd_rendezvous(int argc, char **argv)
 		case 'r':
 			if (parse_rate(optarg, &cfg.relay_rate) != 0) {
 				cli_error("bad relay rate %s (expected bytes/s, e.g. 1M)",
-					  cli_quote(q, optarg));
+					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			break;
@@ -311,7 +311,7 @@ int cmd_rendezvous(int argc, char **argv)
 			unsigned long long v = strtoull(optarg, &end, 10);
 			if (*optarg < '1' || *optarg > '9' || *end != '\0' || v > 100000000ULL) {
 				cli_error("bad record limit %s (expected 1 to 100000000)",
-					  cli_quote(q, optarg));
+					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			cfg.max_records = (size_t)v;
@@ -328,7 +328,7 @@ int cmd_rendezvous(int argc, char **argv)
 				level = SRM_LOG_DEBUG;
 			else {
 				cli_error("bad log level %s (expected error, warn, info or debug)",
-					  cli_quote(q, optarg));
+					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			break;
@@ -336,13 +336,13 @@ int cmd_rendezvous(int argc, char **argv)
 			log_file = optarg;
 			break;
 		default:
-			cli_error("unknown option %s", cli_quote(q, argv[optind - 1]));
+			cli_error("unknown option %s", quote_str(q, argv[optind - 1]));
 			help(stderr);
 			return EXIT_USAGE;
 		}
 	}
 	if (optind < argc) {
-		cli_error("unexpected argument %s", cli_quote(q, argv[optind]));
+		cli_error("unexpected argument %s", quote_str(q, argv[optind]));
 		return EXIT_USAGE;
 	}
 	if (n == 0) {
@@ -369,7 +369,7 @@ int cmd_rendezvous(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (open_listener(&ls[i], &addrs[i], addr_lens[i], listen_text[i]) != 0) {
-			cli_error("cannot listen on %s: %s", cli_quote(q, listen_text[i]),
+			cli_error("cannot listen on %s: %s", quote_str(q, listen_text[i]),
 				  strerror(errno));
 			while (i-- > 0)
 				close(ls[i].fd);

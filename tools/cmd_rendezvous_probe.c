@@ -104,7 +104,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	uint8_t secret[SRM_KEY_BYTES], pub[SRM_KEY_BYTES];
 	struct identity id;
 	struct rdv_client *c = NULL;
-	char q[300], err[300], kt[SRM_PUBKEY_TEXT_BYTES];
+	char q[QUOTE_BUF], err[300], kt[SRM_PUBKEY_TEXT_BYTES];
 
 	if (cli_wants_help(argc, argv)) {
 		help(stdout);
@@ -125,7 +125,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			if (srm_pubkey_decode(optarg, dst) != 0) {
-				cli_error("bad public key %s", cli_quote(q, optarg));
+				cli_error("bad public key %s", quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			if (o == 'l')
@@ -136,7 +136,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		}
 		case 'c':
 			if (nc == RDV_MAX_CANDIDATES || resolve(optarg, &cands[nc]) != 0) {
-				cli_error("bad candidate %s", cli_quote(q, optarg));
+				cli_error("bad candidate %s", quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			nc++;
@@ -145,14 +145,14 @@ int cmd_rendezvous_probe(int argc, char **argv)
 			char *end;
 			unsigned long v = strtoul(optarg, &end, 10);
 			if (*end != '\0' || v > 86400) {
-				cli_error("bad --stay %s (seconds)", cli_quote(q, optarg));
+				cli_error("bad --stay %s (seconds)", quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			stay_ms = v * 1000;
 			break;
 		}
 		default:
-			cli_error("unknown option %s", cli_quote(q, argv[optind - 1]));
+			cli_error("unknown option %s", quote_str(q, argv[optind - 1]));
 			help(stderr);
 			return EXIT_USAGE;
 		}
@@ -162,7 +162,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (resolve(server, &srv) != 0) {
-		cli_error("cannot resolve server %s", cli_quote(q, server));
+		cli_error("cannot resolve server %s", quote_str(q, server));
 		return EXIT_USAGE;
 	}
 	if (sodium_init() < 0 || srm_key_load(key, secret, pub, err, sizeof(err)) != 0) {
@@ -171,7 +171,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	}
 	if (identity_init(&id, secret) != 0) {
 		sodium_memzero(secret, sizeof(secret));
-		cli_error("unusable key in %s", cli_quote(q, key));
+		cli_error("unusable key in %s", quote_str(q, key));
 		return EXIT_CONFIG;
 	}
 	sodium_memzero(secret, sizeof(secret));
@@ -265,7 +265,7 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		if (!answered[i])
 			rc = EXIT_CONFIG;
 	if (!registered)
-		cli_error("no answer from %s", cli_quote(q, server));
+		cli_error("no answer from %s", quote_str(q, server));
 out:
 	rdv_client_free(c);
 	identity_wipe(&id);

@@ -200,54 +200,54 @@ static int find_in_path(const char *cmd, char out[PATH_MAX])
 /* Refuse what the preload cannot reach.  Returns 0 or prints and fails. */
 static int check_program(const char *path, const struct elf_info *lib, int depth)
 {
-	char q[300], interp[PATH_MAX];
+	char q[QUOTE_BUF], interp[PATH_MAX];
 	struct elf_info info = { 0, 0 };
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
-		cli_error("%s: %s", cli_quote(q, path), strerror(errno));
+		cli_error("%s: %s", quote_str(q, path), strerror(errno));
 		return -1;
 	}
 	if (st.st_mode & (S_ISUID | S_ISGID)) {
 		cli_error("%s is set%cid: the dynamic loader ignores LD_PRELOAD for it, so srmudp "
 			  "cannot carry its connections; refusing",
-			  cli_quote(q, path), (st.st_mode & S_ISUID) ? 'u' : 'g');
+			  quote_str(q, path), (st.st_mode & S_ISUID) ? 'u' : 'g');
 		return -1;
 	}
 	if (getxattr(path, "security.capability", NULL, 0) > 0) {
 		cli_error("%s has file capabilities: the dynamic loader ignores LD_PRELOAD for it; "
 			  "refusing",
-			  cli_quote(q, path));
+			  quote_str(q, path));
 		return -1;
 	}
 	switch (classify(path, &info, interp)) {
 	case EXEC_STATIC:
 		cli_error("%s is statically linked: LD_PRELOAD cannot reach it; refusing (use "
 			  "srmudp serve or srmudp connect instead)",
-			  cli_quote(q, path));
+			  quote_str(q, path));
 		return -1;
 	case EXEC_GO:
 		cli_error("%s is a Go program: Go makes its socket calls without libc, so "
 			  "LD_PRELOAD cannot reach them; refusing (use srmudp serve or srmudp "
 			  "connect instead)",
-			  cli_quote(q, path));
+			  quote_str(q, path));
 		return -1;
 	case EXEC_OTHER_ELF:
 		cli_error("%s is an ELF file of another byte order or class; refusing",
-			  cli_quote(q, path));
+			  quote_str(q, path));
 		return -1;
 	case EXEC_DYNAMIC:
 		if (lib->cls != 0 && (info.cls != lib->cls || info.machine != lib->machine)) {
 			cli_error("%s is built for another architecture (ELF class %d, machine %u) "
 				  "than libsrmudp.so (class %d, machine %u); refusing",
-				  cli_quote(q, path), info.cls, info.machine, lib->cls,
+				  quote_str(q, path), info.cls, info.machine, lib->cls,
 				  lib->machine);
 			return -1;
 		}
 		return 0;
 	case EXEC_SCRIPT:
 		if (depth >= MAX_SCRIPT_DEPTH) {
-			cli_error("%s: too many levels of #! interpreters", cli_quote(q, path));
+			cli_error("%s: too many levels of #! interpreters", quote_str(q, path));
 			return -1;
 		}
 		return check_program(interp, lib, depth + 1);
@@ -260,13 +260,13 @@ static int check_program(const char *path, const struct elf_info *lib, int depth
 /* libsrmudp.so: SRMUDP_PRELOAD, else next to this binary, else ../lib. */
 static int find_preload(char out[PATH_MAX])
 {
-	char self[PATH_MAX], cand[PATH_MAX + 32], q[300];
+	char self[PATH_MAX], cand[PATH_MAX + 32], q[QUOTE_BUF];
 	const char *env = getenv("SRMUDP_PRELOAD");
 	ssize_t n;
 
 	if (env != NULL && env[0] != '\0') {
 		if (realpath(env, out) == NULL || access(out, R_OK) != 0) {
-			cli_error("SRMUDP_PRELOAD: cannot use %s: %s", cli_quote(q, env),
+			cli_error("SRMUDP_PRELOAD: cannot use %s: %s", quote_str(q, env),
 				  strerror(errno));
 			return -1;
 		}
@@ -287,17 +287,17 @@ static int find_preload(char out[PATH_MAX])
 	if (realpath(cand, out) != NULL && access(out, R_OK) == 0)
 		return 0;
 	cli_error("cannot find libsrmudp.so in %s or %s/../lib; set SRMUDP_PRELOAD",
-		  cli_quote(q, self), self);
+		  quote_str(q, self), self);
 	return -1;
 }
 
 static int lib_info(const char *path, struct elf_info *info)
 {
-	char interp[PATH_MAX], q[300];
+	char interp[PATH_MAX], q[QUOTE_BUF];
 	enum exec_kind k = classify(path, info, interp);
 
 	if (k == EXEC_UNKNOWN || k == EXEC_SCRIPT || k == EXEC_OTHER_ELF) {
-		cli_error("%s is not a usable shared library", cli_quote(q, path));
+		cli_error("%s is not a usable shared library", quote_str(q, path));
 		return -1;
 	}
 	return 0;
@@ -307,12 +307,12 @@ static int lib_info(const char *path, struct elf_info *info)
 static int set_preload(const char *lib)
 {
 	const char *old = getenv("LD_PRELOAD");
-	char q[300];
+	char q[QUOTE_BUF];
 
 	if (strpbrk(lib, " :\t\n") != NULL) {
 		cli_error("the path of libsrmudp.so %s contains a space or ':', which LD_PRELOAD "
 			  "cannot express; set SRMUDP_PRELOAD to another path",
-			  cli_quote(q, lib));
+			  quote_str(q, lib));
 		return -1;
 	}
 	if (old == NULL || old[0] == '\0')
@@ -365,7 +365,7 @@ static int mark_program(void)
 
 int cmd_run(int argc, char **argv)
 {
-	char path[PATH_MAX], lib[PATH_MAX], q[300];
+	char path[PATH_MAX], lib[PATH_MAX], q[QUOTE_BUF];
 	struct elf_info li = { 0, 0 };
 	struct srm_config cfg;
 	uint8_t pub[SRM_KEY_BYTES];
@@ -379,7 +379,7 @@ int cmd_run(int argc, char **argv)
 		first = 2;
 	else if (argc >= 2 && argv[1][0] == '-') {
 		cli_error("unknown option %s (put -- before a command that starts with '-')",
-			  cli_quote(q, argv[1]));
+			  quote_str(q, argv[1]));
 		return EXIT_USAGE;
 	}
 	if (first >= argc || argv[first][0] == '\0') {
@@ -396,7 +396,7 @@ int cmd_run(int argc, char **argv)
 	srm_config_free(&cfg);
 
 	if (find_in_path(argv[first], path) != 0) {
-		cli_error("%s: command not found", cli_quote(q, argv[first]));
+		cli_error("%s: command not found", quote_str(q, argv[first]));
 		return EXIT_NOT_FOUND;
 	}
 	if (find_preload(lib) != 0 || lib_info(lib, &li) != 0)
@@ -421,6 +421,6 @@ int cmd_run(int argc, char **argv)
 			free(sh);
 		}
 	}
-	cli_error("cannot execute %s: %s", cli_quote(q, path), strerror(errno));
+	cli_error("cannot execute %s: %s", quote_str(q, path), strerror(errno));
 	return errno == ENOENT ? EXIT_NOT_FOUND : EXIT_CANNOT_EXEC;
 }

@@ -63,7 +63,7 @@ static int resolve_tcp(const char *host, const char *port, struct expose *x)
 /* One "PORT" or "PORT=HOST:PORT" item. */
 static int parse_item(const char *item, struct expose *x)
 {
-	char buf[300], q[300], host[256];
+	char buf[300], q[QUOTE_BUF], host[256];
 	const char *eq = strchr(item, '='), *target, *colon;
 	uint16_t tport;
 	int rc;
@@ -71,7 +71,7 @@ static int parse_item(const char *item, struct expose *x)
 	memset(x, 0, sizeof(*x));
 	snprintf(buf, sizeof(buf), "%.*s", eq ? (int)(eq - item) : (int)strlen(item), item);
 	if (cli_parse_port(buf, &x->port) != 0) {
-		cli_error("--expose: bad port %s (expected 1 to 65535)", cli_quote(q, buf));
+		cli_error("--expose: bad port %s (expected 1 to 65535)", quote_str(q, buf));
 		return -1;
 	}
 	if (eq == NULL) {
@@ -103,28 +103,28 @@ static int parse_item(const char *item, struct expose *x)
 		goto bad_target;
 	rc = resolve_tcp(host, colon + 1, x);
 	if (rc != 0) {
-		cli_error("--expose: cannot resolve %s: %s", cli_quote(q, host), gai_strerror(rc));
+		cli_error("--expose: cannot resolve %s: %s", quote_str(q, host), gai_strerror(rc));
 		return -1;
 	}
 	snprintf(x->to_text, sizeof(x->to_text), "%s", target);
 	return 0;
 bad_target:
 	cli_error("--expose: bad target %s (expected PORT=HOST:PORT or PORT=[IPv6]:PORT)",
-		  cli_quote(q, item));
+		  quote_str(q, item));
 	return -1;
 }
 
 /* Append every item of a "A,B=H:P,..." list. */
 static int parse_list(const char *list, struct expose **xs, size_t *n)
 {
-	char *copy = strdup(list), *save = NULL, q[300];
+	char *copy = strdup(list), *save = NULL, q[QUOTE_BUF];
 	int rc = 0;
 
 	if (copy == NULL)
 		return -1;
 	if (list[0] == '\0' || list[strlen(list) - 1] == ',' || strstr(list, ",,") != NULL ||
 	    list[0] == ',') {
-		cli_error("--expose: empty item in %s", cli_quote(q, list));
+		cli_error("--expose: empty item in %s", quote_str(q, list));
 		free(copy);
 		return -1;
 	}
@@ -161,7 +161,7 @@ int cmd_serve(int argc, char **argv)
 	size_t n = 0;
 	struct srm_config cfg;
 	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[300];
+	char err[1024], q[QUOTE_BUF];
 	srm_engine *e = NULL;
 	sigset_t stop;
 	int rc, sig, status = EXIT_CONFIG;
@@ -183,7 +183,7 @@ int cmd_serve(int argc, char **argv)
 		} else if (strncmp(argv[i], "--expose=", 9) == 0) {
 			list = argv[i] + 9;
 		} else {
-			cli_error("unexpected argument %s", cli_quote(q, argv[i]));
+			cli_error("unexpected argument %s", quote_str(q, argv[i]));
 			free(xs);
 			help(stderr);
 			return EXIT_USAGE;

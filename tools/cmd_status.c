@@ -702,7 +702,7 @@ static void help(FILE *f)
 int cmd_status(int argc, char **argv)
 {
 	int json = 0, watch = 0, npids = 0;
-	char **pids = calloc((size_t)argc, sizeof(char *)), q[300], dir[200];
+	char **pids = calloc((size_t)argc, sizeof(char *)), q[QUOTE_BUF], dir[200];
 
 	if (!pids)
 		return EXIT_CONFIG;
@@ -721,7 +721,7 @@ int cmd_status(int argc, char **argv)
 			pids[npids++] = argv[i];
 		} else {
 			cli_error("%s %s", argv[i][0] == '-' ? "unknown option" : "not a process id",
-				  cli_quote(q, argv[i]));
+				  quote_str(q, argv[i]));
 			help(stderr);
 			free(pids);
 			return EXIT_USAGE;

@@ -46,7 +46,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static char name[64];
-	char q[300];
+	char q[QUOTE_BUF];
 
 	if (argc < 2) {
 		usage(stderr);
@@ -68,6 +68,6 @@ int main(int argc, char **argv)
 			return commands[i].fn(argc - 1, argv + 1);
 		}
 	}
-	cli_error("unknown command %s (try: srmudp --help)", cli_quote(q, argv[1]));
+	cli_error("unknown command %s (try: srmudp --help)", quote_str(q, argv[1]));
 	return EXIT_USAGE;
 }

@@ -94,37 +94,6 @@ void config_err(char *err, size_t errlen, const char *where, const char *fmt, ..
 	va_end(ap);
 }
 
-/* Non-printable bytes escaped, long tokens cut with "...". */
-const char *config_quote(char buf[QUOTE_BUF], const char *s, size_t len)
-{
-	size_t o = 0;
-
-	buf[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (i == QUOTE_MAX) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			o += (size_t)sprintf(buf + o, "\\x%02x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
-	return buf;
-}
-
-#define Q(buf, s, len) config_quote(buf, s, len)
-#define QS(buf, s) config_quote(buf, s, strlen(s))
-
 int config_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -195,10 +164,10 @@ static int parse_timeout(const struct source *src, uint32_t *out, char *err, siz
 bad:
 	config_err(err, errlen, src->where,
 		"bad duration %s (expected milliseconds or a number with ms, s, m or h, e.g. 10s)",
-		QS(qb, s));
+		quote_str(qb, s));
 	return SRM_ERR_INVALID;
 range:
-	config_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", QS(qb, s));
+	config_err(err, errlen, src->where, "duration %s out of range (1ms to 24h)", quote_str(qb, s));
 	return SRM_ERR_INVALID;
 }
 
@@ -218,7 +187,7 @@ static int parse_busy_poll(const struct source *src, uint32_t *out, char *err, s
 	if (p == s || (*p != '\0' && strcmp(p, "us") != 0) || v > MAX_BUSY_POLL_US) {
 		config_err(err, errlen, src->where,
 			   "bad busy-poll time %s (expected off or microseconds up to %u, e.g. 100us)",
-			   QS(qb, s), MAX_BUSY_POLL_US);
+			   quote_str(qb, s), MAX_BUSY_POLL_US);
 		return SRM_ERR_INVALID;
 	}
 	*out = (uint32_t)v;
@@ -250,7 +219,7 @@ static int parse_rate(const struct source *src, uint64_t *out, char *err, size_t
 bad:
 	config_err(err, errlen, src->where,
 		   "bad rate %s (expected a number per second, optionally with k, M or G, e.g. 10M)",
-		   QS(qb, s));
+		   quote_str(qb, s));
 	return SRM_ERR_INVALID;
 }
 
@@ -270,7 +239,7 @@ static int parse_choice(const struct source *src, const char *const *names, size
 	int i = pick(src->value, names, n);
 
 	if (i < 0) {
-		config_err(err, errlen, src->where, "bad value %s (expected %s)", QS(qb, src->value),
+		config_err(err, errlen, src->where, "bad value %s (expected %s)", quote_str(qb, src->value),
 			expected);
 		return SRM_ERR_INVALID;
 	}
@@ -292,7 +261,7 @@ static int parse_path(const struct source *src, char out[4096], char *err, size_
 			if (getcwd(cwd, sizeof(cwd)) == NULL) {
 				config_err(err, errlen, src->where,
 					"relative path %s but the current directory is unknown: %s",
-					QS(qb, src->value), strerror(errno));
+					quote_str(qb, src->value), strerror(errno));
 				return SRM_ERR_INVALID;
 			}
 			base = cwd;
@@ -300,7 +269,7 @@ static int parse_path(const struct source *src, char out[4096], char *err, size_
 		n = snprintf(out, 4096, "%s/%s", strcmp(base, "/") == 0 ? "" : base, src->value);
 	}
 	if (n < 0 || n >= 4096) {
-		config_err(err, errlen, src->where, "path too long: %s", QS(qb, src->value));
+		config_err(err, errlen, src->where, "path too long: %s", quote_str(qb, src->value));
 		return SRM_ERR_INVALID;
 	}
 	return 0;
@@ -405,18 +374,18 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 	const char *why = split_host_port(s, len, 0, 0, host, sizeof(host), &port, &bracketed);
 
 	if (why != NULL) {
-		config_err(err, errlen, src->where, "bad endpoint %s%s: %s", Q(qb, s, len), what, why);
+		config_err(err, errlen, src->where, "bad endpoint %s%s: %s", quote_bytes(qb, s, len), what, why);
 		return SRM_ERR_INVALID;
 	}
 	rc = resolve(host, port, bracketed, 0, out, out_len);
 	if (rc != 0) {
-		config_err(err, errlen, src->where, "cannot resolve %s%s: %s", QS(qb, host), what,
+		config_err(err, errlen, src->where, "cannot resolve %s%s: %s", quote_str(qb, host), what,
 			gai_strerror(rc));
 		return SRM_ERR_INVALID;
 	}
 	if (bracketed && out->ss_family != AF_INET6) {
 		config_err(err, errlen, src->where, "bad endpoint %s%s: brackets are for IPv6 only",
-			Q(qb, s, len), what);
+			quote_bytes(qb, s, len), what);
 		return SRM_ERR_INVALID;
 	}
 	return 0;
@@ -434,7 +403,7 @@ static int parse_listen(const struct source *src, struct srm_config *cfg, char *
 					  &bracketed);
 
 	if (why != NULL) {
-		config_err(err, errlen, src->where, "bad listen address %s: %s", QS(qb, s), why);
+		config_err(err, errlen, src->where, "bad listen address %s: %s", quote_str(qb, s), why);
 		return SRM_ERR_INVALID;
 	}
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
@@ -443,7 +412,7 @@ static int parse_listen(const struct source *src, struct srm_config *cfg, char *
 	if (rc != 0) {
 		config_err(err, errlen, src->where,
 			"bad listen address %s: %s is not a numeric IPv4 or [IPv6] address",
-			QS(qb, s), QS(qh, host));
+			quote_str(qb, s), quote_str(qh, host));
 		return SRM_ERR_INVALID;
 	}
 	return 0;
@@ -494,29 +463,31 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 	memset(&p, 0, sizeof(p));
 	if (eq == NULL || eq == tok) {
 		config_err(err, errlen, src->where, "expected NAME=PUBKEY[@HOST:PORT], got %s",
-			Q(qb, tok, len));
+			quote_bytes(qb, tok, len));
 		return SRM_ERR_INVALID;
 	}
 	why = check_name(tok, (size_t)(eq - tok), p.name);
 	if (why != NULL) {
-		config_err(err, errlen, src->where, "bad peer name %s: %s", Q(qb, tok, (size_t)(eq - tok)),
-			why);
+		config_err(err, errlen, src->where, "bad peer name %s: %s",
+			   quote_bytes(qb, tok, (size_t)(eq - tok)), why);
 		return SRM_ERR_INVALID;
 	}
-	QS(qn, p.name);
+	quote_str(qn, p.name);
 	const char *key = eq + 1, *end = tok + len;
 
 	at = memchr(key, '@', (size_t)(end - key));
 	size_t klen = (size_t)((at ? at : end) - key);
 
 	if (klen == 0 || klen >= sizeof(keytext)) {
-		config_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		config_err(err, errlen, src->where, "bad public key %s for peer %s",
+			   quote_bytes(qb, key, klen), qn);
 		return SRM_ERR_INVALID;
 	}
 	memcpy(keytext, key, klen);
 	keytext[klen] = '\0';
 	if (srm_pubkey_decode(keytext, p.pubkey) != 0) {
-		config_err(err, errlen, src->where, "bad public key %s for peer %s", Q(qb, key, klen), qn);
+		config_err(err, errlen, src->where, "bad public key %s for peer %s",
+			   quote_bytes(qb, key, klen), qn);
 		return SRM_ERR_INVALID;
 	}
 	if (at != NULL) {
@@ -535,8 +506,8 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 		}
 		if (memcmp(o->pubkey, p.pubkey, SRM_KEY_BYTES) == 0) {
 			config_err(err, errlen, src->where,
-				"peers %s and %s have the same public key %s", QS(qb, o->name), qn,
-				Q(qk, key, klen));
+				"peers %s and %s have the same public key %s", quote_str(qb, o->name), qn,
+				quote_bytes(qk, key, klen));
 			return SRM_ERR_INVALID;
 		}
 	}

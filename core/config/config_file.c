@@ -26,8 +26,6 @@
 /* The file is a few lines of text; refuse anything that is clearly not. */
 #define CONFIG_FILE_MAX (1u << 20)
 
-#define QS(buf, s) config_quote(buf, s, strlen(s))
-
 static int key_lookup(const char *name)
 {
 	char full[64];
@@ -60,7 +58,7 @@ static int read_file(const char *path, char **out, char *err, size_t errlen)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
 	if (fd < 0 || fstat(fd, &st) != 0) {
-		config_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
+		config_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", quote_str(qb, path),
 			strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -68,7 +66,7 @@ static int read_file(const char *path, char **out, char *err, size_t errlen)
 	}
 	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)CONFIG_FILE_MAX) {
 		config_err(err, errlen, "SRMUDP_CONFIG", "%s is not a regular file under 1 MiB",
-			QS(qb, path));
+			quote_str(qb, path));
 		close(fd);
 		return SRM_ERR_INVALID;
 	}
@@ -84,7 +82,7 @@ static int read_file(const char *path, char **out, char *err, size_t errlen)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			config_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", QS(qb, path),
+			config_err(err, errlen, "SRMUDP_CONFIG", "cannot read %s: %s", quote_str(qb, path),
 				strerror(errno));
 			free(buf);
 			close(fd);
@@ -97,7 +95,7 @@ static int read_file(const char *path, char **out, char *err, size_t errlen)
 	close(fd);
 	buf[got] = '\0';
 	if (memchr(buf, '\0', got) != NULL) {
-		config_err(err, errlen, "SRMUDP_CONFIG", "%s is not a text file", QS(qb, path));
+		config_err(err, errlen, "SRMUDP_CONFIG", "%s is not a text file", quote_str(qb, path));
 		free(buf);
 		return SRM_ERR_INVALID;
 	}
@@ -181,7 +179,7 @@ int config_file_read(const char *path, struct file_values *fv, char *err, size_t
 		snprintf(where, sizeof(where), "%s:%d", path, lineno);
 		eq = strchr(line, '=');
 		if (eq == NULL) {
-			config_err(err, errlen, where, "expected KEY = value, got %s", QS(qb, line));
+			config_err(err, errlen, where, "expected KEY = value, got %s", quote_str(qb, line));
 			return SRM_ERR_INVALID;
 		}
 		*eq = '\0';
@@ -199,15 +197,15 @@ int config_file_read(const char *path, struct file_values *fv, char *err, size_t
 			near = config_suggest(full, n < sizeof(full) ? n : sizeof(full) - 1);
 			if (near != NULL)
 				config_err(err, errlen, where, "unknown key %s (did you mean %s?)",
-					   QS(qb, key), near);
+					   quote_str(qb, key), near);
 			else
-				config_err(err, errlen, where, "unknown key %s", QS(qb, key));
+				config_err(err, errlen, where, "unknown key %s", quote_str(qb, key));
 			return SRM_ERR_INVALID;
 		}
 		val = (char *)unquote(eq + 1, &ok);
 		snprintf(where, sizeof(where), "%s:%d: %s", path, lineno, config_key_names[id]);
 		if (!ok) {
-			config_err(err, errlen, where, "unterminated quote in %s", QS(qb, val));
+			config_err(err, errlen, where, "unterminated quote in %s", quote_str(qb, val));
 			return SRM_ERR_INVALID;
 		}
 		if (id == K_PEERS) {

@@ -9,12 +9,9 @@
 #include <limits.h>
 #include <stddef.h>
 
-#define CONFIG_INTERNAL __attribute__((visibility("hidden")))
+#include "quote.h"
 
-/* Quoted tokens in errors are cut so the message stays one short line;
- * a quote buffer holds every byte escaped (\xNN) plus quotes and "...". */
-#define QUOTE_MAX 64
-#define QUOTE_BUF (QUOTE_MAX * 4 + 8)
+#define CONFIG_INTERNAL __attribute__((visibility("hidden")))
 
 enum config_key {
 	K_KEY,
@@ -71,8 +68,6 @@ CONFIG_INTERNAL const char *config_suggest(const char *name, size_t n);
 /* "WHERE: message" into err (nothing if err is NULL or errlen 0). */
 CONFIG_INTERNAL void config_err(char *err, size_t errlen, const char *where, const char *fmt,
 				...) __attribute__((format(printf, 4, 5)));
-/* s[0..len) as "text", escaped and cut for an error message; returns buf. */
-CONFIG_INTERNAL const char *config_quote(char buf[QUOTE_BUF], const char *s, size_t len);
 CONFIG_INTERNAL int config_is_space(char c);
 /* Trim in place; returns the start, NUL-terminates the end. */
 CONFIG_INTERNAL char *config_trim(char *s);
