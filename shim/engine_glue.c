@@ -18,10 +18,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fork.h"
+#include "log.h" /* core/config/log.h: the one line format */
 #include "real.h"
 #include "vaddr.h"
 
@@ -87,32 +87,22 @@ int glue_enabled(void)
 	return e;
 }
 
-/* The engine's line format (core/config/log.h), which the shim cannot link to:
- *   2026-11-22T05:57:30.123Z srmudp[1234] info: message */
+/* The engine's line format (log_format), written with the real write():
+ * log_write() would re-enter the write() hook, and writes to the engine's
+ * log fd, which does not exist before the engine starts.  The file is
+ * opened per line: the glue logs rarely. */
 static void vlog_line(enum srm_log_level level, const char *fmt, va_list ap)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char line[768];
-	struct timespec ts;
-	struct tm tm;
-	int n, fd = 2;
+	char line[LOG_LINE_MAX];
+	size_t n = log_format(line, sizeof(line), level, NULL, fmt, ap);
+	int fd = 2;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srmudp[%d] %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), names[level & 3]);
-	if (n < 0 || (size_t)n >= sizeof(line))
-		return;
-	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	n = (int)strlen(line);
-	line[n++] = '\n';
 	if (cfg_state == 1 && cfg.log_file[0]) {
 		fd = open(cfg.log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0)
 			fd = 2;
 	}
-	if (real_write(fd, line, (size_t)n) < 0) {
+	if (real_write(fd, line, n) < 0) {
 		/* nowhere left to report it */
 	}
 	if (fd != 2)

@@ -26,9 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* One event per line; longer messages are cut.  Large enough for a peer
- * name (63), an address and a sentence, small enough for the stack. */
-#define LOG_LINE_MAX 1024
 /* Log files live above the select() range so that an application using
  * select() with low fds never sees ours (and closefrom(3) in typical
  * daemons is less likely to hit a number it uses itself). */
@@ -153,50 +150,59 @@ static void write_quiet(int fd, const char *buf, size_t len)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-void log_write(enum srm_log_level lvl, const char *peer, const char *fmt, ...)
+size_t log_format(char *line, size_t cap, enum srm_log_level lvl, const char *peer,
+		  const char *fmt, va_list ap)
 {
-	char line[LOG_LINE_MAX];
 	struct timespec ts;
 	struct tm tm;
 	size_t len, start;
-	int saved = errno, n;
-	va_list ap;
+	int n;
 
-	if (!log_enabled(lvl))
-		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srmudp[%ld] %s",
+	n = snprintf(line, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ srmudp[%ld] %s",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 		     tm.tm_sec, ts.tv_nsec / 1000000L, (long)getpid(), log_level_name(lvl));
 	len = n > 0 ? (size_t)n : 0;
 	if (peer != NULL && peer[0] != '\0') {
 		start = len + 6; /* after " peer=" */
-		n = snprintf(line + len, sizeof(line) - len, " peer=%.63s", peer);
+		n = snprintf(line + len, cap - len, " peer=%.63s", peer);
 		if (n > 0) {
 			len += (size_t)n;
 			sanitize(line + start, len - start);
 		}
 	}
-	if (len + 2 < sizeof(line)) {
+	if (len + 2 < cap) {
 		line[len++] = ':';
 		line[len++] = ' ';
 	}
 	start = len;
-	va_start(ap, fmt);
-	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-	va_end(ap);
+	n = vsnprintf(line + len, cap - len, fmt, ap);
 	if (n < 0)
 		n = 0;
 	/* Room for the newline: cut long messages and mark the cut. */
-	if ((size_t)n >= sizeof(line) - len - 1) {
-		len = sizeof(line) - 1;
+	if ((size_t)n >= cap - len - 1) {
+		len = cap - 1;
 		memcpy(line + len - 3, "...", 3);
 	} else {
 		len += (size_t)n;
 	}
 	sanitize(line + start, len - start);
 	line[len++] = '\n';
+	return len;
+}
+
+void log_write(enum srm_log_level lvl, const char *peer, const char *fmt, ...)
+{
+	char line[LOG_LINE_MAX];
+	int saved = errno;
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	va_start(ap, fmt);
+	size_t len = log_format(line, sizeof(line), lvl, peer, fmt, ap);
+	va_end(ap);
 	write_quiet(log_fd(), line, len);
 	errno = saved;
 }

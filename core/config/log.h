@@ -24,6 +24,8 @@
 #ifndef SRMUDP_LOG_H
 #define SRMUDP_LOG_H
 
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "srmudp.h"
@@ -33,6 +35,10 @@ extern "C" {
 #endif
 
 #define LOG_INTERNAL __attribute__((visibility("hidden")))
+
+/* One event per line; longer messages are cut.  Large enough for a peer
+ * name (63), an address and a sentence, small enough for the stack. */
+#define LOG_LINE_MAX 1024
 
 /* Set the threshold and destination.  path NULL or "" means stderr.  A file
  * is created mode 0600 and appended to.  If it cannot be opened, logging
@@ -51,6 +57,13 @@ LOG_INTERNAL int log_fd(void);
 /* Write one line.  peer may be NULL.  Long messages are cut with "...". */
 LOG_INTERNAL void log_write(enum srm_log_level lvl, const char *peer, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The line log_write() writes, built into line[0..cap) (cap at least 64),
+ * ending in '\n'; returns its length.  It calls no function the preload
+ * hooks (only the clock, getpid and the printf family), so the preload
+ * formats its own lines with it and writes them through its real write(). */
+LOG_INTERNAL size_t log_format(char *line, size_t cap, enum srm_log_level lvl, const char *peer,
+			       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 #define LOG_AT_(lvl, peer, ...)                                   \
 	do {                                                      \

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -163,6 +164,34 @@ TEST_F(LogTest, LongMessagesAreCut)
 	EXPECT_EQ(c.substr(c.size() - 4), "...\n");
 	// The peer name is capped at the longest legal name.
 	EXPECT_NE(c.find("peer=" + std::string(63, 'n') + ":"), std::string::npos);
+}
+
+// log_format is the line itself, for writers with their own write() (the
+// preload's glue): same prefix, cut and newline, into any buffer size.
+std::string Format(size_t cap, const char *peer, const char *fmt, ...)
+{
+	std::vector<char> buf(cap);
+	va_list ap;
+	va_start(ap, fmt);
+	size_t n = log_format(buf.data(), cap, SRM_LOG_INFO, peer, fmt, ap);
+	va_end(ap);
+	EXPECT_LE(n, cap);
+	return std::string(buf.data(), n);
+}
+
+TEST(LogFormat, SameLineAsLogWrite)
+{
+	std::string l = Format(LOG_LINE_MAX, nullptr, "engine started on UDP port %d", 4000);
+	EXPECT_EQ(AfterPrefix(l), "info: engine started on UDP port 4000\n") << l;
+	l = Format(LOG_LINE_MAX, "db", "a\nb");
+	EXPECT_EQ(AfterPrefix(l), "info peer=db: a?b\n") << l;
+}
+
+TEST(LogFormat, CutToTheBuffer)
+{
+	std::string l = Format(100, nullptr, "%s", std::string(500, 'x').c_str());
+	EXPECT_EQ(l.size(), 100u);
+	EXPECT_EQ(l.substr(l.size() - 4), "...\n");
 }
 
 TEST_F(LogTest, ErrnoIsPreserved)
