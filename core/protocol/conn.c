@@ -65,12 +65,10 @@ static void log_release(struct conn *c, uint32_t m)
 	c->log_used--;
 }
 
-static void log_frame(struct sent_rec *r, uint8_t type, uint64_t id, uint64_t off,
-		      uint32_t len, uint8_t fin, uint16_t port)
+static void log_frame(struct sent_rec *r, struct sent_frame f)
 {
 	if (r->nframes < SENT_FRAMES_MAX)
-		r->f[r->nframes++] = (struct sent_frame){ .type = type, .fin = fin, .port = port,
-							  .len = len, .id = id, .off = off };
+		r->f[r->nframes++] = f;
 }
 
 /* ---- Recovery callbacks ------------------------------------------------- */
@@ -136,8 +134,8 @@ static void on_lost(void *ctx, const struct recovery_event *ev)
 		}
 		struct cstream *cs = conn_find(c, f->id);
 		if (!cs) {
-			if (f->type == FRAME_RESET && f->fin == 2 && c->n_orphans < ORPHAN_RESETS_MAX)
-				c->orphans[c->n_orphans++] = (struct orphan_reset){ f->id, f->len };
+			if (f->type == FRAME_RESET && f->orphan && c->n_orphans < ORPHAN_RESETS_MAX)
+				c->orphans[c->n_orphans++] = (struct orphan_reset){ f->id, f->reason };
 			continue;
 		}
 		enum stream_state st = cs->s.state;
@@ -246,11 +244,6 @@ void conn_on_too_big(struct conn *c, uint32_t udp_size, uint32_t mtu_hint, uint6
 		recovery_set_mtu(&c->rec, pmtu_current(&c->pmtu));
 }
 
-void conn_seed_rtt(struct conn *c, uint64_t rtt_us)
-{
-	recovery_seed_rtt(&c->rec, rtt_us);
-}
-
 int conn_is_dead(const struct conn *c)
 {
 	return c->dead;
@@ -265,11 +258,6 @@ static void die(struct conn *c, uint32_t reason, bool by_peer)
 	c->dead_reason = reason;
 	conn_kill_streams(c, by_peer ? RESET_SHUTDOWN : RESET_TIMEOUT, false);
 	c->ev_conn = 1;
-}
-
-void conn_reset_all(struct conn *c, enum wire_reset_reason why)
-{
-	conn_kill_streams(c, why, !c->dead);
 }
 
 void conn_close(struct conn *c, uint32_t reason)
@@ -364,7 +352,7 @@ static void put_conn_frames(struct conn *c, struct pkt *p)
 		p->eliciting = true;
 		c->close_sent = true;
 		c->need_close = false;
-		log_frame(p->rec, FRAME_CLOSE, 0, 0, 0, 0, 0);
+		log_frame(p->rec, (struct sent_frame){ .type = FRAME_CLOSE });
 	}
 	while (c->n_orphans > 0 && !pkt_full(p)) {
 		struct orphan_reset *o = &c->orphans[c->n_orphans - 1];
@@ -373,7 +361,8 @@ static void put_conn_frames(struct conn *c, struct pkt *p)
 			return;
 		p->off += n;
 		p->eliciting = true;
-		log_frame(p->rec, FRAME_RESET, o->id, 0, o->reason, 2, 0);
+		log_frame(p->rec, (struct sent_frame){ .type = FRAME_RESET, .id = o->id,
+						      .reason = o->reason, .orphan = true });
 		c->n_orphans--;
 	}
 	if (c->need_max_data && !pkt_full(p)) {
@@ -382,7 +371,7 @@ static void put_conn_frames(struct conn *c, struct pkt *p)
 			return;
 		p->off += n;
 		p->eliciting = true;
-		log_frame(p->rec, FRAME_MAX_DATA, 0, c->rx_max, 0, 0, 0);
+		log_frame(p->rec, (struct sent_frame){ .type = FRAME_MAX_DATA, .off = c->rx_max });
 		c->need_max_data = false;
 	}
 }
@@ -403,22 +392,26 @@ static bool put_stream_ctl(struct pkt *p, struct cstream *cs)
 		case CTL_OPEN:
 			n = frame_put_open(b, cap, id, cs->s.port);
 			if (n)
-				log_frame(p->rec, FRAME_OPEN, id, 0, 0, 0, cs->s.port);
+				log_frame(p->rec, (struct sent_frame){ .type = FRAME_OPEN, .id = id,
+								      .port = cs->s.port });
 			break;
 		case CTL_ACCEPT:
 			n = frame_put_accept(b, cap, id);
 			if (n)
-				log_frame(p->rec, FRAME_ACCEPT, id, 0, 0, 0, 0);
+				log_frame(p->rec, (struct sent_frame){ .type = FRAME_ACCEPT, .id = id });
 			break;
 		case CTL_MAX_STREAM_DATA:
 			n = frame_put_max_stream_data(b, cap, id, cs->s.rx.max);
 			if (n)
-				log_frame(p->rec, FRAME_MAX_STREAM_DATA, id, cs->s.rx.max, 0, 0, 0);
+				log_frame(p->rec, (struct sent_frame){ .type = FRAME_MAX_STREAM_DATA,
+								      .id = id, .off = cs->s.rx.max });
 			break;
 		default:
 			n = frame_put_reset(b, cap, id, cs->out_reason, cs->reset_final);
 			if (n)
-				log_frame(p->rec, FRAME_RESET, id, cs->reset_final, cs->out_reason, 0, 0);
+				log_frame(p->rec, (struct sent_frame){ .type = FRAME_RESET, .id = id,
+								      .off = cs->reset_final,
+								      .reason = cs->out_reason });
 			break;
 		}
 		if (!n)
@@ -460,7 +453,8 @@ static void put_stream_data(struct conn *c, struct pkt *p)
 		p->eliciting = true;
 		if (off < cs->s.tx.next)
 			p->retransmit = true;
-		log_frame(p->rec, FRAME_STREAM, cs->s.id, off, (uint32_t)len, fin, 0);
+		log_frame(p->rec, (struct sent_frame){ .type = FRAME_STREAM, .id = cs->s.id,
+						      .off = off, .len = (uint32_t)len, .fin = fin });
 		c->tx_total += stream_send_sent(&cs->s, off, len, fin);
 		if (stream_send_pending(&cs->s))
 			dl_push(&c->send_q, &cs->send_node); /* to the back: round-robin */

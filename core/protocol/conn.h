@@ -93,8 +93,6 @@ size_t conn_mtu_payload(const struct conn *c);
 /* sendmsg said EMSGSIZE, or ICMP packet-too-big arrived, for a datagram of
  * udp_size bytes; mtu_hint is the UDP payload that fits, or 0. */
 void conn_on_too_big(struct conn *c, uint32_t udp_size, uint32_t mtu_hint, uint64_t now_us);
-/* Seed the RTT estimate (e.g. from the handshake) before the first ACK. */
-void conn_seed_rtt(struct conn *c, uint64_t rtt_us);
 
 /* ---- Streams ------------------------------------------------------------ */
 
@@ -109,8 +107,6 @@ int conn_stream_accept(struct conn *c, uint64_t id);
  * SRM_ERR_NOTFOUND, SRM_ERR_CLOSED (shut down or reset).  Writing to a
  * stream still opening is allowed; nothing is sent before the ACCEPT. */
 ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n);
-/* How many bytes conn_stream_write would take now (0 when closed). */
-size_t conn_stream_write_space(struct conn *c, uint64_t id);
 /* Bytes delivered in order (0 = nothing now, or the end: see
  * CONN_EV_FIN), SRM_ERR_NOTFOUND, SRM_ERR_RESET (the peer reset it). */
 ssize_t conn_stream_read(struct conn *c, uint64_t id, void *p, size_t n);
@@ -173,10 +169,6 @@ struct conn_event {
  * until the stream is read again, etc.), so the queue stays bounded. */
 int conn_poll_event(struct conn *c, struct conn_event *ev);
 
-/* Peer restarted (new boot id) or engine stop: every stream is reset with
- * why (RESET events are reported; RESET frames are sent when the session
- * is still usable). */
-void conn_reset_all(struct conn *c, enum wire_reset_reason why);
 /* Say goodbye: reset all streams with RESET_SHUTDOWN and queue a CLOSE
  * frame carrying reason (sent by the next conn_build_packet). */
 void conn_close(struct conn *c, uint32_t reason);

@@ -89,14 +89,24 @@ struct cstream {
 	struct compress_rx zrx;
 };
 
+/* What one frame of a sent packet said, to act on its ack or loss.  Built
+ * with designated initialisers: unnamed fields are zero. */
 struct sent_frame {
 	uint8_t type;         /* enum wire_frame */
-	uint8_t fin;
-	uint16_t port;
-	uint32_t len;
+	bool fin : 1;         /* STREAM: carried the FIN */
+	/* RESET of a stream no longer held (refused, or freed): a loss
+	 * resends it from this record alone */
+	bool orphan : 1;
+	uint16_t port;        /* OPEN */
+	union {
+		uint32_t len;     /* STREAM */
+		uint32_t reason;  /* RESET */
+	};
 	uint64_t id;
-	uint64_t off;         /* STREAM offset; MAX_* value */
+	uint64_t off;         /* STREAM offset; MAX_* value; RESET final size */
 };
+/* Every packet in flight holds SENT_FRAMES_MAX of these. */
+_Static_assert(sizeof(struct sent_frame) == 24, "sent_frame grew");
 
 struct sent_rec {
 	uint32_t next_free;   /* free list link */

@@ -499,20 +499,6 @@ static size_t chunk_for(uint64_t room, size_t want)
 	return n;
 }
 
-size_t conn_stream_write_space(struct conn *c, uint64_t id)
-{
-	struct cstream *cs = conn_find(c, id);
-	if (!cs)
-		return 0;
-	uint64_t room = send_room(c, cs), total = 0;
-	/* Whole records first, then what fits in the rest. */
-	while (room > compress_tx_bound(COMPRESS_RECORD_MAX)) {
-		total += COMPRESS_RECORD_MAX;
-		room -= compress_tx_bound(COMPRESS_RECORD_MAX);
-	}
-	return (size_t)(total + chunk_for(room, COMPRESS_RECORD_MAX));
-}
-
 ssize_t conn_stream_write(struct conn *c, uint64_t id, const void *p, size_t n)
 {
 	struct cstream *cs = conn_find(c, id);

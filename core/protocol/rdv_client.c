@@ -411,8 +411,3 @@ int rdv_client_registered(const struct rdv_client *c, uint64_t now_ms,
 		*reflexive = c->reflexive;
 	return 1;
 }
-
-const struct rdv_endpoint *rdv_client_server(const struct rdv_client *c)
-{
-	return &c->cfg.server;
-}

@@ -397,7 +397,6 @@ size_t rdv_client_wrap_relay(const struct rdv_client *c, const uint8_t target[RD
  * refresh); *reflexive gets our public address when not NULL. */
 int rdv_client_registered(const struct rdv_client *c, uint64_t now_ms,
 			  struct rdv_endpoint *reflexive);
-const struct rdv_endpoint *rdv_client_server(const struct rdv_client *c);
 
 #ifdef __cplusplus
 }
