@@ -1,11 +1,11 @@
 /*
  * cmd_status.c — srmudp status [--json] [--watch] [PID...]: every running
  * srmudp engine this user may see, read from the engines' control sockets
- * (core/driver/engine_control.c serves one JSON document per connection).
+ * (core/driver/control.c serves one JSON document per connection).
  *
- * The documents are read with a small tolerant JSON reader: unknown fields
- * are carried and ignored, missing ones print as "-", so an older or newer
- * engine never breaks the table.  docs/OPERATIONS.md explains each column.
+ * The documents are read with the tolerant JSON reader (core/config/json.h):
+ * unknown fields are carried and ignored, missing ones print as "-", so an
+ * older or newer engine never breaks the table.  docs/OPERATIONS.md explains each column.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,256 +22,23 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "json.h"
 
 /* An engine answers from its event loop; one that takes longer than this
  * is stuck and is reported as such rather than stalling the whole list. */
 #define STATUS_READ_TIMEOUT_MS 2000
-/* Engines cut their document at 4 MiB (engine_control.c); accept a little
- * more so a cut document is never mistaken for a truncated read. */
-#define STATUS_DOC_MAX (8u << 20)
-/* Deeper nesting than this is not a status document. */
-#define JSON_MAX_DEPTH 32
+/* Engines cut their document at JSON_OUT_MAX; accept more, so a cut
+ * document is never mistaken for a truncated read. */
+#define STATUS_DOC_MAX (2 * JSON_OUT_MAX)
 /* The table lists this many streams per peer; --json has them all. */
 #define STREAMS_SHOWN 16
 #define MAX_ENGINES 4096
 
-/* ---- A small tolerant JSON reader -------------------------------------- */
-
-enum jtype { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
-
-struct jnode {
-	enum jtype type;
-	double num;              /* J_NUM, J_BOOL (0/1) */
-	char *str;               /* J_STR, decoded, NUL-terminated */
-	char *key;               /* member name inside an object */
-	struct jnode *child, *next;
-};
-
-struct jparser {
-	const char *p, *end;
-	int depth;
-};
-
-static void jfree(struct jnode *n)
-{
-	while (n) {
-		struct jnode *next = n->next;
-		jfree(n->child);
-		free(n->str);
-		free(n->key);
-		free(n);
-		n = next;
-	}
-}
-
-static void skip_ws(struct jparser *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
-		j->p++;
-}
-
-static void put_utf8(char *out, size_t *o, unsigned cp)
-{
-	if (cp < 0x80) {
-		out[(*o)++] = (char)cp;
-	} else if (cp < 0x800) {
-		out[(*o)++] = (char)(0xc0 | cp >> 6);
-		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	} else {
-		out[(*o)++] = (char)(0xe0 | cp >> 12);
-		out[(*o)++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		out[(*o)++] = (char)(0x80 | (cp & 0x3f));
-	}
-}
-
-/* A string at j->p (after the quote); returns it decoded or NULL. */
-static char *parse_string(struct jparser *j)
-{
-	const char *s = j->p;
-	size_t n = 0;
-	while (s + n < j->end && s[n] != '"')
-		n += (s[n] == '\\' && s + n + 1 < j->end) ? 2 : 1;
-	if (s + n >= j->end)
-		return NULL;
-	/* Decoded text is never longer than its escaped form. */
-	char *out = malloc(n + 1);
-	size_t o = 0;
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c != '\\') {
-			out[o++] = c;
-			continue;
-		}
-		c = s[++i];
-		switch (c) {
-		case 'b': out[o++] = '\b'; break;
-		case 'f': out[o++] = '\f'; break;
-		case 'n': out[o++] = '\n'; break;
-		case 'r': out[o++] = '\r'; break;
-		case 't': out[o++] = '\t'; break;
-		case 'u': {
-			unsigned cp = 0;
-			if (i + 4 >= n) {
-				free(out);
-				return NULL;
-			}
-			for (int k = 1; k <= 4; k++) {
-				char h = s[i + k];
-				cp = cp * 16 + (unsigned)(h >= '0' && h <= '9'   ? h - '0'
-							  : h >= 'a' && h <= 'f' ? h - 'a' + 10
-							  : h >= 'A' && h <= 'F' ? h - 'A' + 10
-										 : 0);
-			}
-			i += 4;
-			/* Surrogates are not worth pairing for a status table. */
-			put_utf8(out, &o, cp >= 0xd800 && cp < 0xe000 ? '?' : cp);
-			break;
-		}
-		default: out[o++] = c; break; /* \" \\ \/ and anything lenient */
-		}
-	}
-	out[o] = '\0';
-	j->p = s + n + 1;
-	return out;
-}
-
-static struct jnode *parse_value(struct jparser *j);
-
-/* Members or elements up to the closing bracket; with_keys for objects. */
-static int parse_members(struct jparser *j, struct jnode *parent, char close, int with_keys)
-{
-	struct jnode **tail = &parent->child;
-	skip_ws(j);
-	if (j->p < j->end && *j->p == close) {
-		j->p++;
-		return 0;
-	}
-	for (;;) {
-		char *key = NULL;
-		skip_ws(j);
-		if (with_keys) {
-			if (j->p >= j->end || *j->p != '"')
-				return -1;
-			j->p++;
-			if (!(key = parse_string(j)))
-				return -1;
-			skip_ws(j);
-			if (j->p >= j->end || *j->p != ':') {
-				free(key);
-				return -1;
-			}
-			j->p++;
-		}
-		struct jnode *v = parse_value(j);
-		if (!v) {
-			free(key);
-			return -1;
-		}
-		v->key = key;
-		*tail = v;
-		tail = &v->next;
-		skip_ws(j);
-		if (j->p >= j->end)
-			return -1;
-		if (*j->p == ',') {
-			j->p++;
-			continue;
-		}
-		if (*j->p == close) {
-			j->p++;
-			return 0;
-		}
-		return -1;
-	}
-}
-
-static struct jnode *parse_value(struct jparser *j)
-{
-	skip_ws(j);
-	if (j->p >= j->end || j->depth > JSON_MAX_DEPTH)
-		return NULL;
-	struct jnode *n = calloc(1, sizeof(*n));
-	if (!n)
-		return NULL;
-	char c = *j->p;
-	int ok = 1;
-	if (c == '{' || c == '[') {
-		j->p++;
-		j->depth++;
-		n->type = c == '{' ? J_OBJ : J_ARR;
-		ok = parse_members(j, n, c == '{' ? '}' : ']', c == '{') == 0;
-		j->depth--;
-	} else if (c == '"') {
-		j->p++;
-		n->type = J_STR;
-		ok = (n->str = parse_string(j)) != NULL;
-	} else if (c == 't' && j->end - j->p >= 4 && !memcmp(j->p, "true", 4)) {
-		n->type = J_BOOL, n->num = 1, j->p += 4;
-	} else if (c == 'f' && j->end - j->p >= 5 && !memcmp(j->p, "false", 5)) {
-		n->type = J_BOOL, j->p += 5;
-	} else if (c == 'n' && j->end - j->p >= 4 && !memcmp(j->p, "null", 4)) {
-		n->type = J_NULL, j->p += 4;
-	} else if (c == '-' || (c >= '0' && c <= '9')) {
-		char buf[64];
-		size_t k = 0;
-		while (j->p + k < j->end && k < sizeof(buf) - 1 && strchr("+-.eE0123456789", j->p[k]))
-			k++;
-		memcpy(buf, j->p, k);
-		buf[k] = '\0';
-		char *e;
-		n->type = J_NUM;
-		n->num = strtod(buf, &e);
-		ok = e == buf + k && k > 0;
-		j->p += k;
-	} else {
-		ok = 0;
-	}
-	if (!ok) {
-		jfree(n);
-		return NULL;
-	}
-	return n;
-}
-
-/* The whole text must be one value (whitespace around it allowed). */
-static struct jnode *json_parse(const char *text, size_t len)
-{
-	struct jparser j = { text, text + len, 0 };
-	struct jnode *n = parse_value(&j);
-	skip_ws(&j);
-	if (n && j.p != j.end) {
-		jfree(n);
-		return NULL;
-	}
-	return n;
-}
-
-static const struct jnode *jget(const struct jnode *obj, const char *key)
-{
-	if (!obj || obj->type != J_OBJ)
-		return NULL;
-	for (const struct jnode *c = obj->child; c; c = c->next)
-		if (c->key && strcmp(c->key, key) == 0)
-			return c;
-	return NULL;
-}
-
-static int jhas_num(const struct jnode *obj, const char *key, double *v)
-{
-	const struct jnode *n = jget(obj, key);
-	if (!n || (n->type != J_NUM && n->type != J_BOOL))
-		return 0;
-	*v = n->num;
-	return 1;
-}
-
 /* A string field made safe for a terminal (no control characters). */
-static const char *jstr(const struct jnode *obj, const char *key, char *buf, size_t len)
+static const char *jstr(const struct json_node *obj, const char *key, char *buf, size_t len)
 {
-	const struct jnode *n = jget(obj, key);
-	if (!n || n->type != J_STR || !n->str[0])
+	const struct json_node *n = json_get(obj, key);
+	if (!n || n->type != JSON_STR || !n->str[0])
 		return "-";
 	snprintf(buf, len, "%s", n->str);
 	for (char *p = buf; *p; p++)
@@ -280,18 +47,12 @@ static const char *jstr(const struct jnode *obj, const char *key, char *buf, siz
 	return buf;
 }
 
-static int jtrue(const struct jnode *obj, const char *key)
-{
-	const struct jnode *n = jget(obj, key);
-	return n && n->type == J_BOOL && n->num != 0;
-}
-
 /* ---- Human-readable units ------------------------------------------------ */
 
-static const char *fmt_bytes(char *buf, size_t len, const struct jnode *obj, const char *key)
+static const char *fmt_bytes(char *buf, size_t len, const struct json_node *obj, const char *key)
 {
 	double v;
-	if (!jhas_num(obj, key, &v))
+	if (!json_get_num(obj, key, &v))
 		return "-";
 	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	int u = 0;
@@ -318,19 +79,19 @@ static const char *fmt_age(char *buf, size_t len, double ms)
 
 /* ---- One engine's table -------------------------------------------------- */
 
-static void print_streams(FILE *f, const struct jnode *peer)
+static void print_streams(FILE *f, const struct json_node *peer)
 {
-	const struct jnode *streams = jget(peer, "streams");
-	if (!streams || streams->type != J_ARR || !streams->child)
+	const struct json_node *streams = json_get(peer, "streams");
+	if (!streams || streams->type != JSON_ARR || !streams->child)
 		return;
 	size_t shown = 0, total = 0;
 	char b1[64], b2[64];
-	for (const struct jnode *s = streams->child; s; s = s->next, total++) {
+	for (const struct json_node *s = streams->child; s; s = s->next, total++) {
 		if (shown == STREAMS_SHOWN)
 			continue;
 		double id = -1, port = -1;
-		jhas_num(s, "id", &id);
-		jhas_num(s, "port", &port);
+		json_get_num(s, "id", &id);
+		json_get_num(s, "port", &port);
 		fprintf(f, "      stream %-6.0f %-3s port %-5.0f %s\n", id,
 			jstr(s, "direction", b1, sizeof(b1)), port, jstr(s, "state", b2, sizeof(b2)));
 		shown++;
@@ -343,26 +104,26 @@ static void print_streams(FILE *f, const struct jnode *peer)
 /* The non-zero counters of a "drops" object; engines count them per
  * engine (most drops happen before a packet is tied to a peer), and a
  * peer object may carry its own. */
-static void print_drops(FILE *f, const struct jnode *doc, const char *indent)
+static void print_drops(FILE *f, const struct json_node *doc, const char *indent)
 {
-	const struct jnode *drops = jget(doc, "drops");
+	const struct json_node *drops = json_get(doc, "drops");
 	int any = 0;
 	fprintf(f, "%sdrops:", indent);
-	if (drops && drops->type == J_OBJ)
-		for (const struct jnode *d = drops->child; d; d = d->next)
-			if (d->type == J_NUM && d->num > 0 && d->key) {
+	if (drops && drops->type == JSON_OBJ)
+		for (const struct json_node *d = drops->child; d; d = d->next)
+			if (d->type == JSON_NUM && d->num > 0 && d->key) {
 				fprintf(f, " %s %.0f", d->key, d->num);
 				any = 1;
 			}
 	fprintf(f, "%s\n", any ? "" : " none");
 }
 
-static void print_peer(FILE *f, const struct jnode *p)
+static void print_peer(FILE *f, const struct json_node *p)
 {
 	char name[80], fp[16], path[96], rtt[24], loss[16], cwnd[24], pmtu[16], in[24], out[24],
 		ratio[16], age[24], b[64];
 	double v;
-	const struct jnode *pa = jget(p, "path");
+	const struct json_node *pa = json_get(p, "path");
 	const char *kind = jstr(pa, "kind", b, sizeof(b));
 	char addr[64];
 	if (strcmp(kind, "direct") == 0)
@@ -370,25 +131,25 @@ static void print_peer(FILE *f, const struct jnode *p)
 	else if (strcmp(kind, "relayed") == 0)
 		snprintf(path, sizeof(path), "relayed");
 	else
-		snprintf(path, sizeof(path), "%s", jtrue(p, "established") ? kind : "-");
-	if (jhas_num(p, "rtt_ms", &v) && jtrue(p, "established"))
+		snprintf(path, sizeof(path), "%s", json_get_true(p, "established") ? kind : "-");
+	if (json_get_num(p, "rtt_ms", &v) && json_get_true(p, "established"))
 		snprintf(rtt, sizeof(rtt), "%.1fms", v);
 	else
 		snprintf(rtt, sizeof(rtt), "-");
-	if (jhas_num(p, "loss", &v))
+	if (json_get_num(p, "loss", &v))
 		snprintf(loss, sizeof(loss), "%.1f%%", v * 100);
 	else
 		snprintf(loss, sizeof(loss), "-");
 	fmt_bytes(cwnd, sizeof(cwnd), p, "cwnd_bytes");
-	if (jhas_num(p, "pmtu", &v) && v > 0)
+	if (json_get_num(p, "pmtu", &v) && v > 0)
 		snprintf(pmtu, sizeof(pmtu), "%.0f", v);
 	else
 		snprintf(pmtu, sizeof(pmtu), "-");
-	if (jhas_num(p, "compression_ratio", &v) && v > 0)
+	if (json_get_num(p, "compression_ratio", &v) && v > 0)
 		snprintf(ratio, sizeof(ratio), "%.2f", v);
 	else
 		snprintf(ratio, sizeof(ratio), "-");
-	if (jhas_num(p, "handshake_age_ms", &v))
+	if (json_get_num(p, "handshake_age_ms", &v))
 		fmt_age(age, sizeof(age), v);
 	else
 		snprintf(age, sizeof(age), "-");
@@ -396,21 +157,21 @@ static void print_peer(FILE *f, const struct jnode *p)
 		jstr(p, "name", name, sizeof(name)), jstr(p, "fingerprint", fp, sizeof(fp)), path, rtt,
 		loss, cwnd, pmtu, fmt_bytes(in, sizeof(in), p, "bytes_in"),
 		fmt_bytes(out, sizeof(out), p, "bytes_out"), ratio, age);
-	if (jget(p, "drops"))
+	if (json_get(p, "drops"))
 		print_drops(f, p, "      ");
 	print_streams(f, p);
 }
 
 /* A document without peers (e.g. a rendezvous server): its numbers. */
-static void print_counters(FILE *f, const struct jnode *doc)
+static void print_counters(FILE *f, const struct json_node *doc)
 {
-	const struct jnode *c = jget(doc, "counters");
-	if (!c || c->type != J_OBJ)
+	const struct json_node *c = json_get(doc, "counters");
+	if (!c || c->type != JSON_OBJ)
 		return;
 	fprintf(f, "  counters:");
 	int col = 11;
-	for (const struct jnode *n = c->child; n; n = n->next) {
-		if (n->type != J_NUM || !n->key)
+	for (const struct json_node *n = c->child; n; n = n->next) {
+		if (n->type != JSON_NUM || !n->key)
 			continue;
 		int w = (int)strlen(n->key) + 22;
 		if (col + w > 100) {
@@ -422,41 +183,41 @@ static void print_counters(FILE *f, const struct jnode *doc)
 	fprintf(f, "\n");
 }
 
-static void print_engine(FILE *f, const struct jnode *doc)
+static void print_engine(FILE *f, const struct json_node *doc)
 {
 	char prog[80], key[64], b[64], up[24];
 	double pid = -1, port = -1, v;
-	jhas_num(doc, "pid", &pid);
-	jhas_num(doc, "udp_port", &port);
-	const struct jnode *rdv = jget(doc, "rendezvous");
+	json_get_num(doc, "pid", &pid);
+	json_get_num(doc, "udp_port", &port);
+	const struct json_node *rdv = json_get(doc, "rendezvous");
 	const char *rs = "none";
 	char rtext[96];
-	if (jtrue(rdv, "registered")) {
+	if (json_get_true(rdv, "registered")) {
 		snprintf(rtext, sizeof(rtext), "registered, public %s",
 			 jstr(rdv, "public_address", b, sizeof(b)));
 		rs = rtext;
-	} else if (jtrue(rdv, "configured")) {
+	} else if (json_get_true(rdv, "configured")) {
 		rs = "not registered";
 	}
 	const char *kind = jstr(doc, "kind", b, sizeof(b));
 	fprintf(f, "%s %.0f  %s  udp %.0f", strcmp(kind, "rendezvous") == 0 ? "rendezvous" : "engine",
 		pid, jstr(doc, "program", prog, sizeof(prog)), port);
-	if (jget(doc, "key"))
+	if (json_get(doc, "key"))
 		fprintf(f, "  key %.8s", jstr(doc, "key", key, sizeof(key)));
-	if (jget(doc, "store"))
+	if (json_get(doc, "store"))
 		fprintf(f, "  store %s", jstr(doc, "store", key, sizeof(key)));
-	fprintf(f, "  up %s", jhas_num(doc, "uptime_ms", &v) ? fmt_age(up, sizeof(up), v) : "-");
+	fprintf(f, "  up %s", json_get_num(doc, "uptime_ms", &v) ? fmt_age(up, sizeof(up), v) : "-");
 	if (rdv)
 		fprintf(f, "  rendezvous: %s", rs);
 	fprintf(f, "\n");
 	double pin = 0, pout = 0;
-	if (jhas_num(doc, "packets_in", &pin) | jhas_num(doc, "packets_out", &pout))
+	if (json_get_num(doc, "packets_in", &pin) | json_get_num(doc, "packets_out", &pout))
 		fprintf(f, "  packets: in %.0f out %.0f\n", pin, pout);
-	if (jget(doc, "drops"))
+	if (json_get(doc, "drops"))
 		print_drops(f, doc, "  ");
 	print_counters(f, doc);
-	const struct jnode *peers = jget(doc, "peers");
-	if (!peers || peers->type != J_ARR)
+	const struct json_node *peers = json_get(doc, "peers");
+	if (!peers || peers->type != JSON_ARR)
 		return;
 	if (!peers->child) {
 		fprintf(f, "  no peers configured\n");
@@ -464,7 +225,7 @@ static void print_engine(FILE *f, const struct jnode *doc)
 	}
 	fprintf(f, "    %-14s %-9s %-28s %8s %6s %9s %5s %9s %9s %5s %s\n", "PEER", "KEY", "PATH",
 		"RTT", "LOSS", "CWND", "PMTU", "IN", "OUT", "RATIO", "HANDSHAKE");
-	for (const struct jnode *p = peers->child; p; p = p->next)
+	for (const struct json_node *p = peers->child; p; p = p->next)
 		print_peer(f, p);
 }
 
@@ -475,7 +236,7 @@ struct engine_doc {
 	unsigned nth; /* PID-N.sock */
 	char *text;
 	size_t len;
-	struct jnode *doc;
+	struct json_node *doc;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -541,8 +302,8 @@ static int read_doc(struct engine_doc *d)
 		len--;
 	buf[len] = '\0';
 	d->doc = json_parse(buf, len);
-	if (!d->doc || d->doc->type != J_OBJ) {
-		jfree(d->doc);
+	if (!d->doc || d->doc->type != JSON_OBJ) {
+		json_free(d->doc);
 		d->doc = NULL;
 		free(buf);
 		return -1;
@@ -649,7 +410,7 @@ static size_t collect(const char *own, struct engine_doc *docs, int npids, char 
 static void release(struct engine_doc *docs, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		jfree(docs[i].doc);
+		json_free(docs[i].doc);
 		free(docs[i].text);
 	}
 }
