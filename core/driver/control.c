@@ -1,0 +1,187 @@
+/*
+ * control.c — the status control socket shared by engines and rendezvous
+ * servers (see control.h), and the runtime directory it lives in.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "srmudp.h"
+
+/* A status client gets its document within this time or not at all: the
+ * server's event loop must not wait on a stuck reader. */
+#define CONTROL_SEND_TIMEOUT_MS 500
+/* Accepts per wakeup, so a flood of status clients cannot starve the
+ * loop's UDP sockets. */
+#define CONTROL_ACCEPTS_PER_WAKE 4
+
+int srm_runtime_dir(char *out, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+	if (xdg && xdg[0] == '/' && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(out, len, "%s/srmudp", xdg);
+	else if (snprintf(out, len, "/run/user/%u", (unsigned)geteuid()) > 0 &&
+		 stat(out, &st) == 0 && S_ISDIR(st.st_mode))
+		snprintf(out, len, "/run/user/%u/srmudp", (unsigned)geteuid());
+	else if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode))
+		/* tmpfs, like /run/user: creating the ends board on a disk
+		 * file system (/tmp) costs a cold connect() up to 0.7 ms. */
+		snprintf(out, len, "/dev/shm/srmudp-%u", (unsigned)geteuid());
+	else
+		snprintf(out, len, "/tmp/srmudp-%u", (unsigned)geteuid());
+	if (mkdir(out, 0700) != 0 && errno != EEXIST)
+		return SRM_ERR_IO;
+	/* Someone else's directory, or one others may write to, is not ours
+	 * to put a socket in. */
+	if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077))
+		return SRM_ERR_PERM;
+	return 0;
+}
+
+static bool has_suffix(const char *name, const char *suffix)
+{
+	size_t n = strlen(name), k = strlen(suffix);
+	return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Remove what engines that are gone (crashed, killed) left in dir: their
+ * sockets (PID.sock or PID-N.sock) and ends boards (PID.ends).  A
+ * kill(PID, 0) first spares live engines the wake-up (this runs on the
+ * preload's first connect). */
+void srm_control_sweep(const char *dir)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	if (!dh)
+		return;
+	while ((de = readdir(dh))) {
+		bool board = has_suffix(de->d_name, ".ends");
+		if (!board && !has_suffix(de->d_name, ".sock"))
+			continue;
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		if (pid <= 0 || (*end != '.' && *end != '-'))
+			continue;
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue; /* alive, or someone else's */
+		if (board) {
+			/* Only its holders' reset reports are lost if a process
+			 * in another PID namespace still writes it. */
+			unlinkat(dirfd(dh), de->d_name, 0);
+			continue;
+		}
+		/* The name's process is gone; remove the socket unless something
+		 * still answers on it (a process in another PID namespace). */
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, de->d_name) >=
+		    sizeof(sa.sun_path))
+			continue;
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			break;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED)
+			unlink(sa.sun_path);
+		close(fd);
+	}
+	closedir(dh);
+}
+
+int control_listen(char *path, size_t len)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	/* PID.sock; a second server in the same process gets PID-N.sock. */
+	static _Atomic unsigned servers_here;
+	int rc = srm_runtime_dir(path, len);
+
+	if (rc < 0)
+		return rc;
+	srm_control_sweep(path);
+	char dir[sizeof(sa.sun_path)];
+	if ((size_t)snprintf(dir, sizeof(dir), "%s", path) >= sizeof(dir))
+		return SRM_ERR_INVALID;
+	unsigned nth = atomic_fetch_add(&servers_here, 1);
+	if (nth)
+		snprintf(path, len, "%s/%d-%u.sock", dir, (int)getpid(), nth + 1);
+	else
+		snprintf(path, len, "%s/%d.sock", dir, (int)getpid());
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		path[0] = '\0';
+		return SRM_ERR_INVALID;
+	}
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		path[0] = '\0';
+		return SRM_ERR_IO;
+	}
+	unlink(path); /* stale: a crashed process had our PID */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 8) != 0) {
+		close(fd);
+		path[0] = '\0';
+		return SRM_ERR_IO;
+	}
+	chmod(path, 0600);
+	return fd;
+}
+
+void control_doc_begin(struct json_out *out)
+{
+	char comm[64] = "?";
+	FILE *f = fopen("/proc/self/comm", "re");
+
+	if (f) {
+		if (fgets(comm, sizeof(comm), f))
+			comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+	}
+	json_out_printf(out, "{\"pid\":%d,\"program\":", (int)getpid());
+	json_out_string(out, comm);
+}
+
+void control_answer(int fd, void (*doc)(struct json_out *out, void *ctx), void *ctx)
+{
+	for (int i = 0; i < CONTROL_ACCEPTS_PER_WAKE; i++) {
+		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			return;
+		struct ucred cred;
+		socklen_t len = sizeof(cred);
+		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+		    (cred.uid != geteuid() && cred.uid != 0)) {
+			close(c);
+			continue;
+		}
+		struct timeval tv = { 0, CONTROL_SEND_TIMEOUT_MS * 1000 };
+		setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		struct json_out out = { 0 };
+		doc(&out, ctx);
+		for (size_t off = 0; out.buf && off < out.len;) {
+			ssize_t n = send(c, out.buf + off, out.len - off, MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			off += (size_t)n;
+		}
+		json_out_free(&out);
+		close(c);
+	}
+}
+
+void control_remove(char *path)
+{
+	if (path[0]) {
+		unlink(path);
+		path[0] = '\0';
+	}
+}

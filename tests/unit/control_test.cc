@@ -1,0 +1,128 @@
+// control_test.cc — core/driver/control.c: the status socket every engine
+// and rendezvous server serves, and what a client of ours gets from it.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+extern "C" {
+#include "control.h"
+#include "srmudp.h"
+}
+
+namespace {
+
+class Control : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		char tmpl[] = "/tmp/control-test-XXXXXX";
+		ASSERT_NE(mkdtemp(tmpl), nullptr);
+		base_ = tmpl;
+		const char *old = getenv("XDG_RUNTIME_DIR");
+		had_old_ = old != nullptr;
+		if (old)
+			old_ = old;
+		setenv("XDG_RUNTIME_DIR", base_.c_str(), 1);
+	}
+	void TearDown() override
+	{
+		if (had_old_)
+			setenv("XDG_RUNTIME_DIR", old_.c_str(), 1);
+		else
+			unsetenv("XDG_RUNTIME_DIR");
+		std::string cmd = "rm -rf '" + base_ + "'";
+		ASSERT_EQ(system(cmd.c_str()), 0);
+	}
+	std::string base_, old_;
+	bool had_old_ = false;
+};
+
+int Connect(const char *path)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	sockaddr_un sa{};
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+std::string ReadAll(int fd)
+{
+	std::string out;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		out.append(buf, (size_t)n);
+	return out;
+}
+
+void Doc(struct json_out *out, void *ctx)
+{
+	control_doc_begin(out);
+	json_out_printf(out, ",\"kind\":\"test\",\"n\":%d}\n", *(int *)ctx);
+}
+
+TEST_F(Control, ListensAnswersAndRemoves)
+{
+	char path[108];
+	int fd = control_listen(path, sizeof(path));
+	ASSERT_GE(fd, 0) << path;
+	std::string prefix = base_ + "/srmudp/" + std::to_string(getpid());
+	EXPECT_EQ(std::string(path).compare(0, prefix.size(), prefix), 0) << path;
+	struct stat st;
+	ASSERT_EQ(stat(path, &st), 0);
+	EXPECT_TRUE(S_ISSOCK(st.st_mode));
+	EXPECT_EQ(st.st_mode & 0777, 0600u);
+	EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
+
+	int c = Connect(path);
+	ASSERT_GE(c, 0);
+	int n = 7;
+	struct pollfd p = { fd, POLLIN, 0 };
+	ASSERT_EQ(poll(&p, 1, 2000), 1);
+	control_answer(fd, Doc, &n);
+	std::string doc = ReadAll(c);
+	close(c);
+	std::string begin = "{\"pid\":" + std::to_string(getpid()) + ",\"program\":\"";
+	EXPECT_EQ(doc.compare(0, begin.size(), begin), 0) << doc;
+	EXPECT_NE(doc.find(",\"kind\":\"test\",\"n\":7}\n"), std::string::npos) << doc;
+
+	// Nobody waiting: it returns at once.
+	control_answer(fd, Doc, &n);
+
+	// A second socket in this process gets another name.
+	char second[108];
+	int fd2 = control_listen(second, sizeof(second));
+	ASSERT_GE(fd2, 0);
+	EXPECT_STRNE(path, second);
+	close(fd2);
+	control_remove(second);
+
+	std::string name = path;
+	close(fd);
+	control_remove(path);
+	EXPECT_EQ(path[0], '\0');
+	EXPECT_NE(access(name.c_str(), F_OK), 0);
+}
+
+TEST_F(Control, UnusableRuntimeDirectoryIsNamed)
+{
+	std::string dir = base_ + "/srmudp";
+	ASSERT_EQ(mkdir(dir.c_str(), 0755), 0); // others may read it: not ours to use
+	char path[108];
+	EXPECT_EQ(control_listen(path, sizeof(path)), SRM_ERR_PERM);
+	EXPECT_EQ(std::string(path), dir);
+}
+
+} // namespace
