@@ -12,6 +12,17 @@
  * Packets to third parties (punch requests, relayed packets) leave
  * through the first socket of their address family: deploy one listen
  * address per family.
+ *
+ * Why its own loop and not the engine's (core/driver/engine*.c): the
+ * server is a different program with a different socket model.  It binds
+ * one socket per address it is told (the engine: one dual-stack socket),
+ * answers through the socket a request came in on, holds no identity, no
+ * sessions and no streams, runs on the main thread with a signalfd, and
+ * polls a shared store.  Driving rdv_server.c from the engine would mean a
+ * generic engine or a server that carries the peer machinery it never
+ * uses; this loop is about 80 lines, and what the two drivers do alike
+ * they share: the clock (clock.h), the status socket (control.c) and the
+ * log (log.c).
  */
 #include <errno.h>
 #include <getopt.h>
