@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rundir_fixture.h"
+
 extern "C" {
 #include "control.h"
 #include "srmudp.h"
@@ -18,31 +20,8 @@ extern "C" {
 
 namespace {
 
-class Control : public ::testing::Test {
-protected:
-	void SetUp() override
-	{
-		char tmpl[] = "/tmp/control-test-XXXXXX";
-		ASSERT_NE(mkdtemp(tmpl), nullptr);
-		base_ = tmpl;
-		const char *old = getenv("XDG_RUNTIME_DIR");
-		had_old_ = old != nullptr;
-		if (old)
-			old_ = old;
-		setenv("XDG_RUNTIME_DIR", base_.c_str(), 1);
-	}
-	void TearDown() override
-	{
-		if (had_old_)
-			setenv("XDG_RUNTIME_DIR", old_.c_str(), 1);
-		else
-			unsetenv("XDG_RUNTIME_DIR");
-		std::string cmd = "rm -rf '" + base_ + "'";
-		ASSERT_EQ(system(cmd.c_str()), 0);
-	}
-	std::string base_, old_;
-	bool had_old_ = false;
-};
+// Each test has its own runtime directory.
+using Control = RunDirTest;
 
 int Connect(const char *path)
 {

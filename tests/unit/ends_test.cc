@@ -8,6 +8,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "rundir_fixture.h"
+
 extern "C" {
 #include "ends.h"
 #include "srmudp.h"
@@ -15,37 +17,20 @@ extern "C" {
 
 namespace {
 
-// Each test gets its own runtime directory (srm_runtime_dir reads
-// XDG_RUNTIME_DIR), so boards of other tests or engines do not interfere.
-class Ends : public ::testing::Test {
+class Ends : public RunDirTest {
 protected:
 	void SetUp() override
 	{
-		char tmpl[] = "/tmp/ends-test-XXXXXX";
-		ASSERT_NE(mkdtemp(tmpl), nullptr);
-		base_ = tmpl;
-		const char *old = getenv("XDG_RUNTIME_DIR");
-		had_old_ = old != nullptr;
-		if (old)
-			old_ = old;
-		setenv("XDG_RUNTIME_DIR", base_.c_str(), 1);
+		RunDirTest::SetUp();
+		if (HasFatalFailure())
+			return;
 		char dir[256];
 		ASSERT_EQ(srm_runtime_dir(dir, sizeof(dir)), 0);
 		dir_ = dir;
 	}
-	void TearDown() override
-	{
-		if (had_old_)
-			setenv("XDG_RUNTIME_DIR", old_.c_str(), 1);
-		else
-			unsetenv("XDG_RUNTIME_DIR");
-		std::string cmd = "rm -rf '" + base_ + "'";
-		ASSERT_EQ(system(cmd.c_str()), 0);
-	}
 	std::string board_path(pid_t pid) { return dir_ + "/" + std::to_string(pid) + ".ends"; }
 
-	std::string base_, dir_, old_;
-	bool had_old_ = false;
+	std::string dir_;
 };
 
 TEST_F(Ends, RecordsAndReportsOnce)
