@@ -135,7 +135,7 @@ struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now
 		.cpu_clock_us = thread_cpu_us,
 	};
 	p->conn = conn_new(&cc, now_us);
-	if (p->conn && p->path.relayed)
+	if (p->conn && path_active(p->paths)->kind == PATH_RDV_RELAY)
 		engine_path_relay_mtu(p, now_us);
 	p->conn_boot_id = session_established(p->session) ? session_peer_boot_id(p->session) : 0;
 	return p->conn;
@@ -158,33 +158,23 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error)
 
 /* ---- The thread --------------------------------------------------------- */
 
-static bool punching(const struct peer *p, uint64_t now_ms)
-{
-	return (p->path.len || p->cand_count) && now_ms < p->punch_until_ms && !session_established(p->session);
-}
-
-/* Keep trying to reach peers with known endpoints (see PUNCH_RETRY_MS). */
-static void punch(struct peer *p, uint64_t now_ms)
-{
-	if (!punching(p, now_ms) || now_ms < p->next_punch_ms)
-		return;
-	session_want_handshake(p->session, now_ms);
-	p->next_punch_ms = now_ms + PUNCH_RETRY_MS;
-}
-
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = engine_rdv_deadline(e);
-	uint64_t hardnat = engine_hardnat_deadline(e);
-	if (hardnat < when)
-		when = hardnat;
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
 		if (!p->session)
 			continue;
-		if (punching(p, now_us / 1000) && p->next_punch_ms * 1000 < when)
-			when = p->next_punch_ms * 1000;
+		uint64_t path = engine_path_deadline(e, p, now_us);
+		if (path < when)
+			when = path;
 		uint64_t s = session_next_deadline(p->session, now_us / 1000);
+		/* A handshake with nowhere to go yet (the lookup is on its
+		 * way) waits for an event, looked at now and then: not a spin. */
+		struct path_addr none[PATH_MAX_TARGETS];
+		if (s != UINT64_MAX && s * 1000 < now_us + NO_SESSION_TICK_US &&
+		    !path_handshake_targets(p->paths, now_us / 1000, none, PATH_MAX_TARGETS))
+			s = (now_us + NO_SESSION_TICK_US) / 1000;
 		if (s != UINT64_MAX && s * 1000 < when)
 			when = s * 1000;
 		if (p->conn) {
@@ -207,11 +197,13 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		struct ev_tag *tag = evs[i].data.ptr;
 		switch (tag->kind) {
 		case EV_UDP:
-			engine_udp_receive(e, e->udp_fd, now_us);
+			engine_udp_receive(e, e->udp_fd, 0, now_us);
 			break;
-		case EV_PROBE_SOCKET:
-			engine_udp_receive(e, ((struct probe_socket *)tag)->fd, now_us);
+		case EV_PROBE_SOCKET: {
+			struct probe_socket *s = (struct probe_socket *)tag;
+			engine_udp_receive(e, s->fd, s->id, now_us);
 			break;
+		}
 		case EV_WAKE: {
 			uint64_t v;
 			ssize_t r = read(e->wake_fd, &v, sizeof(v));
@@ -235,9 +227,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 		struct peer *p = &e->peers[i];
 		if (!p->session || engine_instance_reap(e, p, now_us / 1000))
 			continue;
-		punch(p, now_us / 1000);
-		engine_path_repair(e, p, now_us / 1000);
-		engine_hardnat_tick(e, p, now_us);
+		engine_path_run(e, p, now_us);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
 		if (p->conn)
@@ -360,10 +350,6 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 		struct peer *p = &e->peers[i];
 		p->index = p->parent = (int)i;
 		p->cfg = cfg->peers[i];
-		memcpy(&p->path.addr, &cfg->peers[i].endpoint, sizeof(p->path.addr));
-		p->path.len = cfg->peers[i].endpoint_len;
-		p->next_punch_ms = clock_now_us() / 1000 + PUNCH_FIRST_DELAY_MS;
-		p->punch_until_ms = p->next_punch_ms + PUNCH_PERSIST_MS;
 		p->session = session_new(e->identity, p->cfg.pubkey, &sc, e->indices);
 		if (!p->session) {
 			snprintf(err, errlen, "cannot create a session for peer %s", p->cfg.name);
@@ -379,7 +365,7 @@ static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
 	engine_rdv_free(e);
-	engine_hardnat_free(e);
+	engine_probes_free(e);
 	engine_control_close(e);
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
@@ -389,8 +375,11 @@ static void engine_free(struct srm_engine *e)
 			conn_free(e->peers[i].conn);
 		if (e->peers[i].session)
 			session_free(e->peers[i].session);
+		path_peer_free(e->peers[i].paths);
 	}
 	free(e->peers);
+	if (e->paths)
+		pathman_free(e->paths);
 	if (e->guard)
 		handshake_guard_free(e->guard);
 	if (e->indices)
@@ -471,6 +460,9 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 		goto fail;
 	}
 	rc = engine_udp_open(e, err, errlen);
+	if (rc < 0)
+		goto fail;
+	rc = engine_paths_setup(e);
 	if (rc < 0)
 		goto fail;
 	rc = engine_rdv_start(e, err, errlen);
@@ -714,8 +706,11 @@ int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 	if (p->conn)
 		conn_get_stats(p->conn, out);
 	out->established = session_established(p->session);
-	memcpy(&out->path, &p->path.addr, sizeof(out->path));
-	out->relayed = p->path.relayed;
+	const struct path_addr *path = path_active(p->paths);
+	/* relayed: the relay's address */
+	memcpy(&out->path, path->kind == PATH_RDV_RELAY ? &e->rdv_server : &path->addr,
+	       sizeof(out->path));
+	out->relayed = path->kind == PATH_RDV_RELAY;
 	out->handshake_age_ms = session_handshake_age_ms(p->session, clock_now_us() / 1000);
 	pthread_mutex_unlock(&e->lock);
 	return 0;

@@ -24,6 +24,7 @@
 #include "conn.h"
 #include "ends.h"
 #include "rendezvous.h"
+#include "path.h"
 
 /* What an epoll registration points at. */
 enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET };
@@ -60,18 +61,13 @@ struct bridge {
 	UT_hash_handle hh_peer;    /* peer->bridges, by stream_id */
 };
 
-/* Where a peer's packets go: an address, or through the rendezvous relay. */
-struct path {
-	struct sockaddr_storage addr; /* relayed: the relay server's */
-	socklen_t len;                /* 0: unknown */
-	bool relayed;
-	int fd;                       /* our socket for it; 0: the engine's */
-};
-
-/* An extra UDP socket opened to get through a hard NAT (engine_hardnat.c). */
+/* An extra UDP socket opened to get through a hard NAT (engine_path.c);
+ * paths name it by id (struct path_addr.sock). */
 struct probe_socket {
 	struct ev_tag tag;
+	uint32_t id;
 	int fd;
+	UT_hash_handle hh;         /* e->probes, by id */
 };
 
 /*
@@ -91,42 +87,13 @@ struct peer {
 	struct session *session;
 	struct conn *conn;         /* NULL until first needed */
 	uint64_t conn_boot_id;     /* peer's boot id the conn belongs to; 0 unknown */
-	struct path path;          /* where packets go now */
-	bool path_confirmed;       /* an authenticated packet came over it */
-	struct path cands[RDV_MAX_ENDPOINTS]; /* from the rendezvous server */
-	size_t cand_count;
-	uint64_t punch_started_ms;  /* candidates arrived (relay fallback clock) */
-	uint64_t last_direct_rx_ms; /* last authenticated packet on a direct path */
-	uint64_t next_reprobe_ms;   /* relayed: next direct probe */
-	size_t reprobe_next;        /* ...towards this candidate */
-	uint64_t next_lookup_ms;    /* rendezvous lookups are spaced out */
-	uint64_t last_rx_ms;        /* last authenticated packet */
-	uint64_t last_tx_ms;        /* last DATA packet sent */
-	uint64_t next_repair_ms;    /* silent path: next re-lookup */
-	uint64_t next_spray_ms;     /* silent path: next copy to every candidate */
-	struct path home;           /* the configured endpoint, if any */
+	struct peer_paths *paths;  /* where packets go (core/protocol/path.c) */
 	/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: token buckets on what we accept. */
 	double rate_bytes, rate_packets;
 	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
 	uint64_t rate_refill_us;
 	struct bridge *bridges;
-	uint64_t next_punch_ms;     /* hole punching: when to try again */
-	uint64_t punch_until_ms;    /* ...and until when */
-	uint64_t hardnat_next_ms;   /* relayed behind a hard NAT: next attempt */
-	struct probe_socket hardnat_won; /* the probe socket that got through */
 };
-
-/* Peers with a known endpoint are punched towards from the start, so that
- * both NATs open even when only one side has traffic; a failed attempt is
- * retried at this interval (under conntrack's 30 s UDP timeout, so our own
- * mapping stays open for a peer that starts late) for a bounded time. */
-#define PUNCH_RETRY_MS 15000
-#define PUNCH_PERSIST_MS (5 * 60 * 1000)
-/* ...but the first attempt waits this long after the engine starts: an
- * engine started by a connect() gets that stream's OPEN within it, and
- * the first INIT then carries it (early frames) instead of going out bare
- * just before. */
-#define PUNCH_FIRST_DELAY_MS 5
 
 struct accept_slot {
 	int fd;                    /* the application's end */
@@ -210,10 +177,10 @@ struct srm_engine {
 	struct ev_tag control_tag;
 	char control_path[256];
 
+	struct pathman *paths;      /* path decisions (core/protocol/path.c) */
+	struct probe_socket *probes; /* by id */
+	uint32_t next_probe_id;
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
-	struct rdv_endpoint reflexive; /* our public address, as last told */
-	struct hardnat *hardnat;    /* the running hard-NAT attempt, if any */
-	uint64_t rdv_refreshed_ms;
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 
@@ -261,10 +228,9 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
 /* engine_net.c */
 bool engine_path_is_ipv6(const struct peer *p);
 const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len);
-bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b);
 int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
-/* Read datagrams from fd: the engine's socket or a probe socket. */
-void engine_udp_receive(struct srm_engine *e, int fd, uint64_t now_us);
+/* Read datagrams from fd: the engine's socket (sock 0) or probe socket sock. */
+void engine_udp_receive(struct srm_engine *e, int fd, uint32_t sock, uint64_t now_us);
 void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
 		 const uint8_t *pkt, size_t len);
 void engine_send_flush(struct srm_engine *e);
@@ -274,35 +240,35 @@ socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockad
 				 socklen_t inlen, struct sockaddr_storage *out);
 struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured);
 bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms);
-void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
-			    struct peer *relayed_from, uint64_t now_us);
+void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len,
+			    const struct path_addr *from, struct peer *relayed_from, uint64_t now_us);
 
 /* engine_rdv.c */
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen);
 void engine_rdv_free(struct srm_engine *e);
 uint64_t engine_rdv_deadline(struct srm_engine *e);
 void engine_rdv_poll(struct srm_engine *e, uint64_t now_us);
-void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_us);
+void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_ms);
 bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us);
-void engine_send_path(struct srm_engine *e, struct peer *p, const struct path *path,
+
+/* engine_path.c */
+/* The path manager and every configured peer's paths (after engine_udp_open:
+ * endpoints are stored in the socket's family). */
+int engine_paths_setup(struct srm_engine *e);
+void engine_probes_free(struct srm_engine *e);
+/* What the path manager wants done for p now; when it next does. */
+void engine_path_run(struct srm_engine *e, struct peer *p, uint64_t now_us);
+uint64_t engine_path_deadline(struct srm_engine *e, struct peer *p, uint64_t now_us);
+void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_addr *path,
 		      const uint8_t *pkt, size_t len);
 void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
-			   uint64_t now_ms);
-void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
-			 uint64_t now_ms);
-const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+			   const struct path_addr *targets, size_t n);
+/* An authenticated packet from p came over `from`. */
+void engine_path_received(struct srm_engine *e, struct peer *p, const struct path_addr *from,
+			  uint64_t now_ms);
 void engine_path_relay_mtu(struct peer *p, uint64_t now_us);
-bool engine_same_path(const struct path *a, const struct path *b);
-bool engine_path_silent(const struct peer *p, uint64_t now_ms);
-void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms);
-void engine_path_spray(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
-		       uint64_t now_ms);
-
-/* engine_hardnat.c */
-void engine_hardnat_tick(struct srm_engine *e, struct peer *p, uint64_t now_us);
-uint64_t engine_hardnat_deadline(struct srm_engine *e);
-void engine_hardnat_free(struct srm_engine *e);
+void engine_path_send_failed(struct srm_engine *e, const struct sockaddr_storage *to, int err);
 
 /* engine_control.c */
 int engine_control_open(struct srm_engine *e);

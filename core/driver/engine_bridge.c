@@ -308,7 +308,7 @@ bool bridge_drain(struct srm_engine *e, struct bridge *b)
 	/* A peer that stopped answering will not acknowledge anything: do
 	 * not hold the exiting program (and its UDP port) for it. */
 	if (!session_established(b->peer->session) ||
-	    engine_path_silent(b->peer, clock_now_us() / 1000))
+	    path_silent(b->peer->paths, clock_now_us() / 1000))
 		return true;
 	uint64_t handle = b->handle;
 	if (!b->fd_eof) {

@@ -241,7 +241,7 @@ static struct bridge *forwarded(struct srm_engine *e, const struct sockaddr *loc
 		return NULL;
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
-		if (b->is_tcp && engine_addr_equal(&b->tcp_local, local_src))
+		if (b->is_tcp && path_sockaddr_equal(&b->tcp_local, local_src))
 			return b;
 	return NULL;
 }

@@ -73,21 +73,6 @@ socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockad
 	return inlen;
 }
 
-bool engine_addr_equal(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-	if (a->ss_family != b->sa_family)
-		return false;
-	if (b->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	if (b->sa_family != AF_INET6)
-		return false;
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-	return x->sin6_port == y->sin6_port &&
-	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-}
-
 /* "198.51.100.7:4000" or "[2001:db8::1]:4000" (v4-mapped shown as v4). */
 const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len)
 {
@@ -114,8 +99,10 @@ const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t
 
 bool engine_path_is_ipv6(const struct peer *p)
 {
-	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&p->path.addr;
-	return p->path.len && !p->path.relayed && v6->sin6_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+	const struct path_addr *path = path_active(p->paths);
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&path->addr;
+	return path->kind == PATH_UDP && v6->sin6_family == AF_INET6 &&
+	       !IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
 }
 
 static void set_int(int fd, int level, int opt, int v)
@@ -181,20 +168,23 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 	e->udp_tag.kind = EV_UDP;
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &e->udp_tag };
 	epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->udp_fd, &ev);
-
-	/* Peers' configured endpoints, in this socket's family. */
-	for (size_t i = 0; i < e->peer_count; i++) {
-		struct peer *p = &e->peers[i];
-		if (p->path.len) {
-			struct sockaddr_storage tmp = p->path.addr;
-			p->path.len = engine_addr_for_socket(e, &tmp, p->path.len, &p->path.addr);
-			p->home = p->path;
-		}
-	}
 	return 0;
 }
 
 /* ---- Sending ------------------------------------------------------------ */
+
+/* The network refuses UDP to there (a firewall, no route): not a loss that
+ * retransmission can repair. */
+static bool blocked(int err)
+{
+	return err == EPERM || err == EACCES || err == ENETUNREACH || err == EHOSTUNREACH;
+}
+
+static void send_failed(struct srm_engine *e, unsigned slot, int err)
+{
+	if (blocked(err))
+		engine_path_send_failed(e, &e->send_addr[slot], err);
+}
 
 /* One datagram per message, from slot `from` on. */
 static void flush_plain(struct srm_engine *e, unsigned from)
@@ -206,6 +196,7 @@ static void flush_plain(struct srm_engine *e, unsigned from)
 			/* EAGAIN (socket buffer full) or a per-destination error
 			 * such as EMSGSIZE/ECONNREFUSED: drop this datagram; loss
 			 * recovery treats it like any lost packet. */
+			send_failed(e, done, errno);
 			done++;
 			continue;
 		}
@@ -266,7 +257,8 @@ static unsigned flush_gso(struct srm_engine *e)
 			done += (unsigned)k;
 			continue;
 		}
-		if (errno == EAGAIN || errno == ECONNREFUSED || errno == EMSGSIZE) {
+		if (errno == EAGAIN || errno == ECONNREFUSED || errno == EMSGSIZE || blocked(errno)) {
+			send_failed(e, first[done], errno);
 			done++; /* lost, as in flush_plain */
 			continue;
 		}
@@ -363,13 +355,10 @@ static size_t pad_to(const struct srm_engine *e, const struct conn *c, size_t le
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
-	if (!p->path.len && !p->cand_count) {
-		/* No address yet: ask the rendezvous server, if there is one,
-		 * and wait for the peer to come to us. */
-		if (p->conn)
-			engine_rdv_lookup(e, p, now_us);
-		return;
-	}
+	struct path_addr targets[PATH_MAX_TARGETS];
+	size_t target_count = path_handshake_targets(p->paths, now_ms, targets, PATH_MAX_TARGETS);
+	if (!target_count)
+		return; /* no address yet: the path manager looks the peer up */
 
 	/* A fresh transport's first OPEN rides in our INIT: connect() then
 	 * costs one round trip, as TCP's does, even for the first stream. */
@@ -379,14 +368,14 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 	uint8_t hs[PACKET_BUF];
 	size_t n = session_handshake_packet(p->session, now_ms, hs, sizeof(hs));
 	if (n)
-		engine_send_handshake(e, p, hs, n, now_ms);
+		engine_send_handshake(e, p, hs, n, targets, target_count);
 
 	if (p->conn && session_failed(p->session)) {
 		LOG_WARN(p->cfg.name, "handshake failed: peer unreachable");
 		engine_peer_drop_conn(e, p, SRM_ERR_UNREACHABLE);
 		return;
 	}
-	if (!p->conn || !session_established(p->session) || !p->path.len)
+	if (!p->conn || !session_established(p->session) || path_active(p->paths)->kind == PATH_NONE)
 		return;
 	check_peer_restart(e, p);
 	if (!p->conn)
@@ -395,7 +384,7 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 	uint8_t plain[PACKET_BUF];
 	for (int i = 0; i < PEER_PACKETS_PER_PASS; i++) {
 		uint64_t pn;
-		const struct path *path = engine_path_for_send(e, p, now_ms);
+		const struct path_addr *path = path_active(p->paths);
 		size_t len = conn_build_packet(p->conn, now_us, plain, WIRE_MAX_UDP_PAYLOAD, &pn);
 		if (!len)
 			break;
@@ -403,7 +392,7 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 		memset(plain + len, FRAME_PADDING, padded - len);
 		len = padded;
 		uint8_t sealed_buf[PACKET_BUF];
-		bool direct = !path->relayed && !path->fd;
+		bool direct = path->kind == PATH_UDP && !path->sock;
 		/* Packets for the engine's socket are sealed straight into the
 		 * send batch. */
 		uint8_t *out = direct ? send_slot(e) : sealed_buf;
@@ -414,15 +403,11 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 			session_want_handshake(p->session, now_ms);
 			break;
 		}
-		if (direct) {
+		if (direct)
 			send_commit(e, &path->addr, path->len, (size_t)sealed);
-			out = e->send_buf[e->send_count - 1];
-		} else {
+		else
 			engine_send_path(e, p, path, sealed_buf, (size_t)sealed);
-		}
-		p->last_tx_ms = now_ms;
-		if (engine_path_silent(p, now_ms))
-			engine_path_spray(e, p, out, (size_t)sealed, now_ms);
+		path_on_sent(p->paths, path, now_ms);
 	}
 }
 
@@ -479,7 +464,7 @@ static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size
  * already there, else the configured slot unless another instance keeps
  * it busy, else a new extra instance (see struct peer). */
 static struct peer *instance_for_init(struct srm_engine *e, const struct noise_init *in,
-				      const struct path *from, uint64_t now_ms, bool *listed)
+				      const struct path_addr *from, uint64_t now_ms, bool *listed)
 {
 	const uint8_t *pub = in->peer_pub;
 	struct peer *configured = NULL;
@@ -487,7 +472,7 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 		struct peer *p = &e->peers[i];
 		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
 			continue;
-		if (engine_same_path(&p->path, from)) {
+		if (path_same(path_active(p->paths), from)) {
 			*listed = true;
 			return p;
 		}
@@ -499,7 +484,8 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 	*listed = true;
 	/* Busy: another address spoke for this key recently (a handshake
 	 * counts, before its keys are even confirmed). */
-	bool busy = configured->path_confirmed && now_ms < configured->last_rx_ms + INSTANCE_BUSY_MS;
+	bool busy = path_confirmed(configured->paths) &&
+		    now_ms < path_last_rx_ms(configured->paths) + INSTANCE_BUSY_MS;
 	if (!busy)
 		return configured;
 	/* A new session remembers no timestamps: refuse a replayed INIT
@@ -516,9 +502,9 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
  * under load).  A cookie reply, never larger than the packet, is the only
  * answer an unauthenticated sender can get. */
 static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
-			 const struct path *from, uint64_t now_ms)
+			 const struct path_addr *from, uint64_t now_ms)
 {
-	if (from->relayed) {
+	if (from->kind == PATH_RDV_RELAY) {
 		/* The relay already limits each registered sender, every
 		 * relayed packet shows the relay's address, and no cookie
 		 * could go back through it: mac1 is the check that applies. */
@@ -533,7 +519,7 @@ static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
 				       from->len, now_ms, reply, &reply_len);
 	if (rc == 0)
 		return true;
-	if (reply_len && reply_len < len && !from->relayed)
+	if (reply_len && reply_len < len && from->kind == PATH_UDP)
 		engine_send(e, &from->addr, from->len, reply, reply_len);
 	drop(e, session_drop_reason(rc));
 	return false;
@@ -571,7 +557,7 @@ static void on_early_frames(void *ctx, const uint8_t in[NOISE_EARLY_BYTES], uint
 		conn_early_answer(p->conn, id, out, NOISE_EARLY_BYTES);
 }
 
-static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path *from,
+static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const struct path_addr *from,
 		    struct peer *relayed_from, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
@@ -616,14 +602,14 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 	if (resp_len) {
 		char text[64];
 		LOG_INFO(p->cfg.name, "handshake answered: session with %s (%s, peer initiated)",
-			 from->relayed ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
-			 from->relayed ? "relayed" : "direct");
+			 from->kind == PATH_RDV_RELAY ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 from->kind == PATH_RDV_RELAY ? "relayed" : "direct");
 	}
-	engine_path_confirm(e, p, from, now_ms);
+	engine_path_received(e, p, from, now_ms);
 }
 
 static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t len,
-			      const struct path *from, struct peer *relayed_from, uint64_t now_us)
+			      const struct path_addr *from, struct peer *relayed_from, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
 	bool is_resp = pkt[0] == WIRE_HANDSHAKE_RESP;
@@ -644,9 +630,9 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	if (is_resp) {
 		char text[64];
 		LOG_INFO(p->cfg.name, "session established with %s (%s, we initiated, %s)",
-			 from->relayed ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
-			 from->relayed ? "relayed" : "direct", session_cipher_name(p->session));
-		engine_path_confirm(e, p, from, now_ms);
+			 from->kind == PATH_RDV_RELAY ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 from->kind == PATH_RDV_RELAY ? "relayed" : "direct", session_cipher_name(p->session));
+		engine_path_received(e, p, from, now_ms);
 		/* Key confirmation: the responder may not use the new keys
 		 * until our first packet arrives; a fresh conn starts with a
 		 * PING. */
@@ -657,7 +643,7 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	}
 }
 
-static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
+static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path_addr *from,
 		    struct peer *relayed_from, uint64_t now_us)
 {
 	if (len < WIRE_DATA_OVERHEAD) {
@@ -680,7 +666,7 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 	}
 	/* Authenticated: the peer is where this came from (roaming, NAT
 	 * rebinding, relay). */
-	engine_path_confirm(e, p, from, now_us / 1000);
+	engine_path_received(e, p, from, now_us / 1000);
 	engine_peer_conn(e, p, now_us);
 	check_peer_restart(e, p); /* may replace the conn */
 	struct conn *c = engine_peer_conn(e, p, now_us);
@@ -690,7 +676,7 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 		drop_peer(e, p, SRM_DROP_MALFORMED);
 }
 
-void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path *from,
+void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path_addr *from,
 			    struct peer *relayed_from, uint64_t now_us)
 {
 	if (len < WIRE_HEADER_BYTES) {
@@ -712,15 +698,21 @@ void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len, cons
 	case WIRE_DATA:
 		on_data(e, pkt, len, from, relayed_from, now_us);
 		break;
+	case WIRE_PUNCH:
+		/* Opened the sender's NAT towards us; nothing to answer.  Only
+		 * someone who knows our public key makes one. */
+		if (cookie_check_mac1(pkt, len, e->identity->mac1_key) != 0)
+			drop(e, SRM_DROP_MAC);
+		break;
 	default:
 		drop(e, SRM_DROP_MALFORMED);
 	}
 }
 
-static void receive_one(struct srm_engine *e, int fd, uint8_t *pkt, size_t len,
+static void receive_one(struct srm_engine *e, uint32_t sock, uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *rawsrc, socklen_t rawlen, uint64_t now_us)
 {
-	struct path from = { .relayed = false, .fd = fd == e->udp_fd ? 0 : fd };
+	struct path_addr from = { .kind = PATH_UDP, .sock = sock };
 	from.len = engine_addr_for_socket(e, rawsrc, rawlen, &from.addr);
 	e->stats.packets_received++;
 	if (!from.len) {
@@ -747,7 +739,7 @@ static size_t gro_segment_size(struct msghdr *mh, size_t len)
 	return len;
 }
 
-void engine_udp_receive(struct srm_engine *e, int fd, uint64_t now_us)
+void engine_udp_receive(struct srm_engine *e, int fd, uint32_t sock, uint64_t now_us)
 {
 	struct mmsghdr msgs[RECV_BATCH];
 	struct iovec iov[RECV_BATCH];
@@ -782,7 +774,7 @@ void engine_udp_receive(struct srm_engine *e, int fd, uint64_t now_us)
 			size_t len = msgs[i].msg_len;
 			size_t seg = gro ? gro_segment_size(&msgs[i].msg_hdr, len) : len;
 			for (size_t off = 0; off < len; off += seg)
-				receive_one(e, fd, buf + off, len - off < seg ? len - off : seg, &from[i],
+				receive_one(e, sock, buf + off, len - off < seg ? len - off : seg, &from[i],
 					    msgs[i].msg_hdr.msg_namelen, now_us);
 		}
 		if ((unsigned)n < count)
@@ -810,8 +802,14 @@ struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured)
 	p->extra = true;
 	p->cfg = configured->cfg;
 	p->session = session_new(e->identity, p->cfg.pubkey, &e->session_cfg, e->indices);
-	if (!p->session)
+	p->paths = path_peer_new(e->paths, p->cfg.name, NULL, 0, clock_now_ms());
+	if (!p->session || !p->paths) {
+		if (p->session)
+			session_free(p->session);
+		path_peer_free(p->paths);
+		memset(p, 0, sizeof(*p));
 		return NULL;
+	}
 	LOG_INFO(p->cfg.name, "another process with this key: tracking it as an extra instance");
 	return p;
 }
@@ -821,11 +819,12 @@ struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured)
 bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 {
 	uint32_t idle = e->cfg.idle_timeout_ms ? e->cfg.idle_timeout_ms : CONN_DEFAULT_IDLE_TIMEOUT_MS;
-	if (!p->extra || p->bridges || now_ms < p->last_rx_ms + idle)
+	if (!p->extra || p->bridges || now_ms < path_last_rx_ms(p->paths) + idle)
 		return false;
 	if (p->conn)
 		conn_free(p->conn);
 	session_free(p->session);
+	path_peer_free(p->paths);
 	memset(p, 0, sizeof(*p));
 	return true;
 }

@@ -1,57 +1,18 @@
 /*
- * engine_rdv.c — the engine's side of NAT traversal: the rendezvous client,
- * punching towards candidate addresses, the relay fallback and the move
- * back to a direct path.  The protocol itself is rdv_client.c (sans-I/O);
- * this file only feeds it and acts on its events.
- *
- * Path choice, in order (docs/NAT.md):
- *   1. direct to the configured endpoint and every candidate the
- *      rendezvous server gave, all at once (hole punching);
- *   2. if no handshake completed after RELAY_AFTER_MS, the same
- *      handshakes also through the relay; whichever path answers first
- *      carries the session;
- *   3. while relayed, every REPROBE_MS a packet goes straight to the
- *      candidates; an authenticated answer from one moves the session
- *      there (the peer follows the same rule).
+ * engine_rdv.c — the engine's rendezvous client: registering (with our host
+ * addresses as candidates), lookups, and the server's answers, which go to
+ * the path manager (core/protocol/path.c) and, for relayed packets, to the
+ * receive path.  The protocol itself is rdv_client.c (sans-I/O).
  */
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
 
 #include "engine.h"
 #include "log.h"
-
-/* Punching gets this long on its own before the relay is tried too: a few
- * handshake retransmissions, enough for both sides' punches to cross. */
-#define RELAY_AFTER_MS 2500
-/* A path is silent when we keep sending and nothing authenticated comes
- * back for this long (several RTTs on any real path): NAT mapping lost,
- * public address changed, or the peer moved. */
-#define PATH_SILENT_MS 3000
-/* While silent: copies of our packets go to every known address of the
- * peer this often, and we ask the rendezvous server again this often. */
-#define SPRAY_INTERVAL_MS 250
-#define REPAIR_INTERVAL_MS 2000
-/* Re-registration (to learn a new public address) at most this often. */
-#define RDV_FORCED_REFRESH_MS 5000
-/* A peer the server does not know yet is asked for again this often. */
-#define LOOKUP_INTERVAL_MS 2000
-/* While relayed, try the direct candidates again this often. */
-#define REPROBE_MS 10000
-/* A relayed packet does not take the session off a direct path that
- * carried an authenticated packet this recently. */
-#define DIRECT_FRESH_MS 3000
-
-/* Same place: both through the relay, or the same address. */
-bool engine_same_path(const struct path *a, const struct path *b)
-{
-	return a->len && a->relayed == b->relayed &&
-	       (a->relayed ||
-		(a->fd == b->fd && engine_addr_equal(&a->addr, (const struct sockaddr *)&b->addr)));
-}
 
 static void to_endpoint(const struct sockaddr_storage *a, socklen_t len, struct rdv_endpoint *ep)
 {
@@ -163,14 +124,10 @@ void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
 		engine_send(e, &e->rdv_server, e->rdv_server_len, pkt, n);
 }
 
-/* Ask the rendezvous server where peer is (a stream waits for it). */
-void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_us)
+/* Ask the rendezvous server where peer is (the path manager spaces these). */
+void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 {
-	uint64_t now_ms = now_us / 1000;
-	if (!e->rdv || now_ms < p->next_lookup_ms)
-		return;
-	p->next_lookup_ms = now_ms + LOOKUP_INTERVAL_MS;
-	if (rdv_client_lookup(e->rdv, p->cfg.pubkey, now_ms) == 0)
+	if (e->rdv && rdv_client_lookup(e->rdv, p->cfg.pubkey, now_ms) == 0)
 		LOG_DEBUG(p->cfg.name, "rendezvous: looking the peer up");
 }
 
@@ -182,33 +139,31 @@ static struct peer *peer_by_pub(struct srm_engine *e, const uint8_t pub[SRM_KEY_
 	return NULL;
 }
 
-/* New candidates for p: punch towards all of them from now on. */
+/* New candidates for p: the path manager punches towards them. */
 static void set_candidates(struct srm_engine *e, struct peer *p, const struct rdv_event *ev,
 			   uint64_t now_ms)
 {
-	p->cand_count = 0;
-	for (size_t i = 0; i < ev->endpoint_count && p->cand_count < RDV_MAX_ENDPOINTS; i++) {
-		struct path *c = &p->cands[p->cand_count];
-		c->len = engine_addr_for_socket(e, &ev->endpoints[i].addr, ev->endpoints[i].len,
-						&c->addr);
-		c->relayed = false;
+	struct path_addr cands[RDV_MAX_ENDPOINTS];
+	size_t n = 0;
+	for (size_t i = 0; i < ev->endpoint_count && n < RDV_MAX_ENDPOINTS; i++) {
+		struct path_addr *c = &cands[n];
+		memset(c, 0, sizeof(*c));
+		c->kind = PATH_UDP;
+		c->len = engine_addr_for_socket(e, &ev->endpoints[i].addr, ev->endpoints[i].len, &c->addr);
 		if (c->len)
-			p->cand_count++;
+			n++;
 	}
-	p->punch_started_ms = now_ms;
-	p->punch_until_ms = now_ms + PUNCH_PERSIST_MS;
-	p->next_punch_ms = now_ms;
 	char text[64];
-	LOG_INFO(p->cfg.name, "rendezvous: %zu candidate(s), first %s; punching", p->cand_count,
-		 p->cand_count ? engine_addr_text(&p->cands[0].addr, text, sizeof(text)) : "-");
-	session_want_handshake(p->session, now_ms);
+	LOG_INFO(p->cfg.name, "rendezvous: %zu candidate(s), first %s; punching", n,
+		 n ? engine_addr_text(&cands[0].addr, text, sizeof(text)) : "-");
+	path_on_candidates(p->paths, cands, n, now_ms);
 }
 
 bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us)
 {
 	if (!e->rdv || !e->rdv_server_len ||
-	    !engine_addr_equal(&e->rdv_server, (const struct sockaddr *)src))
+	    !path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)src))
 		return false;
 	struct rdv_event ev;
 	int rc = rdv_client_receive(e->rdv, pkt, len, now_us / 1000, &ev);
@@ -221,21 +176,15 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 	char text[64];
 	struct peer *p = ev.type == RDV_EV_REGISTERED ? NULL : peer_by_pub(e, ev.peer);
 	switch (ev.type) {
-	case RDV_EV_REGISTERED:
+	case RDV_EV_REGISTERED: {
 		LOG_INFO(NULL, "rendezvous: registered; our public address is %s",
 			 rdv_endpoint_str(&ev.reflexive, text, sizeof(text)));
-		if (e->reflexive.len && !rdv_endpoint_equal(&e->reflexive, &ev.reflexive)) {
-			/* Our NAT moved us: have every peer we talk to told
-			 * where we are now (the server sends them a PUNCH). */
-			LOG_INFO(NULL, "rendezvous: our public address changed; re-punching");
-			for (size_t i = 0; i < e->peer_count; i++) {
-				e->peers[i].next_lookup_ms = 0;
-				if (e->peers[i].conn)
-					engine_rdv_lookup(e, &e->peers[i], now_us);
-			}
-		}
-		e->reflexive = ev.reflexive;
+		struct sockaddr_storage ours;
+		socklen_t len = engine_addr_for_socket(e, &ev.reflexive.addr, ev.reflexive.len, &ours);
+		if (len)
+			pathman_on_public_address(e->paths, &ours, len);
 		break;
+	}
 	case RDV_EV_PEER_CANDIDATES:
 	case RDV_EV_PUNCH_REQUEST:
 		if (p)
@@ -247,8 +196,7 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 		break;
 	case RDV_EV_RELAYED:
 		if (p) {
-			struct path from = { .len = e->rdv_server_len, .relayed = true };
-			memcpy(&from.addr, &e->rdv_server, sizeof(from.addr));
+			struct path_addr from = { .kind = PATH_RDV_RELAY };
 			engine_handle_datagram(e, (uint8_t *)ev.inner, ev.inner_len, &from, p, now_us);
 		}
 		break;
@@ -256,135 +204,4 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 		break;
 	}
 	return true;
-}
-
-/* Send a packet for p along path (wrapped for the relay when relayed). */
-void engine_send_path(struct srm_engine *e, struct peer *p, const struct path *path,
-		      const uint8_t *pkt, size_t len)
-{
-	if (path->fd) {
-		/* A probe socket (engine_hardnat.c): not batched, no GSO. */
-		sendto(path->fd, pkt, len, 0, (const struct sockaddr *)&path->addr, path->len);
-		return;
-	}
-	if (!path->relayed) {
-		engine_send(e, &path->addr, path->len, pkt, len);
-		return;
-	}
-	if (!e->rdv)
-		return;
-	uint8_t wrapped[RDV_MAX_PACKET];
-	size_t n = rdv_client_wrap_relay(e->rdv, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
-	if (n)
-		engine_send(e, &e->rdv_server, e->rdv_server_len, wrapped, n);
-}
-
-/* A handshake INIT goes everywhere the peer might be. */
-void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
-			   uint64_t now_ms)
-{
-	if (p->path.len && !p->path.relayed)
-		engine_send_path(e, p, &p->path, pkt, len);
-	for (size_t i = 0; i < p->cand_count; i++)
-		if (!engine_same_path(&p->path, &p->cands[i]))
-			engine_send_path(e, p, &p->cands[i], pkt, len);
-	if (p->home.len && !engine_same_path(&p->path, &p->home))
-		engine_send_path(e, p, &p->home, pkt, len);
-	bool relay_due = e->rdv && (p->path.relayed ||
-				    (p->punch_started_ms && now_ms >= p->punch_started_ms + RELAY_AFTER_MS));
-	if (relay_due) {
-		struct path relay = { .len = e->rdv_server_len, .relayed = true };
-		engine_send_path(e, p, &relay, pkt, len);
-	}
-}
-
-/* The relay wraps every packet: cap the path MTU search below it. */
-void engine_path_relay_mtu(struct peer *p, uint64_t now_us)
-{
-	conn_on_too_big(p->conn, WIRE_MAX_UDP_PAYLOAD, WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD,
-			now_us);
-}
-
-/* An authenticated packet from `from`: that is where the peer is now. */
-void engine_path_confirm(struct srm_engine *e, struct peer *p, const struct path *from,
-			 uint64_t now_ms)
-{
-	p->last_rx_ms = now_ms;
-	if (!from->relayed)
-		p->last_direct_rx_ms = now_ms;
-	else if (!p->path.relayed && p->path.len && now_ms < p->last_direct_rx_ms + DIRECT_FRESH_MS)
-		return; /* the direct path still works: keep it */
-	if (p->path_confirmed && engine_same_path(&p->path, from))
-		return;
-	char text[64];
-	if (from->relayed && p->conn)
-		engine_path_relay_mtu(p, now_ms * 1000);
-	if (from->relayed)
-		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server");
-	else
-		LOG_INFO(p->cfg.name, "path: direct to %s", engine_addr_text(&from->addr, text, sizeof(text)));
-	p->path = *from;
-	p->path_confirmed = true;
-	p->next_reprobe_ms = now_ms + REPROBE_MS;
-	(void)e;
-}
-
-/* While relayed, the next packet sometimes goes straight to a candidate,
- * carrying a PATH_CHALLENGE: if it arrives, the peer moves to us directly
- * and its answer moves us. Returns the path for this packet. */
-const struct path *engine_path_for_send(struct srm_engine *e, struct peer *p, uint64_t now_ms)
-{
-	if (!p->path.relayed || !p->cand_count || now_ms < p->next_reprobe_ms || !p->conn)
-		return &p->path;
-	p->next_reprobe_ms = now_ms + REPROBE_MS;
-	uint8_t challenge[8];
-	randombytes_buf(challenge, sizeof(challenge));
-	conn_path_challenge(p->conn, challenge);
-	p->reprobe_next = (p->reprobe_next + 1) % p->cand_count;
-	(void)e;
-	return &p->cands[p->reprobe_next];
-}
-
-/* ---- Repairing a silent path -------------------------------------------- */
-
-bool engine_path_silent(const struct peer *p, uint64_t now_ms)
-{
-	return p->conn && p->last_rx_ms && now_ms > p->last_rx_ms + PATH_SILENT_MS &&
-	       p->last_tx_ms + PATH_SILENT_MS > now_ms;
-}
-
-/* Re-register (a changed public address shows up in the answer) and ask
- * for the peer again: the server then tells both sides where the other
- * is now, and both punch. */
-void engine_path_repair(struct srm_engine *e, struct peer *p, uint64_t now_ms)
-{
-	if (!engine_path_silent(p, now_ms) || now_ms < p->next_repair_ms)
-		return;
-	p->next_repair_ms = now_ms + REPAIR_INTERVAL_MS;
-	LOG_INFO(p->cfg.name, "path silent for %llu ms: looking for the peer again",
-		 (unsigned long long)(now_ms - p->last_rx_ms));
-	if (!e->rdv)
-		return;
-	if (now_ms >= e->rdv_refreshed_ms + RDV_FORCED_REFRESH_MS) {
-		e->rdv_refreshed_ms = now_ms;
-		rdv_client_refresh(e->rdv, now_ms);
-	}
-	p->next_lookup_ms = 0;
-	engine_rdv_lookup(e, p, now_ms * 1000);
-}
-
-/* Copies of a packet to every other address the peer may be at now: one
- * getting through opens our NAT towards it and, once authenticated there,
- * moves the peer's path to us (and its answer moves ours). */
-void engine_path_spray(struct srm_engine *e, struct peer *p, const uint8_t *pkt, size_t len,
-		       uint64_t now_ms)
-{
-	if (now_ms < p->next_spray_ms)
-		return;
-	p->next_spray_ms = now_ms + SPRAY_INTERVAL_MS;
-	for (size_t i = 0; i < p->cand_count; i++)
-		if (!engine_same_path(&p->path, &p->cands[i]))
-			engine_send_path(e, p, &p->cands[i], pkt, len);
-	if (p->home.len && !engine_same_path(&p->path, &p->home))
-		engine_send_path(e, p, &p->home, pkt, len);
 }

@@ -34,6 +34,8 @@ size_t cookie_mac1_offset(const uint8_t *pkt, size_t len)
 		return INIT_OFF_MAC1;
 	if (len == RESP_BYTES && pkt[0] == WIRE_HANDSHAKE_RESP)
 		return RESP_OFF_MAC1;
+	if (len == PUNCH_BYTES && pkt[0] == WIRE_PUNCH)
+		return PUNCH_OFF_MAC1;
 	return 0;
 }
 

@@ -37,7 +37,7 @@
 
 void cookie_derive_keys(const uint8_t pub[NOISE_KEY_BYTES], uint8_t mac1_key[NOISE_KEY_BYTES],
 			uint8_t cookie_key[NOISE_KEY_BYTES]);
-/* Offset of mac1 in an INIT or RESP (mac2 follows it), or 0 for any other
+/* Offset of mac1 in an INIT, RESP or PUNCH (mac2 follows it), or 0 for any other
  * type or a wrong length. */
 size_t cookie_mac1_offset(const uint8_t *pkt, size_t len);
 /* Fill mac1 (and mac2 from cookie, zeros when cookie is NULL) of an INIT

@@ -64,6 +64,13 @@ void srm_random(srm_rng_fn *rng, void *ctx, void *buf, size_t len);
 #define RESP_OFF_MAC1 92
 #define RESP_OFF_MAC2 108
 #define RESP_BYTES 124
+/* PUNCH, 44 bytes: header | 8 random bytes | mac1 | mac2 (zeros).  Only
+ * someone who knows the receiver's public key can make one (mac1), and the
+ * receiver never answers it: it only opens the sender's NAT towards the
+ * receiver (docs/PROTOCOL.md). */
+#define PUNCH_OFF_NONCE 4
+#define PUNCH_OFF_MAC1 12
+#define PUNCH_BYTES 44
 
 /* Capability bits carried in both handshake payloads.  Bits 16..31 are
  * "required": a peer that sets one we do not know is a mismatch

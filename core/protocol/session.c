@@ -362,6 +362,16 @@ size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out
 	return INIT_BYTES;
 }
 
+size_t session_punch_packet(struct session *s, uint8_t *out, size_t cap)
+{
+	if (cap < PUNCH_BYTES)
+		return 0;
+	wire_put_header(out, WIRE_PUNCH);
+	rnd(s, out + PUNCH_OFF_NONCE, PUNCH_OFF_MAC1 - PUNCH_OFF_NONCE);
+	cookie_add_macs(out, PUNCH_BYTES, s->peer_mac1_key, NULL, NULL);
+	return PUNCH_BYTES;
+}
+
 uint64_t session_next_deadline(const struct session *s, uint64_t now_ms)
 {
 	uint64_t d = UINT64_MAX;

@@ -101,6 +101,8 @@ void session_want_handshake(struct session *s, uint64_t now_ms);
  * usable keypair the attempt fails (session_failed() until the next
  * want_handshake).  Also expires old keypairs.  cap >= INIT_BYTES. */
 size_t session_handshake_packet(struct session *s, uint64_t now_ms, uint8_t *out, size_t cap);
+/* A PUNCH for this peer (PUNCH_BYTES, cap permitting): 0 when cap is short. */
+size_t session_punch_packet(struct session *s, uint8_t *out, size_t cap);
 /* When session_handshake_packet wants calling again; UINT64_MAX: never. */
 uint64_t session_next_deadline(const struct session *s, uint64_t now_ms);
 /* While a handshake attempt runs, compute the next INIT's key tokens now

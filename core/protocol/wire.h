@@ -21,6 +21,7 @@ enum wire_type {
 	WIRE_HANDSHAKE_RESP = 2,
 	WIRE_COOKIE_REPLY = 3,
 	WIRE_DATA = 4,
+	WIRE_PUNCH = 5,      /* keeps NAT state open towards a peer; no answer */
 	WIRE_RENDEZVOUS = 8, /* peer <-> rendezvous server, see rendezvous.h */
 	WIRE_RELAY = 9,      /* a DATA/handshake packet wrapped for the relay */
 };

@@ -1,0 +1,699 @@
+/*
+ * path.c — the path manager (see path.h).  The rules, per peer (docs/NAT.md):
+ *
+ *   1. punch: handshakes to the configured endpoint and every candidate at
+ *      once, retried every 15 s for 5 minutes;
+ *   2. relay: after PATH_RELAY_AFTER_MS without a session (at once if UDP
+ *      sends fail outright) the handshakes also go through the relay, and
+ *      whichever path answers first carries the session;
+ *   3. re-probe: while relayed, every 10 s, look the peer up again (the
+ *      server tells it to do the same) and probe every candidate; an
+ *      authenticated answer moves the session back to direct;
+ *   4. hard NAT: relayed, and exactly one NAT keeps ports: birthday probing;
+ *   5. repair: a silent path (we sent, nothing came back) makes us register
+ *      and look the peer up again, and probe every address it may be at;
+ *   6. pinhole: a peer with a configured endpoint gets a PUNCH whenever
+ *      nothing else went to it for 15 s, for as long as the engine runs.
+ *
+ * Only authenticated packets move the active path (path_on_receive).
+ */
+#include "path.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* The rendezvous server reports at most this many addresses of a peer. */
+#define PATH_MAX_CANDIDATES 9
+/* Silence: nothing authenticated for 4 RTTs after a packet of ours (a
+ * lost packet and its retransmission), within these bounds. */
+#define SILENT_MIN_MS 1000
+#define SILENT_RTTS 4
+
+/* Hard NAT rounds and their spacing.  The hard side refreshes its
+ * mappings each round; the easy side starts its probes a little into the
+ * round, so that the hard side's ports are open by then even if it started
+ * later.  Bursts of 128 every 50 ms: 2,560 probes/s of about 100 bytes, far
+ * below any link, and bounded by the rounds. */
+#define HARDNAT_ROUNDS 4
+#define HARDNAT_ROUND_MS 2000
+#define HARDNAT_EASY_DELAY_MS 500
+#define HARDNAT_BURST_MS 50
+/* A failed attempt (or a pair of NATs this cannot help) waits this long
+ * before the next; the relay carries the session meanwhile. */
+#define HARDNAT_RETRY_MS 60000
+/* Ports a NAT gives out: 1024-65535. */
+#define PORT_FIRST 1024
+#define PORT_RANGE 64512u
+
+/* Action targets, at most one burst or one socket per hard-NAT port. */
+#define OUT_MAX (PATH_HARDNAT_SOCKETS > PATH_HARDNAT_BURST ? PATH_HARDNAT_SOCKETS : PATH_HARDNAT_BURST)
+
+struct hardnat {
+	struct peer_paths *pp;      /* NULL: no attempt running */
+	bool hard;                  /* we open sockets; else we probe */
+	bool sockets_asked;
+	struct path_addr target;    /* the peer's public address */
+	int round;                  /* rounds started */
+	uint64_t round_ms;          /* when the current round started */
+	uint64_t next_ms;           /* next step */
+	unsigned probes_sent;       /* in this round (easy side) */
+	uint32_t walk, step;        /* the random walk through the ports */
+	uint32_t socks[PATH_HARDNAT_SOCKETS];
+	size_t sock_count;
+};
+
+struct pathman {
+	struct path_config cfg;
+	struct sockaddr_storage public_addr; /* ours, as the rendezvous server sees it */
+	socklen_t public_len;
+	uint64_t registered_ms;     /* last PATH_DO_REGISTER */
+	struct peer_paths *peers;   /* every peer's paths, linked */
+	struct hardnat hn;          /* one attempt at a time, engine-wide */
+	struct path_addr out[OUT_MAX];
+};
+
+struct peer_paths {
+	struct pathman *pm;
+	struct peer_paths *next;
+	const char *name;
+	struct path_addr active;     /* where packets go now */
+	bool confirmed;              /* an authenticated packet came over it */
+	struct path_addr home;       /* the configured endpoint, if any */
+	struct path_addr cands[PATH_MAX_CANDIDATES];
+	size_t cand_count;
+	uint64_t punch_started_ms;   /* candidates arrived (relay fallback clock) */
+	uint64_t next_punch_ms, punch_until_ms;
+	bool relay_now;              /* a UDP send failed outright */
+	uint64_t last_rx_ms;         /* last authenticated packet */
+	uint64_t last_direct_rx_ms;  /* ...on a direct path */
+	uint64_t unanswered_ms;      /* first packet sent since last_rx_ms; 0: none */
+	uint64_t last_tx_ms;         /* last packet sent (DATA or probe) */
+	uint32_t srtt_ms;            /* from the last status */
+	uint64_t next_reprobe_ms;
+	uint64_t next_lookup_ms;
+	bool relookup;               /* look up again, regardless of addresses */
+	uint64_t next_repair_ms, next_spray_ms;
+	bool probe_cands;            /* new candidates while a session runs */
+	uint64_t home_tx_ms;         /* last packet to the configured endpoint */
+	uint64_t hardnat_next_ms;
+	uint32_t won_sock;           /* a probe socket that carries the path */
+};
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+bool path_sockaddr_equal(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (b->sa_family != AF_INET6)
+		return false;
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+bool path_same(const struct path_addr *a, const struct path_addr *b)
+{
+	if (a->kind == PATH_NONE || a->kind != b->kind)
+		return false;
+	if (a->kind != PATH_UDP)
+		return true;
+	return a->len && a->sock == b->sock &&
+	       path_sockaddr_equal(&a->addr, (const struct sockaddr *)&b->addr);
+}
+
+static uint16_t port_of(const struct sockaddr_storage *a)
+{
+	/* sin_port and sin6_port sit at the same offset */
+	return ntohs(((const struct sockaddr_in *)a)->sin_port);
+}
+
+static bool is_ipv4(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return true;
+	const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)a;
+	return a->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr);
+}
+
+static bool has_address(const struct peer_paths *pp)
+{
+	return pp->active.kind != PATH_NONE || pp->cand_count;
+}
+
+static uint64_t silent_after_ms(const struct peer_paths *pp)
+{
+	uint64_t ms = (uint64_t)pp->srtt_ms * SILENT_RTTS;
+	if (!pp->srtt_ms || ms > PATH_SILENT_MS)
+		return PATH_SILENT_MS;
+	return ms < SILENT_MIN_MS ? SILENT_MIN_MS : ms;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+	return a < b ? a : b;
+}
+
+/* ---- Lifecycle ------------------------------------------------------------ */
+
+struct pathman *pathman_new(const struct path_config *cfg)
+{
+	struct pathman *pm = calloc(1, sizeof(*pm));
+	if (pm)
+		pm->cfg = *cfg;
+	return pm;
+}
+
+void pathman_free(struct pathman *pm)
+{
+	free(pm);
+}
+
+void pathman_set_local_port(struct pathman *pm, uint16_t port)
+{
+	pm->cfg.local_port = port;
+}
+
+void pathman_on_public_address(struct pathman *pm, const struct sockaddr_storage *addr,
+			       socklen_t len)
+{
+	bool changed = pm->public_len &&
+		       !path_sockaddr_equal(&pm->public_addr, (const struct sockaddr *)addr);
+	memcpy(&pm->public_addr, addr, len);
+	pm->public_len = len;
+	if (!changed)
+		return;
+	/* Our NAT moved us: have every peer we talk to told where we are now
+	 * (the server sends them a PUNCH when we look them up). */
+	LOG_INFO(NULL, "rendezvous: our public address changed; re-punching");
+	for (struct peer_paths *pp = pm->peers; pp; pp = pp->next) {
+		pp->next_lookup_ms = 0;
+		pp->relookup = true;
+	}
+}
+
+struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
+				 const struct sockaddr_storage *home, socklen_t home_len,
+				 uint64_t now_ms)
+{
+	struct peer_paths *pp = calloc(1, sizeof(*pp));
+	if (!pp)
+		return NULL;
+	pp->pm = pm;
+	pp->name = name;
+	if (home_len) {
+		pp->home.kind = PATH_UDP;
+		pp->home.len = home_len;
+		memcpy(&pp->home.addr, home, home_len);
+		pp->active = pp->home;
+		pp->next_punch_ms = now_ms + PATH_PUNCH_FIRST_DELAY_MS;
+		pp->punch_until_ms = pp->next_punch_ms + PATH_PUNCH_PERSIST_MS;
+	}
+	pp->home_tx_ms = now_ms;
+	pp->next = pm->peers;
+	pm->peers = pp;
+	return pp;
+}
+
+void path_peer_free(struct peer_paths *pp)
+{
+	if (!pp)
+		return;
+	struct pathman *pm = pp->pm;
+	for (struct peer_paths **at = &pm->peers; *at; at = &(*at)->next) {
+		if (*at == pp) {
+			*at = pp->next;
+			break;
+		}
+	}
+	if (pm->hn.pp == pp)
+		pm->hn.pp = NULL; /* the driver closes every probe socket it has */
+	free(pp);
+}
+
+/* ---- Events --------------------------------------------------------------- */
+
+bool path_on_receive(struct peer_paths *pp, const struct path_addr *from, uint64_t now_ms)
+{
+	pp->last_rx_ms = now_ms;
+	pp->unanswered_ms = 0;
+	if (from->kind == PATH_UDP)
+		pp->last_direct_rx_ms = now_ms;
+	else if (pp->active.kind == PATH_UDP && now_ms < pp->last_direct_rx_ms + PATH_DIRECT_FRESH_MS)
+		return false; /* the direct path still works: keep it */
+	if (pp->confirmed && path_same(&pp->active, from))
+		return false;
+	pp->active = *from;
+	pp->confirmed = true;
+	pp->next_reprobe_ms = now_ms + PATH_REPROBE_MS;
+	return true;
+}
+
+void path_on_sent(struct peer_paths *pp, const struct path_addr *to, uint64_t now_ms)
+{
+	if (!pp->unanswered_ms)
+		pp->unanswered_ms = now_ms;
+	pp->last_tx_ms = now_ms;
+	if (pp->home.len && path_same(to, &pp->home))
+		pp->home_tx_ms = now_ms;
+}
+
+void path_on_send_failed(struct peer_paths *pp, const struct path_addr *to, uint64_t now_ms)
+{
+	(void)now_ms;
+	if (to->kind == PATH_UDP && !pp->relay_now) {
+		LOG_INFO(pp->name, "path: cannot send over UDP; trying the relay at once");
+		pp->relay_now = true;
+	}
+}
+
+void path_on_candidates(struct peer_paths *pp, const struct path_addr *cands, size_t n,
+			uint64_t now_ms)
+{
+	pp->cand_count = 0;
+	for (size_t i = 0; i < n && pp->cand_count < PATH_MAX_CANDIDATES; i++)
+		if (cands[i].kind == PATH_UDP && cands[i].len)
+			pp->cands[pp->cand_count++] = cands[i];
+	/* The relay clock runs from the first answer of a punching period:
+	 * repeated answers (lookups repeat while punching) do not hold the
+	 * relay back. */
+	if (!pp->punch_started_ms || now_ms >= pp->punch_until_ms)
+		pp->punch_started_ms = now_ms;
+	pp->punch_until_ms = now_ms + PATH_PUNCH_PERSIST_MS;
+	pp->next_punch_ms = now_ms;
+	/* With a session running (the peer moved, or asked us to punch), a
+	 * handshake is not wanted: probes to the new addresses are. */
+	pp->probe_cands = true;
+}
+
+void path_sockets_opened(struct peer_paths *pp, const uint32_t *socks, size_t n)
+{
+	struct hardnat *h = &pp->pm->hn;
+	if (h->pp != pp)
+		return;
+	for (size_t i = 0; i < n && h->sock_count < PATH_HARDNAT_SOCKETS; i++)
+		h->socks[h->sock_count++] = socks[i];
+}
+
+/* ---- Hard NAT ------------------------------------------------------------- *
+ *
+ * A NAT that gives every destination a new random public port (the hard
+ * side) defeats plain punching when the other side's NAT keeps one port
+ * for all destinations (the easy side): the hard side's packets leave from
+ * a port nobody told the easy side about.  Birthday probing gets through.
+ * The hard side opens PATH_HARDNAT_SOCKETS sockets, each sending to the
+ * easy side's public address: that opens as many random ports on its NAT.
+ * The easy side sends PATH_HARDNAT_PROBES probes per round to ports of the
+ * hard side's public IP, every port a new one (a random walk through the
+ * range).  A probe that lands on an open port reaches the hard side and,
+ * having left through the easy side's NAT towards that very port, opened
+ * the easy side's NAT for the answer.  Each probe hits with probability
+ * 128 / 64,512: one round succeeds with 1 - exp(-128 * 1024 / 64512) =
+ * 87 %, four rounds with more than 99.9 %.
+ *
+ * Probes are authenticated packets carrying a PATH_CHALLENGE, so the one
+ * that arrives moves the path as any roaming packet does, and the answer
+ * moves the other side's.  Roles come from the rendezvous server: a public
+ * port equal to our UDP port means our NAT keeps ports; the peer's public
+ * port (listed first) is compared with its announced host addresses.
+ */
+
+static bool peer_keeps_ports(const struct peer_paths *pp)
+{
+	for (size_t i = 1; i < pp->cand_count; i++)
+		if (port_of(&pp->cands[i].addr) == port_of(&pp->cands[0].addr))
+			return true;
+	return false;
+}
+
+static bool we_keep_ports(const struct pathman *pm)
+{
+	return pm->public_len && port_of(&pm->public_addr) == pm->cfg.local_port;
+}
+
+static bool hardnat_eligible(const struct peer_paths *pp, const struct path_status *st)
+{
+	const struct pathman *pm = pp->pm;
+	return pm->cfg.relay && !pm->hn.pp && st->has_conn && st->session_up &&
+	       pp->active.kind == PATH_RDV_RELAY && pp->confirmed && pp->cand_count &&
+	       is_ipv4(&pp->cands[0].addr) && pm->public_len;
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+	while (b) {
+		uint32_t t = a % b;
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+static uint32_t random_below(const struct pathman *pm, uint32_t n)
+{
+	uint32_t r;
+	srm_random(pm->cfg.rng, pm->cfg.rng_ctx, &r, sizeof(r));
+	return r % n;
+}
+
+static void hardnat_start(struct peer_paths *pp, bool hard, uint64_t now_ms)
+{
+	struct pathman *pm = pp->pm;
+	struct hardnat *h = &pm->hn;
+	memset(h, 0, sizeof(*h));
+	h->pp = pp;
+	h->hard = hard;
+	h->target = pp->cands[0];
+	h->next_ms = now_ms;
+	/* A step coprime with the range visits every port once. */
+	h->walk = random_below(pm, PORT_RANGE);
+	do
+		h->step = 1 + random_below(pm, PORT_RANGE - 1);
+	while (gcd(h->step, PORT_RANGE) != 1);
+	if (hard)
+		LOG_INFO(pp->name, "hard NAT: ours changes ports, the peer's keeps them: "
+				   "opening %d ports towards it", PATH_HARDNAT_SOCKETS);
+	else
+		LOG_INFO(pp->name, "hard NAT: the peer's changes ports, ours keeps them: "
+				   "probing %d of its ports per round", PATH_HARDNAT_PROBES);
+}
+
+/* The attempt ends: every probe socket but the winner closes. */
+static bool hardnat_finish(struct peer_paths *pp, bool won, uint64_t now_ms,
+			   struct path_action *act)
+{
+	struct pathman *pm = pp->pm;
+	struct hardnat *h = &pm->hn;
+	uint32_t keep = won && pp->active.kind == PATH_UDP ? pp->active.sock : 0;
+	size_t n = 0;
+	for (size_t i = 0; i < h->sock_count; i++) {
+		if (h->socks[i] == keep)
+			continue;
+		pm->out[n] = (struct path_addr){ .kind = PATH_UDP, .sock = h->socks[i] };
+		n++;
+	}
+	if (won)
+		LOG_INFO(pp->name, "hard NAT: direct path found in round %d", h->round);
+	else
+		LOG_INFO(pp->name, "hard NAT: no direct path after %d rounds; staying relayed",
+			 h->round);
+	pp->won_sock = keep;
+	pp->hardnat_next_ms = now_ms + HARDNAT_RETRY_MS;
+	h->pp = NULL;
+	*act = (struct path_action){ PATH_DO_CLOSE_SOCKETS, n, pm->out };
+	return n > 0;
+}
+
+static bool hardnat_step(struct peer_paths *pp, const struct path_status *st, uint64_t now_ms,
+			 struct path_action *act)
+{
+	struct pathman *pm = pp->pm;
+	struct hardnat *h = &pm->hn;
+	if (!st->has_conn || !st->session_up)
+		return hardnat_finish(pp, false, now_ms, act);
+	if (pp->active.kind != PATH_RDV_RELAY)
+		return hardnat_finish(pp, true, now_ms, act);
+	if (h->hard && !h->sockets_asked) {
+		h->sockets_asked = true;
+		*act = (struct path_action){ PATH_DO_OPEN_SOCKETS, PATH_HARDNAT_SOCKETS, NULL };
+		return true;
+	}
+	if (now_ms < h->next_ms)
+		return false;
+	if (now_ms >= h->round_ms + HARDNAT_ROUND_MS || !h->round) {
+		if (h->round == HARDNAT_ROUNDS)
+			return hardnat_finish(pp, false, now_ms, act);
+		h->round++;
+		h->round_ms = now_ms;
+		h->probes_sent = 0;
+		h->next_ms = now_ms + (h->hard ? HARDNAT_ROUND_MS : HARDNAT_EASY_DELAY_MS);
+		if (!h->hard || !h->sock_count)
+			return false;
+		/* Every socket sends to the easy side: that opens (or keeps
+		 * open) its port on our NAT. */
+		for (size_t i = 0; i < h->sock_count; i++) {
+			pm->out[i] = h->target;
+			pm->out[i].sock = h->socks[i];
+		}
+		*act = (struct path_action){ PATH_DO_PROBE, h->sock_count, pm->out };
+		return true;
+	}
+	if (h->hard || h->probes_sent >= PATH_HARDNAT_PROBES) {
+		h->next_ms = h->round_ms + HARDNAT_ROUND_MS;
+		return false;
+	}
+	/* Easy side: the next burst of guesses at the hard side's open ports. */
+	size_t n = 0;
+	while (n < PATH_HARDNAT_BURST && h->probes_sent < PATH_HARDNAT_PROBES) {
+		h->walk = (h->walk + h->step) % PORT_RANGE;
+		pm->out[n] = h->target;
+		pm->out[n].sock = 0;
+		/* sin_port and sin6_port sit at the same offset */
+		((struct sockaddr_in *)&pm->out[n].addr)->sin_port =
+			htons((uint16_t)(PORT_FIRST + h->walk));
+		n++;
+		h->probes_sent++;
+	}
+	h->next_ms = now_ms + HARDNAT_BURST_MS;
+	*act = (struct path_action){ PATH_DO_PROBE, n, pm->out };
+	return true;
+}
+
+/* Relayed, with no attempt running: start one when exactly one NAT keeps
+ * ports.  First, a socket that won an earlier attempt but no longer carries
+ * the path (its mapping died; the session fell back to the relay) closes. */
+static bool hardnat_maybe_start(struct peer_paths *pp, const struct path_status *st,
+				uint64_t now_ms, struct path_action *act)
+{
+	struct pathman *pm = pp->pm;
+	if (!hardnat_eligible(pp, st) || now_ms < pp->hardnat_next_ms)
+		return false;
+	if (pp->won_sock) {
+		pm->out[0] = (struct path_addr){ .kind = PATH_UDP, .sock = pp->won_sock };
+		pp->won_sock = 0;
+		*act = (struct path_action){ PATH_DO_CLOSE_SOCKETS, 1, pm->out };
+		return true;
+	}
+	bool ours = we_keep_ports(pm), theirs = peer_keeps_ports(pp);
+	if (ours == theirs) {
+		/* Both keep ports: punching failed for another reason
+		 * (filtering); both change them: only the relay works. */
+		pp->hardnat_next_ms = now_ms + HARDNAT_RETRY_MS;
+		return false;
+	}
+	hardnat_start(pp, !ours, now_ms);
+	return hardnat_step(pp, st, now_ms, act);
+}
+
+/* ---- Polling -------------------------------------------------------------- */
+
+static bool punching(const struct peer_paths *pp, const struct path_status *st, uint64_t now_ms)
+{
+	return has_address(pp) && now_ms < pp->punch_until_ms && !st->session_up;
+}
+
+/* Without an address; after our public address changed or the path went
+ * silent; and while punching to reported candidates has not worked yet:
+ * every answer makes the server tell the peer to punch again, so one lost
+ * PUNCH note does not leave its NAT closed. */
+static bool lookup_wanted(const struct peer_paths *pp, const struct path_status *st)
+{
+	return pp->pm->cfg.relay && st->has_conn &&
+	       (pp->relookup || !has_address(pp) || (pp->cand_count && !st->session_up));
+}
+
+static bool relayed_with_traffic(const struct peer_paths *pp, const struct path_status *st)
+{
+	return pp->active.kind == PATH_RDV_RELAY && st->session_up && st->has_conn;
+}
+
+/* Every direct address of the peer but the active path: where a probe goes
+ * when the active one may be stale. */
+static size_t other_addresses(struct peer_paths *pp, struct path_addr *out, size_t cap)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < pp->cand_count && n < cap; i++)
+		if (!path_same(&pp->active, &pp->cands[i]))
+			out[n++] = pp->cands[i];
+	if (pp->home.len && n < cap && !path_same(&pp->active, &pp->home))
+		out[n++] = pp->home;
+	return n;
+}
+
+bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now_ms,
+	       struct path_action *act)
+{
+	struct pathman *pm = pp->pm;
+	pp->srtt_ms = st->srtt_ms;
+	if (pm->hn.pp == pp) {
+		if (hardnat_step(pp, st, now_ms, act))
+			return true;
+	} else if (hardnat_maybe_start(pp, st, now_ms, act)) {
+		return true;
+	}
+	if (punching(pp, st, now_ms) && now_ms >= pp->next_punch_ms) {
+		pp->next_punch_ms = now_ms + PATH_PUNCH_RETRY_MS;
+		*act = (struct path_action){ .kind = PATH_DO_HANDSHAKE };
+		return true;
+	}
+	if (st->has_conn && path_silent(pp, now_ms) && now_ms >= pp->next_repair_ms) {
+		/* Re-register (a changed public address shows up in the
+		 * answer) and ask for the peer again: the server then tells
+		 * both sides where the other is now, and both punch. */
+		pp->next_repair_ms = now_ms + PATH_REPAIR_MS;
+		pp->next_spray_ms = now_ms;
+		LOG_INFO(pp->name, "path silent for %llu ms: looking for the peer again",
+			 (unsigned long long)(now_ms - pp->unanswered_ms));
+		if (pm->cfg.relay) {
+			pp->relookup = true;
+			pp->next_lookup_ms = 0;
+			if (now_ms >= pm->registered_ms + PATH_REREGISTER_MS) {
+				pm->registered_ms = now_ms;
+				*act = (struct path_action){ .kind = PATH_DO_REGISTER };
+				return true;
+			}
+		}
+	}
+	if (relayed_with_traffic(pp, st) && now_ms >= pp->next_reprobe_ms) {
+		/* Both sides' NATs must open towards each other: our lookup
+		 * makes the server tell the peer to probe us as we probe it. */
+		pp->next_reprobe_ms = now_ms + PATH_REPROBE_MS;
+		pp->probe_cands = true;
+		if (pm->cfg.relay) {
+			pp->relookup = true;
+			pp->next_lookup_ms = 0;
+		}
+	}
+	if (lookup_wanted(pp, st) && now_ms >= pp->next_lookup_ms) {
+		pp->next_lookup_ms = now_ms + PATH_LOOKUP_MS;
+		pp->relookup = false;
+		*act = (struct path_action){ .kind = PATH_DO_LOOKUP };
+		return true;
+	}
+	bool spray = path_silent(pp, now_ms) && now_ms >= pp->next_spray_ms;
+	if (st->session_up && st->has_conn && (pp->probe_cands || spray)) {
+		/* New addresses, or a silent path: a probe to every address
+		 * the peer may be at.  One getting through opens our NAT
+		 * towards it and, authenticated there, moves the peer's path
+		 * to us; its answer moves ours. */
+		pp->probe_cands = false;
+		pp->next_spray_ms = now_ms + PATH_SPRAY_MS;
+		size_t n = other_addresses(pp, pm->out, OUT_MAX);
+		if (n) {
+			*act = (struct path_action){ PATH_DO_PROBE, n, pm->out };
+			return true;
+		}
+	}
+	if (pp->home.len && now_ms >= pp->home_tx_ms + PATH_PINHOLE_MS) {
+		pp->home_tx_ms = now_ms;
+		pm->out[0] = pp->home;
+		*act = (struct path_action){ PATH_DO_PUNCH, 1, pm->out };
+		return true;
+	}
+	return false;
+}
+
+uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st, uint64_t now_ms)
+{
+	const struct pathman *pm = pp->pm;
+	uint64_t d = UINT64_MAX;
+	if (pm->hn.pp == pp)
+		d = pm->hn.next_ms;
+	else if (hardnat_eligible(pp, st))
+		d = pp->hardnat_next_ms;
+	if (punching(pp, st, now_ms))
+		d = min_u64(d, pp->next_punch_ms);
+	if (lookup_wanted(pp, st))
+		d = min_u64(d, pp->next_lookup_ms);
+	if (relayed_with_traffic(pp, st))
+		d = min_u64(d, pp->next_reprobe_ms);
+	if (st->has_conn && path_silent(pp, now_ms)) {
+		d = min_u64(d, pp->next_repair_ms);
+		if (st->session_up)
+			d = min_u64(d, pp->next_spray_ms);
+	} else if (st->has_conn && pp->last_rx_ms && pp->unanswered_ms) {
+		/* It becomes silent then, if we are still sending. */
+		uint64_t after = silent_after_ms(pp), at = pp->unanswered_ms + after;
+		if (at > now_ms && at < pp->last_tx_ms + after)
+			d = min_u64(d, at);
+	}
+	if (pp->probe_cands && st->session_up && st->has_conn)
+		d = now_ms;
+	if (pp->home.len)
+		d = min_u64(d, pp->home_tx_ms + PATH_PINHOLE_MS);
+	return d;
+}
+
+/* ---- Where packets go ----------------------------------------------------- */
+
+static size_t add_target(struct path_addr *out, size_t n, size_t cap, const struct path_addr *t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (path_same(&out[i], t))
+			return n;
+	if (n < cap)
+		out[n++] = *t;
+	return n;
+}
+
+size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, struct path_addr *out,
+			      size_t cap)
+{
+	size_t n = 0;
+	if (pp->active.kind == PATH_UDP && pp->active.len)
+		n = add_target(out, n, cap, &pp->active);
+	for (size_t i = 0; i < pp->cand_count; i++)
+		n = add_target(out, n, cap, &pp->cands[i]);
+	if (pp->home.len)
+		n = add_target(out, n, cap, &pp->home);
+	bool relay_due = pp->active.kind == PATH_RDV_RELAY || pp->relay_now ||
+			 (pp->punch_started_ms && now_ms >= pp->punch_started_ms + PATH_RELAY_AFTER_MS);
+	if (pp->pm->cfg.relay && relay_due) {
+		struct path_addr relay = { .kind = PATH_RDV_RELAY };
+		n = add_target(out, n, cap, &relay);
+	}
+	return n;
+}
+
+/* ---- State ---------------------------------------------------------------- */
+
+const struct path_addr *path_active(const struct peer_paths *pp)
+{
+	return &pp->active;
+}
+
+bool path_confirmed(const struct peer_paths *pp)
+{
+	return pp->confirmed;
+}
+
+uint64_t path_last_rx_ms(const struct peer_paths *pp)
+{
+	return pp->last_rx_ms;
+}
+
+bool path_is_known(const struct peer_paths *pp, const struct path_addr *a)
+{
+	if (path_same(&pp->active, a) || (pp->home.len && path_same(&pp->home, a)))
+		return true;
+	for (size_t i = 0; i < pp->cand_count; i++)
+		if (path_same(&pp->cands[i], a))
+			return true;
+	return false;
+}
+
+/* We heard from the peer once, keep sending, and nothing came back: not
+ * when we simply stopped (a receiver's last ACK needs no answer). */
+bool path_silent(const struct peer_paths *pp, uint64_t now_ms)
+{
+	uint64_t after = silent_after_ms(pp);
+	return pp->last_rx_ms && pp->unanswered_ms && now_ms >= pp->unanswered_ms + after &&
+	       now_ms < pp->last_tx_ms + after;
+}
