@@ -246,6 +246,7 @@ static struct path_status status(struct peer *p)
 		struct srm_peer_stats ps;
 		conn_get_stats(p->conn, &ps);
 		st.srtt_ms = ps.srtt_us / 1000;
+		st.rx_stream_bytes = ps.stream_bytes_received;
 	}
 	return st;
 }

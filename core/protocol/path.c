@@ -12,6 +12,7 @@
  *   4. hard NAT: relayed, and exactly one NAT keeps ports: birthday probing;
  *   5. repair: a silent path (we sent, nothing came back) makes us register
  *      and look the peer up again, and probe every address it may be at;
+ *      so does incoming data that stopped dead (a receiver's side);
  *   6. pinhole: a peer with a configured endpoint gets a PUNCH whenever
  *      nothing else went to it for 15 s, for as long as the engine runs.
  *
@@ -92,6 +93,10 @@ struct peer_paths {
 	uint64_t unanswered_ms;      /* first packet sent since last_rx_ms; 0: none */
 	uint64_t last_tx_ms;         /* last packet sent (DATA or probe) */
 	uint32_t srtt_ms;            /* from the last status */
+	uint64_t rx_bytes_seen;      /* status.rx_stream_bytes, last seen */
+	uint64_t data_in_ms;         /* when it last grew */
+	unsigned rx_probes;          /* probe rounds since (PATH_RX_PROBES) */
+	uint64_t next_rx_probe_ms;
 	uint64_t next_reprobe_ms;
 	uint64_t next_lookup_ms;
 	bool relookup;               /* look up again, regardless of addresses */
@@ -258,11 +263,15 @@ bool path_on_receive(struct peer_paths *pp, const struct path_addr *from, uint64
 
 void path_on_sent(struct peer_paths *pp, const struct path_addr *to, uint64_t now_ms)
 {
+	if (pp->home.len && path_same(to, &pp->home))
+		pp->home_tx_ms = now_ms;
+	/* Silence is about the active path: probes elsewhere are guesses,
+	 * mostly unanswered, and must not keep a repair going forever. */
+	if (!path_same(to, &pp->active))
+		return;
 	if (!pp->unanswered_ms)
 		pp->unanswered_ms = now_ms;
 	pp->last_tx_ms = now_ms;
-	if (pp->home.len && path_same(to, &pp->home))
-		pp->home_tx_ms = now_ms;
 }
 
 void path_on_send_failed(struct peer_paths *pp, const struct path_addr *to, uint64_t now_ms)
@@ -509,21 +518,41 @@ static bool lookup_wanted(const struct peer_paths *pp, const struct path_status 
 	       (pp->relookup || !has_address(pp) || (pp->cand_count && !st->session_up));
 }
 
+static size_t add_target(struct path_addr *out, size_t n, size_t cap, const struct path_addr *t)
+{
+	for (size_t i = 0; i < n; i++)
+		if (path_same(&out[i], t))
+			return n;
+	if (n < cap)
+		out[n++] = *t;
+	return n;
+}
+
+/* Data was flowing in, stopped, and nothing at all came since. */
+static bool rx_stalled(const struct peer_paths *pp, const struct path_status *st, uint64_t now_ms)
+{
+	uint64_t after = silent_after_ms(pp);
+	return st->session_up && st->has_conn && pp->data_in_ms && pp->rx_probes < PATH_RX_PROBES &&
+	       pp->last_rx_ms < pp->data_in_ms + after && now_ms >= pp->last_rx_ms + after;
+}
+
 static bool relayed_with_traffic(const struct peer_paths *pp, const struct path_status *st)
 {
 	return pp->active.kind == PATH_RDV_RELAY && st->session_up && st->has_conn;
 }
 
-/* Every direct address of the peer but the active path: where a probe goes
- * when the active one may be stale. */
-static size_t other_addresses(struct peer_paths *pp, struct path_addr *out, size_t cap)
+/* Every direct address of the peer, the active one included: a peer that
+ * only acknowledges (it sends nothing while nothing arrives) must reopen
+ * its own NAT towards us when both NATs forgot the flow. */
+static size_t direct_addresses(const struct peer_paths *pp, struct path_addr *out, size_t cap)
 {
 	size_t n = 0;
-	for (size_t i = 0; i < pp->cand_count && n < cap; i++)
-		if (!path_same(&pp->active, &pp->cands[i]))
-			out[n++] = pp->cands[i];
-	if (pp->home.len && n < cap && !path_same(&pp->active, &pp->home))
-		out[n++] = pp->home;
+	if (pp->active.kind == PATH_UDP)
+		n = add_target(out, n, cap, &pp->active);
+	for (size_t i = 0; i < pp->cand_count; i++)
+		n = add_target(out, n, cap, &pp->cands[i]);
+	if (pp->home.len)
+		n = add_target(out, n, cap, &pp->home);
 	return n;
 }
 
@@ -532,6 +561,12 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 {
 	struct pathman *pm = pp->pm;
 	pp->srtt_ms = st->srtt_ms;
+	if (st->rx_stream_bytes != pp->rx_bytes_seen) {
+		pp->rx_bytes_seen = st->rx_stream_bytes;
+		pp->data_in_ms = now_ms;
+		pp->rx_probes = 0;
+		pp->next_rx_probe_ms = 0;
+	}
 	if (pm->hn.pp == pp) {
 		if (hardnat_step(pp, st, now_ms, act))
 			return true;
@@ -578,6 +613,10 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		return true;
 	}
 	bool spray = path_silent(pp, now_ms) && now_ms >= pp->next_spray_ms;
+	if (rx_stalled(pp, st, now_ms) && now_ms >= pp->next_rx_probe_ms) {
+		pp->next_rx_probe_ms = now_ms + (silent_after_ms(pp) << ++pp->rx_probes);
+		spray = true;
+	}
 	if (st->session_up && st->has_conn && (pp->probe_cands || spray)) {
 		/* New addresses, or a silent path: a probe to every address
 		 * the peer may be at.  One getting through opens our NAT
@@ -585,7 +624,7 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		 * to us; its answer moves ours. */
 		pp->probe_cands = false;
 		pp->next_spray_ms = now_ms + PATH_SPRAY_MS;
-		size_t n = other_addresses(pp, pm->out, OUT_MAX);
+		size_t n = direct_addresses(pp, pm->out, OUT_MAX);
 		if (n) {
 			*act = (struct path_action){ PATH_DO_PROBE, n, pm->out };
 			return true;
@@ -626,22 +665,17 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 	}
 	if (pp->probe_cands && st->session_up && st->has_conn)
 		d = now_ms;
+	if (st->session_up && st->has_conn && pp->data_in_ms && pp->rx_probes < PATH_RX_PROBES &&
+	    pp->last_rx_ms < pp->data_in_ms + silent_after_ms(pp)) {
+		uint64_t at = pp->last_rx_ms + silent_after_ms(pp);
+		d = min_u64(d, at > pp->next_rx_probe_ms ? at : pp->next_rx_probe_ms);
+	}
 	if (pp->home.len)
 		d = min_u64(d, pp->home_tx_ms + PATH_PINHOLE_MS);
 	return d;
 }
 
 /* ---- Where packets go ----------------------------------------------------- */
-
-static size_t add_target(struct path_addr *out, size_t n, size_t cap, const struct path_addr *t)
-{
-	for (size_t i = 0; i < n; i++)
-		if (path_same(&out[i], t))
-			return n;
-	if (n < cap)
-		out[n++] = *t;
-	return n;
-}
 
 size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, struct path_addr *out,
 			      size_t cap)

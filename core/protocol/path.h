@@ -60,6 +60,11 @@ struct path_addr {
  * back for 4 RTTs (1 s at least, PATH_SILENT_MS at most, and without an RTT
  * estimate): NAT mapping lost, public address changed, or the peer moved. */
 #define PATH_SILENT_MS 3000
+/* A receiver whose incoming data stopped dead probes every address of the
+ * peer (both NATs may have forgotten the flow, and a receiver that only
+ * acknowledges would never reopen its own): after 4 RTTs of nothing, then
+ * twice as late, at most this many times until data flows again. */
+#define PATH_RX_PROBES 3
 /* While silent, a probe goes to every known address this often, and the
  * rendezvous server is asked again this often; re-registration (to learn
  * a new public address of ours) at most every PATH_REREGISTER_MS. */
@@ -96,6 +101,7 @@ struct path_status {
 	bool session_up;       /* keys are established */
 	bool has_conn;         /* there is transport state (streams or traffic) */
 	uint32_t srtt_ms;      /* the transport's smoothed RTT; 0: unknown */
+	uint64_t rx_stream_bytes; /* stream bytes received so far (only growth matters) */
 };
 
 enum path_action_kind {
@@ -139,7 +145,7 @@ void path_peer_free(struct peer_paths *pp);
  * (roaming, NAT rebinding, relay).  Returns true when the active path
  * changed. */
 bool path_on_receive(struct peer_paths *pp, const struct path_addr *from, uint64_t now_ms);
-/* A packet of ours left on `to`. */
+/* A packet of ours left on `to` (one on the active path expects an answer). */
 void path_on_sent(struct peer_paths *pp, const struct path_addr *to, uint64_t now_ms);
 /* Sending on `to` failed outright (EPERM, ENETUNREACH...: UDP is blocked
  * here): the relay is tried at once instead of after PATH_RELAY_AFTER_MS. */

@@ -6,8 +6,9 @@
 // deadline it reports.  What is modelled, at the level the manager sees:
 //   - a session per host: INIT/RESP with the real retry schedule (session.h
 //     constants) and the 10 s connect timeout; keys renewed while there is
-//     traffic, gone REJECT_AFTER_MS after the last renewal; DATA every DATA_MS both ways
-//     while the application has traffic (has_conn); a DATA received counts
+//     traffic, gone REJECT_AFTER_MS after the last renewal; the side with a
+//     stream sends DATA every DATA_MS, the other acknowledges what arrives
+//     (at most as often); a DATA received counts
 //     as authenticated (path_on_receive), a probe is a DATA;
 //   - NATs as Linux conntrack does them: one entry per (inner port, remote)
 //     flow, forgotten CONNTRACK_MS after its last packet either way;
@@ -98,6 +99,7 @@ struct Msg {
 	Ep addr;                       // Registered: the address the server saw
 	std::vector<Ep> cands;         // PeerInfo; Register: host addresses
 	std::shared_ptr<Msg> inner;    // Relay/Relayed
+	bool stream = false;           // Data: carries stream bytes (else an ACK or probe)
 };
 
 struct Packet {
@@ -224,6 +226,7 @@ struct Host {
 	peer_paths *pp = nullptr;
 	std::vector<uint32_t> probe_socks; // id i+1 <-> port PROBE_PORT_BASE + i
 	// observations
+	uint64_t stream_rx = 0;
 	uint64_t data_rx = 0, last_data_rx = 0, sent = 0, up_at = 0, keys_ms = 0;
 	uint64_t rng_ctr = 0;
 
@@ -473,10 +476,15 @@ struct Sim {
 			if (!x.up)
 				break; // keys gone: undecryptable
 			path_on_receive(x.pp, &from, now);
-			if (!x.has_conn(now))
-				x.next_data = now;
 			x.data_rx++;
+			x.stream_rx += m.stream;
 			x.last_data_rx = now;
+			if (!x.wants && now >= x.next_data) {
+				// a receiver only acknowledges what arrives
+				send_path(x, *path_active(x.pp), Msg{Kind::Data});
+				path_on_sent(x.pp, path_active(x.pp), now);
+				x.next_data = now + DATA_MS;
+			}
 			break;
 		case Kind::Registered: {
 			if (!x.registered)
@@ -512,6 +520,7 @@ struct Sim {
 		st.session_up = x.up;
 		st.has_conn = x.has_conn(now);
 		st.srtt_ms = x.up ? static_cast<uint32_t>(4 * one_way_ms) : 0;
+		st.rx_stream_bytes = x.stream_rx;
 		return st;
 	}
 
@@ -588,11 +597,13 @@ struct Sim {
 				send_init(x);
 			}
 		}
-		if (x.up && x.has_conn(now) && now >= x.next_data) {
+		if (x.up && x.wants && now >= x.next_data) {
 			const path_addr *p = path_active(x.pp);
 			if (p->kind != PATH_NONE) {
 				path_addr to = *p;
-				send_path(x, to, Msg{Kind::Data});
+				Msg d{Kind::Data};
+				d.stream = true;
+				send_path(x, to, d);
 				path_on_sent(x.pp, &to, now);
 			}
 			x.next_data = now + DATA_MS;
@@ -614,7 +625,7 @@ struct Sim {
 			d = std::min(d, x.attempt_start + CONNECT_TIMEOUT_DEFAULT_MS);
 		if (x.wants && !x.up && !x.attempt)
 			d = std::min(d, now);
-		if (x.up && x.has_conn(now))
+		if (x.up && x.wants)
 			d = std::min(d, std::max(x.next_data, now));
 		if (x.up)
 			d = std::min(d, x.keys_ms + (x.has_conn(now) ? REKEY_AFTER_MS : REJECT_AFTER_MS));
