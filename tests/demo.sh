@@ -9,10 +9,9 @@
 # name.  Endpoints are exchanged by hand (both NATs' public addresses).
 set -euo pipefail
 
-BUILD=${1:-build}
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-BUILD=$(cd "$root/$BUILD" && pwd)
-SRMUDP=$BUILD/srmudp
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+srm_build "${1:-build}"
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "make demo needs root: it builds a NAT lab from network namespaces." >&2
@@ -25,12 +24,8 @@ say() { printf '  %s\n' "$*"; }
 
 echo "Building the lab: two private hosts, each behind its own NAT..."
 lab_up --nat-a cone --nat-b cone
-work=$LAB_DIR/demo
+srm_lab_keys
 mkdir -p "$work/www"
-chmod 700 "$work"
-
-pub_a=$("$SRMUDP" keygen "$work/a.key")
-pub_b=$("$SRMUDP" keygen "$work/b.key")
 nat_a=$(lab_addr nata v4)
 nat_b=$(lab_addr natb v4)
 say "host a: private 10.1.0.2, public $nat_a, key $pub_a"

@@ -22,10 +22,10 @@
 #   BENCH_NO_REPORT=1   skip report.py
 # Timings are never asserted here: this only measures.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=$(cd "${1:-build}" && pwd)
+# shellcheck source=../lib.sh
+source "$(dirname "$0")/../lib.sh"
+srm_build "${1:-build}"
 export SRM_BUILD=$BUILD
-SRMUDP=$BUILD/srmudp
 OUT=$BUILD/bench
 RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-6}

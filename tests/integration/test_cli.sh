@@ -17,37 +17,12 @@
 # Exit 0 pass, 1 fail.
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-${SRM_BUILD:-build}}
-[[ $build == /* ]] || build="$root/$build"
-SRMUDP="$build/srmudp"
-if [[ ! -x $SRMUDP ]]; then
-	echo "FAIL: $SRMUDP is not built (run make)"
-	exit 1
-fi
-
-tmp=$(mktemp -d /tmp/srmudp-cli.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-
-checks=0
-failures=0
-ok() { checks=$((checks + 1)); echo "  ok    $1"; }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
-expect() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
+source "$(dirname "$0")/../lib.sh"
+srm_build "${1:-}"
+srm_require_built
+srm_tmpdir cli --cd
 # Only SRMUDP_* set by a test may reach the commands.
-for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+srm_clean_env
 
 # run_cli OUT ERR ARGS...: run srmudp with a time bound; sets $rc.
 run_cli() {
@@ -75,65 +50,65 @@ expect_error() {
 
 echo "== keys"
 run_cli pub1 err keygen a.key
-expect "keygen exits 0" test "$rc" -eq 0
-expect "keygen prints one 43-character token" \
+check "keygen exits 0" test "$rc" -eq 0
+check "keygen prints one 43-character token" \
 	grep -qxE '[A-Za-z0-9_-]{43}' pub1
-expect "key file mode is 0600" test "$(stat -c %a a.key)" = 600
+check "key file mode is 0600" test "$(stat -c %a a.key)" = 600
 before=$(sha256sum a.key)
 run_cli out err keygen a.key
-expect "keygen refuses to overwrite (exit 1)" test "$rc" -eq 1
-expect "keygen says the file exists" grep -q 'already exists' err
-expect "the existing key is untouched" test "$(sha256sum a.key)" = "$before"
+check "keygen refuses to overwrite (exit 1)" test "$rc" -eq 1
+check "keygen says the file exists" grep -q 'already exists' err
+check "the existing key is untouched" test "$(sha256sum a.key)" = "$before"
 run_cli pub2 err pubkey a.key
-expect "pubkey prints the keygen key" cmp -s pub1 pub2
+check "pubkey prints the keygen key" cmp -s pub1 pub2
 umask 077
 run_cli out err keygen sub/dir/none.key
-expect "keygen into a missing directory fails cleanly" test "$rc" -eq 1
+check "keygen into a missing directory fails cleanly" test "$rc" -eq 1
 run_cli pubc err keygen c.key
 A=$(cat pub1)
 C=$(cat pubc)
-expect "two keys differ" test "$A" != "$C"
+check "two keys differ" test "$A" != "$C"
 
 cp a.key open.key
 chmod 0644 open.key
 run_cli out err pubkey open.key
-expect "pubkey refuses a 0644 key file" test "$rc" -eq 1
-expect "... saying group/others can read it" grep -qiE 'group|others' err
+check "pubkey refuses a 0644 key file" test "$rc" -eq 1
+check "... saying group/others can read it" grep -qiE 'group|others' err
 expect_error "0644 key refused by run" "group or others" SRMUDP_KEY=open.key
 printf 'not a key\n' >junk.key
 chmod 600 junk.key
 run_cli out err pubkey junk.key
-expect "pubkey refuses a malformed key file" test "$rc" -eq 1
+check "pubkey refuses a malformed key file" test "$rc" -eq 1
 
 echo "== usage"
 run_cli out err
-expect "no arguments: usage on stderr, exit 2" \
+check "no arguments: usage on stderr, exit 2" \
 	bash -c "[[ $rc -eq 2 ]] && grep -q 'Usage: srmudp' err"
 run_cli out err --help
-expect "--help: usage on stdout, exit 0" \
+check "--help: usage on stdout, exit 0" \
 	bash -c "[[ $rc -eq 0 ]] && grep -q 'Usage: srmudp' out"
 run_cli out err --version
-expect "--version" bash -c "[[ $rc -eq 0 ]] && grep -qE '^srmudp [0-9]' out"
+check "--version" bash -c "[[ $rc -eq 0 ]] && grep -qE '^srmudp [0-9]' out"
 for c in keygen pubkey run serve connect status rendezvous; do
 	run_cli out err "$c" --help
-	expect "$c --help" bash -c "[[ $rc -eq 0 ]] && grep -q 'Usage: srmudp $c' out"
+	check "$c --help" bash -c "[[ $rc -eq 0 ]] && grep -q 'Usage: srmudp $c' out"
 done
 run_cli out err frobnicate
-expect "unknown command quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"frobnicate\"' err"
+check "unknown command quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"frobnicate\"' err"
 run_cli out err connect onlyname
-expect "connect with one argument: usage error" test "$rc" -eq 2
+check "connect with one argument: usage error" test "$rc" -eq 2
 run_cli out err connect db 99999
-expect "connect with a bad port quotes it" \
+check "connect with a bad port quotes it" \
 	bash -c "[[ $rc -eq 2 ]] && grep -q '\"99999\"' err"
 run_cli out err serve
-expect "serve without --expose: usage error" test "$rc" -eq 2
+check "serve without --expose: usage error" test "$rc" -eq 2
 run_cli out err serve --expose 22,abc
-expect "serve --expose quotes a bad port" \
+check "serve --expose quotes a bad port" \
 	bash -c "[[ $rc -eq 2 ]] && grep -q '\"abc\"' err"
 run_cli out err serve --expose 22,22
-expect "serve --expose refuses a repeated port" test "$rc" -eq 2
+check "serve --expose refuses a repeated port" test "$rc" -eq 2
 run_cli out err serve --expose 22=nowhere
-expect "serve --expose refuses a bad target" \
+check "serve --expose refuses a bad target" \
 	bash -c "[[ $rc -eq 2 ]] && grep -q '\"22=nowhere\"' err"
 
 echo "== run: bad configuration"
@@ -180,7 +155,7 @@ expect_error "config file unknown key" 'bad2.conf:1: unknown key "NOPE"' \
 	"$K" SRMUDP_CONFIG=bad2.conf
 printf 'KEY = a.key\nPEERS = db=%s\n' "$C" >good.conf
 env SRMUDP_CONFIG=good.conf timeout 20 "$SRMUDP" run true >out 2>err
-expect "a good config file passes (key relative to the file)" test $? -eq 0
+check "a good config file passes (key relative to the file)" test $? -eq 0
 
 echo "== run: what it refuses and what it runs"
 run_env=(env "$K" "SRMUDP_PEERS=db=$C@127.0.0.1:9")
@@ -188,23 +163,23 @@ cp "$(type -P true)" sutrue
 chmod u+s sutrue
 "${run_env[@]}" timeout 20 "$SRMUDP" run ./sutrue >out 2>err
 rc=$?
-expect "setuid program refused (exit 126)" test "$rc" -eq 126
-expect "... with a message that says setuid" grep -q 'is setuid' err
+check "setuid program refused (exit 126)" test "$rc" -eq 126
+check "... with a message that says setuid" grep -q 'is setuid' err
 cp "$(type -P true)" sgtrue
 chmod g+s sgtrue
 "${run_env[@]}" timeout 20 "$SRMUDP" run ./sgtrue >out 2>err
-expect "setgid program refused" bash -c "[[ $? -eq 126 ]] && grep -q 'is setgid' err"
+check "setgid program refused" bash -c "[[ $? -eq 126 ]] && grep -q 'is setgid' err"
 
 printf 'int main(void) { return 0; }\n' >static.c
 if gcc -static -o static static.c 2>/dev/null; then
 	"${run_env[@]}" timeout 20 "$SRMUDP" run ./static >out 2>err
 	rc=$?
-	expect "static program refused (exit 126)" test "$rc" -eq 126
-	expect "... with a message that says statically linked" grep -q 'statically linked' err
+	check "static program refused (exit 126)" test "$rc" -eq 126
+	check "... with a message that says statically linked" grep -q 'statically linked' err
 	printf '#!%s/static\n' "$tmp" >via-static.sh
 	chmod +x via-static.sh
 	"${run_env[@]}" timeout 20 "$SRMUDP" run ./via-static.sh >out 2>err
-	expect "script whose interpreter is static refused" test $? -eq 126
+	check "script whose interpreter is static refused" test $? -eq 126
 else
 	echo "  note  no static libc (gcc -static failed): static-binary case skipped"
 fi
@@ -214,20 +189,20 @@ for g in /usr/lib/go*/bin/* /usr/local/go/bin/go /usr/lib/google-cloud-sdk/bin/k
 done
 if [[ -n $gobin ]]; then
 	"${run_env[@]}" timeout 20 "$SRMUDP" run "$gobin" >out 2>err
-	expect "Go program refused ($gobin)" bash -c "[[ $? -eq 126 ]] && grep -q 'Go program' err"
+	check "Go program refused ($gobin)" bash -c "[[ $? -eq 126 ]] && grep -q 'Go program' err"
 else
 	echo "  note  no Go binary on this machine: Go case skipped"
 fi
 "${run_env[@]}" timeout 20 "$SRMUDP" run no-such-command-xyz >out 2>err
-expect "missing command: exit 127, quoted" \
+check "missing command: exit 127, quoted" \
 	bash -c "[[ $? -eq 127 ]] && grep -q '\"no-such-command-xyz\": command not found' err"
 
 "${run_env[@]}" LD_PRELOAD= timeout 20 "$SRMUDP" run -- sh -c 'echo "$LD_PRELOAD"; exit 7' >out 2>err
 rc=$?
-expect "run passes the exit status through" test "$rc" -eq 7
-expect "libsrmudp.so is preloaded" grep -q "^$build/libsrmudp.so\$" out
+check "run passes the exit status through" test "$rc" -eq 7
+check "libsrmudp.so is preloaded" grep -q "^$SHIM\$" out
 "${run_env[@]}" SRMUDP_PRELOAD=/nonexistent/lib.so timeout 20 "$SRMUDP" run true >out 2>err
-expect "SRMUDP_PRELOAD pointing nowhere is an error" \
+check "SRMUDP_PRELOAD pointing nowhere is an error" \
 	bash -c "[[ $? -eq 1 ]] && grep -q 'SRMUDP_PRELOAD' err"
 
 # ssh_proxy_check: ssh to a private sshd through `srmudp serve` and
@@ -312,34 +287,34 @@ EOF
 		head -c 3000000 /dev/urandom >data
 		{ cat data; } | "${cenv[@]}" timeout 60 "$SRMUDP" connect srv "$tport" >got 2>cerr
 		rc=$?
-		expect "connect exits 0 after the peer's end of stream" test "$rc" -eq 0
+		check "connect exits 0 after the peer's end of stream" test "$rc" -eq 0
 		printf 'bye\n' >>data
-		expect "3 MB echoed intact, then the server's last words (half-close)" cmp -s data got
+		check "3 MB echoed intact, then the server's last words (half-close)" cmp -s data got
 		echo alias | "${cenv[@]}" timeout 60 "$SRMUDP" connect Srv.srmudp 7 >got 2>cerr
-		expect "--expose 7=127.0.0.1:PORT forwards there (peer named as Srv.srmudp)" \
+		check "--expose 7=127.0.0.1:PORT forwards there (peer named as Srv.srmudp)" \
 			bash -c "printf 'alias\nbye\n' | cmp -s - got"
 		if python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' 2>/dev/null; then
 			echo v6 | env SRMUDP_KEY=c.key "SRMUDP_PEERS=srv=$A@[::1]:$uport" \
 				timeout 60 "$SRMUDP" connect srv "$tport" >got 2>cerr
-			expect "the default listen socket is dual stack (peer endpoint [::1])" \
+			check "the default listen socket is dual stack (peer endpoint [::1])" \
 				bash -c "printf 'v6\nbye\n' | cmp -s - got"
 		else
 			echo "  note  no IPv6 loopback: dual-stack case skipped"
 		fi
 		"${cenv[@]}" timeout 60 "$SRMUDP" connect srv 1 </dev/null >got 2>cerr
 		rc=$?
-		expect "connect to an unexposed port: exit 3, says refused" \
+		check "connect to an unexposed port: exit 3, says refused" \
 			bash -c "[[ $rc -eq 3 ]] && grep -q 'refused' cerr"
 		"${cenv[@]}" timeout 60 "$SRMUDP" connect nobody "$tport" </dev/null >got 2>cerr
 		rc=$?
-		expect "connect to an unknown peer: exit 1, quoted" \
+		check "connect to an unknown peer: exit 1, quoted" \
 			bash -c "[[ $rc -eq 1 ]] && grep -q '\"nobody\"' cerr"
 		ssh_proxy_check
 		kill -TERM "$spid"
 		for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
 		wait "$spid"
 		rc=$?
-		expect "serve stops cleanly on SIGTERM" test "$rc" -eq 0
+		check "serve stops cleanly on SIGTERM" test "$rc" -eq 0
 	fi
 else
 	echo "  note  no python3: serve/connect case skipped"
@@ -347,12 +322,12 @@ fi
 
 echo "== install, pkg-config, uninstall"
 prefix="$tmp/prefix"
-if make -C "$root" --no-print-directory BUILD="$build" PREFIX="$prefix" install >install.log 2>&1; then
+if make -C "$root" --no-print-directory BUILD="$BUILD" PREFIX="$prefix" install >install.log 2>&1; then
 	ok "make install PREFIX=$prefix"
-	expect "installed srmudp runs" "$prefix/bin/srmudp" --version
+	check "installed srmudp runs" "$prefix/bin/srmudp" --version
 	pc=(env PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config)
 	flags=$("${pc[@]}" --cflags --libs srmudp 2>&1)
-	expect "pkg-config --cflags --libs srmudp: $flags" \
+	check "pkg-config --cflags --libs srmudp: $flags" \
 		bash -c "[[ '$flags' == *-I$prefix/include* && '$flags' == *-L$prefix/lib* && '$flags' == *-lsrmudp-core* ]]"
 	cat >use.c <<'EOF'
 #include <srmudp.h>
@@ -368,16 +343,16 @@ int main(void)
 EOF
 	# shellcheck disable=SC2046
 	if gcc -o use use.c $("${pc[@]}" --cflags --libs srmudp) 2>cc.err; then
-		expect "a program built with pkg-config flags runs against the installed library" \
+		check "a program built with pkg-config flags runs against the installed library" \
 			bash -c "LD_LIBRARY_PATH='$prefix/lib' ./use | grep -q ' 10000\$'"
 	else
 		fail "compile with pkg-config flags: $(head -c 300 cc.err)"
 	fi
 	"${run_env[@]}" LD_PRELOAD= "$prefix/bin/srmudp" run -- sh -c 'echo "$LD_PRELOAD"' >out 2>err
-	expect "installed srmudp finds ../lib/libsrmudp.so" grep -qx "$prefix/lib/libsrmudp.so" out
-	if make -C "$root" --no-print-directory BUILD="$build" PREFIX="$prefix" uninstall >>install.log 2>&1; then
+	check "installed srmudp finds ../lib/libsrmudp.so" grep -qx "$prefix/lib/libsrmudp.so" out
+	if make -C "$root" --no-print-directory BUILD="$BUILD" PREFIX="$prefix" uninstall >>install.log 2>&1; then
 		left=$(find "$prefix" ! -type d)
-		expect "make uninstall leaves no file behind${left:+: $left}" test -z "$left"
+		check "make uninstall leaves no file behind${left:+: $left}" test -z "$left"
 	else
 		fail "make uninstall: $(tail -5 install.log)"
 	fi
@@ -385,5 +360,4 @@ else
 	fail "make install: $(tail -5 install.log)"
 fi
 
-echo "$checks checks, $failures failed"
-[[ $failures -eq 0 ]]
+srm_finish

@@ -20,63 +20,32 @@
 # the server's relay: RELAY packets with the inner handshake and DATA.
 #
 # Usage: test_dissector.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
-set -u
 # SRMUDP_GSO=off below: with UDP GSO a capture on the sending host sees runs
-# of datagrams before the kernel cuts them (docs/CONFIG.md).o pipefail
+# of datagrams before the kernel cuts them (docs/CONFIG.md).
+set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-${SRM_BUILD:-build}}
-[[ $build == /* ]] || build="$root/$build"
-SRMUDP="$build/srmudp"
+source "$(dirname "$0")/../lib.sh"
+srm_build "${1:-}"
 LUA="$root/tools/srmudp.lua"
 
 if [[ ${1:-} != --inside && ${2:-} != --inside ]]; then
-	if [[ ! -x $SRMUDP || ! -e $build/libsrmudp.so ]]; then
-		echo "FAIL: $SRMUDP or libsrmudp.so is not built (run make)"
-		exit 1
-	fi
+	srm_require_built --shim
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "SKIP: needs root (a network namespace and a capture on its loopback)"
 		exit 77
 	fi
-	for tool in tshark dumpcap socat unshare ip python3; do
-		if ! command -v "$tool" >/dev/null; then
-			echo "SKIP: $tool is not installed (tools/install-deps.sh installs tshark)"
-			exit 77
-		fi
-	done
+	srm_require_tools tshark dumpcap socat unshare ip python3
 	# Everything below runs in a fresh network namespace: its traffic
 	# cannot leave, and its capture sees only this test.
-	exec unshare -n -- "$0" "$build" --inside
+	exec unshare -n -- "$0" "$BUILD" --inside
 fi
 
 ip link set lo up || { echo "FAIL: lo up in the namespace"; exit 1; }
 
-tmp=$(mktemp -d /tmp/srmudp-dissector.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[[ -n ${SRM_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-
-checks=0
-failures=0
-ok() { checks=$((checks + 1)); echo "  ok    $1"; }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
-expect() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
-for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -m 0700 "$XDG_RUNTIME_DIR"
-umask 077
-"$SRMUDP" keygen s.key >s.pub && "$SRMUDP" keygen c.key >c.pub || { echo "FAIL: keygen"; exit 1; }
+srm_tmpdir dissector --cd
+srm_clean_env
+srm_private_runtime
+srm_keygen s c
 S=$(cat s.pub)
 C=$(cat c.pub)
 R=3478 US=4001 UC=4002 E=5001 # a namespace of our own: fixed ports are free
@@ -102,7 +71,7 @@ head -c 300000 /dev/urandom >data
 env SRMUDP_GSO=off SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 	"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data >got 2>cerr
 rc=$?
-expect "300 KB echoed through the preloaded socat via rendezvous (exit $rc)" cmp -s data got
+check "300 KB echoed through the preloaded socat via rendezvous (exit $rc)" cmp -s data got
 
 # Phase 2: the same through the relay.  A second pair of engines whose
 # direct packets the namespace drops (both directions), so punching fails
@@ -121,9 +90,9 @@ if nft add table inet srmtest 2>nft.err &&
 	head -c 20000 /dev/urandom >data2
 	env SRMUDP_GSO=off SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data2 >got2 2>cerr2
-	expect "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2
+	check "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2
 	timeout 10 "$SRMUDP" status "$s2pid" >status2.txt 2>&1
-	expect "srmudp status shows the relayed path and the rendezvous registration" \
+	check "srmudp status shows the relayed path and the rendezvous registration" \
 		bash -c "grep -qE '^ +cli +${C:0:8} +relayed ' status2.txt && grep -q 'rendezvous: registered, public 127.0.0.1:$US2' status2.txt"
 	relay_ok=1
 else
@@ -132,7 +101,7 @@ fi
 sleep 0.5
 kill -INT "$dpid"
 wait "$dpid" 2>/dev/null
-expect "a capture was written" test -s cap.pcapng
+check "a capture was written" test -s cap.pcapng
 
 tsh() { tshark -n -X lua_script:"$LUA" -r cap.pcapng "$@" 2>>tshark.err; }
 tsh -Y srmudp -T fields -E separator=, -E aggregator=/s -e frame.number -e srmudp.type -e udp.length \
@@ -140,37 +109,37 @@ tsh -Y srmudp -T fields -E separator=, -E aggregator=/s -e frame.number -e srmud
 tsh >summary.txt
 nudp=$(tsh -Y udp | wc -l)
 nsrm=$(wc -l <fields.txt)
-expect "tshark loads the dissector and reads the capture" \
+check "tshark loads the dissector and reads the capture" \
 	bash -c "[[ -s summary.txt ]] && ! grep -qi 'lua.*error' tshark.err"
-expect "every UDP packet in the capture is srmudp ($nsrm of $nudp)" \
+check "every UDP packet in the capture is srmudp ($nsrm of $nudp)" \
 	bash -c "[[ $nudp -gt 0 && $nsrm -eq $nudp ]]"
-expect "HANDSHAKE_INIT dissected (176 bytes, sender index)" \
+check "HANDSHAKE_INIT dissected (176 bytes, sender index)" \
 	bash -c "awk -F, '\$2 == 1 && \$3 == 184' fields.txt | grep -q . && grep -qE 'HANDSHAKE_INIT sender=0x[0-9a-f]{8}' summary.txt"
-expect "HANDSHAKE_RESP dissected (124 bytes, sender and receiver index)" \
+check "HANDSHAKE_RESP dissected (124 bytes, sender and receiver index)" \
 	bash -c "awk -F, '\$2 == 2 && \$3 == 132' fields.txt | grep -q . && grep -qE 'HANDSHAKE_RESP sender=0x[0-9a-f]{8} receiver=0x[0-9a-f]{8}' summary.txt"
 ndata=$(awk -F, '$2 == 4' fields.txt | wc -l)
-expect "DATA packets dissected ($ndata)" test "$ndata" -ge 100
+check "DATA packets dissected ($ndata)" test "$ndata" -ge 100
 # Packet numbers increase per receiver index (= per keypair and direction).
-expect "DATA packet numbers increase per receiver index" \
+check "DATA packet numbers increase per receiver index" \
 	awk -F, '$2 == 4 { if (($4 in last) && $5 + 0 <= last[$4]) bad++; last[$4] = $5 + 0; n[$4]++ }
 	     END { k = 0; for (i in n) if (n[i] >= 20) k++; exit !(bad == 0 && k >= 2) }' fields.txt
 for kind in 1:REGISTER 2:CHALLENGE 3:AUTH 4:REGISTERED 5:LOOKUP 6:PEER; do
-	expect "rendezvous ${kind#*:} dissected" \
+	check "rendezvous ${kind#*:} dissected" \
 		bash -c "awk -F, '\$2 == 8 && \$6 == ${kind%%:*}' fields.txt | grep -q . && grep -q 'RENDEZVOUS ${kind#*:}' summary.txt"
 done
-expect "REGISTERED shows the reflexive address" grep -q 'RENDEZVOUS REGISTERED addr=127.0.0.1:400[12]' summary.txt
-expect "LOOKUP names the peer by key fingerprint" \
+check "REGISTERED shows the reflexive address" grep -q 'RENDEZVOUS REGISTERED addr=127.0.0.1:400[12]' summary.txt
+check "LOOKUP names the peer by key fingerprint" \
 	grep -qE "RENDEZVOUS LOOKUP peer=(${S:0:8}|${C:0:8})" summary.txt
 if [[ $relay_ok -eq 1 ]]; then
-	expect "RELAY packets carrying handshakes, dissected inside" \
+	check "RELAY packets carrying handshakes, dissected inside" \
 		grep -qE "RELAY peer=(${S:0:8}|${C:0:8}) \[HANDSHAKE_(INIT|RESP) " summary.txt
-	expect "RELAY packets carrying DATA, dissected inside" \
+	check "RELAY packets carrying DATA, dissected inside" \
 		grep -qE "RELAY peer=(${S:0:8}|${C:0:8}) \[DATA receiver=0x[0-9a-f]{8} pn=[0-9]+ len=[0-9]+\]" summary.txt
 fi
 tsh -Y '_ws.malformed || _ws.expert.severity >= "Warning"' >bad.txt
-expect "no malformed or warning expert info" test ! -s bad.txt
+check "no malformed or warning expert info" test ! -s bad.txt
 tsh -V -Y 'srmudp.type == 4' -c 400 >verbose.txt
-expect "verbose tree: header, receiver index, packet number, tag" \
+check "verbose tree: header, receiver index, packet number, tag" \
 	bash -c "grep -q 'Version: 1' verbose.txt && grep -q 'Receiver index: 0x' verbose.txt && grep -q 'Packet number: ' verbose.txt && grep -q 'Authentication tag' verbose.txt"
 
 # A RELAY packet built by hand (as a client would wrap a DATA packet) must
@@ -187,8 +156,7 @@ s.sendto(bytes([9, 1, 0, 0]) + key + data, ("127.0.0.1", 9))
 EOF
 wait "$d2"
 { tshark -n -X lua_script:"$LUA" -r relay.pcapng && tshark -n -X lua_script:"$LUA" -r relay.pcapng -V; } >relay.txt 2>>tshark.err
-expect "RELAY: peer key fingerprint and the inner DATA dissected" \
+check "RELAY: peer key fingerprint and the inner DATA dissected" \
 	bash -c "grep -qF 'RELAY peer=AAECAwQF [DATA receiver=0x1234abcd pn=42 len=24]' relay.txt && grep -q 'Peer key: 000102' relay.txt"
 
-echo "$((checks - failures)) of $checks checks passed"
-[[ $failures -eq 0 ]]
+srm_finish

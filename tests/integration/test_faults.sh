@@ -17,33 +17,16 @@
 #   disk full     SRMUDP_LOG_FILE=/dev/full at SRMUDP_LOG=debug on both sides:
 #                 a transfer still works and nothing crashes
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SRM_BUILD:-$root/build}
-SRMUDP=$BUILD/srmudp
+source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 TOOL=$root/tests/integration/sec_tool.py
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
-command -v iptables >/dev/null || { echo "SKIP: needs iptables"; exit 77; }
+srm_lab
+srm_require_tools iptables
 
-failures=0
-ok() { echo "  ok    $*"; }
-fail() { echo "  FAIL  $*"; failures=$((failures + 1)); }
-check() {
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; return 1; fi
-}
 IDLE_S=5
 
 lab_up --nat-a none --nat-b none
-work=$LAB_DIR/w
-mkdir -p "$work"
-chmod 700 "$work"
-pub_a=$("$SRMUDP" keygen "$work/a.key")
-pub_b=$("$SRMUDP" keygen "$work/b.key")
+srm_lab_keys
 A=$(lab_addr a v4)
 B=$(lab_addr b v4)
 env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b@$B:4000"
@@ -169,5 +152,4 @@ check "... delivered intact" cmp -s "$work/blob" "$sinkdir/conn-1"
 check "... and the server, logging to /dev/full, is alive" _lab_alive "$b_pid"
 
 lab_down
-echo "test_faults: $failures failure(s)"
-((failures == 0))
+srm_finish

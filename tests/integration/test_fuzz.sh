@@ -5,21 +5,20 @@
 #
 #   SRM_FUZZ_SECONDS  seconds per target (default 60; CI's minimum)
 # Skips (77) without clang/libFuzzer.  Takes about SECONDS x 8 targets plus
-# 2 minutes of builds: give it SRM_TEST_TIMEOUT=900 under tests/run-all.sh.
+# 2 minutes of builds, inside tests/run-all.sh's default 1200 s per script.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/../lib.sh"
 secs=${SRM_FUZZ_SECONDS:-60}
-export FUZZ_BUILD=${SRM_BUILD:-$root/build}-fuzz
+export FUZZ_BUILD=$BUILD-fuzz
 [[ $FUZZ_BUILD == */build-fuzz ]] || FUZZ_BUILD=$root/build-fuzz
 "$root/tests/fuzz/run.sh" 0
 replay=$?
 ((replay == 77)) && exit 77
 if ((replay == 0)); then
-	echo "  ok    corpus and regression inputs replay cleanly"
+	ok "corpus and regression inputs replay cleanly"
 else
-	echo "  FAIL  a checked-in corpus or regression input crashes (see above)"
+	fail "a checked-in corpus or regression input crashes (see above)"
 fi
 "$root/tests/fuzz/run.sh" "$secs"
-rc=$?
-((rc == 0)) && echo "  ok    every target fuzzed ${secs}s without a finding"
-((rc == 0 && replay == 0))
+check "every target fuzzed ${secs}s without a finding" test $? -eq 0
+srm_finish

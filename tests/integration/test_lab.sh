@@ -13,31 +13,16 @@
 # Exit 0 pass, 1 fail, 77 skipped (not root / no namespaces).
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-# shellcheck source=tests/lab/lab.sh
+source "$(dirname "$0")/../lib.sh"
+# shellcheck source=../lab/lab.sh
 source "$root/tests/lab/lab.sh"
 lab_require_root
 
 PROBE="$root/tests/lab/probe.py"
-checks=0
-failures=0
 
-# expect NAME CMD...: one check; CMD's status decides.
-expect() {
-	local name=$1
-	shift
-	checks=$((checks + 1))
-	if "$@"; then
-		echo "  ok    $name"
-	else
-		echo "  FAIL  $name"
-		failures=$((failures + 1))
-	fi
-}
-# Float comparisons for expect: ge A B, le A B.
+# Float comparisons for check: ge A B, le A B.
 ge() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 >= b + 0) }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 <= b + 0) }'; }
-not() { ! "$@"; }
 
 # ping_rtt HOST DEST COUNT [ping args]: print "min avg max received" (ms).
 ping_rtt() {
@@ -77,7 +62,6 @@ try: print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 
 except Exception: print(0)'
 }
 
-t0=$SECONDS
 lab_up --nat-a cone --nat-b cone
 RDV=$(lab_addr rdv)
 RDV6=$(lab_addr rdv v6)
@@ -85,11 +69,11 @@ NATA=$(lab_addr nata)
 NATB=$(lab_addr natb)
 
 echo "reachability (cone/cone)"
-expect "A pings the rendezvous host" reaches a "$RDV"
-expect "B pings the rendezvous host" reaches b "$RDV"
-expect "A pings B's NAT public address" reaches a "$NATB"
-expect "B pings A's NAT public address" reaches b "$NATA"
-expect "the rendezvous host cannot reach A's private address" not reaches rdv "$(lab_addr a)"
+check "A pings the rendezvous host" reaches a "$RDV"
+check "B pings the rendezvous host" reaches b "$RDV"
+check "A pings B's NAT public address" reaches a "$NATB"
+check "B pings A's NAT public address" reaches b "$NATA"
+check "the rendezvous host cannot reach A's private address" not reaches rdv "$(lab_addr a)"
 
 echo "cone NAT: mapping and filtering"
 lab_bg rdv python3 "$PROBE" recv --port 5001 --port 5002 --echo --secs 15 --idle 4
@@ -102,10 +86,10 @@ lab_wait_log "$rdv_log" " 5002 2$" 5
 lab_exec rdv python3 "$PROBE" send --bind 5003 --to "$NATA:40000" --count 3
 wait "$a_pid" "$rdv_pid"
 ports=$(awk '$3 == 5001 || $3 == 5002 { print $1 ":" $2 }' "$rdv_log" | sort -u | paste -sd' ')
-expect "A's one socket seen as one public address:port toward two destinations ($ports)" \
+check "A's one socket seen as one public address:port toward two destinations ($ports)" \
 	test "$ports" == "$NATA:40000"
-expect "replies from contacted endpoints reach A" grep -q "^$RDV 5001 40000 " "$a_log"
-expect "unsolicited inbound from another endpoint is dropped" not grep -q "^$RDV 5003 " "$a_log"
+check "replies from contacted endpoints reach A" grep -q "^$RDV 5001 40000 " "$a_log"
+check "unsolicited inbound from another endpoint is dropped" not grep -q "^$RDV 5003 " "$a_log"
 
 echo "hole punching through each other's NAT"
 lab_bg a python3 "$PROBE" punch --bind 41000 --peer "$NATB:41000" --secs 8
@@ -114,19 +98,19 @@ lab_bg b python3 "$PROBE" punch --bind 41000 --peer "$NATA:41000" --secs 8
 pb=$LAB_LAST_PID
 wait "$pa"; ra=$?
 wait "$pb"; rb=$?
-expect "cone<->cone: A and B reach each other's NAT public port" test "$ra$rb" == 00
+check "cone<->cone: A and B reach each other's NAT public port" test "$ra$rb" == 00
 
 echo "IPv6"
-expect "A pings the rendezvous host over v6" reaches a "$RDV6"
-expect "A pings B's global v6 address (ICMP passes the firewall)" reaches a "$(lab_addr b v6)"
+check "A pings the rendezvous host over v6" reaches a "$RDV6"
+check "A pings B's global v6 address (ICMP passes the firewall)" reaches a "$(lab_addr b v6)"
 lab_bg rdv python3 "$PROBE" recv --port 5006 --secs 10 --idle 2
 rdv_pid=$LAB_LAST_PID rdv_log=$LAB_LAST_LOG
 lab_wait_log "$rdv_log" listening
 lab_exec a python3 "$PROBE" send --to "[$RDV6]:5006" --count 2 --bind 40006
 lab_exec a python3 "$PROBE" send --to "[$RDV6]:5006" --count 2 --bind 40007 --src "$(lab_addr a ula)"
 wait "$rdv_pid"
-expect "global v6 crosses untranslated" grep -q "^$(lab_addr a v6) 40006 " "$rdv_log"
-expect "ULA v6 is masqueraded to the NAT's v6 address" grep -q "^$(lab_addr nata v6) 40007 " "$rdv_log"
+check "global v6 crosses untranslated" grep -q "^$(lab_addr a v6) 40006 " "$rdv_log"
+check "ULA v6 is masqueraded to the NAT's v6 address" grep -q "^$(lab_addr nata v6) 40007 " "$rdv_log"
 
 echo "symmetric NAT (B)"
 lab_nat natb symmetric
@@ -137,19 +121,19 @@ lab_exec b python3 "$PROBE" send --bind 40000 --to "$RDV:5011" --to "$RDV:5012" 
 wait "$rdv_pid"
 p1=$(awk '$3 == 5011 { print $1 ":" $2; exit }' "$rdv_log")
 p2=$(awk '$3 == 5012 { print $1 ":" $2; exit }' "$rdv_log")
-expect "B reaches the rendezvous host through symmetric NAT" test -n "$p1" -a -n "$p2"
-expect "one socket, two destinations, two public ports ($p1 $p2)" test "$p1" != "$p2"
+check "B reaches the rendezvous host through symmetric NAT" test -n "$p1" -a -n "$p2"
+check "one socket, two destinations, two public ports ($p1 $p2)" test "$p1" != "$p2"
 lab_bg a python3 "$PROBE" punch --bind 42000 --peer "$NATB:42000" --secs 3
 pa=$LAB_LAST_PID
 lab_bg b python3 "$PROBE" punch --bind 42000 --peer "$NATA:42000" --secs 3
 pb=$LAB_LAST_PID
 wait "$pa"; ra=$?
 wait "$pb"; rb=$?
-expect "cone<->symmetric: naive punching fails, as it must" test "$ra$rb" == 11
+check "cone<->symmetric: naive punching fails, as it must" test "$ra$rb" == 11
 
 echo "no NAT (A)"
 lab_nat nata none
-expect "the rendezvous host reaches A's address directly" reaches rdv "$(lab_addr a)"
+check "the rendezvous host reaches A's address directly" reaches rdv "$(lab_addr a)"
 lab_nat nata cone
 lab_nat natb cone
 
@@ -160,64 +144,63 @@ lab_wait_port rdv tcp 5201
 lab_wait_port rdv tcp 7000
 
 read -r mn av mx _ < <(ping_rtt a "$RDV" 10)
-expect "clean path: RTT avg $av ms < 20 ms" le "$av" 20
+check "clean path: RTT avg $av ms < 20 ms" le "$av" 20
 
 lab_impair r --delay 40
 read -r mn av mx _ < <(ping_rtt a "$RDV" 10)
-expect "delay 40 ms each way: ping RTT min $mn ms >= 78" ge "$mn" 78
+check "delay 40 ms each way: ping RTT min $mn ms >= 78" ge "$mn" 78
 read -r mn av mx _ < <(ping_rtt a "$RDV6" 5 -6)
-expect "delay applies to v6: ping RTT min $mn ms >= 78" ge "$mn" 78
+check "delay applies to v6: ping RTT min $mn ms >= 78" ge "$mn" 78
 tcp=$(lab_exec a python3 "$PROBE" tcping --to "$RDV:7000" --count 3)
-expect "delay applies to TCP: connect time ${tcp:-none} ms >= 78" ge "${tcp:-0}" 78
+check "delay applies to TCP: connect time ${tcp:-none} ms >= 78" ge "${tcp:-0}" 78
 
 lab_impair r --delay 40 --to rdv
 read -r mn av mx _ < <(ping_rtt a "$RDV" 5)
 lab_clear_impair r
 stages=$(lab_impair_stats r | wc -l)
-expect "delay 40 ms --to rdv: ping RTT min $mn ms >= 39" ge "$mn" 39
-expect "--to rdv: one direction only ($stages stage ran)" test "$stages" -eq 1
+check "delay 40 ms --to rdv: ping RTT min $mn ms >= 39" ge "$mn" 39
+check "--to rdv: one direction only ($stages stage ran)" test "$stages" -eq 1
 
 lab_impair r --delay 40 --jitter 30
 read -r mn av mx _ < <(ping_rtt a "$RDV" 30)
 # Both directions draw from [10, 70] ms: a sum under 70 is likely (about a
 # third of pings) and impossible for a fixed 40 ms each way.
-expect "jitter 30 ms: ping RTT min $mn ms < 70 (fixed delay cannot)" le "$mn" 70
-expect "jitter 30 ms: ping RTT spread $mn..$mx ms wider than 20" ge "$(awk -v a="$mx" -v b="$mn" 'BEGIN { print a - b }')" 20
+check "jitter 30 ms: ping RTT min $mn ms < 70 (fixed delay cannot)" le "$mn" 70
+check "jitter 30 ms: ping RTT spread $mn..$mx ms wider than 20" ge "$(awk -v a="$mx" -v b="$mn" 'BEGIN { print a - b }')" 20
 lab_clear_impair r
 
 read -r n d inv < <(udp_burst 1000 2000)
-expect "clean path: $n/1000 datagrams, in order ($inv inversions)" test "$n" -ge 990 -a "$d" -eq "$n" -a "$inv" -eq 0
+check "clean path: $n/1000 datagrams, in order ($inv inversions)" test "$n" -ge 990 -a "$d" -eq "$n" -a "$inv" -eq 0
 
 lab_impair r --loss 20
 read -r n d inv < <(udp_burst 1000 2000)
-expect "loss 20% (iptables statistic): $n/1000 datagrams arrive (600..920)" test "$n" -ge 600 -a "$n" -le 920
+check "loss 20% (iptables statistic): $n/1000 datagrams arrive (600..920)" test "$n" -ge 600 -a "$n" -le 920
 
 lab_impair r --loss 20 --delay 1
 read -r n d inv < <(udp_burst 1000 2000)
-expect "loss 20% (impairment stage): $n/1000 datagrams arrive (600..920)" test "$n" -ge 600 -a "$n" -le 920
+check "loss 20% (impairment stage): $n/1000 datagrams arrive (600..920)" test "$n" -ge 600 -a "$n" -le 920
 
 lab_impair r --dup 30
 read -r n d inv < <(udp_burst 1000 2000)
-expect "duplication 30%: $n datagrams for $d distinct (1100..1500)" test "$n" -ge 1100 -a "$n" -le 1500 -a "$d" -ge 990
+check "duplication 30%: $n datagrams for $d distinct (1100..1500)" test "$n" -ge 1100 -a "$n" -le 1500 -a "$d" -ge 990
 
 lab_impair r --reorder 20
 read -r n d inv < <(udp_burst 1000 2000)
-expect "reordering 20%: $inv sequence inversions among $n (>= 50)" test "$inv" -ge 50 -a "$d" -ge 990
+check "reordering 20%: $inv sequence inversions among $n (>= 50)" test "$inv" -ge 50 -a "$d" -ge 990
 lab_clear_impair r
 
 base=$(iperf_mbit)
-expect "clean path: TCP $base Mbit/s > 100" test "$base" -gt 100
+check "clean path: TCP $base Mbit/s > 100" test "$base" -gt 100
 lab_impair wa --rate 20
 shaped=$(iperf_mbit)
-expect "rate 20 Mbit/s: TCP $shaped Mbit/s in 5..30" test "$shaped" -ge 5 -a "$shaped" -le 30
+check "rate 20 Mbit/s: TCP $shaped Mbit/s in 5..30" test "$shaped" -ge 5 -a "$shaped" -le 30
 lab_clear_impair wa
 
-expect "clean path: a 1400-byte DF ping passes" reaches a "$RDV" -M "do" -s 1400
+check "clean path: a 1400-byte DF ping passes" reaches a "$RDV" -M "do" -s 1400
 lab_impair wa --mtu 1280
-expect "MTU 1280: a 1400-byte DF ping fails" not reaches a "$RDV" -M "do" -s 1400
-expect "MTU 1280: a 1200-byte DF ping passes" reaches a "$RDV" -M "do" -s 1200
-expect "MTU 1280: a 1400-byte v6 ping fails" not reaches a "$RDV6" -M "do" -s 1400
+check "MTU 1280: a 1400-byte DF ping fails" not reaches a "$RDV" -M "do" -s 1400
+check "MTU 1280: a 1200-byte DF ping passes" reaches a "$RDV" -M "do" -s 1200
+check "MTU 1280: a 1400-byte v6 ping fails" not reaches a "$RDV6" -M "do" -s 1400
 lab_clear_impair wa
 
-echo "$((checks - failures))/$checks checks passed in $((SECONDS - t0)) s"
-((failures == 0))
+srm_finish

@@ -6,7 +6,7 @@
 #   - core/ includes nothing from shim/, tools/ or bindings/.
 # A failure names the file, the line and the call.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$(dirname "$0")/../lib.sh"
 cd "$root" || exit 1
 
 python3 - <<'PY'

@@ -20,25 +20,10 @@
 #     (success rate and round reported; fails below 80 %)   direct
 set -euo pipefail
 trap 'echo "test_nat: command failed at line $LINENO" >&2' ERR
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SRM_BUILD:-$root/build}
-SRMUDP=$BUILD/srmudp
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
+source "$(dirname "$0")/../lib.sh"
+srm_lab
 
 SIZE_MB=${SRM_NAT_SIZE_MB:-8}
-failures=0
-report=()
-
-keys() {
-	work=$LAB_DIR/w
-	mkdir -p "$work"
-	chmod 700 "$work"
-	pub_a=$("$SRMUDP" keygen "$work/a.key")
-	pub_b=$("$SRMUDP" keygen "$work/b.key")
-}
 
 start_rendezvous() {
 	lab_bg rdv "$SRMUDP" rendezvous --listen 198.18.0.2:3478 --listen '[2001:db8::2]:3478' \
@@ -90,14 +75,13 @@ transfer() {
 	conn="connect time unknown"
 	[[ -n $ts ]] && conn="connected in $(awk -v a="$t0" -v b="$(date -d "$ts" +%s.%N)" 'BEGIN { printf "%.2f", b - a }') s"
 	if [[ -f $out ]] && cmp -s "$blob" "$out"; then
-		report+=("ok    $name: $path, $conn, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s for ${SIZE_MB} MiB, sha256 equal")
+		ok "$name: $path, $conn, $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s for ${SIZE_MB} MiB, sha256 equal"
 		last_path=$path
 		return 0
 	fi
-	report+=("FAIL  $name: data differs or missing ($(stat -c %s "$out" 2>/dev/null || echo 0) bytes)")
+	fail "$name: data differs or missing ($(stat -c %s "$out" 2>/dev/null || echo 0) bytes)"
 	echo "--- a.log"; tail -20 "$work/a.log" 2>/dev/null || true
 	echo "--- b.log"; tail -20 "$work/b.log" 2>/dev/null || true
-	failures=$((failures + 1))
 	last_path=none
 	return 1
 }
@@ -125,7 +109,7 @@ case_run() { # NAME NAT_A NAT_B SETUP [DELAY]
 		return 0
 	fi
 	lab_up --nat-a "$2" --nat-b "$3"
-	keys
+	srm_lab_keys
 	mid=()
 	post=()
 	$4
@@ -138,16 +122,6 @@ case_run() { # NAME NAT_A NAT_B SETUP [DELAY]
 # (for checks on the servers' logs and counters).
 post_check() {
 	post=("$@")
-}
-
-# check NAME CMD...: one report line; a failed CMD counts as a failure.
-check() {
-	if "${@:2}"; then
-		report+=("ok    $1")
-	else
-		report+=("FAIL  $1")
-		failures=$((failures + 1))
-	fi
 }
 
 # Slow the link so a transfer takes several seconds, for mid-transfer events.
@@ -232,8 +206,7 @@ check_shared() {
 	check "$n: b learned a's public address from S2" b_told_a_candidates
 	if [[ $last_path != direct && $last_path != skipped ]]; then
 		# The relay only joins peers of one server: here punching must work.
-		report+=("FAIL  $n: expected a direct path, got $last_path")
-		failures=$((failures + 1))
+		fail "$n: expected a direct path, got $last_path"
 	fi
 	if ((failures > failures_before)); then
 		echo "--- S1"; tail -20 "$s1_log"
@@ -280,10 +253,9 @@ hardnat_trials() {
 	done
 	local line="12 birthday probing, one side symmetric: direct in $won of $HARDNAT_TRIALS trials (round per trial:$rounds)"
 	if ((won * 10 >= HARDNAT_TRIALS * 8)); then
-		report+=("ok    $line")
+		ok "$line"
 	else
-		report+=("FAIL  $line")
-		failures=$((failures + 1))
+		fail "$line"
 	fi
 }
 c12() {
@@ -308,12 +280,12 @@ case_run "1 no NAT" none none c1
 case_run "2 cone NAT both sides" cone cone c2
 case_run "3 one side symmetric" symmetric cone c3
 SIZE_MB=${SRM_NAT_SIZE_MB:-8}
-[[ $last_path == direct || $last_path == skipped ]] || { report+=("FAIL  3: expected birthday probing to find a direct path, got $last_path"); failures=$((failures + 1)); }
+[[ $last_path == direct || $last_path == skipped ]] || fail "3: expected birthday probing to find a direct path, got $last_path"
 case_run "4 both sides symmetric" symmetric symmetric c_rdv
-[[ $last_path == relayed || $last_path == skipped ]] || { report+=("FAIL  4: expected the relay, got $last_path"); failures=$((failures + 1)); }
+[[ $last_path == relayed || $last_path == skipped ]] || fail "4: expected the relay, got $last_path"
 case_run "5 IPv6 without NAT" none none c5
 case_run "6 cone both, found through rendezvous" cone cone c_rdv
-[[ $last_path == direct || $last_path == skipped ]] || { report+=("FAIL  6: expected a direct path, got $last_path"); failures=$((failures + 1)); }
+[[ $last_path == direct || $last_path == skipped ]] || fail "6: expected a direct path, got $last_path"
 case_run "7 manual endpoints, b starts 20 s late" cone cone c2 20
 SIZE_MB=${SRM_NAT_SLOW_SIZE_MB:-16}
 case_run "8 conntrack flushed on both NATs mid-transfer" cone cone c8
@@ -323,16 +295,15 @@ SIZE_MB=${SRM_NAT_SIZE_MB:-8}
 if command -v redis-server >/dev/null 2>&1; then
 	case_run "11 cone both, a and b on two servers sharing Redis" cone cone c11
 elif [[ -z ${SRM_NAT_CASES:-} || " $SRM_NAT_CASES " == *" 11 "* ]]; then
-	report+=("FAIL  11: redis-server is missing (run: make deps)")
-	failures=$((failures + 1))
+	fail "11: redis-server is missing (run: make deps)"
 fi
 
 if [[ -z ${SRM_NAT_CASES:-} || " $SRM_NAT_CASES " == *" 12 "* ]]; then
 	lab_up --nat-a symmetric --nat-b cone
-	keys
+	srm_lab_keys
 	c12
 	lab_down
 fi
 
-printf '%s\n' "${report[@]}"
-((failures == 0))
+srm_recap
+srm_finish

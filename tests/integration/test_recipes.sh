@@ -19,49 +19,27 @@
 # Usage: test_recipes.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-${SRM_BUILD:-build}}
-[[ $build == /* ]] || build="$root/$build"
-SRMUDP="$build/srmudp"
-if [[ ! -x $SRMUDP || ! -e $build/libsrmudp.so ]]; then
-	echo "FAIL: $SRMUDP or libsrmudp.so is not built (run make)"
-	exit 1
-fi
+source "$(dirname "$0")/../lib.sh"
+srm_build "${1:-}"
+srm_require_built --shim
 if ! command -v python3 >/dev/null; then
 	echo "SKIP: python3 is needed (free ports, http server)"
 	exit 77
 fi
 
-tmp=$(mktemp -d /tmp/srmudp-recipes.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[[ -n ${SRM_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
-
-checks=0
-failures=0
+srm_tmpdir recipes --cd
 ran=0
-ok() { checks=$((checks + 1)); echo "  ok    $1"; }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
 note() { echo "  note  $1"; }
 have() { for t in "$@"; do command -v "$t" >/dev/null || return 1; done; }
 
-for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -m 0700 "$XDG_RUNTIME_DIR"
-umask 077
-"$SRMUDP" keygen box.key >box.pub && "$SRMUDP" keygen me.key >me.pub || { echo "FAIL: keygen"; exit 1; }
+srm_clean_env
+srm_private_runtime
+srm_keygen box me
 BOX_PUB=$(cat box.pub)
 ME_PUB=$(cat me.pub)
 # `srmudp` on PATH, as in the recipes.
 mkdir bin && ln -s "$SRMUDP" bin/srmudp && export PATH="$tmp/bin:$PATH"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-free_udp() { python3 -c 'import socket; s=socket.socket(type=socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_tcp() { # PORT: until something listens (5 s at most)
 	for _ in $(seq 50); do
 		python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),1)" 2>/dev/null && return 0
@@ -73,7 +51,7 @@ wait_tcp() { # PORT: until something listens (5 s at most)
 # box_serve NAME EXPOSE: `srmudp serve --expose EXPOSE` as box; sets $box_udp.
 box_serve() {
 	local name=$1 expose=$2 u
-	u=$(free_udp)
+	u=$(srm_free_port udp)
 	env SRMUDP_KEY=box.key SRMUDP_LISTEN=127.0.0.1:$u "SRMUDP_PEERS=me=$ME_PUB" \
 		timeout 300 srmudp serve --expose "$expose" >"$name.serve.out" 2>"$name.serve.err" &
 	pids+=($!)
@@ -91,7 +69,7 @@ else
 	mkdir -p ssh /run/sshd
 	ssh-keygen -q -t ed25519 -N '' -f ssh/host && ssh-keygen -q -t ed25519 -N '' -f ssh/user
 	cp ssh/user.pub ssh/authorized_keys
-	sport=$(free_port)
+	sport=$(srm_free_port)
 	printf '%s\n' "Port $sport" "ListenAddress 127.0.0.1" "HostKey $tmp/ssh/host" \
 		"AuthorizedKeysFile $tmp/ssh/authorized_keys" "PasswordAuthentication no" \
 		"KbdInteractiveAuthentication no" "UsePAM no" "StrictModes no" \
@@ -144,7 +122,7 @@ fi
 
 echo "== redis"
 if have redis-server redis-cli; then
-	rport=$(free_port)
+	rport=$(srm_free_port)
 	redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >redis.log 2>&1 &
 	pids+=($!)
 	wait_tcp "$rport"
@@ -171,8 +149,8 @@ fi
 
 echo "== curl / http"
 if have curl; then
-	hport=$(free_port)
-	hudp=$(free_udp)
+	hport=$(srm_free_port)
+	hudp=$(srm_free_port udp)
 	mkdir www && head -c 2000000 /dev/urandom >www/file
 	# The recipe: SRMUDP_LISTEN=4000 srmudp run -- python3 -m http.server 8000
 	(cd www && env SRMUDP_KEY="$tmp/box.key" SRMUDP_LISTEN=127.0.0.1:$hudp "SRMUDP_PEERS=me=$ME_PUB" \
@@ -192,7 +170,7 @@ fi
 
 echo "== iperf3"
 if have iperf3; then
-	iport=$(free_port)
+	iport=$(srm_free_port)
 	iperf3 -s -p "$iport" -B 127.0.0.1 >iperf-server.log 2>&1 &
 	pids+=($!)
 	wait_tcp "$iport"
@@ -218,5 +196,4 @@ if [[ $ran -eq 0 ]]; then
 	echo "SKIP: no recipe could run here"
 	exit 77
 fi
-echo "$((checks - failures)) of $checks checks passed"
-[[ $failures -eq 0 ]]
+srm_finish

@@ -21,87 +21,60 @@
 # Exit 0 pass, 1 fail, 77 skipped (not root / no namespaces / no redis).
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${SRM_BUILD:-$root/build}
-SRM="$build/srmudp"
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-command -v redis-server >/dev/null 2>&1 || { echo "SKIP: redis-server is missing"; exit 77; }
-[[ -x $SRM ]] || { echo "FAIL: $SRM is not built"; exit 1; }
-
-checks=0 failures=0
-expect() {
-	local name=$1
-	shift
-	checks=$((checks + 1))
-	if "$@"; then
-		echo "  ok    $name"
-	else
-		echo "  FAIL  $name"
-		failures=$((failures + 1))
-	fi
-}
-has() { grep -Eq -- "$2" "$1"; }
+source "$(dirname "$0")/../lib.sh"
+srm_lab
+srm_require_tools redis-server
 
 lab_up --nat-a cone --nat-b symmetric
 keys=$(mktemp -d /tmp/srm-rdvlab.XXXXXX)
 lab_on_exit "rm -rf '$keys'"
-for k in a b; do "$SRM" keygen "$keys/$k.key" >"$keys/$k.pub"; done
+for k in a b; do "$SRMUDP" keygen "$keys/$k.key" >"$keys/$k.pub"; done
 A=$(<"$keys/a.pub") B=$(<"$keys/b.pub")
 RDV4=$(lab_addr rdv v4) RDV6=$(lab_addr rdv v6)
 
 lab_bg rdv redis-server --port 6390 --bind 127.0.0.1 --save '' --appendonly no --dir "$keys"
 lab_wait_port rdv tcp 6390 || { echo "FAIL: redis-server did not start"; exit 1; }
-lab_bg rdv "$SRM" rendezvous --listen "$RDV4:3478" --listen "[$RDV6]:3478" \
+lab_bg rdv "$SRMUDP" rendezvous --listen "$RDV4:3478" --listen "[$RDV6]:3478" \
 	--store redis://127.0.0.1:6390
 s1_log=$LAB_LAST_LOG
-lab_bg rdv "$SRM" rendezvous --listen "$RDV4:3479" --store redis://127.0.0.1:6390
+lab_bg rdv "$SRMUDP" rendezvous --listen "$RDV4:3479" --store redis://127.0.0.1:6390
 s2_log=$LAB_LAST_LOG
-expect "server 1 up" lab_wait_log "$s1_log" "listening on \[$RDV6\]:3478"
-expect "server 2 up" lab_wait_log "$s2_log" "listening on $RDV4:3479"
+check "server 1 up" lab_wait_log "$s1_log" "listening on \[$RDV6\]:3478"
+check "server 2 up" lab_wait_log "$s2_log" "listening on $RDV4:3479"
 
 echo "-- reflexive addresses through NAT"
-lab_bg b "$SRM" rendezvous probe --server "$RDV4:3479" --key "$keys/b.key" \
+lab_bg b "$SRMUDP" rendezvous probe --server "$RDV4:3479" --key "$keys/b.key" \
 	--candidate "$(lab_addr b v4):4000" --stay 8
 b_log=$LAB_LAST_LOG
-expect "b registers on S2" lab_wait_log "$b_log" "^registered" 5
+check "b registers on S2" lab_wait_log "$b_log" "^registered" 5
 natb=$(lab_addr natb v4)
-expect "b's reflexive address is natb's public address" \
+check "b's reflexive address is natb's public address" \
 	has "$b_log" "^registered reflexive=${natb//./\\.}:[0-9]+$"
-lab_exec a "$SRM" rendezvous probe --server "$RDV4:3478" --key "$keys/a.key" \
+lab_exec a "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/a.key" \
 	--lookup "$B" >"$keys/a.out" 2>&1
 nata=$(lab_addr nata v4)
-expect "a's reflexive address is nata's public address" \
+check "a's reflexive address is nata's public address" \
 	has "$keys/a.out" "^registered reflexive=${nata//./\\.}:[0-9]+$"
 
 echo "-- two servers sharing Redis"
-expect "a (S1) gets b's (S2) public and host candidates" \
+check "a (S1) gets b's (S2) public and host candidates" \
 	has "$keys/a.out" "^peer $B candidates=${natb//./\\.}:[0-9]+,$(lab_addr b v4 | sed 's/\./\\./g'):4000$"
-expect "b is told to punch towards a's public address, through its symmetric NAT" \
+check "b is told to punch towards a's public address, through its symmetric NAT" \
 	lab_wait_log "$b_log" "^punch-request $A candidates=${nata//./\\.}:[0-9]+$" 5
 
 echo "-- IPv6: the global address, untranslated"
-lab_exec a "$SRM" rendezvous probe --server "[$RDV6]:3478" --key "$keys/a.key" \
+lab_exec a "$SRMUDP" rendezvous probe --server "[$RDV6]:3478" --key "$keys/a.key" \
 	>"$keys/a6.out" 2>&1
-expect "a's reflexive IPv6 address is its own" \
+check "a's reflexive IPv6 address is its own" \
 	has "$keys/a6.out" "^registered reflexive=\[$(lab_addr a v6)\]:[0-9]+$"
 
 echo "-- relay through both NATs"
-lab_bg b "$SRM" rendezvous probe --server "$RDV4:3478" --key "$keys/b.key" --stay 6
+lab_bg b "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/b.key" --stay 6
 b2_log=$LAB_LAST_LOG
-expect "b registers on S1" lab_wait_log "$b2_log" "^registered" 5
-lab_exec a "$SRM" rendezvous probe --server "$RDV4:3478" --key "$keys/a.key" \
+check "b registers on S1" lab_wait_log "$b2_log" "^registered" 5
+lab_exec a "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/a.key" \
 	--relay-to "$B" --message "relayed across two NATs" >"$keys/a2.out" 2>&1
-expect "b receives a's relayed packet" \
+check "b receives a's relayed packet" \
 	lab_wait_log "$b2_log" "^relayed $A bytes=27 text=relayed across two NATs$" 5
 
-echo "$((checks - failures))/$checks checks passed"
-if ((failures > 0)); then
-	for f in "$s1_log" "$s2_log" "$b_log" "$b2_log" "$keys/a.out"; do
-		echo "== $f"
-		tail -n 15 "$f"
-	done
-	exit 1
-fi
-exit 0
+srm_finish "$s1_log" "$s2_log" "$b_log" "$b2_log" "$keys/a.out"

@@ -17,25 +17,11 @@
 # into the preload; sharing build-asan with it would mix the two.
 # About 4-6 minutes on 2 cores when nothing is built yet.
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$root" || exit 1
-BUILD=${SRM_BUILD:-$root/build}
+source "$(dirname "$0")/../lib.sh"
 parts=${SRM_SAN_PARTS:-asan tsan valgrind}
-failures=0
-ok() { echo "  ok    $*"; }
-fail() { echo "  FAIL  $*"; failures=$((failures + 1)); }
-tmp=$(mktemp -d /tmp/srm-san.XXXXXX)
-pids=()
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# A free UDP/TCP port on loopback (the kernel picks it).
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PY=/usr/bin/python3
+srm_tmpdir san
+cd "$root" || exit 1
 
 # keys DIR SRMUDP: two identities for a loopback pair.
 keys() {
@@ -70,7 +56,7 @@ if [[ " $parts " == *" asan "* ]]; then
 	if [[ -x build-san-asan/srmudp && -f build-san-asan/libsrmudp.so && -f $libasan ]] && command -v socat >/dev/null; then
 		d=$tmp/asan
 		keys "$d" build-san-asan/srmudp
-		pa=$(free_port) pb=$(free_port) port=$(free_port)
+		pa=$(srm_free_port) pb=$(srm_free_port) port=$(srm_free_port)
 		head -c $((8 << 20)) /dev/urandom >"$d/blob"
 		export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:log_path=$d/asan"
 		export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$d/ubsan"
@@ -136,7 +122,7 @@ if [[ " $parts " == *" valgrind "* ]]; then
 	else
 		d=$tmp/vg
 		keys "$d" "$BUILD/srmudp"
-		pa=$(free_port) pb=$(free_port)
+		pa=$(srm_free_port) pb=$(srm_free_port)
 		head -c $((1 << 20)) /dev/urandom >"$d/blob"
 		VG=(valgrind --tool=memcheck --error-exitcode=97 --leak-check=full
 		    --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no)
@@ -174,5 +160,4 @@ if [[ " $parts " == *" valgrind "* ]]; then
 	fi
 fi
 
-echo "test_sanitizers: $failures failure(s)"
-((failures == 0))
+srm_finish

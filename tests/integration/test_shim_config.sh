@@ -64,7 +64,7 @@ cases=(
 	"SRMUDP_KEY|$bad_perm_key|SRMUDP_KEY: .*loose.key"
 )
 
-port=$(shim_free_port)
+port=$(srm_free_port)
 for c in "${cases[@]}"; do
 	IFS='|' read -r var val want <<<"$c"
 	label="$var=\"${val:0:40}\""
@@ -95,4 +95,4 @@ for c in "${cases[@]}"; do
 	}
 	check "srmudp run, $label: refused with one line, exit 1" run_ok
 done
-shim_finish
+srm_finish

@@ -14,20 +14,10 @@
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces).
 set -uo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
+source "$(dirname "$0")/../lib.sh"
+srm_lab --shim
 source "$root/tests/shim/lib.sh"
 source "$root/tests/shim/programs.sh"
-
-BUILD=${SRM_BUILD:-$root/build}
-SHIM=$BUILD/libsrmudp.so
-CLI=$BUILD/srmudp
-[[ -f $SHIM && -x $CLI ]] || { echo "FAIL: build first ($SHIM, $CLI)"; exit 1; }
-checks=0
-failures=0
 
 lab_up --nat-a cone --nat-b cone
 WORK=$LAB_DIR/shim
@@ -68,12 +58,12 @@ free_port() { local n; n=$(($(<"$WORK/next-port") + 1)); echo "$n" >"$WORK/next-
 # --- the behaviour matrix across two NATs -----------------------------------
 cc -O1 -g -Wall -Wextra -o "$WORK/matrix" "$root/tests/shim/matrix.c" -lpthread || exit 1
 M=$WORK/matrix
-kport=$(shim_free_port)
+kport=$(srm_free_port)
 "$M" server "$kport" - "$WORK/server-kernel.txt" >"$WORK/kernel-server.log" 2>&1 &
 kpid=$!
 lab_on_exit "kill $kpid 2>/dev/null"
 shim_wait_port "$kport" 10
-timeout 300 "$M" client 127.0.0.1 ::1 "$kport" "$(shim_free_port)" >"$WORK/client-kernel.txt" 2>&1
+timeout 300 "$M" client 127.0.0.1 ::1 "$kport" "$(srm_free_port)" >"$WORK/client-kernel.txt" 2>&1
 kill "$kpid" 2>/dev/null
 
 mport=$(free_port)
@@ -98,9 +88,4 @@ program_checks
 
 check "the session went direct through both NATs (no relay)" \
 	grep -q "session established.*direct" "$WORK/engine-a.log"
-if ((failures)); then
-	echo "--- engine logs (tails)"
-	tail -n 15 "$WORK/engine-a.log" "$WORK/engine-b.log" 2>/dev/null
-fi
-echo "$((checks - failures)) of $checks checks passed"
-((failures == 0))
+srm_finish "$WORK/engine-a.log" "$WORK/engine-b.log"

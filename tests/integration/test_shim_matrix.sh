@@ -14,8 +14,8 @@ cc -O1 -g -Wall -Wextra -o "$WORK/matrix" "$root/tests/shim/matrix.c" -lpthread 
 M=$WORK/matrix
 
 # --- reference: kernel TCP -------------------------------------------------
-port=$(shim_free_port)
-closed=$(shim_free_port)
+port=$(srm_free_port)
+closed=$(srm_free_port)
 shim_bg kernel-server "$M" server "$port" - "$WORK/server-kernel.txt"
 kpid=$SHIM_LAST_PID
 shim_wait_port "$port" 10 || { echo "kernel matrix server did not start"; exit 1; }
@@ -25,8 +25,8 @@ kill "$kpid" 2>/dev/null
 
 # --- through the shim --------------------------------------------------------
 shim_pair
-port=$(shim_free_port)
-closed=$(shim_free_port)
+port=$(srm_free_port)
+closed=$(srm_free_port)
 shim_bg shim-server env "${ENV_B[@]}" LD_PRELOAD="$SHIM" "$M" server "$port" a "$WORK/server-shim.txt"
 shim_wait_port "$port" 10 || { echo "preloaded matrix server did not start"; exit 1; }
 timeout 300 env "${ENV_A[@]}" LD_PRELOAD="$SHIM" "$M" client b b "$port" "$closed" \
@@ -46,10 +46,4 @@ fork_new() {
 	[[ $(grep -c ': ok$' <<<"$out") == 3 ]]
 }
 check "a forked child opens its own stream next to its parent's engine" fork_new
-if ((failures)); then
-	echo "--- client stderr (shim run)"
-	tail -n 20 "$WORK/client-shim.err"
-	echo "--- engine logs"
-	tail -n 20 "$WORK/engine-a.log" "$WORK/engine-b.log" 2>/dev/null
-fi
-shim_finish
+srm_finish "$WORK/client-shim.err" "$WORK/engine-a.log" "$WORK/engine-b.log"

@@ -18,7 +18,7 @@ source "$(dirname "$0")/../shim/lib.sh"
 shim_init
 shim_pair
 
-source "$(dirname "$0")/../shim/programs.sh"
+source "$root/tests/shim/programs.sh"
 
 # Each side's engine port is fixed: wait until the previous program on that
 # side has finished exiting (its exit drain holds the port) before the next.
@@ -28,7 +28,7 @@ Bg() { local n=$1; shift; shim_wait_udp_free "$UDP_B"; shim_bg "$n" env "${ENV_B
 Bg_env() { local n=$1; shift; shim_wait_udp_free "$UDP_B"; shim_bg "$n" env "${ENV_B[@]}" "$@"; BG_PID=$SHIM_LAST_PID; }
 Bg_plain() { local n=$1; shift; shim_bg "$n" "$@"; BG_PID=$SHIM_LAST_PID; }
 wait_b_port() { shim_wait_port "$@"; }
-free_port() { shim_free_port; }
+free_port() { srm_free_port; }
 
 # --- passthrough and laziness ------------------------------------------------
 # SRMUDP_PEERS set, but the program only talks to a local server: no engine
@@ -36,7 +36,7 @@ free_port() { shim_free_port; }
 no_engine_without_designated_use() {
 	# A client-only process: connects locally, resolves a real name.
 	local p out
-	p=$(shim_free_port)
+	p=$(srm_free_port)
 	python3 -c "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',$p)); s.listen(); c=s.accept()[0]; c.sendall(b'x'); time.sleep(1)" &
 	local spid=$!
 	shim_wait_port "$p" 5
@@ -54,7 +54,7 @@ print(len(os.listdir('/proc/self/task')), sum(1 for f in os.listdir('/proc/self/
 }
 plain_curl_passthrough() {
 	local p
-	p=$(shim_free_port)
+	p=$(srm_free_port)
 	mkdir -p "$WORK/pt" && echo passthrough >"$WORK/pt/f"
 	shim_bg pt-http python3 -m http.server "$p" --bind 127.0.0.1 --directory "$WORK/pt"
 	local hp=$SHIM_LAST_PID
@@ -172,7 +172,7 @@ PY
 	wait_b_port "$p" 10 || return 1
 	for _ in $(seq 50); do [[ -s $WORK/daemon.pid ]] && break; sleep 0.1; done
 	dpid=$(cat "$WORK/daemon.pid" 2>/dev/null)
-	[[ -n $dpid ]] && SHIM_PIDS+=("$dpid")
+	[[ -n $dpid ]] && pids+=("$dpid")
 	got=$(A timeout 30 python3 -c "
 import socket, sys
 c = socket.create_connection(('b', $p), timeout=20)
@@ -249,8 +249,4 @@ check "16 threads x 5 streams at once, echoed intact" threads_test
 
 program_checks
 
-if ((failures)); then
-	echo "--- engine logs (tails)"
-	tail -n 15 "$WORK/engine-a.log" "$WORK/engine-b.log" 2>/dev/null
-fi
-shim_finish
+srm_finish "$WORK/engine-a.log" "$WORK/engine-b.log"

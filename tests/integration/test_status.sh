@@ -21,51 +21,20 @@
 # Usage: test_status.sh [BUILD]   Exit 0 pass, 1 fail, 77 skipped.
 set -uo pipefail
 
-root=$(cd "$(dirname "$0")/../.." && pwd)
-build=${1:-${SRM_BUILD:-build}}
-[[ $build == /* ]] || build="$root/$build"
-SRMUDP="$build/srmudp"
-if [[ ! -x $SRMUDP || ! -e $build/libsrmudp.so ]]; then
-	echo "FAIL: $SRMUDP or libsrmudp.so is not built (run make)"
-	exit 1
-fi
-for tool in socat python3; do
-	if ! command -v "$tool" >/dev/null; then
-		echo "SKIP: $tool is not installed"
-		exit 77
-	fi
-done
+source "$(dirname "$0")/../lib.sh"
+srm_build "${1:-}"
+srm_require_built --shim
+srm_require_tools socat python3
 
-tmp=$(mktemp -d /tmp/srmudp-status.XXXXXX)
-pids=()
-cleanup() {
-	exec 3>&- 2>/dev/null
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
-	[[ -n ${SRM_KEEP_TMP:-} ]] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-cd "$tmp" || exit 1
+srm_tmpdir status --cd
+srm_on_exit 'exec 3>&- 2>/dev/null'
 chmod 0755 "$tmp" # nobody must reach the runtime directory's parent
 
-checks=0
-failures=0
-ok() { checks=$((checks + 1)); echo "  ok    $1"; }
-fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "  FAIL  $1"; }
-expect() {
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else fail "$name"; fi
-}
-
-for v in $(env | sed -n 's/^\(SRMUDP_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+srm_clean_env
 # A private runtime directory: this test's engines only.
-export XDG_RUNTIME_DIR="$tmp/xdg"
-mkdir -m 0700 "$XDG_RUNTIME_DIR"
+srm_private_runtime
 rundir="$XDG_RUNTIME_DIR/srmudp"
-
-umask 077
-"$SRMUDP" keygen s.key >s.pub && "$SRMUDP" keygen c.key >c.pub || { echo "FAIL: keygen"; exit 1; }
+srm_keygen s c
 S=$(cat s.pub)
 C=$(cat c.pub)
 # Fixed ports, spread by PID so parallel runs rarely collide.
@@ -100,19 +69,19 @@ for _ in $(seq 100); do
 done
 
 echo "== status table"
-expect "status lists the serve engine (pid, UDP port)" \
+check "status lists the serve engine (pid, UDP port)" \
 	grep -qE "^engine $spid +srmudp +udp $uS " st.txt
-expect "status lists the preloaded socat (pid, program, UDP port)" \
+check "status lists the preloaded socat (pid, program, UDP port)" \
 	grep -qE "^engine $cpid +socat +udp $uC " st.txt
-expect "peer srv: fingerprint and direct path to S" \
+check "peer srv: fingerprint and direct path to S" \
 	grep -qE "^ +srv +${S:0:8} +direct 127\.0\.0\.1:$uS " st.txt
-expect "peer cli: fingerprint and direct path to C" \
+check "peer cli: fingerprint and direct path to C" \
 	grep -qE "^ +cli +${C:0:8} +direct 127\.0\.0\.1:$uC " st.txt
-expect "the stream, with its port and state, on both sides" \
+check "the stream, with its port and state, on both sides" \
 	test "$(grep -cE "stream +[0-9]+ +(in|out) +port $echo_port +open$" st.txt)" -eq 2
-expect "a peer table header with every column" \
+check "a peer table header with every column" \
 	grep -qE 'PEER +KEY +PATH +RTT +LOSS +CWND +PMTU +IN +OUT +RATIO +HANDSHAKE' st.txt
-expect "drop counters line" grep -q '^  drops:' st.txt
+check "drop counters line" grep -q '^  drops:' st.txt
 
 echo "== drops and --json"
 # Bad version byte (type DATA, version 9), then a well-formed DATA header
@@ -127,7 +96,7 @@ EOF
 sleep 0.3
 timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st.json 2>st.err
 rc=$?
-expect "--json exits 0" test "$rc" -eq 0
+check "--json exits 0" test "$rc" -eq 0
 cat >check.py <<'EOF'
 import json, sys
 docs = json.load(open("st.json"))
@@ -149,16 +118,16 @@ assert s["drops"]["unknown-index"] >= 1, s["drops"]
 assert set(c["drops"]) >= {"malformed", "mac", "auth", "replay"}
 print("ok")
 EOF
-expect "--json: both documents with peers, paths, streams and drop reasons" \
+check "--json: both documents with peers, paths, streams and drop reasons" \
 	bash -c "python3 check.py $spid $cpid $echo_port $uS $uC >check.out 2>&1 || { cat check.out; false; }"
 timeout 10 "$SRMUDP" status "$spid" >st2.txt 2>&1
-expect "the table shows the drops by reason" grep -qE '^  drops:.*version [0-9]+.*unknown-index [0-9]+' st2.txt
+check "the table shows the drops by reason" grep -qE '^  drops:.*version [0-9]+.*unknown-index [0-9]+' st2.txt
 timeout 10 "$SRMUDP" status --json "$cpid" >one.json
-expect "status PID: only that engine" \
+check "status PID: only that engine" \
 	python3 -c "import json; d=json.load(open('one.json')); assert [e['pid'] for e in d]==[$cpid]"
 timeout 10 "$SRMUDP" status --bogus >/dev/null 2>err
 rc=$?
-expect "an unknown option: exit 2, quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"--bogus\"' err"
+check "an unknown option: exit 2, quoted" bash -c "[[ $rc -eq 2 ]] && grep -q '\"--bogus\"' err"
 
 echo "== tolerance: odd documents from other versions, garbage, a stuck engine"
 cat >fake.py <<'EOF'
@@ -201,13 +170,13 @@ pids+=($fpid)
 for _ in $(seq 50); do grep -q ready fake.out && break; sleep 0.1; done
 timeout 20 "$SRMUDP" status 3999991 3999992 3999993 "$spid" >odd.txt 2>odd.err
 rc=$?
-expect "odd documents: status still exits 0" test "$rc" -eq 0
-expect "a document with unknown fields is shown (name escaped, control char replaced, peer drops)" \
+check "odd documents: status still exits 0" test "$rc" -eq 0
+check "a document with unknown fields is shown (name escaped, control char replaced, peer drops)" \
 	bash -c "grep -qE '^engine 3999991 +fu\?ture +udp 7' odd.txt && grep -qE '^ +p\"q +ABCDEFGH +direct \[::1\]:9 ' odd.txt && grep -q 'new-reason 5' odd.txt && grep -qE '^      drops: auth 3\$' odd.txt"
-expect "a truncated document and a stuck engine are skipped, the real one shown" \
+check "a truncated document and a stuck engine are skipped, the real one shown" \
 	bash -c "! grep -qE '^engine 399999[23]' odd.txt && grep -qE '^engine $spid ' odd.txt"
 timeout 20 "$SRMUDP" status --json 3999991 3999992 3999993 >odd.json 2>&1
-expect "--json: only the well-formed document, valid JSON" \
+check "--json: only the well-formed document, valid JSON" \
 	python3 -c "import json; d=json.load(open('odd.json')); assert [e['pid'] for e in d]==[3999991]"
 kill "$fpid" 2>/dev/null
 wait "$fpid" 2>/dev/null
@@ -226,37 +195,37 @@ for _ in $(seq 30); do
 	grep -q 'malformed 1' rdv.txt && break
 	sleep 0.1
 done
-expect "status lists the rendezvous server with its UDP port and store" \
+check "status lists the rendezvous server with its UDP port and store" \
 	grep -qE "^rendezvous $rpid +srmudp +udp $rport +store memory" rdv.txt
-expect "... and its counters (one malformed packet, one received)" \
+check "... and its counters (one malformed packet, one received)" \
 	bash -c "grep -qE 'rx_packets 1( |$)' rdv.txt && grep -qE 'malformed 1( |$)' rdv.txt"
 timeout 10 "$SRMUDP" status --json "$rpid" >rdv.json 2>&1
-expect "--json: kind rendezvous with counters" \
+check "--json: kind rendezvous with counters" \
 	python3 -c "import json; d=json.load(open('rdv.json'))[0]; assert d['kind']=='rendezvous' and d['counters']['malformed']==1 and d['udp_port']==$rport"
 kill -TERM "$rpid"
 for _ in $(seq 50); do kill -0 "$rpid" 2>/dev/null || break; sleep 0.1; done
-expect "the rendezvous server removes its socket on exit" test ! -e "$rundir/$rpid.sock"
+check "the rendezvous server removes its socket on exit" test ! -e "$rundir/$rpid.sock"
 
 echo "== --watch"
 timeout --preserve-status -s INT 3.5 "$SRMUDP" status --watch "$spid" "$cpid" >watch.out 2>&1
 rc=$?
-expect "--watch stops on SIGINT with exit 0" test "$rc" -eq 0
-expect "--watch redrew at least twice (ANSI clear)" \
+check "--watch stops on SIGINT with exit 0" test "$rc" -eq 0
+check "--watch redrew at least twice (ANSI clear)" \
 	test "$(grep -o $'\e\\[2J' watch.out | wc -l)" -ge 2
-expect "--watch shows the engines" grep -qE "^engine $cpid +socat" watch.out
+check "--watch shows the engines" grep -qE "^engine $cpid +socat" watch.out
 
 echo "== modes and other users"
-expect "runtime directory mode 0700" test "$(stat -c %a "$rundir")" = 700
-expect "control sockets mode 0600" \
+check "runtime directory mode 0700" test "$(stat -c %a "$rundir")" = 700
+check "control sockets mode 0600" \
 	bash -c "[[ -S $rundir/$spid.sock && \$(stat -c %a $rundir/$spid.sock) == 600 ]]"
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	as_nobody=(setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups)
 	"${as_nobody[@]}" socat -u "UNIX-CONNECT:$rundir/$spid.sock" - >nobody.out 2>nobody.err
-	expect "another uid cannot connect to the socket" \
+	check "another uid cannot connect to the socket" \
 		bash -c "[[ ! -s nobody.out ]] && grep -qi 'permission denied' nobody.err"
 	"${as_nobody[@]}" env -u XDG_RUNTIME_DIR HOME=/ TMPDIR=/tmp timeout 10 "$SRMUDP" status --json \
 		>nobody.json 2>nobody.err
-	expect "another uid's status does not list our engines" \
+	check "another uid's status does not list our engines" \
 		bash -c "! grep -q '\"pid\":$spid' nobody.json"
 	# Even past the directory, the engine checks SO_PEERCRED: a copy of
 	# the socket path in a world-reachable place gets no document.
@@ -264,7 +233,7 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null && id nobody >/dev/null
 	ln "$rundir/$spid.sock" pub/s.sock 2>/dev/null && chmod 0666 pub/s.sock
 	if [[ -S pub/s.sock ]]; then
 		"${as_nobody[@]}" socat -u "UNIX-CONNECT:$tmp/pub/s.sock" - >nobody2.out 2>/dev/null
-		expect "the engine refuses another uid (SO_PEERCRED): no document" test ! -s nobody2.out
+		check "the engine refuses another uid (SO_PEERCRED): no document" test ! -s nobody2.out
 		rm -f pub/s.sock
 	fi
 else
@@ -272,24 +241,23 @@ else
 fi
 
 echo "== a crashed engine's socket"
-expect "C's socket exists while it runs" test -S "$rundir/$cpid.sock"
+check "C's socket exists while it runs" test -S "$rundir/$cpid.sock"
 kill -9 "$cpid"
 wait "$cpid" 2>/dev/null
 exec 3>&-
-expect "kill -9 leaves C's socket behind" test -S "$rundir/$cpid.sock"
+check "kill -9 leaves C's socket behind" test -S "$rundir/$cpid.sock"
 timeout 10 "$SRMUDP" status "$spid" "$cpid" >st3.txt 2>&1
-expect "the next status removes the stale socket" test ! -e "$rundir/$cpid.sock"
-expect "... and lists only S" \
+check "the next status removes the stale socket" test ! -e "$rundir/$cpid.sock"
+check "... and lists only S" \
 	bash -c "grep -qE '^engine $spid ' st3.txt && ! grep -qE '^engine $cpid ' st3.txt"
-expect "S's socket is untouched" test -S "$rundir/$spid.sock"
+check "S's socket is untouched" test -S "$rundir/$spid.sock"
 
 kill -TERM "$spid"
 for _ in $(seq 100); do kill -0 "$spid" 2>/dev/null || break; sleep 0.1; done
-expect "serve removes its socket on exit" test ! -e "$rundir/$spid.sock"
+check "serve removes its socket on exit" test ! -e "$rundir/$spid.sock"
 timeout 10 "$SRMUDP" status "$spid" "$cpid" >st4.txt 2>&1
-expect "no engines: says so" grep -q 'no srmudp engines running' st4.txt
+check "no engines: says so" grep -q 'no srmudp engines running' st4.txt
 timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st4.json 2>&1
-expect "no engines: --json prints []" python3 -c "import json; assert json.load(open('st4.json')) == []"
+check "no engines: --json prints []" python3 -c "import json; assert json.load(open('st4.json')) == []"
 
-echo "$((checks - failures)) of $checks checks passed"
-[[ $failures -eq 0 ]]
+srm_finish

@@ -5,21 +5,12 @@
 # ride one srmudp session), keeps them all open, sends a different 4 KiB on
 # each and checks every echo.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SRM_BUILD:-$root/build}
-SRMUDP=$BUILD/srmudp
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
+source "$(dirname "$0")/../lib.sh"
+srm_lab
 STREAMS=${SRM_STREAMS:-1000}
 
 lab_up --nat-a cone --nat-b cone
-work=$LAB_DIR/w
-mkdir -p "$work"
-chmod 700 "$work"
-pub_a=$("$SRMUDP" keygen "$work/a.key")
-pub_b=$("$SRMUDP" keygen "$work/b.key")
+srm_lab_keys
 env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="b=$pub_b@$(lab_addr natb v4):4000")
 env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$pub_a@$(lab_addr nata v4):4000")
 
@@ -76,8 +67,8 @@ lab_wait_port b tcp 9000 10
 rc=0
 lab_exec a bash -c "ulimit -n 16384; exec env ${env_a[*]} timeout 180 $SRMUDP run -- python3 $work/client.py $STREAMS" || rc=$?
 if ((rc == 0)); then
-	echo "ok    $STREAMS concurrent streams on one session, every echo intact"
+	ok "$STREAMS concurrent streams on one session, every echo intact"
 else
-	echo "FAIL  $STREAMS concurrent streams (exit $rc)"
+	fail "$STREAMS concurrent streams (exit $rc)"
 fi
-exit "$rc"
+srm_finish

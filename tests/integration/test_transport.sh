@@ -10,33 +10,20 @@
 #     then everything arrives
 #   5 IPv6 endpoints over a link whose MTU is 1280, the IPv6 minimum
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SRM_BUILD:-$root/build}
-SRMUDP=$BUILD/srmudp
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
+source "$(dirname "$0")/../lib.sh"
+srm_lab
 
 BIG_MB=${SRM_TRANSPORT_MB:-1024}
-failures=0
-report=()
 result() { # OK? TEXT
-	if [[ $1 == 0 ]]; then report+=("ok    $2"); else report+=("FAIL  $2"); failures=$((failures + 1)); fi
+	if [[ $1 == 0 ]]; then ok "$2"; else fail "$2"; fi
 }
 
 lab_up --nat-a cone --nat-b cone
-work=$LAB_DIR/w
-mkdir -p "$work"
-chmod 700 "$work"
-pub_a=$("$SRMUDP" keygen "$work/a.key")
-pub_b=$("$SRMUDP" keygen "$work/b.key")
+srm_lab_keys
 env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="b=$pub_b@$(lab_addr natb v4):4000"
        SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log" SRMUDP_IDLE_TIMEOUT=60s)
 env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=4000 SRMUDP_PEERS="a=$pub_a@$(lab_addr nata v4):4000"
        SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log" SRMUDP_IDLE_TIMEOUT=60s)
-
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # send NAME FILE [MID_SECONDS MID_CMD...]: socat a -> b through the preload.
 send() {
@@ -137,5 +124,5 @@ send "5 IPv6 over a 1280-byte link" "$work/v6"
 lab_exec nata ip link set wan0 mtu 1500
 lab_exec inet ip link set wa0 mtu 1500
 
-printf '%s\n' "${report[@]}"
-((failures == 0))
+srm_recap
+srm_finish

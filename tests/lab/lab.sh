@@ -77,7 +77,9 @@ declare -gA LAB_NAT=()          # router -> none|cone|symmetric
 declare -gA LAB_IMPAIR_PIDS=()  # link -> "pid pid" of its impair stages
 declare -gA LAB_IMPAIR_LOGS=()  # link -> their log files
 
-_lab_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# root, BUILD and the shared helpers (srm_wait_log); sourced once.
+# shellcheck source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 # Link table: "<ns1> <dev1> <ns2> <dev2> <queue>".  Queue numbers are per
 # namespace in the kernel; giving each link its own keeps a router with two
@@ -191,14 +193,7 @@ lab_stop() {
 # lab_wait_log FILE PATTERN [SECONDS]: wait (default 5 s) until FILE holds a
 # line matching the extended regex PATTERN; non-zero on timeout.  For
 # "server is listening" style readiness.
-lab_wait_log() {
-	local i n=$((${3:-5} * 20))
-	for ((i = 0; i < n; i++)); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
-}
+lab_wait_log() { srm_wait_log "$@"; }
 
 # lab_wait_port HOST udp|tcp PORT [SECONDS]: wait (default 5 s) until
 # something listens on PORT inside HOST.
@@ -408,7 +403,10 @@ lab_down() {
 		ns=$(lab_ns "$h")
 		[[ -e /run/netns/$ns ]] && ip netns del "$ns" 2>/dev/null
 	done
-	[[ -n $LAB_DIR && -d $LAB_DIR ]] && rm -rf "$LAB_DIR"
+	if [[ -n $LAB_DIR && -d $LAB_DIR ]]; then
+		# SRM_KEEP_TMP: keep the logs for a post-mortem (as srm_tmpdir does).
+		if [[ -n ${SRM_KEEP_TMP:-} ]]; then echo "kept $LAB_DIR" >&2; else rm -rf "$LAB_DIR"; fi
+	fi
 	LAB_PIDS=()
 	((errexit)) && set -e
 	return "$rc"
@@ -418,7 +416,7 @@ lab_down() {
 # Impairments.
 
 _lab_impair_bin() {
-	local b=${LAB_IMPAIR:-${SRM_BUILD:-$_lab_root/build}/lab/impair}
+	local b=${LAB_IMPAIR:-$BUILD/lab/impair}
 	[[ -x $b ]] || _lab_die "impairment stage '$b' is not built (run: make)"
 	echo "$b"
 }
