@@ -20,39 +20,55 @@
 #   amplification  bytes out / bytes in <= 1 per request kind, engine and
 #                  rendezvous server (real captured rendezvous requests too)
 #   junk           1 000 000 random packets; b's RSS sampled throughout
-#   rate, padding  SRMUDP_RATE and SRMUDP_PAD (skipped until the engine has them)
+#   rate, padding  SRMUDP_RATE and SRMUDP_PAD (skipped until the engine has
+#                  them: core/**/engine*.c, wherever core/ keeps them)
 # Part 2, both NATs symmetric (relayed through the rendezvous server):
 #   bad relay      a forwarder in front of the server flips bits in and drops
 #                  relayed packets: b counts auth drops, data arrives intact
+# Part 3 (only with SRM_ATTACK_PARTS=3 until the engine passes it), no NAT:
+#   fresh replay   a's INIT, replayed seconds later from another address
+#                  while a is active: no extra instance, no connection
 # Every check prints one ok/FAIL/skip line; bounds are generous (2 cores).
 set -uo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
-BUILD=${SRM_BUILD:-$root/build}
-SRMUDP=$BUILD/srmudp
+source "$(dirname "$0")/../lib.sh"
 PY=/usr/bin/python3
 TOOL=$root/tests/integration/sec_tool.py
-# shellcheck source=../lab/lab.sh
-source "$root/tests/lab/lab.sh"
-lab_require_root
-[[ -x $SRMUDP ]] || { echo "FAIL: $SRMUDP not built"; exit 1; }
-command -v dumpcap >/dev/null && command -v tshark >/dev/null ||
-	{ echo "SKIP: needs tshark/dumpcap (apt-get install tshark)"; exit 77; }
-
-failures=0
-ok() { echo "  ok    $*"; }
-fail() { echo "  FAIL  $*"; failures=$((failures + 1)); }
-skip() { echo "  skip  $*"; }
-check() { # DESCRIPTION CMD...: ok if CMD succeeds
-	local d=$1
-	shift
-	if "$@"; then ok "$d"; else fail "$d"; return 1; fi
-}
+srm_lab
+srm_require_tools dumpcap tshark
 
 # ---- helpers -----------------------------------------------------------------
 
-# status FIELD-EXPR: evaluate a Python expression over b's status document d.
+# Every value the script computes with comes through num (or is checked with
+# is_num): a tool that fails or prints something else (a Python traceback)
+# is a FAIL line that quotes its error, never shell arithmetic on text.
+
+# num VAR WHAT CMD...: VAR=CMD's output, which must be one integer; else a
+# FAIL line naming WHAT with CMD's exit status, output and error, VAR
+# empty, status 1.
+num() {
+	local _var=$1 _what=$2 _out _rc
+	shift 2
+	_out=$("$@" 2>"$work/num.err")
+	_rc=$?
+	if ((_rc == 0)) && is_num "$_out"; then
+		printf -v "$_var" %s "$_out"
+		return 0
+	fi
+	printf -v "$_var" %s ""
+	fail "$_what: no number (exit $_rc, output '$(printf %s "$_out" | head -c 120 | tr '\n' ' ')'):" \
+		"$(tail -n 3 "$work/num.err" | tr '\n' ' ' | cut -c1-300)"
+	return 1
+}
+# nums VAR...: every VAR holds an integer (the checks that use them run only
+# then; num has already counted a FAIL for the one that does not).
+nums() {
+	local _v
+	for _v in "$@"; do is_num "${!_v:-}" || return 1; done
+}
+
+# status_b EXPR: evaluate a Python expression over b's status document d.
 status_b() {
-	"$SRMUDP" status --json "$b_pid" 2>/dev/null |
+	"$SRMUDP" status --json "$b_pid" |
 		$PY -c 'import json,sys
 docs=json.load(sys.stdin)
 d=docs[0] if docs else {}
@@ -65,17 +81,13 @@ drops_b() { # REASON... -> sum
 	status_b "$expr"
 }
 all_drops_b() { status_b "sum(drops.values())"; }
-peer_addr_b() { status_b "(d.get('peers') or [{}])[0].get('path',{}).get('address','')"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+peer_addr_b() { status_b "(d.get('peers') or [{}])[0].get('path',{}).get('address','')" 2>/dev/null; }
 sink_digest() { cat "$sinkdir"/conn-* 2>/dev/null | sha256sum | cut -c1-16; }
 conns() { find "$sinkdir" -name 'conn-*' | wc -l; }
+lines_of() { wc -l <"$1"; }
 
 keys() {
-	work=$LAB_DIR/w
-	mkdir -p "$work"
-	chmod 700 "$work"
-	pub_a=$("$SRMUDP" keygen "$work/a.key")
-	pub_b=$("$SRMUDP" keygen "$work/b.key")
+	srm_lab_keys
 	"$SRMUDP" keygen "$work/c.key" >/dev/null # the unlisted key
 	pub_b_hex=$($PY -c 'import base64,sys; print(base64.urlsafe_b64decode(sys.argv[1]+"=").hex())' "$pub_b")
 }
@@ -90,30 +102,45 @@ start_sink() { # extra env for b...
 	lab_wait_port b tcp 9000 10 && lab_wait_port b udp 4000 10
 }
 
-# blast SECONDS: a sends to b's sink for SECONDS; prints bytes/s (0: failed).
+# blast SECONDS: a sends to b's sink for SECONDS; sets rate (bytes/s, 0 if
+# it failed) and blast_err (why it failed: exit status, the tool's output
+# and error; empty on success).
 blast() {
-	local out
+	local out rc
 	out=$(lab_exec a env "${env_a[@]}" SRMUDP_LOG_FILE="$work/a.log" timeout 120 \
-		"$SRMUDP" run -- $PY "$TOOL" blast b 9000 "$1" 2>>"$work/blast.err") || {
-		echo "        blast failed: $out $(tail -3 "$work/blast.err" | tr '\n' ' ')" >&2
-		echo 0; return; }
-	awk '{ printf "%d\n", $1 / $2 }' <<<"$out"
+		"$SRMUDP" run -- $PY "$TOOL" blast b 9000 "$1" 2>"$work/blast.err")
+	rc=$?
+	cat "$work/blast.err" >>"$work/blast.log"
+	rate=0 blast_err=""
+	# "bytes seconds sent": bytes acknowledged by the sink, in so many seconds.
+	if ((rc == 0)) && [[ $out =~ ^([0-9]+)\ ([0-9]+\.[0-9]+)\ [0-9]+$ ]]; then
+		rate=$(awk -v b="${BASH_REMATCH[1]}" -v t="${BASH_REMATCH[2]}" 'BEGIN { printf "%d", (t > 0 ? b / t : 0) }')
+		((rate > 0)) && return 0
+	fi
+	rate=0
+	blast_err="blast failed (exit $rc, output '${out:0:120}'): $(tail -n 3 "$work/blast.err" | tr '\n' ' ' | cut -c1-300)"
+	echo "        $blast_err"
 }
 
 # ---- part 1: no NAT ----------------------------------------------------------
 
+# no_nat_up: the lab without NAT, keys, a's and b's settings, b's sink.
+no_nat_up() {
+	lab_up --nat-a none --nat-b none
+	keys
+	A=$(lab_addr a v4)
+	B=$(lab_addr b v4)
+	# SRMUDP_GSO=off: the capture must see real datagrams, not GSO batches.
+	env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b@$B:4000"
+	       SRMUDP_LOG=debug SRMUDP_CONNECT_TIMEOUT=10s SRMUDP_GSO=off)
+	env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a@$A:4000"
+	       SRMUDP_LOG=debug SRMUDP_GSO=off)
+	start_sink || { fail "b's sink did not start"; tail "$LAB_LAST_LOG"; exit 1; }
+}
+
 part1() {
 
-lab_up --nat-a none --nat-b none
-keys
-A=$(lab_addr a v4)
-B=$(lab_addr b v4)
-# SRMUDP_GSO=off: the capture must see real datagrams, not GSO batches.
-env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b@$B:4000"
-       SRMUDP_LOG=debug SRMUDP_CONNECT_TIMEOUT=10s SRMUDP_GSO=off)
-env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a@$A:4000"
-       SRMUDP_LOG=debug SRMUDP_GSO=off)
-start_sink || { fail "b's sink did not start"; tail "$LAB_LAST_LOG"; exit 1; }
+no_nat_up
 
 # Capture b's side of everything that follows until the replay checks.
 lab_bg b dumpcap -q -i eth0 -f "udp port 4000" -w "$work/cap.pcapng"
@@ -128,8 +155,9 @@ if lab_exec a env "${env_a[@]}" SRMUDP_LOG_FILE="$work/a.log" timeout 60 \
 else
 	fail "a transfer through the preload at SRMUDP_LOG=debug"; tail -5 "$work/a.log"
 fi
-base_rate=$(blast 3)
-((base_rate > 0)) && ok "baseline: $((base_rate / 1000000)) MB/s for 3 s" || fail "baseline transfer failed"
+blast 3
+base_rate=$rate
+if ((base_rate > 0)); then ok "baseline: $((base_rate / 1000000)) MB/s for 3 s"; else fail "baseline transfer: $blast_err"; fi
 leaks=0
 for k in a b c; do
 	secret_b64=$(tr -d '\n' <"$work/$k.key")
@@ -148,56 +176,65 @@ check "the logs are not empty (debug logging ran)" test "$lines" -gt 5
 lab_stop "$cap_pid"
 tshark -r "$work/cap.pcapng" -Y "ip.dst==$B && udp.dstport==4000 && udp.length <= 1480" -T fields -e udp.payload \
 	2>/dev/null >"$work/to_b.hex"
-captured=$(wc -l <"$work/to_b.hex")
-check "captured $captured packets towards b" test "$captured" -gt 20
+num captured "packets captured towards b" lines_of "$work/to_b.hex" &&
+	check "captured $captured packets towards b" test "$captured" -gt 20
 grep -E '^04' "$work/to_b.hex" | head -2000 >"$work/data.hex"
 grep -E '^01' "$work/to_b.hex" >"$work/init.hex"
 
 # -- replay
 digest0=$(sink_digest)
 conns0=$(conns)
-d0=$(all_drops_b)
-r0=$(drops_b replay stale)
-n1=$(lab_exec inet $PY "$TOOL" spoof "$work/to_b.hex" "$A" 4000 "$B" 4000)
-n2=$(lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --src-port 4001)
+num d0 "b's drops before the replay" all_drops_b
+num r0 "b's replay/stale drops before the replay" drops_b replay stale
+num n1 "replay from a's exact address (sec_tool spoof)" \
+	lab_exec inet $PY "$TOOL" spoof "$work/to_b.hex" "$A" 4000 "$B" 4000
+num n2 "replay from another port (sec_tool replay)" \
+	lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --src-port 4001
 sleep 1
-d1=$(all_drops_b)
-r1=$(drops_b replay stale)
-echo "        replayed $n1 packets from a's exact address and $n2 from another port;" \
-     "drops +$((d1 - d0)) (replay/stale +$((r1 - r0)))"
-check "every replayed packet is dropped (>= 90% counted; the rest lost in queues)" \
-	test $((d1 - d0)) -ge $(((n1 + n2) * 9 / 10))
-check "replays counted as replays" test $((r1 - r0)) -ge $(((n1 + n2) / 2))
+num d1 "b's drops after the replay" all_drops_b
+num r1 "b's replay/stale drops after the replay" drops_b replay stale
+if nums d0 r0 n1 n2 d1 r1; then
+	echo "        replayed $n1 packets from a's exact address and $n2 from another port;" \
+	     "drops +$((d1 - d0)) (replay/stale +$((r1 - r0)))"
+	check "every replayed packet is dropped (>= 90% counted; the rest lost in queues)" \
+		test $((d1 - d0)) -ge $(((n1 + n2) * 9 / 10))
+	check "replays counted as replays" test $((r1 - r0)) -ge $(((n1 + n2) / 2))
+fi
 check "no replayed byte delivered, no connection created" \
 	test "$(sink_digest)" = "$digest0" -a "$(conns)" = "$conns0"
 
 # -- bit flips and truncation
-d0=$(all_drops_b)
-a0=$(drops_b auth malformed mac version unknown-index replay stale)
-n1=$(lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --flip --src-port 4001)
-n2=$(lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --trunc --src-port 4001)
+num d0 "b's drops before the bit flips" all_drops_b
+num n1 "bit-flipped packets (sec_tool replay --flip)" \
+	lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --flip --src-port 4001
+num n2 "truncated packets (sec_tool replay --trunc)" \
+	lab_exec a $PY "$TOOL" replay "$work/to_b.hex" "$B" 4000 --trunc --src-port 4001
 sleep 1
-d1=$(all_drops_b)
-echo "        $n1 flipped, $n2 truncated; drops +$((d1 - d0))"
-check "every flipped or truncated packet is dropped (>= 90% counted)" \
-	test $((d1 - d0)) -ge $(((n1 + n2) * 9 / 10))
+num d1 "b's drops after the bit flips" all_drops_b
+if nums d0 n1 n2 d1; then
+	echo "        $n1 flipped, $n2 truncated; drops +$((d1 - d0))"
+	check "every flipped or truncated packet is dropped (>= 90% counted)" \
+		test $((d1 - d0)) -ge $(((n1 + n2) * 9 / 10))
+fi
 check "flipped/truncated: nothing delivered" test "$(sink_digest)" = "$digest0" -a "$(conns)" = "$conns0"
 
 # -- spoofed sources: b's endpoint for a must never move
 addr0=$(peer_addr_b)
-lab_exec inet $PY "$TOOL" spoof "$work/data.hex" 198.18.0.77 4000 "$B" 4000 >/dev/null
-lab_exec inet $PY "$TOOL" spoof "$work/data.hex" "$A" 4000 "$B" 4000 --flip >/dev/null
-lab_exec rdv $PY "$TOOL" replay "$work/data.hex" "$B" 4000 >/dev/null
+num n1 "DATA spoofed from 198.18.0.77 (sec_tool spoof)" \
+	lab_exec inet $PY "$TOOL" spoof "$work/data.hex" 198.18.0.77 4000 "$B" 4000
+num n2 "bit-flipped DATA spoofed from a's address (sec_tool spoof --flip)" \
+	lab_exec inet $PY "$TOOL" spoof "$work/data.hex" "$A" 4000 "$B" 4000 --flip
+num n3 "DATA replayed from rdv (sec_tool replay)" lab_exec rdv $PY "$TOOL" replay "$work/data.hex" "$B" 4000
 sleep 1
 addr1=$(peer_addr_b)
 check "spoofed and replayed packets never move the peer's endpoint ($addr0 -> $addr1)" \
 	test -n "$addr0" -a "$addr0" = "$addr1"
-r=$(blast 1)
-check "the session still carries data after the attacks" test "$r" -gt 0
+blast 1
+check "the session still carries data after the attacks${blast_err:+: $blast_err}" test "$rate" -gt 0
 
 # -- unlisted key
 conns0=$(conns)
-u0=$(drops_b unknown-peer)
+num u0 "b's unknown-peer drops before" drops_b unknown-peer
 if lab_exec a env SRMUDP_KEY="$work/c.key" SRMUDP_LISTEN=0.0.0.0:4002 \
 	SRMUDP_PEERS="b=$pub_b@$B:4000" SRMUDP_CONNECT_TIMEOUT=3s SRMUDP_LOG_FILE="$work/c.log" \
 	timeout 30 "$SRMUDP" run -- $PY "$TOOL" send b 9000 "from an unlisted key" 2>/dev/null; then
@@ -205,8 +242,8 @@ if lab_exec a env SRMUDP_KEY="$work/c.key" SRMUDP_LISTEN=0.0.0.0:4002 \
 else
 	ok "a peer with an unlisted key cannot connect"
 fi
-u1=$(drops_b unknown-peer)
-check "its handshakes counted as unknown-peer (+$((u1 - u0)))" test $((u1 - u0)) -gt 0
+num u1 "b's unknown-peer drops after" drops_b unknown-peer &&
+	nums u0 && check "its handshakes counted as unknown-peer (+$((u1 - u0)))" test $((u1 - u0)) -gt 0
 check "nothing delivered from the unlisted key" test "$(conns)" = "$conns0"
 
 # -- handshake flood: 100k INITs, random keys, forged sources, from natb,
@@ -215,8 +252,8 @@ check "nothing delivered from the unlisted key" test "$(conns)" = "$conns0"
 #    whole core of this 2-core machine and measure CPU contention instead.
 gcc -O2 -o "$work/flood" "$root/tests/integration/sec_flood.c" -lsodium ||
 	{ fail "cannot build sec_flood.c"; }
-c0=$(drops_b cookie)
-h0=$(drops_b mac auth ratelimit cookie unknown-peer)
+num c0 "b's cookie drops before the flood" drops_b cookie
+num h0 "b's handshake drops before the flood" drops_b mac auth ratelimit cookie unknown-peer
 # flood_round N: one established connection measured for 4 s, then the
 # flood starts and it is measured for 4 s more; sets base_rate, flood_rate,
 # intact.  Round 1 also opens a new session in the middle of the flood.
@@ -244,10 +281,15 @@ flood_round() {
 	for ((i = 0; i < 600; i++)); do _lab_alive "$blast_pid" || break; sleep 0.1; done
 	for ((i = 0; i < 600; i++)); do _lab_alive "$flood_pid" || break; sleep 0.1; done
 	lab_stop "$flood_pid" "$blast_pid"
+	base_rate="" flood_rate="" intact=""
 	read -r base_rate flood_rate intact <"$blast_log" || true
-	base_rate=${base_rate:-0} flood_rate=${flood_rate:-0}
+	if ! is_num "$base_rate" "$flood_rate"; then
+		fail "round $1: the established session's transfer (sec_tool blast2) failed:" \
+			"$(tail -n 3 "$blast_log" | tr '\n' ' ' | cut -c1-300)"
+		base_rate=0 flood_rate=0 intact=failed
+	fi
 	echo "        round $1: flood $(cat "$flood_log") (INITs, seconds); session" \
-	     "$((base_rate / 1000000)) MB/s before, $((flood_rate / 1000000)) MB/s during (${intact:-failed})"
+	     "$((base_rate / 1000000)) MB/s before, $((flood_rate / 1000000)) MB/s during ($intact)"
 }
 # The machine is noisy (2 cores shared by both engines, both programs and
 # the flooder): up to 3 rounds; a real weakness fails all of them.
@@ -257,12 +299,14 @@ for round in 1 2 3; do
 	((base_rate > 0 && flood_rate * 2 >= base_rate)) && break
 done
 sleep 0.5
-c1=$(drops_b cookie)
-h1=$(drops_b mac auth ratelimit cookie unknown-peer)
-echo "        handshake drops +$((h1 - h0)), cookie +$((c1 - c0)); b's peer: $(status_b \
-	"{k: (d.get('peers') or [{}])[0].get(k) for k in ('rtt_ms', 'loss', 'cwnd_bytes', 'packets_lost')}")"
-check "the flood reached b (>= 50 000 INITs per round counted)" test $((h1 - h0)) -ge $((round * 50000))
-check "cookies engaged during the flood (cookie drops +$((c1 - c0)))" test $((c1 - c0)) -gt 1000
+num c1 "b's cookie drops after the flood" drops_b cookie
+num h1 "b's handshake drops after the flood" drops_b mac auth ratelimit cookie unknown-peer
+if nums c0 h0 c1 h1; then
+	echo "        handshake drops +$((h1 - h0)), cookie +$((c1 - c0)); b's peer: $(status_b \
+		"{k: (d.get('peers') or [{}])[0].get(k) for k in ('rtt_ms', 'loss', 'cwnd_bytes', 'packets_lost')}" 2>&1)"
+	check "the flood reached b (>= 50 000 INITs per round counted)" test $((h1 - h0)) -ge $((round * 50000))
+	check "cookies engaged during the flood (cookie drops +$((c1 - c0)))" test $((c1 - c0)) -gt 1000
+fi
 check "the established session's data arrived intact" test "${intact:-}" = intact
 check "throughput under the flood >= 50% of the baseline measured just before (round $round)" \
 	test "$base_rate" -gt 0 -a $((flood_rate * 2)) -ge "$base_rate" ||
@@ -270,9 +314,15 @@ check "throughput under the flood >= 50% of the baseline measured just before (r
 
 # -- amplification: engine
 amp_check() { # WHERE HOST PORT KIND COUNT
-	local r bin bout
-	r=$(lab_exec rdv $PY "$TOOL" amp "$2" "$3" "$4" "$5" "$pub_b_hex") || r="0 1"
+	local r rc bin="" bout=""
+	r=$(lab_exec rdv $PY "$TOOL" amp "$2" "$3" "$4" "$5" "$pub_b_hex" 2>"$work/amp.err")
+	rc=$?
 	read -r bin bout <<<"$r"
+	if ((rc != 0)) || ! is_num "$bin" "$bout"; then
+		fail "amplification $1 $4: sec_tool amp failed (exit $rc, output '${r:0:80}'):" \
+			"$(tail -n 3 "$work/amp.err" | tr '\n' ' ' | cut -c1-300)"
+		return
+	fi
 	check "amplification $1 $4: $bout bytes out for $bin in" test "$bout" -le "$bin"
 }
 for kind in init resp cookie data rdv relay junk "file:$work/to_b.hex"; do
@@ -306,7 +356,7 @@ lab_stop "$rdv_pid"
 # -- one million junk packets, RSS sampled
 rss0=$(rss_kb "$b_pid")
 rss_max=$rss0
-j0=$(all_drops_b)
+num j0 "b's drops before the junk" all_drops_b
 lab_bg rdv $PY "$TOOL" junk "$B" 4000 1000000
 junk_pid=$LAB_LAST_PID
 junk_log=$LAB_LAST_LOG
@@ -320,34 +370,36 @@ for ((i = 0; i < 3000; i++)); do
 done
 lab_stop "$junk_pid"
 sleep 0.5
-j1=$(all_drops_b)
+num j1 "b's drops after the junk" all_drops_b
 rss1=$(rss_kb "$b_pid")
-echo "        junk: $(cat "$junk_log") (sent, seconds); drops +$((j1 - j0));" \
+echo "        junk: $(head -c 300 "$junk_log") (sent, seconds); drops +$((${j1:-0} - ${j0:-0}));" \
      "RSS ${rss0} -> max ${rss_max} -> ${rss1} kB over $samples samples"
 check "1 000 000 junk packets sent" grep -q '^1000000 ' "$junk_log"
-check "most of them reached and were dropped by b (+$((j1 - j0)))" test $((j1 - j0)) -ge 500000
+nums j0 j1 && check "most of them reached and were dropped by b (+$((j1 - j0)))" test $((j1 - j0)) -ge 500000
 check "RSS bounded throughout (max growth $(((rss_max - rss0) / 1024)) MiB <= 32 MiB)" \
 	test $((rss_max - rss0)) -le 32768
 check "b still alive" _lab_alive "$b_pid"
-r=$(blast 1)
-check "the session still carries data after the junk" test "$r" -gt 0
+blast 1
+check "the session still carries data after the junk${blast_err:+: $blast_err}" test "$rate" -gt 0
 
 # -- per-peer rate limit and padding: only once the engine implements them
-if grep -q 'rate_bytes' "$root"/core/engine*.c 2>/dev/null; then
+# (core/ has subfolders: the engine's files are found wherever they are).
+if grep -rqs --include='engine*.c' 'rate_bytes' "$root/core"; then
 	lab_stop "$b_pid"
 	start_sink SRMUDP_RATE=2M SRMUDP_RATE_PACKETS=100k || fail "sink with SRMUDP_RATE did not start"
-	rl0=$(drops_b ratelimit)
-	r=$(blast 4)
-	rl1=$(drops_b ratelimit)
+	num rl0 "b's rate-limit drops before" drops_b ratelimit
+	blast 4
+	num rl1 "b's rate-limit drops after" drops_b ratelimit
 	# Far above a configured rate is impossible whatever the noise.
-	check "SRMUDP_RATE=2M: $((r / 1000)) kB/s, at most twice the rate" test "$r" -gt 0 -a "$r" -le 4000000
-	check "rate-limit drops visible in stats (+$((rl1 - rl0)))" test $((rl1 - rl0)) -gt 0
+	check "SRMUDP_RATE=2M: $((rate / 1000)) kB/s, at most twice the rate${blast_err:+: $blast_err}" \
+		test "$rate" -gt 0 -a "$rate" -le 4000000
+	nums rl0 rl1 && check "rate-limit drops visible in stats (+$((rl1 - rl0)))" test $((rl1 - rl0)) -gt 0
 	lab_stop "$b_pid"
 	start_sink || fail "sink restart"
 else
-	skip "SRMUDP_RATE / SRMUDP_RATE_PACKETS: the engine does not enforce them yet (no rate_bytes in core/engine*.c)"
+	skip "SRMUDP_RATE / SRMUDP_RATE_PACKETS: the engine does not enforce them yet (no rate_bytes in core/**/engine*.c)"
 fi
-if grep -Eq 'SRM_PAD_(BUCKET|MTU)' "$root"/core/engine*.c "$root"/core/conn*.c 2>/dev/null; then
+if grep -rEqs --include='engine*.c' --include='conn*.c' 'SRM_PAD_(BUCKET|MTU)' "$root/core"; then
 	for mode in bucket mtu; do
 		lab_stop "$b_pid"
 		start_sink SRMUDP_PAD=$mode || fail "sink with SRMUDP_PAD=$mode did not start"
@@ -358,13 +410,14 @@ if grep -Eq 'SRM_PAD_(BUCKET|MTU)' "$root"/core/engine*.c "$root"/core/conn*.c 2
 		sleep 1
 		lab_exec a env "${env_a[@]}" SRMUDP_PAD=$mode SRMUDP_LOG_FILE="$work/a.log" timeout 60 \
 			"$SRMUDP" run -- $PY "$TOOL" send b 9000 "short" || true
-		blast 1 >/dev/null
+		blast 1
 		lab_stop "$pcap"
 		sizes=$(tshark -r "$work/pad-$mode.pcapng" -Y 'udp.payload[0:1] == 04' -T fields -e udp.length \
 			2>/dev/null | awk '{print $1 - 8}' | sort -n | uniq -c | awk '{print $2}' | tr '\n' ' ')
 		echo "        SRMUDP_PAD=$mode: DATA payload sizes from b: $sizes"
 		bad=0
 		for s in $sizes; do
+			is_num "$s" || { bad=1; continue; }
 			((s > 1472)) && continue # GRO merged several datagrams: cannot judge
 			case $mode in
 			bucket) [[ " 64 128 256 512 1024 " == *" $s "* ]] || ((s >= 1200)) || bad=1 ;;
@@ -377,7 +430,7 @@ if grep -Eq 'SRM_PAD_(BUCKET|MTU)' "$root"/core/engine*.c "$root"/core/conn*.c 2
 	lab_stop "$b_pid"
 	start_sink || fail "sink restart"
 else
-	skip "SRMUDP_PAD: the engine does not pad yet (no SRM_PAD_BUCKET/MTU in core/engine*.c, conn*.c)"
+	skip "SRMUDP_PAD: the engine does not pad yet (no SRM_PAD_BUCKET/MTU in core/**/engine*.c, conn*.c)"
 fi
 
 lab_down
@@ -401,7 +454,7 @@ lab_bg rdv $PY "$TOOL" relay 198.18.0.2 3479 198.18.0.2 3478 3 3 240 "$work/rela
 lab_wait_port rdv udp 3479 10
 start_sink || { fail "b's sink did not start (relay part)"; exit 1; }
 head -c $((4 << 20)) /dev/urandom >"$work/blob"
-a0=$(drops_b auth)
+num a0 "b's auth drops before the relay" drops_b auth
 lab_exec a env "${env_a[@]}" SRMUDP_LOG_FILE="$work/a.log" timeout 180 \
 	"$SRMUDP" run -- $PY "$TOOL" sendfile b 9000 "$work/blob"
 rc=$?
@@ -414,14 +467,19 @@ else
 fi
 check "b's program survived the tampering relay" _lab_alive "$b_pid"
 sleep 1
-a1=$(drops_b auth)
+num a1 "b's auth drops after the relay" drops_b auth
+relayed="" flipped="" dropped=""
 read -r relayed flipped dropped _ <"$work/relay.stats" || true
 path=$(grep -oE "path: (relayed|direct)" "$work/a.log" 2>/dev/null | tail -1 | cut -d' ' -f2)
-echo "        path ${path:-unknown}; relay saw $relayed relayed packets, flipped $flipped, dropped $dropped;" \
-     "b's auth drops +$((a1 - a0))"
+echo "        path ${path:-unknown}; relay saw ${relayed:-?} relayed packets, flipped ${flipped:-?}," \
+     "dropped ${dropped:-?}; b's auth drops +$((${a1:-0} - ${a0:-0}))"
 check "the session went through the relay" test "${path:-}" = relayed
-check "the relay tampered with traffic ($flipped flipped)" test "${flipped:-0}" -gt 0
-check "b counted the tampered packets as auth drops" test $((a1 - a0)) -gt 0
+if is_num "$flipped"; then
+	check "the relay tampered with traffic ($flipped flipped)" test "$flipped" -gt 0
+else
+	fail "the relay's counters are unreadable: '$(head -c 200 "$work/relay.stats" 2>&1)'"
+fi
+nums a0 a1 && check "b counted the tampered packets as auth drops" test $((a1 - a0)) -gt 0
 got=$(ls "$sinkdir"/conn-* 2>/dev/null | head -1)
 if [[ -n $got ]] && cmp -s "$work/blob" "$got"; then
 	ok "the data arrived intact (sha256 equal)"
@@ -434,7 +492,44 @@ lab_down
 
 }
 
-# SRM_ATTACK_PARTS="1 2" (default both): for debugging one part.
+# ---- part 3: a fresh INIT replayed while its sender is active ---------------
+
+# b tracks a second process with a's key (another address, while a's slot
+# heard from a in the last INSTANCE_BUSY_MS) as an extra instance.  An INIT
+# captured seconds ago and replayed from another address in that window
+# must not become one, nor deliver the OPEN it carries.  Not in the default
+# parts yet: the engine accepts such a replay (an extra instance and a
+# connection to the sink per replayed INIT); add 3 to the default once it
+# refuses it.
+part3() {
+
+no_nat_up
+lab_bg b dumpcap -q -i eth0 -f "udp dst port 4000 and udp[8] = 1" -w "$work/inits.pcapng"
+cap_pid=$LAB_LAST_PID
+sleep 1
+blast 1 # a new session: its INIT is captured
+lab_stop "$cap_pid"
+tshark -r "$work/inits.pcapng" -T fields -e udp.payload 2>/dev/null >"$work/inits.hex"
+num n "INITs captured towards b" lines_of "$work/inits.hex" &&
+	check "captured $n INITs of a towards b" test "$n" -gt 0
+blast 1 # authentic traffic now: b's slot for a is busy
+check "a session to b${blast_err:+: $blast_err}" test "$rate" -gt 0
+conns0=$(conns)
+num n1 "INITs replayed from a's address, another port" \
+	lab_exec a $PY "$TOOL" replay "$work/inits.hex" "$B" 4000 --src-port 4001
+num n2 "INITs replayed from a forged address" \
+	lab_exec inet $PY "$TOOL" spoof "$work/inits.hex" 198.18.0.77 4000 "$B" 4000
+sleep 1
+num peers "b's peer entries" status_b "len(d.get('peers') or [])"
+echo "        replayed ${n1:-?} + ${n2:-?} INITs seconds after they were sent;" \
+     "b lists ${peers:-?} peer entries; $(grep -c 'extra instance' "$work/b.log") extra-instance log lines"
+check "replayed INITs open no connection to b's program" test "$(conns)" = "$conns0"
+nums peers && check "replayed INITs start no extra instance of a ($peers peer entries)" test "$peers" -eq 1
+lab_down
+
+}
+
+# SRM_ATTACK_PARTS="1 2" (default both): for debugging one part; "3" is
+# the INIT replay above, not yet in the default.
 for part in ${SRM_ATTACK_PARTS:-1 2}; do "part$part"; done
-echo "test_attack: $failures failure(s)"
-((failures == 0))
+srm_finish
