@@ -6,9 +6,11 @@
 #      each under a timeout; each script counts as one.  Exit 0 = pass,
 #      77 = skipped (the script prints why), anything else = fail.
 #
-# The last line is exactly "N passed, N failed" (", N skipped" if any),
-# which CI reads; the exit status is non-zero if anything failed.  Full logs
-# stay in BUILD/test-logs/; a failure prints the tail of its log.
+# Every ok/FAIL/skip line ends with the item's wall time; the line before
+# the last gives the total.  The last line is exactly "N passed, N failed"
+# (", N skipped" if any), which CI reads; the exit status is non-zero if
+# anything failed.  Full logs stay in BUILD/test-logs/; a failure prints the
+# tail of its log.  docs/TESTING.md describes all of this; keep them equal.
 #
 # Environment:
 #   SRM_TESTS         only integration scripts whose name contains one of
@@ -19,15 +21,17 @@
 #   SRM_SKIP_UNIT=1   integration scripts only
 set -uo pipefail
 
-build=${1:-build}
-root=$(cd "$(dirname "$0")/.." && pwd)
-[[ $build == /* ]] || build="$root/$build"
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh" # root; BUILD from the argument (default build)
+srm_build "${1:-build}"
+build=$BUILD
 logs="$build/test-logs"
 # A hang guard, not a budget: test_fuzz fuzzes 8 targets for 60 s each.
 timeout_s=${SRM_TEST_TIMEOUT:-1200}
 unit_timeout_s=${SRM_UNIT_TIMEOUT:-300}
 tail_lines=40
 passed=0 failed=0 skipped=0
+t_all=$SECONDS
 
 mkdir -p "$logs"
 # Tests find the build (and the lab's impairment stage) through these.
@@ -107,7 +111,7 @@ run_script() {
 		;;
 	77)
 		why=$(grep -m1 -i 'skip' "$log" || tail -n1 "$log")
-		echo "skip  $name: ${why:-no reason given}"
+		echo "skip  $name: ${why:-no reason given} ($((SECONDS - t0)) s)"
 		skipped=$((skipped + 1))
 		;;
 	*)
@@ -125,6 +129,8 @@ for script in "$root"/tests/integration/test_*.sh; do
 	selected "$(basename "$script")" && run_script "$script"
 done
 
+t_all=$((SECONDS - t_all))
+echo "total time: $t_all s ($((t_all / 60)) min $((t_all % 60)) s)"
 summary="$passed passed, $failed failed"
 ((skipped)) && summary+=", $skipped skipped"
 echo "$summary"
