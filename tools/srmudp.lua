@@ -21,9 +21,9 @@ local p = Proto("srmudp", "srmudp secure transport")
 
 local TYPES = {
 	[1] = "HANDSHAKE_INIT", [2] = "HANDSHAKE_RESP", [3] = "COOKIE_REPLY",
-	[4] = "DATA", [8] = "RENDEZVOUS", [9] = "RELAY",
+	[4] = "DATA", [5] = "PUNCH", [8] = "RENDEZVOUS", [9] = "RELAY",
 }
-local SIZES = { [1] = 176, [2] = 124, [3] = 64 } -- exact (PROTOCOL.md §1)
+local SIZES = { [1] = 176, [2] = 124, [3] = 64, [5] = 44 } -- exact (PROTOCOL.md §1)
 local DATA_MIN = 32                              -- header 16 + tag 16
 local KEY_BYTES = 32
 local RDV_KINDS = {
@@ -266,6 +266,9 @@ local function dissect_packet(tvb, pinfo, tree)
 		sub:add(f.nonce, tvb(8, 24))
 		sub:add(f.enc_cookie, tvb(32, 32))
 		info = string.format("COOKIE_REPLY receiver=0x%08x", tvb(4, 4):le_uint())
+	elseif t == 5 then
+		sub:add(f.mac1, tvb(12, 16))
+		info = "PUNCH"
 	elseif t == 4 then
 		if len < DATA_MIN then
 			sub:add_proto_expert_info(e_bad, "DATA shorter than 32 bytes")
