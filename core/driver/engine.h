@@ -217,6 +217,8 @@ int engine_fd_adopt(struct srm_engine *e, int fd);
 void engine_fd_close(struct srm_engine *e, int fd);
 void engine_epoll_set(struct srm_engine *e, struct bridge *b, uint32_t events);
 void engine_remember_end(struct srm_engine *e, uint64_t handle, int error);
+/* Wake the engine thread (its timers, or new work under the lock). */
+void engine_wake(struct srm_engine *e);
 /* From an application thread, under e->lock: what p has to send leaves
  * from this thread at once (waiting for the engine thread to wake would
  * add a scheduler wake-up, e.g. to every connect()), then the engine
@@ -224,24 +226,44 @@ void engine_remember_end(struct srm_engine *e, uint64_t handle, int error);
 void engine_peer_push(struct srm_engine *e, struct peer *p, uint64_t now_us);
 struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
+/* The conn belongs to one run of the peer (its boot id): a restarted peer
+ * has forgotten our streams, so they end. */
+void engine_peer_boot(struct srm_engine *e, struct peer *p, uint64_t boot);
+void engine_peer_check_restart(struct srm_engine *e, struct peer *p);
 
-/* engine_net.c */
+static inline void engine_drop(struct srm_engine *e, enum srm_drop_reason why)
+{
+	e->stats.drops[why]++;
+}
+
+/* engine_udp.c: the socket, batched datagrams out and in */
 bool engine_path_is_ipv6(const struct peer *p);
 const char *engine_addr_text(const struct sockaddr_storage *a, char *buf, size_t len);
-int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
-/* Read datagrams from fd: the engine's socket (sock 0) or probe socket sock. */
-void engine_udp_receive(struct srm_engine *e, int fd, uint32_t sock, uint64_t now_us);
-void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
-		 const uint8_t *pkt, size_t len);
-void engine_send_flush(struct srm_engine *e);
-void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
-
 socklen_t engine_addr_for_socket(const struct srm_engine *e, const struct sockaddr_storage *in,
 				 socklen_t inlen, struct sockaddr_storage *out);
-struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured);
-bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+int engine_udp_open(struct srm_engine *e, char *err, size_t errlen);
+void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
+		 const uint8_t *pkt, size_t len);
+/* The next free slot of the send batch (flushing when full), to seal into;
+ * engine_send_commit queues what was written there. */
+uint8_t *engine_send_slot(struct srm_engine *e);
+void engine_send_commit(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
+			size_t len);
+void engine_send_flush(struct srm_engine *e);
+/* Read datagrams from fd: the engine's socket (sock 0) or probe socket sock. */
+void engine_udp_receive(struct srm_engine *e, int fd, uint32_t sock, uint64_t now_us);
+
+/* engine_receive.c: what a datagram means */
+void engine_receive(struct srm_engine *e, uint32_t sock, uint8_t *pkt, size_t len,
+		    const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us);
+/* A datagram from `from` (relayed_from: the peer a relay says sent it). */
 void engine_handle_datagram(struct srm_engine *e, uint8_t *pkt, size_t len,
 			    const struct path_addr *from, struct peer *relayed_from, uint64_t now_us);
+struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured);
+bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+
+/* engine_send.c: what a peer sends */
+void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
 
 /* engine_rdv.c */
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen);

@@ -97,7 +97,7 @@ static void fuzz_side_free(struct fuzz_side *x)
 }
 
 /*
- * The engine's receive path (core/driver/engine_net.c order), for side x and a
+ * The engine's receive path (core/driver/engine_receive.c order), for side x and a
  * packet from src.  Whatever x would send back goes to reply (cap
  * INIT_BYTES), *reply_len set.  Returns the session_* result.
  * Checked here: no reply is ever larger than the packet that caused it.

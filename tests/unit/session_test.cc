@@ -96,7 +96,7 @@ struct Side {
 		ASSERT_NE(s, nullptr);
 	}
 
-	// The engine's receive path (core/driver/engine_net.c does the same).
+	// The engine's receive path (core/driver/engine_receive.c does the same).
 	// Appends what must be sent back; returns the session_* result.
 	int receive(const Bytes &pkt, const struct sockaddr_in &src, uint64_t now,
 		    std::vector<Bytes> *replies, uint64_t *pn_out = nullptr)
