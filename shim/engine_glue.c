@@ -373,8 +373,8 @@ int glue_fd_is_engine(int fd)
 {
 	srm_engine *e = glue_engine_if_running();
 
-	/* The engine unmarks an fd before closing it itself, so its own
-	 * close() calls, which land in our hook too, pass. */
+	/* The engine's own calls never reach our hooks (core/driver/sys.h):
+	 * only the application's close() or dup2() meets this. */
 	return e && fd >= 0 && srm_engine_owns_fd(e, fd) > 0;
 }
 

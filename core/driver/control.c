@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "sys.h"
 #include "control.h"
 #include "srmudp.h"
 
@@ -91,9 +92,9 @@ void srm_control_sweep(const char *dir)
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			break;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED)
+		if (sys_connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno == ECONNREFUSED)
 			unlink(sa.sun_path);
-		close(fd);
+		sys_close(fd);
 	}
 	closedir(dh);
 }
@@ -127,8 +128,8 @@ int control_listen(char *path, size_t len)
 		return SRM_ERR_IO;
 	}
 	unlink(path); /* stale: a crashed process had our PID */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 8) != 0) {
-		close(fd);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || sys_listen(fd, 8) != 0) {
+		sys_close(fd);
 		path[0] = '\0';
 		return SRM_ERR_IO;
 	}
@@ -153,28 +154,28 @@ void control_doc_begin(struct json_out *out)
 void control_answer(int fd, void (*doc)(struct json_out *out, void *ctx), void *ctx)
 {
 	for (int i = 0; i < CONTROL_ACCEPTS_PER_WAKE; i++) {
-		int c = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+		int c = sys_accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 		if (c < 0)
 			return;
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
-		if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
+		if (sys_getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
 		    (cred.uid != geteuid() && cred.uid != 0)) {
-			close(c);
+			sys_close(c);
 			continue;
 		}
 		struct timeval tv = { 0, CONTROL_SEND_TIMEOUT_MS * 1000 };
-		setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		struct json_out out = { 0 };
 		doc(&out, ctx);
 		for (size_t off = 0; out.buf && off < out.len;) {
-			ssize_t n = send(c, out.buf + off, out.len - off, MSG_NOSIGNAL);
+			ssize_t n = sys_send(c, out.buf + off, out.len - off, MSG_NOSIGNAL);
 			if (n <= 0)
 				break;
 			off += (size_t)n;
 		}
 		json_out_free(&out);
-		close(c);
+		sys_close(c);
 	}
 }
 

@@ -7,6 +7,7 @@
  * being reused is never read as the wrong stream's end.  Readers only
  * write the taken flag, with an atomic exchange.
  */
+#include "sys.h"
 #include "ends.h"
 
 #include <fcntl.h>
@@ -73,7 +74,7 @@ struct ends_board *ends_create(void)
 		b->file = map_file(fd, PROT_READ | PROT_WRITE);
 	}
 	if (fd >= 0)
-		close(fd);
+		sys_close(fd);
 	if (!b->file) {
 		if (fd >= 0)
 			unlink(b->path);
@@ -158,13 +159,13 @@ struct ends_board *ends_attach(pid_t pid)
 		return NULL;
 	struct stat st;
 	if (fstat(fd, &st) != 0 || (size_t)st.st_size < sizeof(struct ends_file)) {
-		close(fd); /* mapping past its end would fault */
+		sys_close(fd); /* mapping past its end would fault */
 		return NULL;
 	}
 	struct ends_board *b = calloc(1, sizeof(*b));
 	if (b)
 		b->file = map_file(fd, PROT_READ | PROT_WRITE);
-	close(fd);
+	sys_close(fd);
 	if (b && !b->file) {
 		free(b);
 		return NULL;

@@ -51,9 +51,9 @@ int engine_fd_adopt(struct srm_engine *e, int fd)
 {
 	struct rlimit rl;
 	if (fd >= 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > ENGINE_FD_FLOOR + 16) {
-		int high = fcntl(fd, F_DUPFD_CLOEXEC, ENGINE_FD_FLOOR);
+		int high = sys_fcntl(fd, F_DUPFD_CLOEXEC, ENGINE_FD_FLOOR);
 		if (high >= 0) {
-			close(fd);
+			sys_close(fd);
 			fd = high;
 		}
 	}
@@ -66,7 +66,7 @@ void engine_fd_close(struct srm_engine *e, int fd)
 	if (fd < 0)
 		return;
 	fd_mark(e, fd, false);
-	close(fd);
+	sys_close(fd);
 }
 
 int srm_engine_owns_fd(srm_engine *e, int fd)
@@ -93,7 +93,7 @@ void engine_remember_end(struct srm_engine *e, uint64_t handle, int error)
 void engine_wake(struct srm_engine *e)
 {
 	uint64_t one = 1;
-	ssize_t n = write(e->wake_fd, &one, sizeof(one));
+	ssize_t n = sys_write(e->wake_fd, &one, sizeof(one));
 	(void)n; /* a full counter already means "awake" */
 }
 
@@ -227,7 +227,7 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		}
 		case EV_WAKE: {
 			uint64_t v;
-			ssize_t r = read(e->wake_fd, &v, sizeof(v));
+			ssize_t r = sys_read(e->wake_fd, &v, sizeof(v));
 			(void)r;
 			break;
 		}
@@ -473,7 +473,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	/* The log file is ours too: a program's closefrom() must spare it. */
 	if (log_fd() != STDERR_FILENO)
 		fd_mark(e, log_fd(), true);
-	e->epfd = engine_fd_adopt(e, epoll_create1(EPOLL_CLOEXEC));
+	e->epfd = engine_fd_adopt(e, sys_epoll_create1(EPOLL_CLOEXEC));
 	e->wake_fd = engine_fd_adopt(e, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 	if (e->epfd < 0 || e->wake_fd < 0) {
 		snprintf(err, errlen, "epoll/eventfd: %s", strerror(errno));
@@ -568,7 +568,7 @@ int srm_engine_udp_port(srm_engine *e)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (getsockname(e->udp_fd, (struct sockaddr *)&ss, &len) != 0)
+	if (sys_getsockname(e->udp_fd, (struct sockaddr *)&ss, &len) != 0)
 		return SRM_ERR_IO;
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);

@@ -19,6 +19,7 @@
 
 #include "srmudp.h"
 #include "clock.h"
+#include "sys.h"
 #include "wire.h"
 #include "session.h"
 #include "conn.h"

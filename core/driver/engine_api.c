@@ -34,11 +34,11 @@ int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out)
 int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefill, uint64_t *stream)
 {
 	if (peer < 0 || (size_t)peer >= e->peer_count) {
-		close(fd);
+		sys_close(fd);
 		return SRM_ERR_NOTFOUND;
 	}
 	fd = engine_fd_adopt(e, fd);
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	sys_fcntl(fd, F_SETFL, sys_fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		pthread_mutex_unlock(&e->lock);

@@ -118,7 +118,7 @@ static void drain_prefill(struct srm_engine *e, struct bridge *b)
 {
 	while (b->prefill) {
 		size_t want = b->prefill < sizeof(e->scratch) ? b->prefill : sizeof(e->scratch);
-		ssize_t n = recv(b->fd, e->scratch, want, MSG_DONTWAIT);
+		ssize_t n = sys_recv(b->fd, e->scratch, want, MSG_DONTWAIT);
 		if (n <= 0)
 			break;
 		b->prefill -= (size_t)n;
@@ -138,7 +138,7 @@ void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_re
 	if (b->is_tcp) {
 		/* A real RST towards the local TCP end, like the peer's. */
 		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-		setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		sys_setsockopt(b->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	} else if (!b->prefill) {
 		shutdown(b->fd, SHUT_RDWR);
 	}
@@ -167,7 +167,7 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 		release_if_empty(&b->in_buf, &b->in_len, &b->in_off);
 	}
 	for (int i = 0; i < BRIDGE_READS_PER_PASS; i++) {
-		ssize_t n = recv(b->fd, e->scratch, sizeof(e->scratch), MSG_DONTWAIT);
+		ssize_t n = sys_recv(b->fd, e->scratch, sizeof(e->scratch), MSG_DONTWAIT);
 		if (n == 0) {
 			b->fd_eof = true;
 			conn_stream_shutdown(c, b->stream_id);
@@ -207,7 +207,7 @@ static void pump_in(struct srm_engine *e, struct bridge *b)
 static int flush_out(struct srm_engine *e, struct bridge *b)
 {
 	while (b->out_off != b->out_len) {
-		ssize_t w = send(b->fd, b->out_buf + b->out_off, b->out_len - b->out_off,
+		ssize_t w = sys_send(b->fd, b->out_buf + b->out_off, b->out_len - b->out_off,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -238,7 +238,7 @@ static void pump_out(struct srm_engine *e, struct bridge *b)
 		ssize_t n = conn_stream_read(c, b->stream_id, e->scratch, sizeof(e->scratch));
 		if (n <= 0)
 			break;
-		ssize_t w = send(b->fd, e->scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t w = sys_send(b->fd, e->scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0 && errno != EAGAIN && errno != EINTR) {
 			bridge_fail(e, b, SRM_ERR_RESET, true);
 			return;
@@ -318,7 +318,7 @@ bool bridge_drain(struct srm_engine *e, struct bridge *b)
 			return true;
 		char probe;
 		if (!b->fd_eof && b->in_len == b->in_off &&
-		    recv(b->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
+		    sys_recv(b->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) < 0 && errno == EAGAIN) {
 			b->fd_eof = true;
 			conn_stream_shutdown(c, b->stream_id);
 		}

@@ -43,7 +43,7 @@ static void accept_forward(struct srm_engine *e, struct listener *l, struct peer
 		return;
 	}
 	fd = engine_fd_adopt(e, fd);
-	int rc = connect(fd, (struct sockaddr *)&l->target, l->target_len);
+	int rc = sys_connect(fd, (struct sockaddr *)&l->target, l->target_len);
 	if (rc != 0 && errno != EINPROGRESS) {
 		engine_fd_close(e, fd);
 		refuse(p, id, l->port);
@@ -59,7 +59,7 @@ static void accept_forward(struct srm_engine *e, struct listener *l, struct peer
 	b->listen_port = l->port;
 	b->state = SRM_ERR_AGAIN;
 	socklen_t len = sizeof(b->tcp_local);
-	getsockname(fd, (struct sockaddr *)&b->tcp_local, &len);
+	sys_getsockname(fd, (struct sockaddr *)&b->tcp_local, &len);
 	b->tcp_connecting = true;
 	engine_epoll_set(e, b, EPOLLOUT);
 }
@@ -68,7 +68,7 @@ void listen_tcp_connected(struct srm_engine *e, struct bridge *b)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
-	getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	sys_getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 	b->tcp_connecting = false;
 	struct conn *c = b->peer->conn;
 	if (err || !c) {
@@ -108,10 +108,10 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 		return;
 	}
 	int mine = engine_fd_adopt(e, pair[1]);
-	fcntl(mine, F_SETFL, O_NONBLOCK);
+	sys_fcntl(mine, F_SETFL, O_NONBLOCK);
 	struct bridge *b = bridge_new(e, p, id, mine);
 	if (!b) {
-		close(pair[0]);
+		sys_close(pair[0]);
 		engine_fd_close(e, mine);
 		conn_stream_reset(p->conn, id, RESET_INTERNAL);
 		return;
@@ -122,7 +122,7 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 	engine_epoll_set(e, b, EPOLLIN);
 	l->queue[l->queued++] = (struct accept_slot){ pair[0], p->parent };
 	uint64_t one = 1;
-	ssize_t n = write(l->event_fd, &one, sizeof(one));
+	ssize_t n = sys_write(l->event_fd, &one, sizeof(one));
 	(void)n;
 }
 
@@ -141,7 +141,7 @@ static void listener_free(struct srm_engine *e, struct listener *l)
 {
 	HASH_DELETE(hh, e->listeners, l);
 	for (size_t i = 0; i < l->queued; i++)
-		close(l->queue[i].fd);
+		sys_close(l->queue[i].fd);
 	engine_fd_close(e, l->event_fd);
 	free(l);
 }
@@ -223,7 +223,7 @@ int srm_accept(srm_engine *e, uint16_t port, int *peer)
 	if (l && !l->forward) {
 		rc = SRM_ERR_AGAIN;
 		uint64_t v;
-		if (l->queued && read(l->event_fd, &v, sizeof(v)) == sizeof(v)) {
+		if (l->queued && sys_read(l->event_fd, &v, sizeof(v)) == sizeof(v)) {
 			rc = l->queue[0].fd;
 			if (peer)
 				*peer = l->queue[0].peer;
@@ -306,12 +306,12 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 	/* Copied, not taken, until nothing can fail: on failure the stream
 	 * stays on TCP with every byte where it was. */
 	rc = SRM_ERR_IO;
-	if ((n && recv(tcp_fd, front, n, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)n) ||
+	if ((n && sys_recv(tcp_fd, front, n, MSG_PEEK | MSG_DONTWAIT) != (ssize_t)n) ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
 		goto out;
 	int mine = engine_fd_adopt(e, pair[1]);
 	pair[1] = -1;
-	fcntl(mine, F_SETFL, O_NONBLOCK);
+	sys_fcntl(mine, F_SETFL, O_NONBLOCK);
 	*stream = b->handle;
 	rc = bridge_hand_over(e, b, mine, front, n);
 	if (rc < 0) {
@@ -319,7 +319,7 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 		goto out;
 	}
 	for (size_t got = 0; got < n;) {
-		ssize_t r = recv(tcp_fd, front, n - got, MSG_DONTWAIT);
+		ssize_t r = sys_recv(tcp_fd, front, n - got, MSG_DONTWAIT);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -327,9 +327,9 @@ int srm_forwarded_claim(srm_engine *e, const struct sockaddr *local_src, socklen
 	rc = pair[0];
 out:
 	if (rc < 0 && pair[0] >= 0)
-		close(pair[0]);
+		sys_close(pair[0]);
 	if (pair[1] >= 0)
-		close(pair[1]);
+		sys_close(pair[1]);
 	free(front);
 	pthread_mutex_unlock(&e->lock);
 	return rc;

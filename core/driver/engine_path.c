@@ -75,11 +75,11 @@ static size_t probes_open(struct srm_engine *e, size_t want, uint32_t *ids)
 			break; /* out of fds: try with what we have */
 		int off = 0, probe = IP_PMTUDISC_PROBE;
 		if (e->family == AF_INET6)
-			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof(probe));
+			sys_setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+		sys_setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof(probe));
 		struct probe_socket *s = calloc(1, sizeof(*s));
 		if (!s) {
-			close(fd);
+			sys_close(fd);
 			break;
 		}
 		s->tag.kind = EV_PROBE_SOCKET;
@@ -115,7 +115,7 @@ void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_ad
 			/* A probe socket: not batched, no GSO. */
 			struct probe_socket *s = probe_find(e, path->sock);
 			if (s)
-				sendto(s->fd, pkt, len, 0, (const struct sockaddr *)&path->addr, path->len);
+				sys_sendto(s->fd, pkt, len, 0, (const struct sockaddr *)&path->addr, path->len);
 			return;
 		}
 		engine_send(e, &path->addr, path->len, pkt, len);

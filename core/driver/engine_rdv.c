@@ -31,7 +31,7 @@ static size_t host_candidates(struct srm_engine *e, struct rdv_endpoint *out, si
 	int port = srm_engine_udp_port(e);
 	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
-	if (port < 0 || getsockname(e->udp_fd, (struct sockaddr *)&bound, &blen) != 0)
+	if (port < 0 || sys_getsockname(e->udp_fd, (struct sockaddr *)&bound, &blen) != 0)
 		return 0;
 	bool any = bound.ss_family == AF_INET6
 			   ? IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&bound)->sin6_addr)

@@ -87,7 +87,7 @@ bool engine_path_is_ipv6(const struct peer *p)
 }
 static void set_int(int fd, int level, int opt, int v)
 {
-	setsockopt(fd, level, opt, &v, sizeof(v));
+	sys_setsockopt(fd, level, opt, &v, sizeof(v));
 }
 
 int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
@@ -130,7 +130,7 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 	set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
 	int on = 1;
 	e->gso_off = e->cfg.gso_off;
-	e->gro = !e->cfg.gso_off && setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
+	e->gro = !e->cfg.gso_off && sys_setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
 	set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_RCVBUF, UDP_SOCKET_BUFFER);
@@ -141,7 +141,7 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 						 : ntohs(((struct sockaddr_in *)&addr)->sin_port);
 		snprintf(text, sizeof(text), "port %d", port);
 		snprintf(err, errlen, "SRMUDP_LISTEN: cannot bind %s: %s", text, strerror(errno));
-		close(fd);
+		sys_close(fd);
 		return SRM_ERR_IO;
 	}
 	e->udp_fd = engine_fd_adopt(e, fd);

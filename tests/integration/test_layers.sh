@@ -3,6 +3,9 @@
 #   - core/protocol/ is sans-I/O: no socket, epoll, thread or clock call, and
 #     no header of the driver or of the configuration room but log.h (the
 #     log sink: protocol modules may say what happened, never read a file);
+#   - core/driver/ makes every call the preload hooks through sys.h, so that
+#     inside libsrmudp.so the engine's own close() or send() never lands in
+#     our exported hooks;
 #   - core/ includes nothing from shim/, tools/ or bindings/.
 # A failure names the file, the line and the call.
 set -uo pipefail
@@ -47,6 +50,22 @@ for name in sorted(os.listdir('core/protocol')):
             print(f'  FAIL  {path}:{n}: includes {m.group(1)} (driver/config room)')
             bad += 1
 
+# The names shim/ exports as hooks (SHIM_EXPORT), read from the source.
+hooked = set()
+for f in os.listdir('shim'):
+    if f.endswith('.c'):
+        hooked |= set(re.findall(r'SHIM_EXPORT\s+[\w\s\*]*?\b(\w+)\s*\(', open('shim/' + f).read()))
+HOOKED = re.compile(r'(?<![\w.>])(' + '|'.join(sorted(hooked)) + r')\s*\(')
+for name in sorted(os.listdir('core/driver')):
+    if not name.endswith('.c') or name == 'sys.c':
+        continue
+    path = f'core/driver/{name}'
+    for n, line in enumerate(strip(open(path).read()).split('\n'), 1):
+        m = HOOKED.search(line)
+        if m:
+            print(f'  FAIL  {path}:{n}: calls {m.group(1)}() directly; the preload hooks it (use sys_{m.group(1)})')
+            bad += 1
+
 outside = set()
 for d in ('shim', 'tools', 'bindings'):
     for dirpath, _, files in os.walk(d):
@@ -69,5 +88,6 @@ if bad:
     sys.exit(1)
 print('  ok    core/protocol calls no socket, epoll, thread or clock function')
 print('  ok    core/protocol includes no driver or configuration header but log.h')
+print(f'  ok    core/driver calls none of the {len(hooked)} hooked names but through sys.h')
 print('  ok    core/ includes nothing from shim/, tools/ or bindings/')
 PY
