@@ -182,6 +182,9 @@ void engine_peer_check_restart(struct srm_engine *e, struct peer *p)
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = engine_rdv_deadline(e);
+	uint64_t addr = engine_addrwatch_deadline(e);
+	if (addr < when)
+		when = addr;
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
 		if (!p->session)
@@ -234,6 +237,9 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		case EV_BRIDGE:
 			bridge_on_fd(e, (struct bridge *)tag, evs[i].events, now_us);
 			break;
+		case EV_ADDRWATCH:
+			engine_addrwatch_read(e, now_us);
+			break;
 		case EV_CONTROL:
 			engine_control_accept(e);
 			break;
@@ -243,6 +249,7 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 
 static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
+	engine_addrwatch_run(e, now_us);
 	engine_rdv_poll(e, now_us);
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];
@@ -408,6 +415,7 @@ static void engine_free(struct srm_engine *e)
 	if (e->identity)
 		identity_free(e->identity);
 	engine_fd_close(e, e->udp_fd);
+	engine_fd_close(e, e->addrwatch_fd);
 	engine_fd_close(e, e->wake_fd);
 	engine_fd_close(e, e->epfd);
 	free((void *)e->owned);
@@ -430,7 +438,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	struct srm_engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return SRM_ERR_NOMEM;
-	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = -1;
+	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = e->addrwatch_fd = -1;
 	e->started_ms = clock_now_us() / 1000;
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;
@@ -486,6 +494,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	rc = engine_paths_setup(e);
 	if (rc < 0)
 		goto fail;
+	engine_addrwatch_open(e);
 	rc = engine_rdv_start(e, err, errlen);
 	if (rc < 0)
 		goto fail;

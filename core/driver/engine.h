@@ -28,7 +28,7 @@
 #include "path.h"
 
 /* What an epoll registration points at. */
-enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET };
+enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH };
 struct ev_tag {
 	enum ev_kind kind;
 };
@@ -179,6 +179,9 @@ struct srm_engine {
 	char control_path[256];
 
 	struct pathman *paths;      /* path decisions (core/protocol/path.c) */
+	int addrwatch_fd;           /* netlink: our addresses (engine_addrwatch.c) */
+	struct ev_tag addrwatch_tag;
+	uint64_t addr_change_ms;    /* act on a change then; 0: none pending */
 	struct probe_socket *probes; /* by id */
 	uint32_t next_probe_id;
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
@@ -274,6 +277,14 @@ void engine_rdv_poll(struct srm_engine *e, uint64_t now_us);
 void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_ms);
 bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us);
+/* Our host addresses (with our UDP port) to the server, again if changed. */
+void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms);
+
+/* engine_addrwatch.c */
+void engine_addrwatch_open(struct srm_engine *e);
+void engine_addrwatch_read(struct srm_engine *e, uint64_t now_us);
+uint64_t engine_addrwatch_deadline(const struct srm_engine *e);
+void engine_addrwatch_run(struct srm_engine *e, uint64_t now_us);
 
 /* engine_path.c */
 /* The path manager and every configured peer's paths (after engine_udp_open:

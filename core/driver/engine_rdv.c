@@ -94,11 +94,18 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 	}
 	e->rdv_server_len = engine_addr_for_socket(e, &e->cfg.rendezvous, e->cfg.rendezvous_len,
 						   &e->rdv_server);
+	engine_rdv_announce(e, now_ms);
+	return 0;
+}
+
+void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms)
+{
+	if (!e->rdv)
+		return;
 	struct rdv_endpoint cands[RDV_MAX_CANDIDATES];
 	size_t n = host_candidates(e, cands, RDV_MAX_CANDIDATES);
 	if (n && rdv_client_set_candidates(e->rdv, cands, n, now_ms) != 0)
 		LOG_WARN(NULL, "rendezvous: could not announce host addresses");
-	return 0;
 }
 
 void engine_rdv_free(struct srm_engine *e)

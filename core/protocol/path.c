@@ -204,6 +204,15 @@ void pathman_on_public_address(struct pathman *pm, const struct sockaddr_storage
 	}
 }
 
+void pathman_on_local_change(struct pathman *pm)
+{
+	for (struct peer_paths *pp = pm->peers; pp; pp = pp->next) {
+		pp->next_lookup_ms = 0;
+		pp->relookup = true;
+		pp->probe_cands = true;
+	}
+}
+
 struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
 				 const struct sockaddr_storage *home, socklen_t home_len,
 				 uint64_t now_ms)

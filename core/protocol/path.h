@@ -131,6 +131,10 @@ void pathman_free(struct pathman *pm);
 void pathman_on_public_address(struct pathman *pm, const struct sockaddr_storage *addr,
 			       socklen_t len);
 void pathman_set_local_port(struct pathman *pm, uint16_t port);
+/* An address of this host came or went (another network, a new lease):
+ * paths that worked may not any more.  Every peer with traffic looks its
+ * peer up again and probes every address it knows, at once. */
+void pathman_on_local_change(struct pathman *pm);
 
 /* name is for log lines and must outlive the paths; home (len 0: none) is
  * the configured endpoint, in our socket's family. */

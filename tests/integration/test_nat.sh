@@ -18,6 +18,8 @@
 #     the two sharing their records through Redis           direct
 #  12 one side symmetric: birthday probing, N fresh trials  rendezvous
 #     (success rate and round reported; fails below 80 %)   direct
+#  13 a's host address changes mid-transfer (another lease)  rendezvous
+#     (the engine hears it from netlink and looks again)     direct
 set -euo pipefail
 trap 'echo "test_nat: command failed at line $LINENO" >&2' ERR
 source "$(dirname "$0")/../lib.sh"
@@ -144,6 +146,20 @@ restart_rendezvous() {
 c8() { slow_rdv; mid_event 1.5 flush_conntrack; }
 c9() { slow_rdv; mid_event 1.5 move_nat_a; }
 c10() { slow_rdv; mid_event 1.5 restart_rendezvous; }
+move_host_a() { # a's LAN address changes: 10.1.0.2 goes (and the default
+	# route with it), 10.1.0.3 comes, as with a new DHCP lease
+	lab_exec a ip addr del 10.1.0.2/24 dev eth0
+	lab_exec a ip addr add 10.1.0.3/24 dev eth0
+	lab_exec a ip route replace default via 10.1.0.1
+}
+c13() { slow_rdv; mid_event 1.5 move_host_a; post_check host_change_seen; }
+host_change_seen() {
+	if grep -q "this host's addresses changed" "$work/a.log"; then
+		ok "13 a's engine heard of its address change (netlink)"
+	else
+		fail "13 a's engine did not log its address change"
+	fi
+}
 
 # Case 11: two rendezvous servers on rdv, S1 on :3478 and S2 on :3479,
 # sharing records through a redis-server that listens on rdv's own
@@ -304,6 +320,8 @@ if [[ -z ${SRM_NAT_CASES:-} || " $SRM_NAT_CASES " == *" 12 "* ]]; then
 	c12
 	lab_down
 fi
+
+case_run "13 a's host address changes mid-transfer" cone cone c13
 
 srm_recap
 srm_finish

@@ -136,6 +136,23 @@ TEST_F(PathRules, RelayedSessionLooksUpAndProbesEvery10s)
 	EXPECT_EQ(path_active(pp)->kind, PATH_UDP);
 }
 
+TEST_F(PathRules, LocalAddressChangeLooksUpAndProbesAtOnce)
+{
+	make(true, false);
+	path_addr c = udp_path(Ep{0xC6120202, 4000});
+	path_on_candidates(pp, &c, 1, 100);
+	path_on_receive(pp, &c, 150);
+	path_status up{true, true, 40, 0};
+	poll(up, 200); // what the new candidates asked for
+	EXPECT_TRUE(poll(up, 300).empty());
+	pathman_on_local_change(pm);
+	EXPECT_EQ(path_deadline(pp, &up, 400), 400u);
+	EXPECT_EQ(poll(up, 400), (std::vector<path_action_kind>{PATH_DO_LOOKUP, PATH_DO_PROBE}));
+	path_status idle{true, false, 40, 0}; // no traffic: nothing to look up
+	pathman_on_local_change(pm);
+	EXPECT_TRUE(poll(idle, 500).empty());
+}
+
 TEST_F(PathRules, SilenceNeedsOurOwnRecentSending)
 {
 	make(true, false);
