@@ -108,6 +108,19 @@ struct accept_slot {
  * from it this recently (keepalives arrive every 15 s). */
 #define INSTANCE_BUSY_MS 20000
 
+/* INITs seen recently from listed keys, by their ephemeral key: a copy (of
+ * one answered, or superseded by a newer one) replayed from
+ * another address while the key's slot is busy must not open an extra
+ * instance (a new session remembers no timestamps, and the freshness check
+ * admits any within RESPONDER_WAIT_MAX_SKEW_MS).  Kept for twice that;
+ * 1,024 answers a minute is far above any real handshake rate. */
+#define INIT_SEEN 1024
+#define INIT_SEEN_MS (2 * RESPONDER_WAIT_MAX_SKEW_MS)
+struct init_seen {
+	uint64_t tag;              /* the INIT's ephemeral public key, 8 bytes of it */
+	uint64_t ms;
+};
+
 #define ACCEPT_BACKLOG 128
 
 struct listener {
@@ -170,6 +183,9 @@ struct srm_engine {
 	struct ends_board *ends;    /* streams that ended abnormally, and why:
 				    * for srm_stream_state (SO_ERROR) and for
 				    * forked or exec'd holders of the stream */
+
+	struct init_seen init_seen[INIT_SEEN]; /* a ring (engine_receive.c) */
+	unsigned init_seen_next;
 
 	struct srm_engine_stats stats;
 	uint64_t started_ms;

@@ -67,6 +67,29 @@ static struct peer *peer_by_index(struct srm_engine *e, const uint8_t *pkt, size
 	return p;
 }
 
+static uint64_t init_tag(const struct noise_init *in)
+{
+	uint64_t tag;
+	memcpy(&tag, in->e_pub, sizeof(tag));
+	return tag;
+}
+
+static bool init_seen(const struct srm_engine *e, const struct noise_init *in, uint64_t now_ms)
+{
+	uint64_t tag = init_tag(in);
+	for (unsigned i = 0; i < INIT_SEEN; i++)
+		if (e->init_seen[i].ms && e->init_seen[i].tag == tag &&
+		    now_ms < e->init_seen[i].ms + INIT_SEEN_MS)
+			return true;
+	return false;
+}
+
+static void init_remember(struct srm_engine *e, const struct noise_init *in, uint64_t now_ms)
+{
+	e->init_seen[e->init_seen_next] = (struct init_seen){ init_tag(in), now_ms };
+	e->init_seen_next = (e->init_seen_next + 1) % INIT_SEEN;
+}
+
 /* The slot a handshake from key pub at `from` belongs to: the instance
  * already there, else the configured slot unless another instance keeps
  * it busy, else a new extra instance (see struct peer). */
@@ -96,7 +119,12 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 	if (!busy)
 		return configured;
 	/* A new session remembers no timestamps: refuse a replayed INIT
-	 * before it can take a slot. */
+	 * (an old one, or a recent one answered already) before it can take
+	 * a slot. */
+	if (init_seen(e, in, now_ms)) {
+		engine_drop(e, SRM_DROP_REPLAY);
+		return NULL;
+	}
 	int rc = session_check_init_fresh(configured->session, in, now_ms);
 	if (rc != 0) {
 		engine_drop(e, session_drop_reason(rc));
@@ -179,6 +207,8 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 	}
 	bool listed = false;
 	struct peer *p = instance_for_init(e, &in, from, now_ms, &listed);
+	if (listed && !init_seen(e, &in, now_ms))
+		init_remember(e, &in, now_ms);
 	if (!listed || (p && relayed_from && relayed_from->parent != p->parent)) {
 		static struct log_ratelimit rl;
 		engine_drop(e, SRM_DROP_UNKNOWN_PEER);

@@ -25,7 +25,7 @@
 # Part 2, both NATs symmetric (relayed through the rendezvous server):
 #   bad relay      a forwarder in front of the server flips bits in and drops
 #                  relayed packets: b counts auth drops, data arrives intact
-# Part 3 (only with SRM_ATTACK_PARTS=3 until the engine passes it), no NAT:
+# Part 3, no NAT:
 #   fresh replay   a's INIT, replayed seconds later from another address
 #                  while a is active: no extra instance, no connection
 # Every check prints one ok/FAIL/skip line; bounds are generous (2 cores).
@@ -497,10 +497,8 @@ lab_down
 # b tracks a second process with a's key (another address, while a's slot
 # heard from a in the last INSTANCE_BUSY_MS) as an extra instance.  An INIT
 # captured seconds ago and replayed from another address in that window
-# must not become one, nor deliver the OPEN it carries.  Not in the default
-# parts yet: the engine accepts such a replay (an extra instance and a
-# connection to the sink per replayed INIT); add 3 to the default once it
-# refuses it.
+# must not become one, nor deliver the OPEN it carries (the engine keeps the
+# ephemeral keys of INITs it saw for 2 minutes, INIT_SEEN_MS).
 part3() {
 
 no_nat_up
@@ -529,7 +527,6 @@ lab_down
 
 }
 
-# SRM_ATTACK_PARTS="1 2" (default both): for debugging one part; "3" is
-# the INIT replay above, not yet in the default.
-for part in ${SRM_ATTACK_PARTS:-1 2}; do "part$part"; done
+# SRM_ATTACK_PARTS="1 2 3" (default all): for debugging one part.
+for part in ${SRM_ATTACK_PARTS:-1 2 3}; do "part$part"; done
 srm_finish
