@@ -82,6 +82,18 @@ int local_listener(sockaddr_storage *addr, socklen_t *len)
 	return fd;
 }
 
+// A loopback UDP port held by *fd (nothing answers there); returns it.
+int quiet_udp_port(int *fd)
+{
+	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	sockaddr_storage addr = loopback(0);
+	socklen_t len = sizeof(addr);
+	if (*fd < 0 || bind(*fd, (sockaddr *)&addr, sizeof(sockaddr_in)) != 0 ||
+	    getsockname(*fd, (sockaddr *)&addr, &len) != 0)
+		return -1;
+	return ntohs(((sockaddr_in *)&addr)->sin_port);
+}
+
 int accept_wait(srm_engine *e, int listen_fd, uint16_t port, int *peer)
 {
 	if (!wait_readable(listen_fd, 10000))
@@ -132,7 +144,7 @@ protected:
 	}
 
 	static void start(Node &n, uint32_t connect_timeout_ms = 5000,
-			  void (*tweak)(srm_config *) = nullptr)
+			  void (*tweak)(srm_config *) = nullptr, int port = 0)
 	{
 		srm_config_defaults(&n.cfg);
 		if (tweak)
@@ -140,7 +152,7 @@ protected:
 		snprintf(n.cfg.key_path, sizeof(n.cfg.key_path), "%s", n.key_path.c_str());
 		n.cfg.peers = n.peers.data();
 		n.cfg.peer_count = n.peers.size();
-		n.cfg.listen = loopback(0);
+		n.cfg.listen = loopback(port);
 		n.cfg.listen_len = sizeof(sockaddr_in);
 		n.cfg.connect_timeout_ms = connect_timeout_ms;
 		char err[256] = "";
@@ -481,13 +493,10 @@ TEST_F(EngineTest, UnlistedKeyIsRefusedAndCounted)
 
 TEST_F(EngineTest, SilentPeerIsUnreachableWithinTimeout)
 {
-	// Reserve a UDP port that answers nothing.
-	int quiet = socket(AF_INET, SOCK_DGRAM, 0);
-	sockaddr_storage addr = loopback(0);
-	ASSERT_EQ(bind(quiet, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
-	socklen_t len = sizeof(addr);
-	getsockname(quiet, (sockaddr *)&addr, &len);
-	add_peer(a, "b", b, ntohs(((sockaddr_in *)&addr)->sin_port));
+	int quiet;
+	int port = quiet_udp_port(&quiet);
+	ASSERT_GT(port, 0);
+	add_peer(a, "b", b, port);
 	start(a, 1000);
 
 	uint64_t h;
@@ -504,26 +513,16 @@ TEST_F(EngineTest, SilentPeerIsUnreachableWithinTimeout)
 TEST_F(EngineTest, ServerWhoseOwnAttemptTimedOutStillCarriesTheFirstStream)
 {
 	// Reserve a's port: b knows it from the start, a starts later on it.
-	int hold = socket(AF_INET, SOCK_DGRAM, 0);
-	sockaddr_storage addr = loopback(0);
-	ASSERT_EQ(bind(hold, (sockaddr *)&addr, sizeof(sockaddr_in)), 0);
-	socklen_t len = sizeof(addr);
-	getsockname(hold, (sockaddr *)&addr, &len);
-	int a_port = ntohs(((sockaddr_in *)&addr)->sin_port);
+	int hold;
+	int a_port = quiet_udp_port(&hold);
+	ASSERT_GT(a_port, 0);
 	add_peer(b, "a", a, a_port);
 	start(b, 500); // b's handshake towards a fails after 0.5 s
 	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
 	usleep(1500 * 1000);
 	close(hold);
 	add_peer(a, "b", b, srm_engine_udp_port(b.engine));
-	srm_config_defaults(&a.cfg);
-	snprintf(a.cfg.key_path, sizeof(a.cfg.key_path), "%s", a.key_path.c_str());
-	a.cfg.peers = a.peers.data();
-	a.cfg.peer_count = a.peers.size();
-	a.cfg.listen = loopback(a_port);
-	a.cfg.listen_len = sizeof(sockaddr_in);
-	char err[256] = "";
-	ASSERT_EQ(srm_engine_start(&a.cfg, &a.engine, err, sizeof(err)), 0) << err;
+	start(a, 5000, nullptr, a_port);
 
 	uint64_t h;
 	int state;
