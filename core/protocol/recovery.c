@@ -50,14 +50,6 @@ void recovery_set_mtu(struct recovery *r, uint32_t mtu)
 	cc_set_mtu(&r->cc, mtu);
 }
 
-void recovery_seed_rtt(struct recovery *r, uint64_t rtt_us)
-{
-	if (r->rtt.has_sample || rtt_us == 0)
-		return;
-	r->rtt.smoothed_us = rtt_us;
-	r->rtt.var_us = rtt_us / 2;
-}
-
 /* Double the ring (unwrapping it) when it just filled up; on failure or at
  * the cap, recovery_can_send() refuses until ACKs drain it. */
 static void grow(struct recovery *r)

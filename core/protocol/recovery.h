@@ -163,10 +163,6 @@ SRM_MUST_CHECK int recovery_init(struct recovery *r, enum srm_cc algo,
 void recovery_free(struct recovery *r);
 /* PMTU changed: windows counted in packets follow. */
 void recovery_set_mtu(struct recovery *r, uint32_t mtu);
-/* Seed the RTT estimate before any ACK (e.g. from the handshake RTT) so
- * the first PTO is not based on the 333 ms default.  Ignored once a real
- * sample exists. */
-void recovery_seed_rtt(struct recovery *r, uint64_t rtt_us);
 
 /* Record a sent packet.  flags: RECOVERY_*.  A packet with neither
  * ACK_ELICITING nor IN_FLIGHT is only remembered as largest_sent.  An

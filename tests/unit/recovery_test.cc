@@ -215,8 +215,8 @@ TEST(Recovery, PtoAndBackoff)
 	Rec x;
 	Log log;
 	auto cb = log.cb();
-	recovery_seed_rtt(&x.r, 100000);
-	uint64_t base = 100000 + 4 * 50000 + ACK_MAX_DELAY_US;
+	// Before any sample: the initial RTT (RFC 9002, 333 ms).
+	uint64_t base = CC_INITIAL_RTT_US + 4 * (CC_INITIAL_RTT_US / 2) + ACK_MAX_DELAY_US;
 	EXPECT_EQ(recovery_pto_base(&x.r), base);
 	EXPECT_EQ(recovery_deadline(&x.r), UINT64_MAX);
 	recovery_on_sent(&x.r, 0, 1200, DATA, 0, 1000);
@@ -419,15 +419,12 @@ TEST(Recovery, OldestOutstandingForProbes)
 	EXPECT_EQ(recovery_oldest_outstanding(&x.r, m, 1), 1u);
 }
 
-TEST(Recovery, SeedRttOnlyBeforeSamples)
+TEST(Recovery, PtoFollowsTheFirstSample)
 {
 	Rec x;
-	recovery_seed_rtt(&x.r, 20000);
-	EXPECT_EQ(recovery_pto_base(&x.r), 20000u + 40000u + ACK_MAX_DELAY_US);
 	recovery_on_sent(&x.r, 0, 1200, DATA, 0, 0);
 	auto a = ranges({{0, 0}});
 	ASSERT_EQ(recovery_on_ack(&x.r, &a, 4000, nullptr), 1);
-	recovery_seed_rtt(&x.r, 500000);
 	EXPECT_EQ(x.r.rtt.smoothed_us, 4000u);
 	// PTO never below srtt + 1 ms granularity + max_ack_delay.
 	EXPECT_EQ(recovery_pto_base(&x.r), 4000u + 8000u + ACK_MAX_DELAY_US);
