@@ -1,12 +1,12 @@
 /*
- * sys.h — the driver's own system calls, straight to the kernel.
+ * sys.h — the driver's own system calls, past the preload's hooks.
  *
  * Inside the preload (libsrmudp.so) the engine shares a library with the
  * hooks: a plain close() or send() from here would land in our own
  * exported close() or send() and be taken for the application's.  Every
  * call the preload hooks goes through sys_* instead; calls it does not
- * hook (socket, bind, sendmmsg, epoll_ctl...) stay plain.  The same holds
- * outside the preload, where it costs nothing extra.
+ * hook (socket, bind, sendmmsg, epoll_ctl...) stay plain.  Outside the
+ * preload they are the plain libc calls.
  */
 #ifndef SRMUDP_SYS_H
 #define SRMUDP_SYS_H
