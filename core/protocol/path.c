@@ -258,8 +258,10 @@ bool path_on_receive(struct peer_paths *pp, const struct path_addr *from, uint64
 {
 	pp->last_rx_ms = now_ms;
 	pp->unanswered_ms = 0;
-	if (from->kind == PATH_UDP)
+	if (from->kind == PATH_UDP) {
 		pp->last_direct_rx_ms = now_ms;
+		pp->relay_now = false; /* UDP works (again) */
+	}
 	else if (pp->active.kind == PATH_UDP && now_ms < pp->last_direct_rx_ms + PATH_DIRECT_FRESH_MS)
 		return false; /* the direct path still works: keep it */
 	if (pp->confirmed && path_same(&pp->active, from))

@@ -115,6 +115,12 @@ TEST_F(PathRules, RelayJoinsTheHandshakeAfter2500msOrAtOnceWhenUdpFails)
 	path_on_send_failed(pp, &c, 10001);
 	ASSERT_EQ(path_handshake_targets(pp, 10001, t, 8), 2u);
 	EXPECT_EQ(t[1].kind, PATH_RDV_RELAY);
+
+	// UDP works again (an authenticated packet came over it): back to
+	// punching alone first, for the next punching period.
+	path_on_receive(pp, &c, 10002);
+	path_on_candidates(pp, &c, 1, 10000 + PATH_PUNCH_PERSIST_MS);
+	EXPECT_EQ(path_handshake_targets(pp, 10000 + PATH_PUNCH_PERSIST_MS, t, 8), 1u);
 }
 
 TEST_F(PathRules, RelayedSessionLooksUpAndProbesEvery10s)
