@@ -194,6 +194,18 @@ protected:
 		return st;
 	}
 
+	// A stream from a to b:port, open and accepted on b's listener lfd:
+	// a's application fd; b's in *srv.
+	int open_accepted(int lfd, uint16_t port, uint64_t *handle, int *srv)
+	{
+		int state, peer;
+		int app = open_stream(port, handle, &state);
+		EXPECT_EQ(state, 0);
+		*srv = accept_wait(b.engine, lfd, port, &peer);
+		EXPECT_GE(*srv, 0);
+		return app;
+	}
+
 	// Open a stream from a to b:port; returns the application's fd.
 	int open_stream(uint16_t port, uint64_t *handle, int *state)
 	{
@@ -525,11 +537,8 @@ TEST_F(EngineTest, ServerWhoseOwnAttemptTimedOutStillCarriesTheFirstStream)
 	start(a, 5000, nullptr, a_port);
 
 	uint64_t h;
-	int state;
-	int app = open_stream(7000, &h, &state);
-	ASSERT_EQ(state, 0);
-	int peer;
-	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	int srv;
+	int app = open_accepted(lfd, 7000, &h, &srv);
 	ASSERT_GE(srv, 0);
 	ASSERT_EQ(write(app, "ping", 4), 4);
 	char buf[4];
@@ -545,11 +554,8 @@ TEST_F(EngineTest, PeerEngineStopEndsStreams)
 	start_pair();
 	int lfd = srm_listen(b.engine, 7000, nullptr, 0);
 	uint64_t h;
-	int state;
-	int app = open_stream(7000, &h, &state);
-	ASSERT_EQ(state, 0);
-	int peer;
-	int srv = accept_wait(b.engine, lfd, 7000, &peer);
+	int srv;
+	int app = open_accepted(lfd, 7000, &h, &srv);
 	ASSERT_GE(srv, 0);
 	srm_engine_stop(b.engine);
 	b.engine = nullptr;
