@@ -120,6 +120,8 @@ static int fuzz_receive(struct fuzz_side *x, uint8_t *pkt, size_t len,
 		if (rc)
 			return rc;
 	}
+	if (pkt[0] == WIRE_PUNCH) /* never answered: only mac1 is checked */
+		return cookie_check_mac1(pkt, len, x->id.mac1_key) ? SRM_DROP_CODE(SRM_DROP_MAC) : 0;
 	if (pkt[0] == WIRE_HANDSHAKE_INIT) {
 		struct noise_init ni;
 		rc = noise_consume_init(&x->id, pkt, len, &ni);
