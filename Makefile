@@ -17,9 +17,9 @@ CXX     ?= g++
 V       ?= 0
 Q       := $(if $(filter 1,$(V)),,@)
 
-PKGS    := libsodium libzstd msgpack
+PKGS    := libsodium libzstd msgpack libssl libcrypto
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lzstd -lmsgpackc)
+DEP_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsodium -lzstd -lmsgpackc -lssl -lcrypto)
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g

@@ -14,11 +14,15 @@ PACKAGES=(
 	build-essential gcc g++ make pkg-config
 	# libraries the core links against
 	libsodium-dev libzstd-dev libmsgpack-dev uthash-dev
+	# TLS for wss:// relays (OpenSSL)
+	libssl-dev openssl
 	# unit tests, sanitizers, fuzzing, instruction counts
 	libgtest-dev googletest clang libclang-rt-14-dev valgrind
 	# real programs the preload and benchmark tests drive
 	netcat-openbsd socat curl python3 redis-server redis-tools
 	libhiredis-dev iperf3 openssh-server openssh-client kcptun rsync wget
+	# the WebSocket relay behind a proxy and a TLS-terminating reverse proxy
+	tinyproxy nginx-light
 	# the NAT lab: namespaces, NAT, impairment stage, captures
 	nftables iptables conntrack iproute2 iputils-ping
 	libnetfilter-queue-dev tshark procps psmisc
