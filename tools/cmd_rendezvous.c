@@ -247,8 +247,8 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 					break;
 				if ((size_t)r > RDV_MAX_PACKET)
 					continue; /* truncated: larger than anything we accept */
-				int c = rdv_server_receive(srv, buf, (size_t)r,
-							   (struct sockaddr *)&src, sl, clock_now_ms(),
+				struct rdv_endpoint from = { .addr = src, .len = sl };
+				int c = rdv_server_receive(srv, buf, (size_t)r, &from, clock_now_ms(),
 							   out, 2);
 				if (c > 0)
 					send_all(ls, n, i, out, c);

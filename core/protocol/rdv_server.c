@@ -25,7 +25,7 @@
 #include "log.h"
 #include "ratelimit.h"
 
-#define ADDR_KEY_BYTES 19 /* length byte + compact endpoint (6 or 18) */
+#define ADDR_KEY_BYTES 20 /* length byte + compact endpoint (6 or 18) + via */
 #define NOTE_TTL_MS 5000   /* a punch request older than this is useless */
 #define RELAY_MIN_BURST (64 * 1024)
 
@@ -64,7 +64,8 @@ struct rdv_server {
 static int addr_key(uint8_t key[ADDR_KEY_BYTES], const struct rdv_endpoint *ep)
 {
 	memset(key, 0, ADDR_KEY_BYTES);
-	key[0] = (uint8_t)rdv_endpoint_put(key + 1, ADDR_KEY_BYTES - 1, ep);
+	key[0] = (uint8_t)rdv_endpoint_put(key + 1, ADDR_KEY_BYTES - 2, ep);
+	key[ADDR_KEY_BYTES - 1] = ep->via;
 	return key[0] ? 0 : -1;
 }
 
@@ -72,6 +73,7 @@ static void reg_endpoint(const struct reg *r, struct rdv_endpoint *ep)
 {
 	if (rdv_endpoint_get(r->addr_key + 1, r->addr_key[0], ep) != 0)
 		memset(ep, 0, sizeof(*ep));
+	ep->via = r->addr_key[ADDR_KEY_BYTES - 1];
 }
 
 static const char *keytext(const uint8_t pub[RDV_KEY_BYTES], char buf[SRM_PUBKEY_TEXT_BYTES])
@@ -333,13 +335,17 @@ wipe:
 
 /* ---- LOOKUP and punch requests ------------------------------------------ */
 
-/* reflexive first, then the announced candidates. */
+/* reflexive first, then the announced candidates.  A peer registered over
+ * a WebSocket has no reflexive UDP address (its TCP source is no place to
+ * punch to): only what it announced. */
 static void endpoints_of(const struct rdv_record *rec, struct rdv_msg *m)
 {
-	m->cands[0] = rec->reflexive;
+	size_t n = 0;
+	if (rec->reflexive.via == RDV_VIA_UDP)
+		m->cands[n++] = rec->reflexive;
 	for (size_t i = 0; i < rec->cand_count; i++)
-		m->cands[i + 1] = rec->cands[i];
-	m->cand_count = rec->cand_count + 1;
+		m->cands[n++] = rec->cands[i];
+	m->cand_count = n;
 	m->present |= 1u << RDV_F_CANDS;
 }
 
@@ -498,21 +504,18 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 /* ---- Entry points ------------------------------------------------------- */
 
 int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
-		       const struct sockaddr *src, socklen_t src_len, uint64_t now_ms,
-		       struct rdv_out *out, size_t out_cap)
+		       const struct rdv_endpoint *src, uint64_t now_ms, struct rdv_out *out,
+		       size_t out_cap)
 {
-	struct rdv_endpoint from;
+	const struct rdv_endpoint from = *src;
 	struct rdv_msg m;
 	int rc;
 
 	s->st.rx_packets++;
 	s->st.rx_bytes += len;
 	s->now_ms = now_ms;
-	if (out_cap < 1 || src_len > sizeof(from.addr) || src_len == 0)
+	if (out_cap < 1 || src->len > sizeof(src->addr) || src->len == 0)
 		return SRM_ERR_INVALID;
-	memset(&from, 0, sizeof(from));
-	memcpy(&from.addr, src, src_len);
-	from.len = src_len;
 	if (now_ms >= s->rotate_ms)
 		rotate(s, now_ms);
 	if (len >= WIRE_HEADER_BYTES && pkt[0] == WIRE_RELAY && pkt[1] == WIRE_VERSION) {
@@ -527,7 +530,8 @@ int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
 	case RDV_AUTH:
 	case RDV_LOOKUP:
 		/* Costs us a hash, a DH or a table walk for anyone: per source. */
-		if (!ratelimit_allow(s->unauth, src, src_len, now_ms)) {
+		if (!ratelimit_allow(s->unauth, (const struct sockaddr *)&src->addr, src->len,
+				     now_ms)) {
 			s->st.rate_limited++;
 			rc = SRM_DROP_CODE(SRM_DROP_RATELIMIT);
 			goto done;

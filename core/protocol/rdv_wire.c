@@ -97,7 +97,8 @@ int rdv_endpoint_equal(const struct rdv_endpoint *a, const struct rdv_endpoint *
 	uint8_t x[18], y[18];
 	size_t n = rdv_endpoint_put(x, sizeof(x), a);
 
-	return n != 0 && n == rdv_endpoint_put(y, sizeof(y), b) && memcmp(x, y, n) == 0;
+	return n != 0 && a->via == b->via && n == rdv_endpoint_put(y, sizeof(y), b) &&
+	       memcmp(x, y, n) == 0;
 }
 
 const char *rdv_endpoint_str(const struct rdv_endpoint *ep, char *buf, size_t cap)
@@ -481,7 +482,7 @@ size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap)
 	if (r->cand_count > RDV_MAX_CANDIDATES)
 		return 0;
 	msgpack_packer_init(&pk, &w, wbuf_write);
-	msgpack_pack_array(&pk, 6);
+	msgpack_pack_array(&pk, 7);
 	msgpack_pack_uint8(&pk, RECORD_VERSION);
 	pack_bin(&pk, r->pub, RDV_KEY_BYTES);
 	if (pack_endpoint(&pk, &r->reflexive) != 0)
@@ -492,6 +493,7 @@ size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap)
 			return 0;
 	msgpack_pack_uint64(&pk, r->last_ts);
 	msgpack_pack_uint64(&pk, r->server_id);
+	msgpack_pack_uint8(&pk, r->reflexive.via);
 	return w.overflow ? 0 : w.len;
 }
 
@@ -508,7 +510,8 @@ int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
 	msgpack_unpacked_init(&res);
 	off = 0;
 	if (msgpack_unpack_next(&res, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    res.data.type != MSGPACK_OBJECT_ARRAY || res.data.via.array.size != 6)
+	    res.data.type != MSGPACK_OBJECT_ARRAY || res.data.via.array.size < 6 ||
+	    res.data.via.array.size > 7)
 		goto out;
 	const msgpack_object *a = res.data.via.array.ptr;
 	if (get_uint(&a[0], &ver) != 0 || ver != RECORD_VERSION ||
@@ -516,6 +519,12 @@ int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
 	    get_endpoints(&a[3], r->cands, RDV_MAX_CANDIDATES, &r->cand_count) != 0 ||
 	    get_uint(&a[4], &r->last_ts) != 0 || get_uint(&a[5], &r->server_id) != 0)
 		goto out;
+	/* The 7th element (the reflexive address's via) is newer: a record
+	 * written by an older server has none and came over UDP. */
+	uint64_t via = RDV_VIA_UDP;
+	if (res.data.via.array.size == 7 && (get_uint(&a[6], &via) != 0 || via > RDV_VIA_WS))
+		goto out;
+	r->reflexive.via = (uint8_t)via;
 	rc = 0;
 out:
 	msgpack_unpacked_destroy(&res);

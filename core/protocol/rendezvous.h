@@ -111,10 +111,22 @@ enum rdv_kind {
 	RDV_NOTREG = 9,
 };
 
-/* An address as the engine uses it. */
+/* How a client reaches the server: UDP, or a WebSocket (a TCP connection,
+ * possibly through an HTTP proxy or a TLS-terminating reverse proxy) where
+ * UDP is blocked.  Both carry the same packets; only the server loop and
+ * the engine's driver know the difference. */
+enum rdv_via {
+	RDV_VIA_UDP = 0,
+	RDV_VIA_WS = 1,
+};
+
+/* An address as the engine uses it.  via tells the server which transport
+ * a client's address belongs to (a WebSocket client's address is its TCP
+ * source, which nobody can punch to); the wire encoding carries no via. */
 struct rdv_endpoint {
 	struct sockaddr_storage addr;
 	socklen_t len; /* 0: none */
+	uint8_t via;   /* enum rdv_via */
 };
 
 /* ---- Codec (rdv_wire.c) ------------------------------------------------- */
@@ -197,7 +209,8 @@ int rdv_window_accept(struct rdv_window *w, uint64_t ctr);
  * family / short buffer; decode returns 0 or SRM_ERR_INVALID. */
 size_t rdv_endpoint_put(uint8_t *p, size_t cap, const struct rdv_endpoint *ep);
 int rdv_endpoint_get(const uint8_t *p, size_t len, struct rdv_endpoint *ep);
-/* Same address family, address and port (IPv4-mapped IPv6 equals IPv4). */
+/* Same address family, address and port (IPv4-mapped IPv6 equals IPv4),
+ * and the same via. */
 int rdv_endpoint_equal(const struct rdv_endpoint *a, const struct rdv_endpoint *b);
 /* "1.2.3.4:5" / "[::1]:5" for logs. */
 const char *rdv_endpoint_str(const struct rdv_endpoint *ep, char *buf, size_t cap);
@@ -207,7 +220,8 @@ const char *rdv_endpoint_str(const struct rdv_endpoint *ep, char *buf, size_t ca
 /* What the directory keeps for one registered peer. */
 struct rdv_record {
 	uint8_t pub[RDV_KEY_BYTES];
-	struct rdv_endpoint reflexive;      /* the source the server saw */
+	struct rdv_endpoint reflexive;      /* the source the server saw (via: UDP or a
+					     * WebSocket, whose address is not a candidate) */
 	struct rdv_endpoint cands[RDV_MAX_CANDIDATES];
 	size_t cand_count;
 	uint64_t last_ts;   /* newest accepted AUTH timestamp: replays are older */
@@ -294,13 +308,14 @@ struct rdv_server *rdv_server_new(const struct rdv_server_config *cfg, struct rd
 				  uint64_t now_ms);
 void rdv_server_free(struct rdv_server *s);
 
-/* Handle one datagram from src.  Writes up to out_cap packets into out
+/* Handle one datagram from src (src->via: the UDP socket or a WebSocket
+ * connection; answers go back the same way, in out[].to.via).  Writes up to out_cap packets into out
  * (2 suffice: a lookup answers the asker and tells the target to punch)
  * and returns how many, or a drop code.  Every packet it answers an
  * unauthenticated request with is no larger than that request. */
 int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
-		       const struct sockaddr *src, socklen_t src_len, uint64_t now_ms,
-		       struct rdv_out *out, size_t out_cap);
+		       const struct rdv_endpoint *src, uint64_t now_ms, struct rdv_out *out,
+		       size_t out_cap);
 
 /* Timers: expire records, rotate the ephemeral key, deliver notes from
  * other servers (punch requests for our registrants).  Call when

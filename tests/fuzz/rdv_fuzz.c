@@ -91,8 +91,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* A new stranger each time (so the rate limiter lets most through). */
 	now += 50;
 	src.sin_addr.s_addr = htonl(0x0a000000u | (uint32_t)(now & 0xffffff));
-	int n = rdv_server_receive(server, data, len, (struct sockaddr *)&src, sizeof(src), now,
-				   out, 2);
+	struct rdv_endpoint from = { .len = sizeof(src) };
+	memcpy(&from.addr, &src, sizeof(src));
+	int n = rdv_server_receive(server, data, len, &from, now, out, 2);
 	size_t sent = 0;
 	for (int i = 0; i < n; i++) {
 		sent += out[i].len;

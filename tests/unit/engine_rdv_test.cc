@@ -79,8 +79,11 @@ struct RdvServer {
 				socklen_t sl = sizeof(src);
 				ssize_t n = recvfrom(fd, buf, sizeof(buf), 0, (sockaddr *)&src, &sl);
 				if (n > 0) {
-					int k = rdv_server_receive(server, buf, (size_t)n, (sockaddr *)&src, sl,
-								   mono_ms(), out, 4);
+					rdv_endpoint from{};
+					memcpy(&from.addr, &src, sl);
+					from.len = sl;
+					int k = rdv_server_receive(server, buf, (size_t)n, &from, mono_ms(),
+								   out, 4);
 					if (k > 0)
 						send_all(out, k);
 				}

@@ -16,8 +16,7 @@ struct Raw {
 
 	int send(const rdv_endpoint &src, const uint8_t *pkt, size_t len, rdv_out *out, size_t cap = 2)
 	{
-		return rdv_server_receive(s, pkt, len, reinterpret_cast<const sockaddr *>(&src.addr),
-					  src.len, sim.now, out, cap);
+		return rdv_server_receive(s, pkt, len, &src, sim.now, out, cap);
 	}
 
 	// REGISTER from src; returns the decoded CHALLENGE.

@@ -179,9 +179,7 @@ struct Sim {
 		rdv_out out[2];
 		if (filter && !filter(p, true, pkt, len))
 			return 0;
-		int n = rdv_server_receive(servers[p.server].s, pkt, len,
-					   reinterpret_cast<const sockaddr *>(&p.addr.addr), p.addr.len,
-					   now, out, 2);
+		int n = rdv_server_receive(servers[p.server].s, pkt, len, &p.addr, now, out, 2);
 		if (n > 0)
 			deliver(out, n);
 		return n;
