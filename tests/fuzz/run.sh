@@ -22,8 +22,8 @@ out=${FUZZ_BUILD:-$root/build-fuzz}
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 # No -Werror here: clang warns about things gcc (the real build) does not.
-CFLAGS="-O1 -g -std=c11 -D_GNU_SOURCE -Icore -Icore/protocol -Icore/driver -Icore/config $SAN $(pkg-config --cflags libsodium libzstd msgpack 2>/dev/null)"
-LIBS="$(pkg-config --libs libsodium libzstd msgpack 2>/dev/null || echo -lsodium -lzstd -lmsgpackc) -lpthread -ldl"
+CFLAGS="-O1 -g -std=c11 -D_GNU_SOURCE -Icore -Icore/protocol -Icore/driver -Icore/config $SAN $(pkg-config --cflags libsodium libzstd msgpack libssl libcrypto 2>/dev/null)"
+LIBS="$(pkg-config --libs libsodium libzstd msgpack libssl libcrypto 2>/dev/null || echo -lsodium -lzstd -lmsgpackc -lssl -lcrypto) -lpthread -ldl"
 
 if ! command -v "$CC" >/dev/null; then
 	echo "SKIP: $CC not installed"; exit 77
