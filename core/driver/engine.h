@@ -26,6 +26,7 @@
 #include "ends.h"
 #include "rendezvous.h"
 #include "path.h"
+#include "ratelimit.h"
 
 /* What an epoll registration points at. */
 enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH };
@@ -93,6 +94,7 @@ struct peer {
 	double rate_bytes, rate_packets;
 	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
 	uint64_t rate_refill_us;
+	struct auth_seen rx_seen;  /* what authenticated (engine_receive.c) */
 	struct bridge *bridges;
 };
 
@@ -186,6 +188,7 @@ struct srm_engine {
 
 	struct init_seen init_seen[INIT_SEEN]; /* a ring (engine_receive.c) */
 	unsigned init_seen_next;
+	struct auth_limit auth_fail; /* failed DATA opens (engine_receive.c) */
 
 	struct srm_engine_stats stats;
 	uint64_t started_ms;

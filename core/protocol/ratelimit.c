@@ -1,5 +1,6 @@
 /*
- * ratelimit.c — fixed-size, set-associative table of token buckets.
+ * ratelimit.c — fixed-size, set-associative table of token buckets, and
+ * the engine-wide bucket of failed authentications.
  *
  * Tokens are kept in thousandths so a refill of per_sec tokens a second
  * is exact at millisecond steps.
@@ -57,6 +58,17 @@ size_t ratelimit_count(const struct ratelimit *rl)
 	return rl->count;
 }
 
+/* Add what accrued since *last_ms, up to burst tokens. */
+static void refill(uint64_t *tokens, uint64_t *last_ms, uint64_t per_sec, uint64_t burst,
+		   uint64_t now_ms)
+{
+	if (now_ms <= *last_ms)
+		return;
+	uint64_t add = (now_ms - *last_ms) * per_sec; /* thousandths */
+	*tokens = add >= burst * MILLI - *tokens ? burst * MILLI : *tokens + add;
+	*last_ms = now_ms;
+}
+
 static int make_key(uint8_t key[17], const struct sockaddr *src, socklen_t len)
 {
 	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
@@ -108,13 +120,53 @@ int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *src, socklen_t 
 		b->last_ms = now_ms;
 		b->tokens = rl->burst * MILLI;
 	}
-	if (now_ms > b->last_ms) {
-		uint64_t add = (now_ms - b->last_ms) * rl->per_sec; /* thousandths */
-		b->tokens = add >= rl->burst * MILLI - b->tokens ? rl->burst * MILLI : b->tokens + add;
-		b->last_ms = now_ms;
-	}
+	refill(&b->tokens, &b->last_ms, rl->per_sec, rl->burst, now_ms);
 	if (b->tokens < MILLI)
 		return 0;
 	b->tokens -= MILLI;
 	return 1;
+}
+
+int auth_seen_plausible(const struct auth_seen *s, uint32_t index, uint64_t pn)
+{
+	uint64_t top = 0;
+	for (int i = 0; i < 2; i++)
+		if (s->top[i] && s->index[i] == index)
+			top = s->top[i];
+	return pn < top || pn - top < AUTH_PLAUSIBLE_AHEAD;
+}
+
+void auth_seen_note(struct auth_seen *s, uint32_t index, uint64_t pn)
+{
+	for (int i = 0; i < 2; i++)
+		if (s->top[i] && s->index[i] == index) {
+			if (pn >= s->top[i])
+				s->top[i] = pn + 1;
+			return;
+		}
+	/* New keys replace the older of the two: a late packet under the
+	 * previous keys must not make the current ones look new again. */
+	s->newest ^= 1;
+	s->index[s->newest] = index;
+	s->top[s->newest] = pn + 1;
+}
+
+int auth_limit_may_open(struct auth_limit *l, int plausible, uint64_t now_ms)
+{
+	if (plausible)
+		return 1;
+	if (!l->last_ms)
+		return 1; /* full */
+	refill(&l->tokens, &l->last_ms, AUTH_FAIL_PER_SEC, AUTH_FAIL_BURST, now_ms);
+	return l->tokens >= MILLI;
+}
+
+void auth_limit_failed(struct auth_limit *l, uint64_t now_ms)
+{
+	if (!l->last_ms) {
+		l->tokens = (uint64_t)AUTH_FAIL_BURST * MILLI;
+		l->last_ms = now_ms ? now_ms : 1;
+	}
+	refill(&l->tokens, &l->last_ms, AUTH_FAIL_PER_SEC, AUTH_FAIL_BURST, now_ms);
+	l->tokens = l->tokens >= MILLI ? l->tokens - MILLI : 0;
 }

@@ -1,4 +1,5 @@
-// ratelimit_test.cc — token buckets per source, bounded table.
+// ratelimit_test.cc — token buckets per source, bounded table; the limit
+// on failed DATA authentications.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
@@ -98,6 +99,63 @@ TEST(Ratelimit, MemoryBoundedUnderSpoofing)
 	}
 	EXPECT_EQ(ratelimit_count(rl), (size_t)RATELIMIT_SETS * RATELIMIT_WAYS);
 	ratelimit_free(rl);
+}
+
+TEST(AuthLimit, PlausibleNumbersFollowWhatAuthenticated)
+{
+	struct auth_seen s = {};
+	// Keys not seen yet: numbers from 0 up to AUTH_PLAUSIBLE_AHEAD.
+	EXPECT_TRUE(auth_seen_plausible(&s, 7, 0));
+	EXPECT_TRUE(auth_seen_plausible(&s, 7, AUTH_PLAUSIBLE_AHEAD - 1));
+	EXPECT_FALSE(auth_seen_plausible(&s, 7, AUTH_PLAUSIBLE_AHEAD));
+	EXPECT_FALSE(auth_seen_plausible(&s, 7, UINT64_C(0x8c3a9f0e11d2b4a7))); // a random counter
+	auth_seen_note(&s, 7, 5000000);
+	EXPECT_TRUE(auth_seen_plausible(&s, 7, 12)); // below: the replay window's call
+	EXPECT_TRUE(auth_seen_plausible(&s, 7, 5000000 + AUTH_PLAUSIBLE_AHEAD));
+	EXPECT_FALSE(auth_seen_plausible(&s, 7, 5000001 + AUTH_PLAUSIBLE_AHEAD));
+	EXPECT_FALSE(auth_seen_plausible(&s, 9, 5000000)); // other keys start at 0
+	// A rekey: the new keys, then a late packet under the old ones, which
+	// must not push the new keys out.
+	auth_seen_note(&s, 9, 0);
+	auth_seen_note(&s, 7, 5000100);
+	auth_seen_note(&s, 9, 3000000);
+	EXPECT_TRUE(auth_seen_plausible(&s, 9, 3000000 + AUTH_PLAUSIBLE_AHEAD));
+	EXPECT_TRUE(auth_seen_plausible(&s, 7, 5000100 + AUTH_PLAUSIBLE_AHEAD));
+	// The next rekey replaces the oldest keys (7).
+	auth_seen_note(&s, 11, 1);
+	EXPECT_FALSE(auth_seen_plausible(&s, 7, 5000100));
+	EXPECT_TRUE(auth_seen_plausible(&s, 9, 3000000 + AUTH_PLAUSIBLE_AHEAD));
+	// No overflow near the end of the number space.
+	auth_seen_note(&s, 11, UINT64_MAX - 2);
+	EXPECT_TRUE(auth_seen_plausible(&s, 11, UINT64_MAX - 1));
+	EXPECT_TRUE(auth_seen_plausible(&s, 11, 0));
+}
+
+TEST(AuthLimit, OnlyFailuresCountAndOnlyImplausibleNumbersWait)
+{
+	struct auth_limit l = {};
+	EXPECT_TRUE(auth_limit_may_open(&l, 0, 1000));
+	// Successes take nothing: a real peer never uses this up.
+	for (int i = 0; i < 10 * AUTH_FAIL_BURST; i++)
+		ASSERT_TRUE(auth_limit_may_open(&l, 1, 1000));
+	for (int i = 0; i < AUTH_FAIL_BURST; i++) {
+		ASSERT_TRUE(auth_limit_may_open(&l, 0, 1000)) << i;
+		auth_limit_failed(&l, 1000);
+	}
+	EXPECT_FALSE(auth_limit_may_open(&l, 0, 1000));
+	EXPECT_TRUE(auth_limit_may_open(&l, 1, 1000)); // plausible: always opened
+	EXPECT_TRUE(auth_limit_may_open(&l, 0, 1001)); // 20 per ms refilled
+	// A flood of 100 failing implausible packets a millisecond for 10 s:
+	// about AUTH_FAIL_PER_SEC of them opened each second.
+	int opened = 0;
+	for (uint64_t t = 2000; t < 12000; t++)
+		for (int i = 0; i < 100; i++)
+			if (auth_limit_may_open(&l, 0, t)) {
+				opened++;
+				auth_limit_failed(&l, t);
+			}
+	EXPECT_GE(opened, 10 * AUTH_FAIL_PER_SEC);
+	EXPECT_LE(opened, 10 * AUTH_FAIL_PER_SEC + AUTH_FAIL_BURST);
 }
 
 } // namespace
