@@ -189,7 +189,9 @@ SRM_EXPORT int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out
  * caller may have written prefill filler bytes into its own end, to hold
  * POLLOUT low until the stream opens; the engine discards exactly those
  * bytes when the stream opens or fails.  *stream gets a handle for
- * srm_stream_state/wait/abort.  Returns 0, NOTFOUND, NOMEM, CLOSED. */
+ * srm_stream_state/wait/abort.  Returns 0, NOTFOUND, NOMEM, CLOSED, or
+ * UNREACHABLE at once while the peer was just found unreachable (an open
+ * failed so within the last 3 s, and the peer has not handshaken since). */
 SRM_EXPORT SRM_MUST_CHECK int srm_stream_open(srm_engine *e, int peer, uint16_t port,
 					      int fd, size_t prefill, uint64_t *stream);
 

@@ -57,6 +57,8 @@ struct bridge {
 	size_t out_len, out_off;
 	uint16_t listen_port;      /* accepted streams: the port they came to */
 	uint16_t open_port;        /* opened streams: the port we asked for */
+	uint64_t opened_ms;        /* opened streams: when (a handshake attempt
+				    * older than the stream does not fail it) */
 	struct sockaddr_storage tcp_local; /* forward mode: our TCP source */
 	uint64_t tcp_written;      /* forward mode: bytes written to the TCP fd */
 	UT_hash_handle hh;         /* e->bridges, by handle */
@@ -94,9 +96,20 @@ struct peer {
 	double rate_bytes, rate_packets;
 	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
 	uint64_t rate_refill_us;
+	/* A stream to this peer just failed because the peer did not answer
+	 * (engine_send.c): new streams fail at once until then, unless the
+	 * peer handshook with us after unreachable_ms. */
+	uint64_t unreachable_ms, unreachable_until_ms;
+	bool unreachable_told;     /* the at-once failures were logged */
 	struct auth_seen rx_seen;  /* what authenticated (engine_receive.c) */
 	struct bridge *bridges;
 };
+
+/* How long a peer just found unreachable fails new streams at once: long
+ * enough for a program's next try at the peer's other address (getaddrinfo
+ * gives an IPv4 and an IPv6 one; libpq, redis-cli and curl try both),
+ * short enough that a retry by hand really tries again. */
+#define UNREACHABLE_HOLD_MS 3000
 
 struct accept_slot {
 	int fd;                    /* the application's end */
@@ -287,6 +300,12 @@ bool engine_instance_reap(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 
 /* engine_send.c: what a peer sends */
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us);
+/* An opening stream to p failed because p never answered: logged at warn
+ * (once per hold: the program sees this failure), and new streams to p
+ * fail at once for UNREACHABLE_HOLD_MS. */
+void engine_peer_unreachable(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+/* New streams to p fail at once now (SRM_ERR_UNREACHABLE); logs that once. */
+bool engine_peer_held(struct peer *p, uint64_t now_ms);
 
 /* engine_rdv.c */
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen);

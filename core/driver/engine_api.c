@@ -47,6 +47,11 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	}
 	uint64_t now = clock_now_us();
 	struct peer *p = &e->peers[peer];
+	if (engine_peer_held(p, now / 1000)) {
+		pthread_mutex_unlock(&e->lock);
+		engine_fd_close(e, fd);
+		return SRM_ERR_UNREACHABLE;
+	}
 	struct conn *c = engine_peer_conn(e, p, now);
 	uint64_t id;
 	int rc = c ? conn_stream_open(c, port, now, &id) : SRM_ERR_NOMEM;
@@ -61,6 +66,7 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	b->state = SRM_ERR_AGAIN;
 	b->prefill = prefill;
 	b->open_port = port;
+	b->opened_ms = now / 1000;
 	*stream = b->handle;
 	session_want_handshake(p->session, now / 1000);
 	/* The OPEN, or the INIT carrying it, leaves from this thread. */

@@ -128,6 +128,8 @@ static void drain_prefill(struct srm_engine *e, struct bridge *b)
 void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_reset)
 {
 	struct conn *c = b->peer->conn;
+	if (error == SRM_ERR_UNREACHABLE && b->state == SRM_ERR_AGAIN && !b->listen_port)
+		engine_peer_unreachable(e, b->peer, clock_now_ms());
 	if (c) {
 		if (send_reset)
 			conn_stream_reset(c, b->stream_id, RESET_ABORTED);

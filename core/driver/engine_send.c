@@ -1,7 +1,8 @@
 /*
  * engine_send.c — what one peer sends: its handshake to every path it may be
  * at, then the transport's packets, padded, sealed straight into the send
- * batch (engine_udp.c) or onto another path (engine_path.c).
+ * batch (engine_udp.c) or onto another path (engine_path.c); and what a
+ * failed handshake means for the streams waiting on it.
  */
 #include <string.h>
 
@@ -29,6 +30,77 @@ static size_t pad_to(const struct srm_engine *e, const struct conn *c, size_t le
 	return mtu;
 }
 
+/* ---- A peer that does not answer --------------------------------------- */
+
+/* An outgoing stream still opening, opened less than a connect timeout
+ * ago: the attempt that just failed began before it (the warm-up's, or the
+ * path manager's), and the stream is owed an attempt of its own. */
+static bool stream_still_owed(const struct srm_engine *e, struct peer *p, uint64_t now_ms)
+{
+	struct bridge *b, *tmp;
+	HASH_ITER(hh_peer, p->bridges, b, tmp)
+		if (b->state == SRM_ERR_AGAIN && !b->listen_port &&
+		    now_ms - b->opened_ms < e->cfg.connect_timeout_ms)
+			return true;
+	return false;
+}
+
+/* The session's handshake attempt timed out.  A program's stderr hears of
+ * it (warn) only when a connection of its fails for good: an attempt a
+ * stream outlives is tried again, and one nothing waited on is info. */
+static void handshake_failed(struct srm_engine *e, struct peer *p, uint64_t now_ms)
+{
+	if (stream_still_owed(e, p, now_ms)) {
+		LOG_INFO(p->cfg.name, "handshake failed: peer unreachable; trying again for a connection "
+				      "still waiting");
+		session_want_handshake(p->session, now_ms);
+		return;
+	}
+	bool lost = false, opening = false;
+	struct bridge *b, *tmp;
+	HASH_ITER(hh_peer, p->bridges, b, tmp) {
+		if (b->state == SRM_ERR_AGAIN && !b->listen_port)
+			opening = true; /* reported by engine_peer_unreachable */
+		else
+			lost = true;
+	}
+	struct peer *cp = &e->peers[p->parent];
+	if (lost)
+		LOG_WARN(p->cfg.name, "handshake failed: peer unreachable; its connections end");
+	else if (!opening && now_ms >= cp->unreachable_until_ms)
+		LOG_INFO(p->cfg.name, "handshake failed: peer unreachable");
+	engine_peer_drop_conn(e, p, SRM_ERR_UNREACHABLE);
+}
+
+void engine_peer_unreachable(struct srm_engine *e, struct peer *p, uint64_t now_ms)
+{
+	struct peer *cp = &e->peers[p->parent];
+	if (now_ms < cp->unreachable_until_ms)
+		return; /* told already */
+	LOG_WARN(p->cfg.name, "handshake failed: peer unreachable");
+	cp->unreachable_ms = now_ms;
+	cp->unreachable_until_ms = now_ms + UNREACHABLE_HOLD_MS;
+	cp->unreachable_told = false;
+}
+
+bool engine_peer_held(struct peer *p, uint64_t now_ms)
+{
+	if (now_ms >= p->unreachable_until_ms)
+		return false;
+	/* The peer reached us since: it is not unreachable. */
+	if (session_established(p->session) || session_peer_init_ms(p->session) >= p->unreachable_ms) {
+		p->unreachable_until_ms = 0;
+		return false;
+	}
+	if (!p->unreachable_told) {
+		p->unreachable_told = true;
+		LOG_INFO(p->cfg.name, "unreachable %.1f s ago: new connections fail at once for %.1f s more",
+			 (double)(now_ms - p->unreachable_ms) / 1000,
+			 (double)(p->unreachable_until_ms - now_ms) / 1000);
+	}
+	return true;
+}
+
 void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 {
 	uint64_t now_ms = now_us / 1000;
@@ -48,8 +120,7 @@ void engine_peer_flush(struct srm_engine *e, struct peer *p, uint64_t now_us)
 		engine_send_handshake(e, p, hs, n, targets, target_count);
 
 	if (p->conn && session_failed(p->session)) {
-		LOG_WARN(p->cfg.name, "handshake failed: peer unreachable");
-		engine_peer_drop_conn(e, p, SRM_ERR_UNREACHABLE);
+		handshake_failed(e, p, now_ms);
 		return;
 	}
 	if (!p->conn || !session_established(p->session) || path_active(p->paths)->kind == PATH_NONE)

@@ -66,6 +66,7 @@ struct session {
 	int have_peer_ts;
 	uint64_t responded_ms;
 	int responded;
+	uint64_t peer_init_ms;   /* the peer's last INIT we accepted; 0: none */
 
 	/* Cookie for mac2, and the mac1 a cookie reply must answer. */
 	uint8_t cookie[COOKIE_BYTES];
@@ -440,6 +441,7 @@ int session_receive_init(struct session *s, const struct noise_init *in, uint64_
 	 * it is unreachable, and must not fail what this INIT opens. */
 	s->failed = 0;
 	s->error = 0;
+	s->peer_init_ms = now_ms;
 
 	if (s->hs_sent && s->attempt) {
 		if (s->we_are_higher) {
@@ -680,6 +682,11 @@ int session_open(struct session *s, const uint8_t *pkt, size_t len, uint8_t *pla
 int session_established(const struct session *s)
 {
 	return s->cur && s->cur->sent < REJECT_AFTER_PACKETS;
+}
+
+uint64_t session_peer_init_ms(const struct session *s)
+{
+	return s->peer_init_ms;
 }
 
 int session_failed(const struct session *s)

@@ -178,6 +178,9 @@ int session_established(const struct session *s);
  * (timeout) or SRM_ERR_VERSION. */
 int session_failed(const struct session *s);
 int session_error(const struct session *s);
+/* When the peer's last INIT passed (authenticated and fresh: the peer
+ * reached us); 0 if none has. */
+uint64_t session_peer_init_ms(const struct session *s);
 /* The peer's boot id from the latest handshake; 0 before any.  A fresh
  * INIT we answered counts before its key confirmation (a restarted peer's
  * early frames belong to its new boot). */

@@ -6,6 +6,10 @@
 #   - its connection to the peer fails with an errno (by name and by virtual
 #     address), it does not crash, and its local traffic still works;
 #   - `srmudp run` refuses to start it: one line naming the variable, exit 1.
+# And with a good configuration but a peer that never answers (issue 18,
+# item 4): a program that tries each address of the peer's name (IPv4 and
+# IPv6, as libpq and redis-cli do) fails after one connect timeout, not
+# two, with one warning on its stderr.
 #
 # Exit 0 pass, 1 fail.
 set -uo pipefail
@@ -95,4 +99,33 @@ for c in "${cases[@]}"; do
 	}
 	check "srmudp run, $label: refused with one line, exit 1" run_ok
 done
+
+# A peer that never answers (nothing on UDP_B): every address of "b" is
+# tried in turn, like libpq; the second fails at once.
+cat >"$WORK/both.py" <<'EOF'
+import errno, socket, sys, time
+t0 = time.monotonic()
+addrs = socket.getaddrinfo("b", int(sys.argv[1]), type=socket.SOCK_STREAM)
+out = []
+for fam, typ, proto, _, sa in addrs:
+    s = socket.socket(fam, typ, proto)
+    try:
+        s.connect(sa)
+        out.append("connected")
+    except OSError as e:
+        out.append(errno.errorcode.get(e.errno, str(e.errno)))
+    s.close()
+print("%d %s %.2f" % (len(addrs), ",".join(out), time.monotonic() - t0))
+EOF
+timeout 60 env "${ENV_A[@]}" SRMUDP_LOG=warn SRMUDP_LOG_FILE= SRMUDP_CONNECT_TIMEOUT=2s \
+	"$CLI" run -- python3 "$WORK/both.py" "$port" >"$WORK/out" 2>"$WORK/err"
+read -r naddr results secs <"$WORK/out"
+echo "      ${naddr:-?} addresses: ${results:-?} in ${secs:-?} s; stderr: $(tr '\n' '|' <"$WORK/err")"
+want=$(for ((i = 0; i < ${naddr:-1}; i++)); do printf 'EHOSTUNREACH\n'; done | paste -sd,)
+check "unreachable peer: both addresses tried" test "${naddr:-0}" -ge 2
+check "unreachable peer: every try fails EHOSTUNREACH" test "${results:-}" = "$want"
+check "unreachable peer: one connect timeout in all (${secs:-?} s, timeout 2 s)" \
+	awk -v s="${secs:-99}" 'BEGIN { exit !(s >= 1.8 && s < 3.5) }'
+check "unreachable peer: one warning on the program's stderr" \
+	test "$(grep -c 'handshake failed' "$WORK/err")" -eq 1
 srm_finish
