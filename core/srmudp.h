@@ -146,6 +146,9 @@ SRM_EXPORT SRM_MUST_CHECK int srm_config_from_env(struct srm_config *cfg,
 						  char *err, size_t errlen);
 SRM_EXPORT void srm_config_defaults(struct srm_config *cfg);
 SRM_EXPORT void srm_config_free(struct srm_config *cfg);
+/* The configured peer whose name is a typo away from name (at most two
+ * edits, one per three letters), for a hint; NULL if none is. */
+SRM_EXPORT const char *srm_peer_suggest(const struct srm_config *cfg, const char *name);
 
 /* ---- Engine ------------------------------------------------------------- */
 

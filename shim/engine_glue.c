@@ -190,6 +190,17 @@ int glue_peer_index(const char *name)
 	return -1;
 }
 
+void glue_peer_hint(const char *name)
+{
+	const struct srm_config *c;
+	const char *near;
+
+	if (!name || !glue_enabled() || !(c = glue_config()) || !(near = srm_peer_suggest(c, name)))
+		return;
+	glue_log(SRM_LOG_INFO, "no peer named %s (did you mean %s?); asking the system resolver",
+		 name, near);
+}
+
 const char *glue_peer_name(int idx)
 {
 	const struct srm_config *c = glue_config();
@@ -272,8 +283,7 @@ static srm_engine *start_locked(int allow_ephemeral_fallback)
 		start_failed = 1;
 		return NULL;
 	}
-	glue_log(SRM_LOG_INFO, "engine started on UDP port %d", srm_engine_udp_port(engine));
-	return engine;
+	return engine; /* the engine logs its start */
 }
 
 srm_engine *glue_engine(void)

@@ -41,6 +41,8 @@ int glue_fd_is_engine(int fd);
 srm_ends *glue_ends(pid_t pid);
 void glue_log(enum srm_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* name is no peer's: if it is one edit from one (a typo), say so at info. */
+void glue_peer_hint(const char *name);
 
 /* The configured UDP port (SRMUDP_LISTEN), 0 when ephemeral. */
 int glue_fixed_udp_port(void);

@@ -19,9 +19,14 @@
 
 static int peer_of_name(const char *name)
 {
+	int idx;
+
 	if (!name || !*name || !glue_enabled())
 		return -1;
-	return glue_peer_index(name);
+	idx = glue_peer_index(name);
+	if (idx < 0)
+		glue_peer_hint(name); /* "bpb": the system resolver will not know it */
+	return idx;
 }
 
 static int lookup_family(int idx, int family, const char *name, const char *service,

@@ -126,10 +126,12 @@ static void print_peer(FILE *f, const struct json_node *p)
 	const struct json_node *pa = json_get(p, "path");
 	const char *kind = jstr(pa, "kind", b, sizeof(b));
 	char addr[64];
+	/* A session that ended keeps its last path: say it was. */
+	const char *was = json_get_true(p, "established") ? "" : "was ";
 	if (strcmp(kind, "direct") == 0)
-		snprintf(path, sizeof(path), "direct %s", jstr(pa, "address", addr, sizeof(addr)));
+		snprintf(path, sizeof(path), "%sdirect %s", was, jstr(pa, "address", addr, sizeof(addr)));
 	else if (strcmp(kind, "relayed") == 0)
-		snprintf(path, sizeof(path), "relayed");
+		snprintf(path, sizeof(path), "%srelayed", was);
 	else
 		snprintf(path, sizeof(path), "%s", json_get_true(p, "established") ? kind : "-");
 	if (json_get_num(p, "rtt_ms", &v) && json_get_true(p, "established"))

@@ -678,6 +678,28 @@ const char *config_suggest(const char *name, size_t n)
 	return near;
 }
 
+const char *srm_peer_suggest(const struct srm_config *cfg, const char *name)
+{
+	char low[SRM_PEER_NAME_MAX + 1];
+	size_t n = strlen(name), best = 3;
+	const char *near = NULL;
+
+	if (n == 0 || n > SRM_PEER_NAME_MAX)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		size_t d = distance(low, n, cfg->peers[i].name);
+
+		/* one edit per three letters at most: "db" is no typo of "ab" */
+		if (d > 0 && d < best && d * 3 <= strlen(cfg->peers[i].name)) {
+			best = d;
+			near = cfg->peers[i].name;
+		}
+	}
+	return near;
+}
+
 /* Unknown SRMUDP_* variables are probably typos: say so, but carry on. */
 static void warn_unknown_env(const struct srm_config *cfg)
 {

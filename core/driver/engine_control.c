@@ -58,8 +58,11 @@ static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 	json_out_printf(d, "\"handshake_age_ms\":%lld,",
 			age == UINT64_MAX ? -1LL : (long long)age);
 	json_out_printf(d, "\"cipher\":\"%s\",", session_cipher_name(p->session));
-	json_out_printf(d, "\"rtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"min_rtt_ms\":%.3f,",
-			st.srtt_us / 1000.0, st.rttvar_us / 1000.0, st.min_rtt_us / 1000.0);
+	/* Without transport state (the session ended) there is no RTT to
+	 * tell, not one of 0. */
+	if (p->conn)
+		json_out_printf(d, "\"rtt_ms\":%.3f,\"rttvar_ms\":%.3f,\"min_rtt_ms\":%.3f,",
+				st.srtt_us / 1000.0, st.rttvar_us / 1000.0, st.min_rtt_us / 1000.0);
 	double loss = st.packets_sent ? (double)st.packets_lost / (double)st.packets_sent : 0;
 	json_out_printf(d, "\"loss\":%.5f,\"cwnd_bytes\":%llu,\"pmtu\":%u,", loss,
 			(unsigned long long)st.cwnd_bytes, st.pmtu);

@@ -68,6 +68,11 @@ struct session {
 	int responded;
 	uint64_t peer_init_ms;   /* the peer's last INIT we accepted; 0: none */
 
+	/* When the newest current keypair was made, kept after it expires
+	 * (status shows the age of the last handshake, not "never"). */
+	uint64_t last_cur_ms;
+	int had_cur;
+
 	/* Cookie for mac2, and the mac1 a cookie reply must answer. */
 	uint8_t cookie[COOKIE_BYTES];
 	uint64_t cookie_ms;
@@ -577,6 +582,8 @@ int session_receive_resp(struct session *s, const uint8_t *pkt, size_t len, uint
 	keypair_free(s, s->prev);
 	s->prev = s->cur;
 	s->cur = kp;
+	s->last_cur_ms = kp->birth_ms;
+	s->had_cur = 1;
 	if (s->next)
 		s->next->confirmable = 0;
 	s->responded = 0;
@@ -668,6 +675,8 @@ int session_open(struct session *s, const uint8_t *pkt, size_t len, uint8_t *pla
 		keypair_free(s, s->prev);
 		s->prev = s->cur;
 		s->cur = kp;
+		s->last_cur_ms = kp->birth_ms;
+		s->had_cur = 1;
 		s->next = NULL;
 		s->responded = 0;
 	}
@@ -709,7 +718,7 @@ uint64_t session_peer_boot_id(const struct session *s)
 
 uint64_t session_handshake_age_ms(const struct session *s, uint64_t now_ms)
 {
-	return s->cur ? now_ms - s->cur->birth_ms : UINT64_MAX;
+	return s->had_cur ? now_ms - s->last_cur_ms : UINT64_MAX;
 }
 
 const char *session_cipher_name(const struct session *s)

@@ -185,7 +185,8 @@ uint64_t session_peer_init_ms(const struct session *s);
  * INIT we answered counts before its key confirmation (a restarted peer's
  * early frames belong to its new boot). */
 uint64_t session_peer_boot_id(const struct session *s);
-/* Age of the current keypair; UINT64_MAX without one. */
+/* Time since the last handshake completed (the newest current keypair was
+ * made), also after its keys expired; UINT64_MAX if none ever did. */
 uint64_t session_handshake_age_ms(const struct session *s, uint64_t now_ms);
 /* AEAD in use on the current keypair (for logs): "chacha20-poly1305",
  * "aes-256-gcm" or "none". */

@@ -9,7 +9,8 @@
 # And with a good configuration but a peer that never answers (issue 18,
 # item 4): a program that tries each address of the peer's name (IPv4 and
 # IPv6, as libpq and redis-cli do) fails after one connect timeout, not
-# two, with one warning on its stderr.
+# two, with one warning on its stderr.  One log line says the engine
+# started, and a name one typo from a peer's gets a hint.
 #
 # Exit 0 pass, 1 fail.
 set -uo pipefail
@@ -128,4 +129,19 @@ check "unreachable peer: one connect timeout in all (${secs:-?} s, timeout 2 s)"
 	awk -v s="${secs:-99}" 'BEGIN { exit !(s >= 1.8 && s < 3.5) }'
 check "unreachable peer: one warning on the program's stderr" \
 	test "$(grep -c 'handshake failed' "$WORK/err")" -eq 1
+
+# One line for the engine's start, and a hint for a mistyped peer name
+# (issue 18, item 7): "bpb" goes to the system resolver, with a hint.
+timeout 60 env "${ENV_A[@]}" SRMUDP_PEERS="bob=$PUB_B@127.0.0.1:$UDP_B" SRMUDP_LOG_FILE="$WORK/typo.log" \
+	SRMUDP_LISTEN=127.0.0.1:0 SRMUDP_WARMUP=on LD_PRELOAD="$SHIM" python3 -c '
+import socket, time
+try:
+    socket.getaddrinfo("bpb", 80)
+except OSError:
+    pass
+time.sleep(0.5)' >/dev/null 2>&1
+# (the engine's own line, with its peer count; not a second one from the preload)
+check "one log line for the engine's start" \
+	bash -c "grep -q 'engine started' '$WORK/typo.log' && ! grep 'engine started' '$WORK/typo.log' | grep -vq ' with [0-9]* peers'"
+check "a mistyped peer name gets a hint" grep -q 'no peer named bpb (did you mean bob?)' "$WORK/typo.log"
 srm_finish

@@ -10,7 +10,8 @@
 #     (made non-zero by datagrams this test sends to S: a bad version, a
 #     DATA packet for an unknown receiver index);
 #   - documents with unknown fields are shown, truncated ones and stuck
-#     engines skipped (fake engines on sockets this test makes);
+#     engines skipped (fake engines on sockets this test makes); a peer
+#     whose session ended shows "was direct ADDR" and no RTT;
 #   - a `srmudp rendezvous` is listed with its counters;
 #   - --watch redraws (ANSI clear) and stops on SIGINT with exit 0;
 #   - kill -9 of C leaves its socket; the next status removes it;
@@ -141,6 +142,10 @@ docs = {
                b'"fingerprint":"ABCDEFGH","path":{"kind":"direct","address":"[::1]:9"},'
                b'"established":true,"rtt_ms":1.5e0,"streams":[{"id":1,"port":80,"state":"open",'
                b'"direction":"out","extra":true}],"more":"x","drops":{"auth":3}}]}\n',
+    # a session that ended: its last path, no RTT, the last handshake's age
+    "3999994": b'{"pid":3999994,"program":"ended","udp_port":8,"peers":[{"name":"gone",'
+               b'"fingerprint":"ZYXWVUTS","path":{"kind":"direct","address":"127.0.0.1:9"},'
+               b'"established":false,"handshake_age_ms":200000,"streams":[]}]}\n',
     "3999992": b'{"pid": 3999992, "peers": [ {"name": "trunc',   # cut short
     "3999993": None,                                           # never answers
 }
@@ -175,6 +180,9 @@ check "a document with unknown fields is shown (name escaped, control char repla
 	bash -c "grep -qE '^engine 3999991 +fu\?ture +udp 7' odd.txt && grep -qE '^ +p\"q +ABCDEFGH +direct \[::1\]:9 ' odd.txt && grep -q 'new-reason 5' odd.txt && grep -qE '^      drops: auth 3\$' odd.txt"
 check "a truncated document and a stuck engine are skipped, the real one shown" \
 	bash -c "! grep -qE '^engine 399999[23]' odd.txt && grep -qE '^engine $spid ' odd.txt"
+timeout 20 "$SRMUDP" status 3999994 >ended.txt 2>&1
+check "a session that ended: 'was direct', no RTT, the last handshake's age (not never)" \
+	grep -qE '^ +gone +ZYXWVUTS +was direct 127\.0\.0\.1:9 +- .* 3m$' ended.txt
 timeout 20 "$SRMUDP" status --json 3999991 3999992 3999993 >odd.json 2>&1
 check "--json: only the well-formed document, valid JSON" \
 	python3 -c "import json; d=json.load(open('odd.json')); assert [e['pid'] for e in d]==[3999991]"
@@ -259,5 +267,6 @@ timeout 10 "$SRMUDP" status "$spid" "$cpid" >st4.txt 2>&1
 check "no engines: says so" grep -q 'no srmudp engines running' st4.txt
 timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st4.json 2>&1
 check "no engines: --json prints []" python3 -c "import json; assert json.load(open('st4.json')) == []"
+
 
 srm_finish

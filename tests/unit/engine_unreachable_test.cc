@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sodium.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,6 +137,36 @@ protected:
 		return rc;
 	}
 
+	// The status document that describes peer (engines of one process
+	// are PID.sock, PID-2.sock, ...: try each).
+	static std::string control_doc(const char *peer)
+	{
+		char rd[256];
+		if (srm_runtime_dir(rd, sizeof(rd)) != 0)
+			return "";
+		std::string want = std::string("\"name\":\"") + peer + "\"";
+		for (int n = 0; n < 64; n++) {
+			std::string path = std::string(rd) + "/" + std::to_string(getpid()) +
+					   (n ? "-" + std::to_string(n + 1) : "") + ".sock";
+			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			sockaddr_un sa{};
+			sa.sun_family = AF_UNIX;
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
+			std::string out;
+			if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0) {
+				char buf[4096];
+				pollfd p{fd, POLLIN, 0};
+				ssize_t got;
+				while (poll(&p, 1, 2000) == 1 && (got = read(fd, buf, sizeof(buf))) > 0)
+					out.append(buf, (size_t)got);
+			}
+			close(fd);
+			if (out.find(want) != std::string::npos)
+				return out;
+		}
+		return "";
+	}
+
 	// Lines of dir/LOG containing what.
 	int lines_with(const char *log, const std::string &what)
 	{
@@ -171,6 +203,11 @@ TEST_F(Unreachable, NextOpenFailsAtOnceThenRetriesAfterTheHold)
 	close(fd);
 	EXPECT_EQ(lines_with("a.log", "warn peer=b: handshake failed"), 1);
 	EXPECT_EQ(lines_with("a.log", "new connections fail at once"), 1);
+	// Status (item 7): no transport state, so no RTT (not one of 0).
+	std::string doc = control_doc("b");
+	EXPECT_NE(doc.find("\"name\":\"b\""), std::string::npos) << doc;
+	EXPECT_EQ(doc.find("\"rtt_ms\""), std::string::npos) << doc;
+
 	// After the hold a new open really tries again, for a whole timeout.
 	usleep(3200 * 1000);
 	uint64_t t1 = mono_ms();
