@@ -320,8 +320,12 @@ SRM_EXPORT const char *srm_drop_reason_name(enum srm_drop_reason r);
  * loss, windows, streams, drop counters; docs/OPERATIONS.md) to its own
  * user on an AF_UNIX socket RUNDIR/PID.sock.  RUNDIR is
  * $XDG_RUNTIME_DIR/srmudp, else /run/user/UID/srmudp, else
- * /dev/shm/srmudp-UID, else /tmp/srmudp-UID; it is created with mode 0700.  Returns 0, SRM_ERR_IO,
- * or SRM_ERR_PERM when the directory is not ours alone. */
+ * /dev/shm/srmudp-UID, else /tmp/srmudp-UID; it is created with mode 0700.
+ * If that directory is not ours alone (another user made it first, it is
+ * open to others, or it is a link), RUNDIR is a private RUNDIR.XXXXXX
+ * beside it instead (made once, found again by every process of ours;
+ * one warning per process).  Returns 0, SRM_ERR_IO, or SRM_ERR_PERM when
+ * no private directory can be made either. */
 SRM_EXPORT int srm_runtime_dir(char *out, size_t len);
 /* Remove sockets in dir whose process is gone. */
 SRM_EXPORT void srm_control_sweep(const char *dir);

@@ -393,6 +393,25 @@ static size_t collect(const char *own, struct engine_doc *docs, int npids, char 
 	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
 	snprintf(dir, sizeof(dir), "/tmp/srmudp-%u", (unsigned)geteuid());
 	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
+	/* Private fallbacks (DIR.XXXXXX), made where another user squatted
+	 * the usual directory (srm_runtime_dir). */
+	char own_pattern[216];
+	snprintf(own_pattern, sizeof(own_pattern), "%s.??????", own);
+	const char *const fallbacks[] = { own_pattern, "/run/user/%u/srmudp.??????",
+					  "/dev/shm/srmudp-%u.??????", "/tmp/srmudp-%u.??????" };
+	for (size_t p = 0; p < sizeof(fallbacks) / sizeof(fallbacks[0]); p++) {
+		char pattern[216];
+		glob_t g;
+		if (p)
+			snprintf(pattern, sizeof(pattern), fallbacks[p], (unsigned)geteuid());
+		else
+			snprintf(pattern, sizeof(pattern), "%s", fallbacks[p]);
+		if (glob(pattern, 0, NULL, &g) != 0)
+			continue;
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			scan_trusted(g.gl_pathv[i], seen, &nseen, docs, &count, npids, pids);
+		globfree(&g);
+	}
 	if (geteuid() == 0) {
 		static const char *const patterns[] = { "/run/user/*/srmudp", "/dev/shm/srmudp-*",
 							"/tmp/srmudp-*" };

@@ -1,9 +1,12 @@
 /*
  * control.c — the status control socket shared by engines and rendezvous
- * servers (see control.h), and the runtime directory it lives in.
+ * servers (see control.h), and the runtime directory it lives in (with a
+ * private fallback when another user squats the usual one).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <glob.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -17,6 +20,7 @@
 
 #include "sys.h"
 #include "control.h"
+#include "log.h"
 #include "srmudp.h"
 
 /* A status client gets its document within this time or not at all: the
@@ -26,7 +30,17 @@
  * loop's UDP sockets. */
 #define CONTROL_ACCEPTS_PER_WAKE 4
 
-int srm_runtime_dir(char *out, size_t len)
+/* A directory we may put sockets in: a real directory (not a link), ours,
+ * closed to group and others. */
+static bool dir_is_ours(const char *dir, struct stat *st)
+{
+	return lstat(dir, st) == 0 && S_ISDIR(st->st_mode) && st->st_uid == geteuid() &&
+	       !(st->st_mode & 077);
+}
+
+/* The usual place: the first of $XDG_RUNTIME_DIR/srmudp, /run/user/UID/srmudp,
+ * /dev/shm/srmudp-UID, /tmp/srmudp-UID whose parent exists. */
+static void usual_dir(char *out, size_t len)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	struct stat st;
@@ -41,14 +55,86 @@ int srm_runtime_dir(char *out, size_t len)
 		snprintf(out, len, "/dev/shm/srmudp-%u", (unsigned)geteuid());
 	else
 		snprintf(out, len, "/tmp/srmudp-%u", (unsigned)geteuid());
-	if (mkdir(out, 0700) != 0 && errno != EEXIST)
-		return SRM_ERR_IO;
-	/* Someone else's directory, or one others may write to, is not ours
-	 * to put a socket in. */
-	if (lstat(out, &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
-	    (st.st_mode & 077))
-		return SRM_ERR_PERM;
+}
+
+/* The first private fallback USUAL.XXXXXX that is ours, into out. */
+static bool find_fallback(const char *usual, char *out, size_t len)
+{
+	char pattern[PATH_MAX];
+	glob_t g;
+	struct stat st;
+	bool found = false;
+	if ((size_t)snprintf(pattern, sizeof(pattern), "%s.??????", usual) >= sizeof(pattern) ||
+	    glob(pattern, 0, NULL, &g) != 0)
+		return false;
+	for (size_t i = 0; i < g.gl_pathc && !found; i++)
+		if (dir_is_ours(g.gl_pathv[i], &st) && strlen(g.gl_pathv[i]) < len) {
+			snprintf(out, len, "%s", g.gl_pathv[i]);
+			found = true;
+		}
+	globfree(&g);
+	return found;
+}
+
+/* The usual directory exists but is not ours alone (another local user
+ * made it first, or it is a link): the sockets go to a private directory
+ * beside it instead, USUAL.XXXXXX (mkdtemp: a fresh name of ours, mode
+ * 0700), which every later process of ours finds again (the first of them
+ * that is ours) and `srmudp status` scans too.  Told once per process. */
+static int fall_back(const char *usual, const struct stat *bad, char *out, size_t len)
+{
+	static atomic_bool told;
+	char made[PATH_MAX];
+	if (!find_fallback(usual, out, len)) {
+		if ((size_t)snprintf(made, sizeof(made), "%s.XXXXXX", usual) >= sizeof(made) ||
+		    !mkdtemp(made)) {
+			snprintf(out, len, "%s", usual);
+			return SRM_ERR_PERM;
+		}
+		/* Another process may have made one at the same time: all
+		 * settle on the first. */
+		if (!find_fallback(usual, out, len)) {
+			rmdir(made);
+			snprintf(out, len, "%s", usual);
+			return SRM_ERR_PERM;
+		}
+		if (strcmp(out, made) != 0)
+			rmdir(made);
+	}
+	if (!atomic_exchange(&told, true)) {
+		if (S_ISLNK(bad->st_mode))
+			log_write(SRM_LOG_WARN, NULL, "runtime directory %s is a symbolic link: using %s",
+				  usual, out);
+		else
+			log_write(SRM_LOG_WARN, NULL,
+				  "runtime directory %s is not ours alone (owner uid %u, mode %04o): "
+				  "using %s",
+				  usual, (unsigned)bad->st_uid, (unsigned)(bad->st_mode & 07777), out);
+	}
 	return 0;
+}
+
+int srm_runtime_dir(char *out, size_t len)
+{
+	char usual[PATH_MAX];
+	struct stat st;
+	usual_dir(usual, sizeof(usual));
+	if (mkdir(usual, 0700) != 0 && errno != EEXIST) {
+		snprintf(out, len, "%s", usual);
+		return SRM_ERR_IO;
+	}
+	if (dir_is_ours(usual, &st)) {
+		if ((size_t)snprintf(out, len, "%s", usual) >= len)
+			return SRM_ERR_INVALID;
+		return 0;
+	}
+	/* Someone else's directory, one others may write to, or a link, is
+	 * not ours to put a socket in. */
+	if (lstat(usual, &st) != 0) {
+		snprintf(out, len, "%s", usual);
+		return SRM_ERR_IO;
+	}
+	return fall_back(usual, &st, out, len);
 }
 
 static bool has_suffix(const char *name, const char *suffix)

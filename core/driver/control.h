@@ -4,7 +4,7 @@
  *
  * The socket is RUNDIR/PID.sock (the Nth in one process: PID-N.sock), where
  * RUNDIR is srm_runtime_dir(), mode 0600 in a directory of mode 0700 that
- * must belong to us.  A client of the same user (or root, checked with
+ * must belong to us (else a private RUNDIR.XXXXXX beside it).  A client of the same user (or root, checked with
  * SO_PEERCRED) that connects gets one JSON document and the connection
  * closes.  Sockets left by crashed processes are removed by the next
  * server or status client that finds nobody answering on them

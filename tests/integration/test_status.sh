@@ -15,6 +15,8 @@
 #   - a `srmudp rendezvous` is listed with its counters;
 #   - --watch redraws (ANSI clear) and stops on SIGINT with exit 0;
 #   - kill -9 of C leaves its socket; the next status removes it;
+#   - a runtime directory another user made first is not used: engines
+#     and status use a private one beside it, and say so once;
 #   - runtime directory 0700, sockets 0600, and another uid (nobody, via
 #     setpriv, when root) can neither connect nor see the engines.
 # Traffic stays on 127.0.0.1.
@@ -268,5 +270,30 @@ check "no engines: says so" grep -q 'no srmudp engines running' st4.txt
 timeout 10 "$SRMUDP" status --json "$spid" "$cpid" >st4.json 2>&1
 check "no engines: --json prints []" python3 -c "import json; assert json.load(open('st4.json')) == []"
 
+
+echo "== a squatted runtime directory (issue 18, item 5)"
+# Another user made the directory first (root: really another uid; else
+# one open to everyone): engines and status use a private one beside it.
+squat=$tmp/squat
+mkdir -p "$squat" && chmod 0700 "$squat"
+mkdir -m 0777 "$squat/srmudp" && chmod 0777 "$squat/srmudp"
+[[ $(id -u) -eq 0 ]] && chown nobody "$squat/srmudp" 2>/dev/null
+env XDG_RUNTIME_DIR="$squat" SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:0 "SRMUDP_PEERS=srv=$S@127.0.0.1:$uS" \
+	SRMUDP_WARMUP=on SRMUDP_LOG_FILE=squat.log "$SRMUDP" run -- sleep 30 >/dev/null 2>&1 &
+qpid=$!
+pids+=($qpid)
+for _ in $(seq 50); do
+	XDG_RUNTIME_DIR=$squat timeout 10 "$SRMUDP" status "$qpid" >sq.txt 2>sq.err
+	grep -qE "^engine $qpid " sq.txt && break
+	sleep 0.1
+done
+check "status finds the engine past a squatted runtime directory" grep -qE "^engine $qpid +sleep" sq.txt
+check "status says the directory is not ours, and where it looks instead" \
+	grep -qE "runtime directory $squat/srmudp is not ours alone .*: using $squat/srmudp\.[A-Za-z0-9]{6}" sq.err
+check "the engine warned once" test "$(grep -c 'is not ours alone' squat.log)" -eq 1
+check "the private directory is ours, mode 0700" \
+	bash -c "stat -c '%a %u' $squat/srmudp.?????? | grep -qx '700 $(id -u)'"
+check "nothing of ours in the squatted one" bash -c "! ls $squat/srmudp | grep -q ."
+kill "$qpid" 2>/dev/null
 
 srm_finish

@@ -95,13 +95,70 @@ TEST_F(Control, ListensAnswersAndRemoves)
 	EXPECT_NE(access(name.c_str(), F_OK), 0);
 }
 
-TEST_F(Control, UnusableRuntimeDirectoryIsNamed)
+// Issue 18, item 5: a runtime directory another user made first (or one
+// open to others, or a link) is not used; a private one beside it is, the
+// same for every later call, and the control socket works there.
+void ExpectPrivateFallback(const std::string &usual)
+{
+	char a[256], b[256];
+	ASSERT_EQ(srm_runtime_dir(a, sizeof(a)), 0);
+	std::string got = a;
+	EXPECT_EQ(got.rfind(usual + ".", 0), 0u) << got;
+	EXPECT_EQ(got.size(), usual.size() + 7) << got;
+	struct stat st;
+	ASSERT_EQ(lstat(a, &st), 0);
+	EXPECT_TRUE(S_ISDIR(st.st_mode));
+	EXPECT_EQ(st.st_uid, geteuid());
+	EXPECT_EQ(st.st_mode & 0777, 0700u);
+	ASSERT_EQ(srm_runtime_dir(b, sizeof(b)), 0);
+	EXPECT_EQ(std::string(b), got) << "every process finds the same one again";
+
+	char path[108];
+	int fd = control_listen(path, sizeof(path));
+	ASSERT_GE(fd, 0);
+	EXPECT_EQ(std::string(path).rfind(got + "/", 0), 0u) << path;
+	control_remove(path);
+	close(fd);
+}
+
+TEST_F(Control, RuntimeDirectoryOpenToOthersIsNotUsed)
 {
 	std::string dir = base_ + "/srmudp";
 	ASSERT_EQ(mkdir(dir.c_str(), 0755), 0); // others may read it: not ours to use
+	chmod(dir.c_str(), 0777);
+	ExpectPrivateFallback(dir);
+}
+
+TEST_F(Control, RuntimeDirectoryThatIsALinkIsNotUsed)
+{
+	std::string elsewhere = base_ + "/elsewhere", dir = base_ + "/srmudp";
+	ASSERT_EQ(mkdir(elsewhere.c_str(), 0700), 0);
+	ASSERT_EQ(symlink(elsewhere.c_str(), dir.c_str()), 0);
+	ExpectPrivateFallback(dir);
+}
+
+TEST_F(Control, RuntimeDirectoryOfAnotherUserIsNotUsed)
+{
+	if (geteuid() != 0)
+		GTEST_SKIP() << "needs root to make a directory another uid owns";
+	std::string dir = base_ + "/srmudp";
+	ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+	ASSERT_EQ(chown(dir.c_str(), 65534, 65534), 0);
+	ExpectPrivateFallback(dir);
+}
+
+TEST_F(Control, UnusableRuntimeDirectoryIsNamed)
+{
+	// Not even a private directory can be made beside it: named.
+	if (geteuid() == 0)
+		GTEST_SKIP() << "root writes anywhere";
+	std::string dir = base_ + "/srmudp";
+	ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+	ASSERT_EQ(chmod(base_.c_str(), 0500), 0);
 	char path[108];
 	EXPECT_EQ(control_listen(path, sizeof(path)), SRM_ERR_PERM);
 	EXPECT_EQ(std::string(path), dir);
+	chmod(base_.c_str(), 0700);
 }
 
 } // namespace
