@@ -13,6 +13,11 @@
  * through the first socket of their address family: deploy one listen
  * address per family.
  *
+ * With --ws-listen, the same server also answers WebSocket clients
+ * (rdv_ws.c: clients whose network blocks UDP); the loop hands their
+ * sockets' events to it, and every output of rdv_server goes where its
+ * to.via says (route()).
+ *
  * Why its own loop and not the engine's (core/driver/engine*.c): the
  * server is a different program with a different socket model.  It binds
  * one socket per address it is told (the engine: one dual-stack socket),
@@ -42,6 +47,7 @@
 #include "rendezvous.h"
 #include "rdv_store_redis.h"
 #include "rdv_control.h"
+#include "rdv_ws.h"
 #include "clock.h"
 
 /* tools/cmd_rendezvous_probe.c: `srmudp rendezvous probe ...`. */
@@ -49,6 +55,7 @@ int cmd_rendezvous_probe(int argc, char **argv);
 
 #define MAX_LISTEN 8
 #define RX_BATCH 64 /* datagrams per socket per wakeup: others get a turn */
+#define EVENT_BATCH 256
 
 struct listener {
 	int fd;
@@ -61,7 +68,9 @@ static void help(FILE *f)
 	fprintf(f,
 		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
 		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
-		"                         [--max-records N] [--log-level LEVEL] [--log-file FILE]\n\n"
+		"                         [--max-records N] [--log-level LEVEL] [--log-file FILE]\n"
+		"                         [--ws-listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
+		"                          [--ws-max-clients N] [--ws-max-per-ip N] [--ws-rate BYTES/s]]\n\n"
 		"Run the rendezvous server: peers register under their own key and learn their\n"
 		"public address, find each other by public key and are told to punch; when\n"
 		"punching fails the server relays their (end-to-end encrypted) packets.\n\n"
@@ -74,10 +83,20 @@ static void help(FILE *f)
 		"  --max-records N      registrations held at most (default %d)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
+		"For clients whose network blocks UDP (SRMUDP_RELAY=ws://, wss://):\n"
+		"  --ws-listen ADDR:PORT  TCP address for WebSocket clients (path /srmudp): the\n"
+		"                       same registration, lookups and relay as over UDP;\n"
+		"                       repeat for both families\n"
+		"  --tls-cert FILE      PEM certificate chain: serve wss:// (with --tls-key)\n"
+		"  --tls-key FILE       PEM private key of --tls-cert\n"
+		"  --ws-max-clients N   WebSocket connections at most (default %d)\n"
+		"  --ws-max-per-ip N    connections per IPv4 address or IPv6 /64 (default %d)\n"
+		"  --ws-rate N          inbound bytes/s per connection, suffixes as --relay-rate\n"
+		"                       (default 2M)\n\n"
 		"SIGUSR1 prints the counters on stdout; they are printed at exit too.\n\n"
 		"`srmudp rendezvous probe --help`: a one-shot client, to check a server and\n"
 		"see this host's public address.\n",
-		RDV_DEFAULT_MAX_RECORDS);
+		RDV_DEFAULT_MAX_RECORDS, RDV_WS_DEFAULT_MAX_CLIENTS, RDV_WS_DEFAULT_MAX_PER_IP);
 }
 
 /* "1048576", "512k", "10M", "1G" (x1024).  0 or -1. */
@@ -109,6 +128,22 @@ static int parse_rate(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A decimal count 1..max.  0 or -1. */
+static int parse_count(const char *s, unsigned long long max, size_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (*s < '1' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
 static int open_listener(struct listener *l, const struct sockaddr_storage *ss, socklen_t len,
 			 const char *text)
 {
@@ -131,9 +166,11 @@ static int open_listener(struct listener *l, const struct sockaddr_storage *ss, 
 	return 0;
 }
 
-static void print_stats(const struct rdv_server *s, const struct rdv_store *st)
+static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
+			const struct rdv_ws *ws)
 {
 	struct rdv_server_stats c;
+	struct rdv_ws_stats w;
 
 	rdv_server_get_stats(s, &c);
 	printf("rendezvous stats: store=%s records=%llu rx_packets=%llu rx_bytes=%llu "
@@ -141,7 +178,7 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st)
 	       "auth_failed=%llu replays=%llu cookie_bad=%llu lookups=%llu found=%llu "
 	       "not_found=%llu punches=%llu notes_sent=%llu notes_received=%llu "
 	       "relay_packets=%llu relay_bytes=%llu relay_limited=%llu relay_unknown=%llu "
-	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu\n",
+	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu",
 	       st->name, (unsigned long long)c.records, (unsigned long long)c.rx_packets,
 	       (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_packets,
 	       (unsigned long long)c.tx_bytes, (unsigned long long)c.registers,
@@ -155,6 +192,13 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st)
 	       (unsigned long long)c.relay_unknown, (unsigned long long)c.rate_limited,
 	       (unsigned long long)c.malformed, (unsigned long long)c.expired,
 	       (unsigned long long)c.evicted, (unsigned long long)c.store_errors);
+	if (ws != NULL) {
+		rdv_ws_get_stats(ws, &w);
+#define PRINT_WS(name) printf(" " #name "=%llu", (unsigned long long)w.name);
+		RDV_WS_COUNTERS(PRINT_WS)
+#undef PRINT_WS
+	}
+	printf("\n");
 	fflush(stdout);
 }
 
@@ -170,59 +214,89 @@ static int pick_fd(const struct listener *ls, size_t n, size_t in, const struct 
 	return -1;
 }
 
-static void send_all(const struct listener *ls, size_t n, size_t in, const struct rdv_out *out,
-		     int count)
+/* Where the server's packets go: the loop's sockets, and the WebSocket
+ * side.  in: the UDP socket the packet being handled came in on. */
+struct loop {
+	const struct listener *ls;
+	size_t n, in;
+	struct rdv_ws *ws;
+};
+
+static void route(void *ctx, const struct rdv_out *o)
 {
-	for (int i = 0; i < count; i++) {
-		int fd = pick_fd(ls, n, in, &out[i].to);
-		if (fd >= 0)
-			(void)sendto(fd, out[i].buf, out[i].len, MSG_DONTWAIT,
-				     (const struct sockaddr *)&out[i].to.addr, out[i].to.len);
+	const struct loop *l = ctx;
+
+	if (o->to.via == RDV_VIA_WS) {
+		if (l->ws != NULL)
+			rdv_ws_send(l->ws, o, clock_now_ms());
+		return;
 	}
+	int fd = pick_fd(l->ls, l->n, l->in, &o->to);
+	if (fd >= 0)
+		(void)sendto(fd, o->buf, o->len, MSG_DONTWAIT, (const struct sockaddr *)&o->to.addr,
+			     o->to.len);
 }
 
-static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct rdv_store *st,
-		 int sfd, int shared)
+static void send_all(struct loop *l, size_t in, const struct rdv_out *out, int count)
 {
-	struct epoll_event evs[MAX_LISTEN + 1];
+	l->in = in;
+	for (int i = 0; i < count; i++)
+		route(l, &out[i]);
+	l->in = 0;
+}
+
+static int serve(struct loop *l, int ep, struct rdv_server *srv, struct rdv_store *st, int sfd,
+		 int shared)
+{
+	const struct listener *ls = l->ls;
+	size_t n = l->n;
+	struct epoll_event evs[EVENT_BATCH];
 	static struct rdv_out out[4];
 	static uint8_t buf[RDV_MAX_PACKET + 1];
-	int ep = epoll_create1(EPOLL_CLOEXEC);
 	uint64_t next_note = 0;
 
-	if (ep < 0)
-		return -1;
 	int cfd = rdv_control_open(ep, n + 1, ls[0].fd); /* srmudp status (rdv_control.c) */
 	for (size_t i = 0; i <= n; i++) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = i };
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, i < n ? ls[i].fd : sfd, &ev) != 0) {
 			rdv_control_close(cfd);
-			close(ep);
 			return -1;
 		}
 	}
 	for (;;) {
 		uint64_t t = clock_now_ms(), d = rdv_server_deadline(srv);
+		uint64_t wd = l->ws ? rdv_ws_deadline(l->ws) : UINT64_MAX;
 		int k, timeout;
 
 		if (shared && next_note < d)
 			d = next_note;
+		if (wd <= t) {
+			rdv_ws_tick(l->ws, t);
+			continue;
+		}
 		if (d <= t) {
 			do {
 				k = rdv_server_tick(srv, t, out, 4);
-				send_all(ls, n, 0, out, k);
+				send_all(l, 0, out, k);
 			} while (k == 4);
 			next_note = t + RDV_NOTE_POLL_MS;
 			continue;
 		}
+		if (wd < d)
+			d = wd;
 		timeout = d - t > 60000 ? 60000 : (int)(d - t);
-		k = epoll_wait(ep, evs, MAX_LISTEN + 1, timeout);
+		k = epoll_wait(ep, evs, EVENT_BATCH, timeout);
 		if (k < 0 && errno != EINTR)
 			break;
 		for (int e = 0; e < k; e++) {
-			size_t i = evs[e].data.u64;
+			uint64_t tag = evs[e].data.u64;
+			if (tag >= RDV_WS_TAG) {
+				rdv_ws_event(l->ws, tag, clock_now_ms());
+				continue;
+			}
+			size_t i = (size_t)tag;
 			if (i == n + 1) {
-				rdv_control_answer(cfd, srv, st->name);
+				rdv_control_answer(cfd, srv, st->name, l->ws);
 				continue;
 			}
 			if (i == n) {
@@ -230,12 +304,11 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 				if (read(sfd, &si, sizeof(si)) != sizeof(si))
 					continue;
 				if (si.ssi_signo == SIGUSR1) {
-					print_stats(srv, st);
+					print_stats(srv, st, l->ws);
 					continue;
 				}
 				LOG_INFO(NULL, "rendezvous: %s, stopping", strsignal((int)si.ssi_signo));
 				rdv_control_close(cfd);
-				close(ep);
 				return 0;
 			}
 			for (int b = 0; b < RX_BATCH; b++) {
@@ -249,14 +322,13 @@ static int serve(struct listener *ls, size_t n, struct rdv_server *srv, struct r
 					continue; /* truncated: larger than anything we accept */
 				struct rdv_endpoint from = { .addr = src, .len = sl };
 				int c = rdv_server_receive(srv, buf, (size_t)r, &from, clock_now_ms(),
-							   out, 2);
+							   out, 4);
 				if (c > 0)
-					send_all(ls, n, i, out, c);
+					send_all(l, i, out, c);
 			}
 		}
 	}
 	rdv_control_close(cfd);
-	close(ep);
 	return -1;
 }
 
@@ -269,6 +341,12 @@ int cmd_rendezvous(int argc, char **argv)
 		{ "max-records", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
+		{ "ws-listen", required_argument, NULL, 'w' },
+		{ "ws-max-clients", required_argument, NULL, 'W' },
+		{ "ws-max-per-ip", required_argument, NULL, 'P' },
+		{ "ws-rate", required_argument, NULL, 'R' },
+		{ "tls-cert", required_argument, NULL, 'c' },
+		{ "tls-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -276,6 +354,14 @@ int cmd_rendezvous(int argc, char **argv)
 	const char *listen_text[MAX_LISTEN], *store_url = NULL, *log_file = NULL;
 	struct sockaddr_storage addrs[MAX_LISTEN];
 	socklen_t addr_lens[MAX_LISTEN];
+	struct sockaddr_storage ws_addrs[RDV_WS_MAX_LISTEN];
+	socklen_t ws_addr_lens[RDV_WS_MAX_LISTEN];
+	const char *ws_text[RDV_WS_MAX_LISTEN];
+	size_t nws = 0;
+	struct rdv_ws_config wcfg = { 0 };
+	struct rdv_ws *ws = NULL;
+	struct loop loop = { 0 };
+	int ep = -1;
 	struct rdv_server_config cfg = { 0 };
 	enum srm_log_level level = SRM_LOG_INFO;
 	struct rdv_store *store;
@@ -311,23 +397,48 @@ int cmd_rendezvous(int argc, char **argv)
 			store_url = optarg;
 			break;
 		case 'r':
-			if (parse_rate(optarg, &cfg.relay_rate) != 0) {
-				cli_error("bad relay rate %s (expected bytes/s, e.g. 1M)",
-					  quote_str(q, optarg));
+		case 'R':
+			if (parse_rate(optarg, o == 'r' ? &cfg.relay_rate : &wcfg.rate) != 0) {
+				cli_error("bad %s rate %s (expected bytes/s, e.g. 1M)",
+					  o == 'r' ? "relay" : "WebSocket", quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			break;
-		case 'm': {
-			char *end;
-			unsigned long long v = strtoull(optarg, &end, 10);
-			if (*optarg < '1' || *optarg > '9' || *end != '\0' || v > 100000000ULL) {
+		case 'm':
+			if (parse_count(optarg, 100000000ULL, &cfg.max_records) != 0) {
 				cli_error("bad record limit %s (expected 1 to 100000000)",
 					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
-			cfg.max_records = (size_t)v;
 			break;
-		}
+		case 'w':
+			if (nws == RDV_WS_MAX_LISTEN) {
+				cli_error("at most %d --ws-listen addresses", RDV_WS_MAX_LISTEN);
+				return EXIT_USAGE;
+			}
+			if (cli_parse_hostport(optarg, 1, &ws_addrs[nws], &ws_addr_lens[nws]) != 0) {
+				cli_error("bad WebSocket listen address %s (expected A.B.C.D:PORT or "
+					  "[V6]:PORT)",
+					  quote_str(q, optarg));
+				return EXIT_USAGE;
+			}
+			ws_text[nws++] = optarg;
+			break;
+		case 'W':
+		case 'P':
+			if (parse_count(optarg, 1000000ULL,
+					o == 'W' ? &wcfg.max_clients : &wcfg.max_per_ip) != 0) {
+				cli_error("bad %s limit %s (expected 1 to 1000000)",
+					  o == 'W' ? "client" : "per-IP", quote_str(q, optarg));
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			wcfg.tls_cert = optarg;
+			break;
+		case 'k':
+			wcfg.tls_key = optarg;
+			break;
 		case 'L':
 			if (strcmp(optarg, "error") == 0)
 				level = SRM_LOG_ERROR;
@@ -359,6 +470,14 @@ int cmd_rendezvous(int argc, char **argv)
 	if (n == 0) {
 		cli_error("--listen ADDR:PORT is required");
 		help(stderr);
+		return EXIT_USAGE;
+	}
+	if ((wcfg.tls_cert == NULL) != (wcfg.tls_key == NULL)) {
+		cli_error("--tls-cert and --tls-key go together");
+		return EXIT_USAGE;
+	}
+	if (nws == 0 && (wcfg.tls_cert != NULL || wcfg.max_clients || wcfg.max_per_ip || wcfg.rate)) {
+		cli_error("--tls-cert, --tls-key and --ws-* options need --ws-listen");
 		return EXIT_USAGE;
 	}
 	log_open(level, log_file);
@@ -395,20 +514,45 @@ int cmd_rendezvous(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	srv = rdv_server_new(&cfg, store, clock_now_ms());
-	if (sfd < 0 || srv == NULL) {
-		cli_error("cannot start: %s", sfd < 0 ? strerror(errno) : "out of memory");
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (sfd < 0 || ep < 0 || srv == NULL) {
+		cli_error("cannot start: %s", srv != NULL ? strerror(errno) : "out of memory");
 		rc = EXIT_CONFIG;
 		goto out;
+	}
+	loop.ls = ls;
+	loop.n = n;
+	if (nws > 0) {
+		wcfg.route = route;
+		wcfg.route_ctx = &loop;
+		ws = rdv_ws_new(&wcfg, srv, ep, err, sizeof(err));
+		if (ws == NULL) {
+			cli_error("%s", err);
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		loop.ws = ws;
+		for (size_t i = 0; i < nws; i++) {
+			if (rdv_ws_listen(ws, &ws_addrs[i], ws_addr_lens[i], ws_text[i]) != 0) {
+				cli_error("cannot listen on %s: %s", quote_str(q, ws_text[i]),
+					  strerror(errno));
+				rc = EXIT_CONFIG;
+				goto out;
+			}
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		LOG_INFO(NULL, "rendezvous: listening on %s", ls[i].text);
 	LOG_INFO(NULL, "rendezvous: server id %016llx, store %s",
 		 (unsigned long long)rdv_server_id(srv), store->name);
-	rc = serve(ls, n, srv, store, sfd, store_url != NULL) == 0 ? 0 : EXIT_CONFIG;
+	rc = serve(&loop, ep, srv, store, sfd, store_url != NULL) == 0 ? 0 : EXIT_CONFIG;
 	if (rc != 0)
 		cli_error("event loop failed: %s", strerror(errno));
-	print_stats(srv, store);
+	print_stats(srv, store, ws);
 out:
+	rdv_ws_free(ws);
+	if (ep >= 0)
+		close(ep);
 	rdv_server_free(srv);
 	for (size_t i = 0; i < n; i++)
 		close(ls[i].fd);

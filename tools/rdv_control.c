@@ -5,7 +5,8 @@
  * The socket is an engine's (core/driver/control.c: same place, same rules,
  * same accept loop); only the document differs: "kind":"rendezvous" and a
  * "counters" object (the server's statistics, as SIGUSR1 prints them)
- * instead of peers.
+ * instead of peers, and with --ws-listen a "websocket" object: its
+ * listeners and one entry per connected client (rdv_ws_put_status).
  *
  * It runs in the server's own event loop (the loop owns the server state;
  * no lock, no thread): rdv_control_open registers the socket in the
@@ -59,6 +60,7 @@ void rdv_control_close(int fd)
 struct doc_args {
 	const struct rdv_server *s;
 	const char *store_name;
+	const struct rdv_ws *ws;
 };
 
 static void put_document(struct json_out *d, void *ctx)
@@ -101,12 +103,24 @@ static void put_document(struct json_out *d, void *ctx)
 	C(evicted);
 	C(store_errors);
 #undef C
+	if (a->ws != NULL) {
+		struct rdv_ws_stats w;
+		rdv_ws_get_stats(a->ws, &w);
+#define W(name) json_out_printf(d, ",\"" #name "\":%llu", (unsigned long long)w.name);
+		RDV_WS_COUNTERS(W)
+#undef W
+		json_out_printf(d, "}");
+		rdv_ws_put_status(a->ws, d, clock_now_ms());
+		json_out_printf(d, "}\n");
+		return;
+	}
 	json_out_printf(d, "}}\n");
 }
 
-void rdv_control_answer(int fd, const struct rdv_server *s, const char *store_name)
+void rdv_control_answer(int fd, const struct rdv_server *s, const char *store_name,
+			const struct rdv_ws *ws)
 {
-	struct doc_args a = { s, store_name };
+	struct doc_args a = { s, store_name, ws };
 
 	control_answer(fd, put_document, &a);
 }

@@ -29,7 +29,7 @@
 #include "ratelimit.h"
 
 /* What an epoll registration points at. */
-enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH };
+enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH, EV_WS };
 struct ev_tag {
 	enum ev_kind kind;
 };
@@ -216,7 +216,8 @@ struct srm_engine {
 	uint64_t addr_change_ms;    /* act on a change then; 0: none pending */
 	struct probe_socket *probes; /* by id */
 	uint32_t next_probe_id;
-	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS */
+	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS or SRMUDP_RELAY */
+	struct ws_link *ws;         /* NULL without SRMUDP_RELAY (engine_ws.c) */
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 
@@ -318,6 +319,36 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 /* Our host addresses (with our UDP port) to the server, again if changed. */
 void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms);
 
+/* A rendezvous or relay packet that came over the WebSocket. */
+void engine_rdv_ws_receive(struct srm_engine *e, const uint8_t *pkt, size_t len, uint64_t now_us);
+/* The WebSocket is up: register over it, resend pending lookups. */
+void engine_rdv_link_up(struct srm_engine *e, uint64_t now_us);
+/* A packet for the rendezvous server, over the link the path manager chose. */
+void engine_rdv_send(struct srm_engine *e, const uint8_t *pkt, size_t len, bool expects_answer);
+
+/* engine_ws.c: the WebSocket link to the relay (SRMUDP_RELAY) */
+struct srm_ws_stats {
+	uint64_t attempts, connects, failures;
+	uint64_t tx_messages, rx_messages, tx_bytes, rx_bytes;
+	uint64_t queue_drops, malformed;
+	size_t queued;             /* bytes waiting for the socket */
+};
+int engine_ws_setup(struct srm_engine *e, char *err, size_t errlen);
+void engine_ws_free(struct srm_engine *e);
+/* PATH_DO_WS_OPEN: connect (and reconnect) until engine_ws_close. */
+void engine_ws_open(struct srm_engine *e, uint64_t now_ms);
+void engine_ws_close(struct srm_engine *e);
+/* One datagram as one binary message; false (dropped) when the link is
+ * not open or its queue is full. */
+bool engine_ws_send(struct srm_engine *e, const uint8_t *pkt, size_t len);
+void engine_ws_event(struct srm_engine *e, uint32_t events, uint64_t now_us);
+void engine_ws_run(struct srm_engine *e, uint64_t now_us);
+uint64_t engine_ws_deadline(const struct srm_engine *e);
+bool engine_ws_up(const struct srm_engine *e);
+/* For status: counters, state name, the relay in use, the last error. */
+void engine_ws_stats(const struct srm_engine *e, struct srm_ws_stats *out, const char **state,
+		     const char **url, const char **error);
+
 /* engine_addrwatch.c */
 void engine_addrwatch_open(struct srm_engine *e);
 void engine_addrwatch_read(struct srm_engine *e, uint64_t now_us);
@@ -331,6 +362,8 @@ int engine_paths_setup(struct srm_engine *e);
 void engine_probes_free(struct srm_engine *e);
 /* What the path manager wants done for p now; when it next does. */
 void engine_path_run(struct srm_engine *e, struct peer *p, uint64_t now_us);
+/* What the path manager wants done engine-wide (the server's link). */
+void engine_paths_run(struct srm_engine *e, uint64_t now_us);
 uint64_t engine_path_deadline(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_addr *path,
 		      const uint8_t *pkt, size_t len);
