@@ -107,6 +107,17 @@ struct srm_peer_config {
 	socklen_t endpoint_len;
 };
 
+/* SRMUDP_RELAY: one WebSocket relay, and where its TCP connection goes:
+ * the HTTP proxy that leads there, if any, else the relay itself (names
+ * are resolved when the configuration is read, as for SRMUDP_RENDEZVOUS). */
+#define SRM_RELAY_MAX 8
+struct srm_relay_config {
+	char url[512];   /* ws:// or wss:// */
+	char proxy[512]; /* http:// proxy URL; "" connects directly */
+	struct sockaddr_storage connect_to;
+	socklen_t connect_len;
+};
+
 struct srm_config {
 	char key_path[4096];
 	struct srm_peer_config *peers;
@@ -136,6 +147,15 @@ struct srm_config {
 	 * without a scheduler wake-up.  srm_config_defaults sets 100. */
 	uint32_t busy_poll_us;
 	enum srm_warmup warmup;
+	/* SRMUDP_RELAY, tried in order where UDP to the rendezvous server
+	 * gets no answer (docs/NAT.md); SRMUDP_PROXY (proxy_set: given, even
+	 * empty, which means no proxy) and SRMUDP_RELAY_CA (a CA file for
+	 * wss://; "" the system's). */
+	struct srm_relay_config relays[SRM_RELAY_MAX];
+	size_t relay_count;
+	char proxy[512];
+	int proxy_set;
+	char relay_ca[4096];
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -215,6 +215,18 @@ static void print_engine(FILE *f, const struct json_node *doc)
 	double pin = 0, pout = 0;
 	if (json_get_num(doc, "packets_in", &pin) | json_get_num(doc, "packets_out", &pout))
 		fprintf(f, "  packets: in %.0f out %.0f\n", pin, pout);
+	const struct json_node *ws = json_get(doc, "relay_ws");
+	const char *wstate = ws ? jstr(ws, "state", b, sizeof(b)) : "off";
+	if (strcmp(wstate, "off") != 0) {
+		char url[128], err[160];
+		double drops = 0;
+		json_get_num(ws, "queue_drops", &drops);
+		fprintf(f, "  relay-ws: %s %s", wstate, jstr(ws, "url", url, sizeof(url)));
+		const char *why = jstr(ws, "last_error", err, sizeof(err));
+		if (strcmp(wstate, "open") != 0 && strcmp(why, "-") != 0)
+			fprintf(f, " (last error: %s)", why);
+		fprintf(f, "  queue drops %.0f\n", drops);
+	}
 	if (json_get(doc, "drops"))
 		print_drops(f, doc, "  ");
 	print_counters(f, doc);

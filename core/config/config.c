@@ -50,6 +50,7 @@
 #include "config_priv.h"
 #include "log.h"
 #include "srmudp.h"
+#include "url.h"
 
 extern char **environ;
 
@@ -77,6 +78,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
+	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -391,6 +393,51 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 	return 0;
 }
 
+/* SRMUDP_RELAY: each URL, the proxy that leads to it (SRMUDP_PROXY, read
+ * before this, or the curl variables) and the address to connect to. */
+static int parse_relays(const struct source *src, struct srm_config *cfg, char *err,
+			size_t errlen)
+{
+	struct relay_url urls[RELAY_URL_MAX];
+	size_t n = 0;
+	char qb[QUOTE_BUF];
+	int rc = relay_url_list_parse(src->where, src->value, urls, &n, err, errlen);
+
+	if (rc != 0)
+		return SRM_ERR_INVALID;
+	/* The list again, item by item, to keep each URL as given. */
+	const char *s = src->value;
+	for (size_t i = 0; i < n; i++) {
+		struct srm_relay_config *r = &cfg->relays[i];
+		struct proxy_url proxy;
+		while (*s == ',' || config_is_space(*s))
+			s++;
+		size_t len = strcspn(s, ", \t\n\r\v\f");
+		snprintf(r->url, sizeof(r->url), "%.*s", (int)len, s);
+		s += len;
+		rc = relay_proxy_for(&urls[i], cfg->proxy_set ? cfg->proxy : NULL, getenv, &proxy, err,
+				     errlen);
+		if (rc < 0)
+			return SRM_ERR_INVALID;
+		const char *host = rc ? proxy.host : urls[i].host;
+		uint16_t port = rc ? proxy.port : urls[i].port;
+		if (rc) {
+			/* For logs and status: the proxy without its credentials. */
+			bool v6 = strchr(proxy.host, ':') != NULL;
+			snprintf(r->proxy, sizeof(r->proxy), "http://%s%s%s:%u", v6 ? "[" : "",
+				 proxy.host, v6 ? "]" : "", (unsigned)proxy.port);
+		}
+		int gai = resolve(host, port, 0, 0, &r->connect_to, &r->connect_len);
+		if (gai != 0) {
+			config_err(err, errlen, src->where, "cannot resolve %s%s: %s",
+				   quote_str(qb, host), rc ? " (the proxy)" : "", gai_strerror(gai));
+			return SRM_ERR_INVALID;
+		}
+	}
+	cfg->relay_count = n;
+	return 0;
+}
+
 /* "[ADDR:]PORT"; ADDR is numeric. */
 static int parse_listen(const struct source *src, struct srm_config *cfg, char *err,
 			size_t errlen)
@@ -621,6 +668,25 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		if (rc == 0)
 			cfg->warmup = (enum srm_warmup)v;
 		return rc;
+	case K_PROXY: {
+		/* Checked here, chosen per relay in parse_relays.  "none":
+		 * connect directly, whatever https_proxy or http_proxy say. */
+		struct proxy_url p;
+		const char *v = strcmp(src->value, "none") == 0 ? "" : src->value;
+		if (v[0] != '\0' && proxy_url_parse(src->where, v, &p, err, errlen) != 0)
+			return SRM_ERR_INVALID;
+		if (strlen(v) >= sizeof(cfg->proxy)) {
+			config_err(err, errlen, src->where, "too long");
+			return SRM_ERR_INVALID;
+		}
+		strcpy(cfg->proxy, v);
+		cfg->proxy_set = 1;
+		return 0;
+	}
+	case K_RELAY_CA:
+		return parse_path(src, cfg->relay_ca, err, errlen);
+	case K_RELAY:
+		return parse_relays(src, cfg, err, errlen);
 	}
 	return SRM_ERR_INVALID;
 }

@@ -30,6 +30,9 @@ enum config_key {
 	K_GSO,
 	K_BUSY_POLL,
 	K_WARMUP,
+	K_PROXY,    /* before K_RELAY: a relay's proxy is chosen as it is parsed */
+	K_RELAY_CA,
+	K_RELAY,
 	K_COUNT
 };
 

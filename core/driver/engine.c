@@ -137,7 +137,7 @@ struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now
 		.cpu_clock_us = thread_cpu_us,
 	};
 	p->conn = conn_new(&cc, now_us);
-	if (p->conn && path_active(p->paths)->kind == PATH_RDV_RELAY)
+	if (p->conn && path_is_relay(path_active(p->paths)->kind))
 		engine_path_relay_mtu(p, now_us);
 	p->conn_boot_id = session_established(p->session) ? session_peer_boot_id(p->session) : 0;
 	return p->conn;
@@ -195,9 +195,8 @@ static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 		uint64_t s = session_next_deadline(p->session, now_us / 1000);
 		/* A handshake with nowhere to go yet (the lookup is on its
 		 * way) waits for an event, looked at now and then: not a spin. */
-		struct path_addr none[PATH_MAX_TARGETS];
 		if (s != UINT64_MAX && s * 1000 < now_us + NO_SESSION_TICK_US &&
-		    !path_handshake_targets(p->paths, now_us / 1000, none, PATH_MAX_TARGETS))
+		    !path_can_handshake(p->paths, now_us / 1000))
 			s = (now_us + NO_SESSION_TICK_US) / 1000;
 		if (s != UINT64_MAX && s * 1000 < when)
 			when = s * 1000;
@@ -243,6 +242,9 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		case EV_CONTROL:
 			engine_control_accept(e);
 			break;
+		case EV_WS:
+			engine_ws_event(e, evs[i].events, now_us);
+			break;
 		}
 	}
 }
@@ -250,6 +252,8 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
 	engine_addrwatch_run(e, now_us);
+	engine_paths_run(e, now_us);
+	engine_ws_run(e, now_us);
 	engine_rdv_poll(e, now_us);
 	for (size_t i = 0; i < e->slot_count; i++) {
 		struct peer *p = &e->peers[i];

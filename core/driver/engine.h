@@ -96,13 +96,13 @@ struct peer {
 	double rate_bytes, rate_packets;
 	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
 	uint64_t rate_refill_us;
+	struct auth_seen rx_seen;  /* what authenticated (engine_receive.c) */
+	struct bridge *bridges;
 	/* A stream to this peer just failed because the peer did not answer
 	 * (engine_send.c): new streams fail at once until then, unless the
 	 * peer handshook with us after unreachable_ms. */
 	uint64_t unreachable_ms, unreachable_until_ms;
 	bool unreachable_told;     /* the at-once failures were logged */
-	struct auth_seen rx_seen;  /* what authenticated (engine_receive.c) */
-	struct bridge *bridges;
 };
 
 /* How long a peer just found unreachable fails new streams at once: long

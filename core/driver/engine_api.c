@@ -170,10 +170,12 @@ int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 		conn_get_stats(p->conn, out);
 	out->established = session_established(p->session);
 	const struct path_addr *path = path_active(p->paths);
-	/* relayed: the relay's address */
-	memcpy(&out->path, path->kind == PATH_RDV_RELAY ? &e->rdv_server : &path->addr,
-	       sizeof(out->path));
-	out->relayed = path->kind == PATH_RDV_RELAY;
+	/* relayed over UDP: the relay's address; over the WebSocket: none */
+	if (path->kind == PATH_UDP)
+		memcpy(&out->path, &path->addr, sizeof(out->path));
+	else if (path->kind == PATH_RDV_RELAY)
+		memcpy(&out->path, &e->rdv_server, sizeof(out->path));
+	out->relayed = path_is_relay(path->kind);
 	out->handshake_age_ms = session_handshake_age_ms(p->session, clock_now_us() / 1000);
 	pthread_mutex_unlock(&e->lock);
 	return 0;

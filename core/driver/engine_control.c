@@ -51,8 +51,9 @@ static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 			"\"established\":%s,",
 			key, key, p->extra ? "\"extra\"" : "\"configured\"",
 			session_established(p->session) ? "true" : "false");
-	json_out_printf(d, "\"path\":{\"kind\":\"%s\",\"address\":\"%s\"},",
-			path->kind == PATH_NONE ? "none" : path->kind == PATH_RDV_RELAY ? "relayed" : "direct",
+	static const char *const kinds[] = { [PATH_NONE] = "none", [PATH_UDP] = "direct",
+					     [PATH_RDV_RELAY] = "relayed", [PATH_WS_RELAY] = "relay-ws" };
+	json_out_printf(d, "\"path\":{\"kind\":\"%s\",\"address\":\"%s\"},", kinds[path->kind],
 			addr);
 	uint64_t age = session_handshake_age_ms(p->session, now_ms);
 	json_out_printf(d, "\"handshake_age_ms\":%lld,",
@@ -117,6 +118,22 @@ static void put_document(struct json_out *d, void *ctx)
 			"\"rendezvous\":{\"configured\":%s,\"registered\":%s,"
 			"\"public_address\":\"%s\"},",
 			e->rdv ? "true" : "false", registered ? "true" : "false", rtext);
+	struct srm_ws_stats ws;
+	const char *state, *url, *error;
+	engine_ws_stats(e, &ws, &state, &url, &error);
+	json_out_printf(d, "\"relay_ws\":{\"state\":\"%s\",\"url\":", state);
+	json_out_string(d, url);
+	json_out_printf(d, ",\"last_error\":");
+	json_out_string(d, error);
+	json_out_printf(d,
+			",\"attempts\":%llu,\"connects\":%llu,\"failures\":%llu,"
+			"\"messages_out\":%llu,\"messages_in\":%llu,\"bytes_out\":%llu,"
+			"\"bytes_in\":%llu,\"queue_drops\":%llu,\"malformed\":%llu,\"queued\":%zu},",
+			(unsigned long long)ws.attempts, (unsigned long long)ws.connects,
+			(unsigned long long)ws.failures, (unsigned long long)ws.tx_messages,
+			(unsigned long long)ws.rx_messages, (unsigned long long)ws.tx_bytes,
+			(unsigned long long)ws.rx_bytes, (unsigned long long)ws.queue_drops,
+			(unsigned long long)ws.malformed, ws.queued);
 	json_out_printf(d, "\"packets_in\":%llu,\"packets_out\":%llu,\"drops\":{",
 			(unsigned long long)e->stats.packets_received,
 			(unsigned long long)e->stats.packets_sent);

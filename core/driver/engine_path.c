@@ -30,6 +30,7 @@ int engine_paths_setup(struct srm_engine *e)
 	int port = srm_engine_udp_port(e);
 	struct path_config pc = {
 		.relay = e->cfg.rendezvous_len != 0,
+		.ws = e->cfg.relay_count != 0,
 		.local_port = port > 0 ? (uint16_t)port : 0,
 	};
 	e->paths = pathman_new(&pc);
@@ -120,12 +121,17 @@ void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_ad
 		}
 		engine_send(e, &path->addr, path->len, pkt, len);
 		return;
-	case PATH_RDV_RELAY: {
+	case PATH_RDV_RELAY:
+	case PATH_WS_RELAY: {
 		if (!e->rdv)
 			return;
 		uint8_t wrapped[RDV_MAX_PACKET];
 		size_t n = rdv_client_wrap_relay(e->rdv, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
-		if (n)
+		if (!n)
+			return;
+		if (path->kind == PATH_WS_RELAY)
+			engine_ws_send(e, wrapped, n);
+		else if (e->rdv_server_len)
 			engine_send(e, &e->rdv_server, e->rdv_server_len, wrapped, n);
 		return;
 	}
@@ -157,8 +163,9 @@ void engine_path_received(struct srm_engine *e, struct peer *p, const struct pat
 	if (!path_on_receive(p->paths, from, now_ms))
 		return;
 	char text[64];
-	if (from->kind == PATH_RDV_RELAY) {
-		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server");
+	if (path_is_relay(from->kind)) {
+		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server%s",
+			 from->kind == PATH_WS_RELAY ? " over the WebSocket" : "");
 		if (p->conn)
 			engine_path_relay_mtu(p, now_ms * 1000);
 	} else {
@@ -205,7 +212,7 @@ static void do_action(struct srm_engine *e, struct peer *p, const struct path_ac
 	uint64_t now_ms = now_us / 1000;
 	switch (act->kind) {
 	case PATH_DO_HANDSHAKE:
-		session_want_handshake(p->session, now_ms);
+		session_handshake_now(p->session, now_ms);
 		break;
 	case PATH_DO_LOOKUP:
 		engine_rdv_lookup(e, p, now_ms);
@@ -233,6 +240,41 @@ static void do_action(struct srm_engine *e, struct peer *p, const struct path_ac
 				probe_close(e, s);
 		}
 		break;
+	case PATH_DO_WS_OPEN:
+	case PATH_DO_WS_CLOSE:
+	case PATH_DO_SERVER_PROBE:
+		break; /* engine-wide: engine_paths_run */
+	}
+}
+
+/* The engine-wide decisions: how the rendezvous server is reached. */
+void engine_paths_run(struct srm_engine *e, uint64_t now_us)
+{
+	struct path_action act;
+	uint64_t now_ms = now_us / 1000;
+	for (int i = 0; i < ACTIONS_PER_PASS && pathman_poll(e->paths, now_ms, &act); i++) {
+		switch (act.kind) {
+		case PATH_DO_WS_OPEN:
+			engine_ws_open(e, now_ms);
+			break;
+		case PATH_DO_WS_CLOSE:
+			engine_ws_close(e);
+			break;
+		case PATH_DO_SERVER_PROBE: {
+			uint8_t pkt[RDV_REGISTER_MIN_BYTES];
+			size_t n = rdv_register_packet(pkt, sizeof(pkt));
+			if (n && e->rdv_server_len)
+				engine_send(e, &e->rdv_server, e->rdv_server_len, pkt, n);
+			break;
+		}
+		case PATH_DO_REGISTER:
+			/* Over the new link, pending lookups too. */
+			if (e->rdv)
+				rdv_client_relink(e->rdv, now_ms);
+			break;
+		default:
+			break;
+		}
 	}
 }
 
@@ -267,9 +309,15 @@ uint64_t engine_path_deadline(struct srm_engine *e, struct peer *p, uint64_t now
 	return d == UINT64_MAX ? d : d * 1000;
 }
 
-/* A send to `to` failed outright: every peer that may be there hears of it. */
+/* A send to `to` failed outright: every peer that may be there hears of it,
+ * or the path manager, when it is the rendezvous server. */
 void engine_path_send_failed(struct srm_engine *e, const struct sockaddr_storage *to, int err)
 {
+	if (e->rdv_server_len && path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)to)) {
+		LOG_DEBUG(NULL, "sending to the rendezvous server failed: %s", strerror(err));
+		pathman_on_server_send_failed(e->paths, clock_now_ms());
+		return;
+	}
 	struct path_addr where = { .kind = PATH_UDP, .len = sizeof(*to) };
 	memcpy(&where.addr, to, sizeof(*to));
 	for (size_t i = 0; i < e->slot_count; i++) {

@@ -2,7 +2,10 @@
  * engine_rdv.c — the engine's rendezvous client: registering (with our host
  * addresses as candidates), lookups, and the server's answers, which go to
  * the path manager (core/protocol/path.c) and, for relayed packets, to the
- * receive path.  The protocol itself is rdv_client.c (sans-I/O).
+ * receive path.  The protocol itself is rdv_client.c (sans-I/O).  The
+ * server is reached over UDP (SRMUDP_RENDEZVOUS) or over the WebSocket
+ * relay (SRMUDP_RELAY, engine_ws.c), as the path manager says: the same
+ * packets either way.
  */
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -79,21 +82,24 @@ static size_t host_candidates(struct srm_engine *e, struct rdv_endpoint *out, si
 
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 {
-	if (!e->cfg.rendezvous_len)
+	if (!e->cfg.rendezvous_len && !e->cfg.relay_count)
 		return 0;
-	struct rdv_client_config rc = {
+	int rc = engine_ws_setup(e, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct rdv_client_config cc = {
 		.id = e->identity,
 		.wall_offset_ms = (uint64_t)clock_wall_offset_ms(),
 	};
-	to_endpoint(&e->cfg.rendezvous, e->cfg.rendezvous_len, &rc.server);
 	uint64_t now_ms = clock_now_us() / 1000;
-	e->rdv = rdv_client_new(&rc, now_ms);
+	e->rdv = rdv_client_new(&cc, now_ms);
 	if (!e->rdv) {
 		snprintf(err, errlen, "SRMUDP_RENDEZVOUS: cannot start the rendezvous client");
 		return SRM_ERR_NOMEM;
 	}
-	e->rdv_server_len = engine_addr_for_socket(e, &e->cfg.rendezvous, e->cfg.rendezvous_len,
-						   &e->rdv_server);
+	if (e->cfg.rendezvous_len)
+		e->rdv_server_len = engine_addr_for_socket(e, &e->cfg.rendezvous,
+							   e->cfg.rendezvous_len, &e->rdv_server);
 	engine_rdv_announce(e, now_ms);
 	return 0;
 }
@@ -110,15 +116,44 @@ void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms)
 
 void engine_rdv_free(struct srm_engine *e)
 {
+	engine_ws_free(e);
 	if (e->rdv)
 		rdv_client_free(e->rdv);
 	e->rdv = NULL;
 }
 
+void engine_rdv_send(struct srm_engine *e, const uint8_t *pkt, size_t len, bool expects_answer)
+{
+	if (pathman_server(e->paths) == PATH_WS_RELAY) {
+		engine_ws_send(e, pkt, len); /* dropped until the link is up: it re-registers then */
+		return;
+	}
+	if (!e->rdv_server_len)
+		return;
+	engine_send(e, &e->rdv_server, e->rdv_server_len, pkt, len);
+	if (expects_answer)
+		pathman_on_server_sent(e->paths, clock_now_ms());
+}
+
+void engine_rdv_link_up(struct srm_engine *e, uint64_t now_us)
+{
+	if (!e->rdv)
+		return;
+	rdv_client_relink(e->rdv, now_us / 1000);
+	engine_rdv_poll(e, now_us);
+}
+
+/* The client's, the server link's (path manager) and the WebSocket's. */
 uint64_t engine_rdv_deadline(struct srm_engine *e)
 {
-	uint64_t d = e->rdv ? rdv_client_deadline(e->rdv) : UINT64_MAX;
-	return d == UINT64_MAX ? d : d * 1000;
+	if (!e->rdv)
+		return UINT64_MAX;
+	uint64_t d = rdv_client_deadline(e->rdv), link = pathman_deadline(e->paths);
+	if (link < d)
+		d = link;
+	d = d == UINT64_MAX ? d : d * 1000;
+	uint64_t ws = engine_ws_deadline(e);
+	return ws < d ? ws : d;
 }
 
 void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
@@ -128,7 +163,7 @@ void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
 	uint8_t pkt[RDV_MAX_PACKET];
 	size_t n;
 	for (int i = 0; i < 8 && (n = rdv_client_poll(e->rdv, now_us / 1000, pkt, sizeof(pkt))); i++)
-		engine_send(e, &e->rdv_server, e->rdv_server_len, pkt, n);
+		engine_rdv_send(e, pkt, n, true);
 }
 
 /* Ask the rendezvous server where peer is (the path manager spaces these). */
@@ -166,24 +201,31 @@ static void set_candidates(struct srm_engine *e, struct peer *p, const struct rd
 	path_on_candidates(p->paths, cands, n, now_ms);
 }
 
-bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
-			const struct sockaddr_storage *src, uint64_t now_us)
+/* A packet from the server, over `over` (PATH_RDV_RELAY: UDP). */
+static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum path_kind over,
+		   uint64_t now_us)
 {
-	if (!e->rdv || !e->rdv_server_len ||
-	    !path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)src))
-		return false;
 	struct rdv_event ev;
 	int rc = rdv_client_receive(e->rdv, pkt, len, now_us / 1000, &ev);
 	if (rc < 0) {
 		e->stats.drops[session_drop_reason(rc)]++;
-		return true;
+		return;
 	}
+	/* The server answered this way (a relayed packet proves nothing
+	 * until the peer's own authentication, so it does not count). */
+	if (rc == 0 || ev.type != RDV_EV_RELAYED)
+		pathman_on_server_heard(e->paths, over, now_us / 1000);
 	if (rc == 0)
-		return true;
+		return;
 	char text[64];
 	struct peer *p = ev.type == RDV_EV_REGISTERED ? NULL : peer_by_pub(e, ev.peer);
 	switch (ev.type) {
 	case RDV_EV_REGISTERED: {
+		if (over == PATH_WS_RELAY) {
+			/* Our TCP source says nothing about our UDP mapping. */
+			LOG_INFO(NULL, "rendezvous: registered over the WebSocket relay");
+			break;
+		}
 		LOG_INFO(NULL, "rendezvous: registered; our public address is %s",
 			 rdv_endpoint_str(&ev.reflexive, text, sizeof(text)));
 		struct sockaddr_storage ours;
@@ -203,12 +245,27 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 		break;
 	case RDV_EV_RELAYED:
 		if (p) {
-			struct path_addr from = { .kind = PATH_RDV_RELAY };
+			struct path_addr from = { .kind = over };
 			engine_handle_datagram(e, (uint8_t *)ev.inner, ev.inner_len, &from, p, now_us);
 		}
 		break;
 	default:
 		break;
 	}
+}
+
+bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
+			const struct sockaddr_storage *src, uint64_t now_us)
+{
+	if (!e->rdv || !e->rdv_server_len ||
+	    !path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)src))
+		return false;
+	handle(e, pkt, len, PATH_RDV_RELAY, now_us);
 	return true;
+}
+
+void engine_rdv_ws_receive(struct srm_engine *e, const uint8_t *pkt, size_t len, uint64_t now_us)
+{
+	if (e->rdv)
+		handle(e, pkt, len, PATH_WS_RELAY, now_us);
 }

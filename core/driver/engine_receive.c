@@ -147,7 +147,7 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 static bool guard_passes(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			 const struct path_addr *from, uint64_t now_ms)
 {
-	if (from->kind == PATH_RDV_RELAY) {
+	if (path_is_relay(from->kind)) {
 		/* The relay already limits each registered sender, every
 		 * relayed packet shows the relay's address, and no cookie
 		 * could go back through it: mac1 is the check that applies. */
@@ -247,8 +247,8 @@ static void on_init(struct srm_engine *e, const uint8_t *pkt, size_t len, const 
 	if (resp_len) {
 		char text[64];
 		LOG_INFO(p->cfg.name, "handshake answered: session with %s (%s, peer initiated)",
-			 from->kind == PATH_RDV_RELAY ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
-			 from->kind == PATH_RDV_RELAY ? "relayed" : "direct");
+			 path_is_relay(from->kind) ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 path_is_relay(from->kind) ? "relayed" : "direct");
 	}
 	engine_path_received(e, p, from, now_ms);
 }
@@ -275,8 +275,8 @@ static void on_resp_or_cookie(struct srm_engine *e, const uint8_t *pkt, size_t l
 	if (is_resp) {
 		char text[64];
 		LOG_INFO(p->cfg.name, "session established with %s (%s, we initiated, %s)",
-			 from->kind == PATH_RDV_RELAY ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
-			 from->kind == PATH_RDV_RELAY ? "relayed" : "direct", session_cipher_name(p->session));
+			 path_is_relay(from->kind) ? "the relay" : engine_addr_text(&from->addr, text, sizeof(text)),
+			 path_is_relay(from->kind) ? "relayed" : "direct", session_cipher_name(p->session));
 		engine_path_received(e, p, from, now_ms);
 		/* Key confirmation: the responder may not use the new keys
 		 * until our first packet arrives; a fresh conn starts with a

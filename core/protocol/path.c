@@ -16,6 +16,10 @@
  *   6. pinhole: a peer with a configured endpoint gets a PUNCH whenever
  *      nothing else went to it for 15 s, for as long as the engine runs.
  *
+ * And engine-wide, the server's link: UDP while the server answers there;
+ * the WebSocket relay after 1.5 s of silence (or a failed send), with UDP
+ * tried again every 10 s.  Relayed paths follow the link.
+ *
  * Only authenticated packets move the active path (path_on_receive).
  */
 #include "path.h"
@@ -71,6 +75,13 @@ struct pathman {
 	struct sockaddr_storage public_addr; /* ours, as the rendezvous server sees it */
 	socklen_t public_len;
 	uint64_t registered_ms;     /* last PATH_DO_REGISTER */
+	enum path_kind server;      /* how the rendezvous server is reached */
+	bool ws_open;               /* PATH_DO_WS_OPEN given, no close since */
+	bool server_failed;         /* a UDP send to it failed outright */
+	bool register_due;          /* register over a new link */
+	uint64_t server_wait_ms;    /* a UDP packet to it unanswered since; 0: none */
+	uint64_t server_switch_ms;  /* the link last changed */
+	uint64_t next_udp_try_ms;   /* on the WebSocket: the next UDP probe */
 	struct peer_paths *peers;   /* every peer's paths, linked */
 	struct hardnat hn;          /* one attempt at a time, engine-wide */
 	struct path_addr out[OUT_MAX];
@@ -88,6 +99,7 @@ struct peer_paths {
 	uint64_t punch_started_ms;   /* candidates arrived (relay fallback clock) */
 	uint64_t next_punch_ms, punch_until_ms;
 	bool relay_now;              /* a UDP send failed outright */
+	bool relay_kicked;           /* the INIT went to the relay as it became due */
 	uint64_t last_rx_ms;         /* last authenticated packet */
 	uint64_t last_direct_rx_ms;  /* ...on a direct path */
 	uint64_t unanswered_ms;      /* first packet sent since last_rx_ms; 0: none */
@@ -129,7 +141,7 @@ bool path_same(const struct path_addr *a, const struct path_addr *b)
 	if (a->kind == PATH_NONE || a->kind != b->kind)
 		return false;
 	if (a->kind != PATH_UDP)
-		return true;
+		return true; /* the relay, over the same link */
 	return a->len && a->sock == b->sock &&
 	       path_sockaddr_equal(&a->addr, (const struct sockaddr *)&b->addr);
 }
@@ -171,8 +183,10 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
 struct pathman *pathman_new(const struct path_config *cfg)
 {
 	struct pathman *pm = calloc(1, sizeof(*pm));
-	if (pm)
-		pm->cfg = *cfg;
+	if (!pm)
+		return NULL;
+	pm->cfg = *cfg;
+	pm->server = cfg->relay ? PATH_RDV_RELAY : cfg->ws ? PATH_WS_RELAY : PATH_NONE;
 	return pm;
 }
 
@@ -212,6 +226,110 @@ void pathman_on_local_change(struct pathman *pm)
 		pp->probe_cands = true;
 	}
 }
+
+/* ---- The server's link ----------------------------------------------------- */
+
+enum path_kind pathman_server(const struct pathman *pm)
+{
+	return pm->server;
+}
+
+/* Relayed sessions follow the link: the same relay, reached another way. */
+static void set_server(struct pathman *pm, enum path_kind kind, uint64_t now_ms)
+{
+	pm->server = kind;
+	pm->server_switch_ms = now_ms;
+	pm->server_wait_ms = 0;
+	pm->server_failed = false;
+	for (struct peer_paths *pp = pm->peers; pp; pp = pp->next)
+		if (path_is_relay(pp->active.kind))
+			pp->active.kind = kind;
+}
+
+void pathman_on_server_sent(struct pathman *pm, uint64_t now_ms)
+{
+	if (pm->server == PATH_RDV_RELAY && !pm->server_wait_ms)
+		pm->server_wait_ms = now_ms;
+}
+
+void pathman_on_server_heard(struct pathman *pm, enum path_kind over, uint64_t now_ms)
+{
+	if (over != PATH_RDV_RELAY)
+		return;
+	pm->server_wait_ms = 0;
+	if (pm->server == PATH_WS_RELAY) {
+		LOG_INFO(NULL, "rendezvous: the server answers over UDP again; leaving the WebSocket");
+		set_server(pm, PATH_RDV_RELAY, now_ms);
+		pm->register_due = true;
+	}
+}
+
+void pathman_on_server_send_failed(struct pathman *pm, uint64_t now_ms)
+{
+	(void)now_ms;
+	if (pm->server == PATH_RDV_RELAY)
+		pm->server_failed = true;
+}
+
+static bool server_udp_silent(const struct pathman *pm, uint64_t now_ms)
+{
+	return pm->server_failed ||
+	       (pm->server_wait_ms && now_ms >= pm->server_wait_ms + PATH_WS_AFTER_MS);
+}
+
+bool pathman_poll(struct pathman *pm, uint64_t now_ms, struct path_action *act)
+{
+	*act = (struct path_action){ 0 };
+	if (pm->server == PATH_RDV_RELAY && pm->cfg.ws && server_udp_silent(pm, now_ms)) {
+		LOG_INFO(NULL, "rendezvous: %s over UDP; using the WebSocket relay",
+			 pm->server_failed ? "cannot send to the server" : "no answer for 1.5 s");
+		set_server(pm, PATH_WS_RELAY, now_ms);
+		pm->next_udp_try_ms = now_ms + PATH_REPROBE_MS;
+	}
+	if (pm->server == PATH_WS_RELAY && !pm->ws_open) {
+		pm->ws_open = true;
+		act->kind = PATH_DO_WS_OPEN;
+		return true;
+	}
+	if (pm->server == PATH_WS_RELAY && pm->cfg.relay && now_ms >= pm->next_udp_try_ms) {
+		pm->next_udp_try_ms = now_ms + PATH_REPROBE_MS;
+		act->kind = PATH_DO_SERVER_PROBE;
+		return true;
+	}
+	if (pm->register_due) {
+		pm->register_due = false;
+		pm->registered_ms = now_ms;
+		act->kind = PATH_DO_REGISTER;
+		return true;
+	}
+	if (pm->server == PATH_RDV_RELAY && pm->ws_open && !pm->server_wait_ms &&
+	    now_ms >= pm->server_switch_ms + PATH_WS_LINGER_MS) {
+		pm->ws_open = false;
+		act->kind = PATH_DO_WS_CLOSE;
+		return true;
+	}
+	return false;
+}
+
+uint64_t pathman_deadline(const struct pathman *pm)
+{
+	if (pm->register_due || (pm->server == PATH_WS_RELAY && !pm->ws_open))
+		return 0;
+	if (pm->server == PATH_WS_RELAY)
+		return pm->cfg.relay ? pm->next_udp_try_ms : UINT64_MAX;
+	if (pm->server != PATH_RDV_RELAY)
+		return UINT64_MAX;
+	uint64_t d = UINT64_MAX;
+	if (pm->cfg.ws && pm->server_failed)
+		return 0;
+	if (pm->cfg.ws && pm->server_wait_ms)
+		d = pm->server_wait_ms + PATH_WS_AFTER_MS;
+	if (pm->ws_open && !pm->server_wait_ms)
+		d = min_u64(d, pm->server_switch_ms + PATH_WS_LINGER_MS);
+	return d;
+}
+
+/* ---- Peers ---------------------------------------------------------------- */
 
 struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
 				 const struct sockaddr_storage *home, socklen_t home_len,
@@ -291,6 +409,7 @@ void path_on_send_failed(struct peer_paths *pp, const struct path_addr *to, uint
 	if (to->kind == PATH_UDP && !pp->relay_now) {
 		LOG_INFO(pp->name, "path: cannot send over UDP; trying the relay at once");
 		pp->relay_now = true;
+		pp->relay_kicked = false;
 	}
 }
 
@@ -304,8 +423,10 @@ void path_on_candidates(struct peer_paths *pp, const struct path_addr *cands, si
 	/* The relay clock runs from the first answer of a punching period:
 	 * repeated answers (lookups repeat while punching) do not hold the
 	 * relay back. */
-	if (!pp->punch_started_ms || now_ms >= pp->punch_until_ms)
+	if (!pp->punch_started_ms || now_ms >= pp->punch_until_ms) {
 		pp->punch_started_ms = now_ms;
+		pp->relay_kicked = false;
+	}
 	pp->punch_until_ms = now_ms + PATH_PUNCH_PERSIST_MS;
 	pp->next_punch_ms = now_ms;
 	/* With a session running (the peer moved, or asked us to punch), a
@@ -361,8 +482,8 @@ static bool we_keep_ports(const struct pathman *pm)
 static bool hardnat_eligible(const struct peer_paths *pp, const struct path_status *st)
 {
 	const struct pathman *pm = pp->pm;
-	return pm->cfg.relay && !pm->hn.pp && st->has_conn && st->session_up &&
-	       pp->active.kind == PATH_RDV_RELAY && pp->confirmed && pp->cand_count &&
+	return pm->server == PATH_RDV_RELAY && !pm->hn.pp && st->has_conn && st->session_up &&
+	       path_is_relay(pp->active.kind) && pp->confirmed && pp->cand_count &&
 	       is_ipv4(&pp->cands[0].addr) && pm->public_len;
 }
 
@@ -438,7 +559,7 @@ static bool hardnat_step(struct peer_paths *pp, const struct path_status *st, ui
 	struct hardnat *h = &pm->hn;
 	if (!st->has_conn || !st->session_up)
 		return hardnat_finish(pp, false, now_ms, act);
-	if (pp->active.kind != PATH_RDV_RELAY)
+	if (!path_is_relay(pp->active.kind))
 		return hardnat_finish(pp, true, now_ms, act);
 	if (h->hard && !h->sockets_asked) {
 		h->sockets_asked = true;
@@ -525,7 +646,7 @@ static bool punching(const struct peer_paths *pp, const struct path_status *st, 
  * PUNCH note does not leave its NAT closed. */
 static bool lookup_wanted(const struct peer_paths *pp, const struct path_status *st)
 {
-	return pp->pm->cfg.relay && st->has_conn &&
+	return pp->pm->server != PATH_NONE && st->has_conn &&
 	       (pp->relookup || !has_address(pp) || (pp->cand_count && !st->session_up));
 }
 
@@ -539,6 +660,22 @@ static size_t add_target(struct path_addr *out, size_t n, size_t cap, const stru
 	return n;
 }
 
+/* Punching gets this long alone, less when UDP to the server failed too. */
+static uint64_t relay_after_ms(const struct pathman *pm)
+{
+	return pm->server == PATH_WS_RELAY ? PATH_WS_RELAY_AFTER_MS : PATH_RELAY_AFTER_MS;
+}
+
+/* Handshakes go through the relay too: relayed already, UDP sends fail,
+ * or punching had its time. */
+static bool relay_due(const struct peer_paths *pp, uint64_t now_ms)
+{
+	const struct pathman *pm = pp->pm;
+	return pm->server != PATH_NONE &&
+	       (path_is_relay(pp->active.kind) || pp->relay_now ||
+		(pp->punch_started_ms && now_ms >= pp->punch_started_ms + relay_after_ms(pm)));
+}
+
 /* Data was flowing in, stopped, and nothing at all came since. */
 static bool rx_stalled(const struct peer_paths *pp, const struct path_status *st, uint64_t now_ms)
 {
@@ -549,7 +686,7 @@ static bool rx_stalled(const struct peer_paths *pp, const struct path_status *st
 
 static bool relayed_with_traffic(const struct peer_paths *pp, const struct path_status *st)
 {
-	return pp->active.kind == PATH_RDV_RELAY && st->session_up && st->has_conn;
+	return path_is_relay(pp->active.kind) && st->session_up && st->has_conn;
 }
 
 /* Every direct address of the peer, the active one included: a peer that
@@ -584,6 +721,13 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 	} else if (hardnat_maybe_start(pp, st, now_ms, act)) {
 		return true;
 	}
+	/* The relay just became due: the INIT goes there now, not at the
+	 * handshake's next retransmission (by then up to 3.5 s away). */
+	if (!st->session_up && st->has_conn && !pp->relay_kicked && relay_due(pp, now_ms)) {
+		pp->relay_kicked = true;
+		*act = (struct path_action){ .kind = PATH_DO_HANDSHAKE };
+		return true;
+	}
 	if (punching(pp, st, now_ms) && now_ms >= pp->next_punch_ms) {
 		pp->next_punch_ms = now_ms + PATH_PUNCH_RETRY_MS;
 		*act = (struct path_action){ .kind = PATH_DO_HANDSHAKE };
@@ -597,7 +741,7 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		pp->next_spray_ms = now_ms;
 		LOG_INFO(pp->name, "path silent for %llu ms: looking for the peer again",
 			 (unsigned long long)(now_ms - pp->unanswered_ms));
-		if (pm->cfg.relay) {
+		if (pm->server != PATH_NONE) {
 			pp->relookup = true;
 			pp->next_lookup_ms = 0;
 			if (now_ms >= pm->registered_ms + PATH_REREGISTER_MS) {
@@ -612,7 +756,7 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		 * makes the server tell the peer to probe us as we probe it. */
 		pp->next_reprobe_ms = now_ms + PATH_REPROBE_MS;
 		pp->probe_cands = true;
-		if (pm->cfg.relay) {
+		if (pm->server != PATH_NONE) {
 			pp->relookup = true;
 			pp->next_lookup_ms = 0;
 		}
@@ -660,6 +804,9 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 		d = pp->hardnat_next_ms;
 	if (punching(pp, st, now_ms))
 		d = min_u64(d, pp->next_punch_ms);
+	if (!st->session_up && st->has_conn && !pp->relay_kicked && pm->server != PATH_NONE &&
+	    pp->punch_started_ms)
+		d = min_u64(d, pp->relay_now ? now_ms : pp->punch_started_ms + relay_after_ms(pm));
 	if (lookup_wanted(pp, st))
 		d = min_u64(d, pp->next_lookup_ms);
 	if (relayed_with_traffic(pp, st))
@@ -691,20 +838,17 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, struct path_addr *out,
 			      size_t cap)
 {
-	size_t n = 0;
-	if (pp->active.kind == PATH_UDP && pp->active.len)
-		n = add_target(out, n, cap, &pp->active);
-	for (size_t i = 0; i < pp->cand_count; i++)
-		n = add_target(out, n, cap, &pp->cands[i]);
-	if (pp->home.len)
-		n = add_target(out, n, cap, &pp->home);
-	bool relay_due = pp->active.kind == PATH_RDV_RELAY || pp->relay_now ||
-			 (pp->punch_started_ms && now_ms >= pp->punch_started_ms + PATH_RELAY_AFTER_MS);
-	if (pp->pm->cfg.relay && relay_due) {
-		struct path_addr relay = { .kind = PATH_RDV_RELAY };
+	size_t n = direct_addresses(pp, out, cap);
+	if (relay_due(pp, now_ms)) {
+		struct path_addr relay = { .kind = pp->pm->server };
 		n = add_target(out, n, cap, &relay);
 	}
 	return n;
+}
+
+bool path_can_handshake(const struct peer_paths *pp, uint64_t now_ms)
+{
+	return has_address(pp) || pp->home.len || relay_due(pp, now_ms);
 }
 
 /* ---- State ---------------------------------------------------------------- */

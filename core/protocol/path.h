@@ -8,7 +8,9 @@
  * relay.  The manager decides which path carries the session, when to
  * punch, when to fall back to the relay, when a silent path needs repair,
  * when to try a hard NAT, and keeps the peer's NAT pinhole open while it
- * is idle.  The driver only carries out what it says.
+ * is idle.  Engine-wide, it decides how the rendezvous server itself is
+ * reached: over UDP, or over the WebSocket relay (SRMUDP_RELAY) where UDP
+ * gets no answer.  The driver only carries out what it says.
  *
  * Like conn.c: events and the time go in (path_on_*), actions and the next
  * deadline come out (path_poll, path_deadline), plus where each packet
@@ -34,8 +36,15 @@
 enum path_kind {
 	PATH_NONE = 0,
 	PATH_UDP,       /* straight to addr, from socket `sock` */
-	PATH_RDV_RELAY, /* wrapped for the rendezvous server's relay */
+	PATH_RDV_RELAY, /* wrapped for the rendezvous server's relay, over UDP */
+	PATH_WS_RELAY,  /* the same relay, over the WebSocket (SRMUDP_RELAY) */
 };
+
+/* Through the rendezvous server's relay, over either link. */
+static inline bool path_is_relay(enum path_kind k)
+{
+	return k == PATH_RDV_RELAY || k == PATH_WS_RELAY;
+}
 
 struct path_addr {
 	enum path_kind kind;
@@ -83,6 +92,18 @@ struct path_addr {
  * 30 s, and then the peer's first INIT would find our NAT closed. */
 #define PATH_PINHOLE_MS 15000
 
+/* The rendezvous server is reached over the WebSocket relay when a packet
+ * to it over UDP got no answer for this long (a REGISTER and its first
+ * retransmission), or at once when sending UDP fails outright.  While on
+ * the WebSocket, UDP is tried again every PATH_REPROBE_MS; once it answers,
+ * the WebSocket closes after PATH_WS_LINGER_MS (packets relayed in the
+ * meantime still arrive over it). */
+#define PATH_WS_AFTER_MS 1500
+#define PATH_WS_LINGER_MS 5000
+/* With the server reached over the WebSocket (UDP is blocked here), a peer
+ * gets handshakes through the relay this soon after punching started. */
+#define PATH_WS_RELAY_AFTER_MS 1500
+
 /* Hard NAT (birthday probing, see path.c): the hard side opens this many
  * sockets, the easy side guesses this many ports per round, in bursts. */
 #define PATH_HARDNAT_SOCKETS 128
@@ -90,7 +111,8 @@ struct path_addr {
 #define PATH_HARDNAT_BURST 128
 
 struct path_config {
-	bool relay;            /* a rendezvous server (lookups and its relay) exists */
+	bool relay;            /* a rendezvous server over UDP (SRMUDP_RENDEZVOUS) */
+	bool ws;               /* ...and/or over the WebSocket relay (SRMUDP_RELAY) */
 	uint16_t local_port;   /* our UDP port (hard NAT: does our NAT keep it?) */
 	srm_rng_fn *rng;       /* NULL: randombytes_buf */
 	void *rng_ctx;
@@ -105,13 +127,17 @@ struct path_status {
 };
 
 enum path_action_kind {
-	PATH_DO_HANDSHAKE = 1, /* start a handshake (session_want_handshake) */
+	PATH_DO_HANDSHAKE = 1, /* start a handshake, or send its INIT again now */
 	PATH_DO_LOOKUP,        /* ask the rendezvous server where the peer is */
 	PATH_DO_REGISTER,      /* register again (a changed public address shows) */
 	PATH_DO_PUNCH,         /* a PUNCH packet to each target */
 	PATH_DO_OPEN_SOCKETS,  /* open `count` probe sockets; path_sockets_opened */
 	PATH_DO_CLOSE_SOCKETS, /* close the probe sockets targets[].sock */
 	PATH_DO_PROBE,         /* one sealed packet with a PATH_CHALLENGE to each target */
+	/* Engine-wide (pathman_poll): */
+	PATH_DO_WS_OPEN,       /* connect the WebSocket relay (and keep it up) */
+	PATH_DO_WS_CLOSE,      /* close it: UDP to the server works */
+	PATH_DO_SERVER_PROBE,  /* a REGISTER to the server over UDP: does UDP work again? */
 };
 
 struct path_action {
@@ -135,6 +161,22 @@ void pathman_set_local_port(struct pathman *pm, uint16_t port);
  * paths that worked may not any more.  Every peer with traffic looks its
  * peer up again and probes every address it knows, at once. */
 void pathman_on_local_change(struct pathman *pm);
+
+/* ---- The rendezvous server's link (engine-wide) ---- */
+
+/* How the server is reached now: PATH_RDV_RELAY (UDP), PATH_WS_RELAY, or
+ * PATH_NONE (no server configured).  Relayed paths use the same kind. */
+enum path_kind pathman_server(const struct pathman *pm);
+/* A packet went to the server over UDP (it expects an answer). */
+void pathman_on_server_sent(struct pathman *pm, uint64_t now_ms);
+/* A packet from the server, authenticated or a CHALLENGE, came over `over`. */
+void pathman_on_server_heard(struct pathman *pm, enum path_kind over, uint64_t now_ms);
+/* Sending to the server over UDP failed outright. */
+void pathman_on_server_send_failed(struct pathman *pm, uint64_t now_ms);
+/* Engine-wide actions (PATH_DO_WS_*, PATH_DO_SERVER_PROBE, PATH_DO_REGISTER),
+ * one per call: call until false.  pathman_deadline: when next. */
+bool pathman_poll(struct pathman *pm, uint64_t now_ms, struct path_action *act);
+uint64_t pathman_deadline(const struct pathman *pm);
 
 /* name is for log lines and must outlive the paths; home (len 0: none) is
  * the configured endpoint, in our socket's family. */
@@ -178,6 +220,9 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 #define PATH_MAX_TARGETS 12
 size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, struct path_addr *out,
 			      size_t cap);
+
+/* path_handshake_targets would name at least one path (cheap). */
+bool path_can_handshake(const struct peer_paths *pp, uint64_t now_ms);
 
 /* ---- State, for the driver and status ---- */
 

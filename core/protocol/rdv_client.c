@@ -67,7 +67,7 @@ struct rdv_client *rdv_client_new(const struct rdv_client_config *cfg, uint64_t 
 {
 	struct rdv_client *c;
 
-	if (cfg == NULL || cfg->id == NULL || cfg->server.len == 0 || sodium_init() < 0)
+	if (cfg == NULL || cfg->id == NULL || sodium_init() < 0)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -135,6 +135,15 @@ void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms)
 		restart(c, now_ms);
 }
 
+void rdv_client_relink(struct rdv_client *c, uint64_t now_ms)
+{
+	restart(c, now_ms);
+	for (size_t i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++) {
+		c->lookups[i].next_ms = now_ms;
+		c->lookups[i].tries = 0;
+	}
+}
+
 static struct lookup *find_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES])
 {
 	for (size_t i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++)
@@ -151,14 +160,19 @@ static int usable(const struct rdv_client *c, uint64_t now_ms)
 
 /* ---- Sending ------------------------------------------------------------ */
 
-static size_t send_register(struct rdv_client *c, uint64_t now_ms, uint8_t *out, size_t cap)
+size_t rdv_register_packet(uint8_t *out, size_t cap)
 {
 	struct rdv_msg m = { 0 };
 
 	m.kind = RDV_REGISTER;
+	return rdv_msg_encode(&m, NULL, RDV_REGISTER_MIN_BYTES, out, cap);
+}
+
+static size_t send_register(struct rdv_client *c, uint64_t now_ms, uint8_t *out, size_t cap)
+{
 	c->last_register_ms = now_ms;
 	backoff(c, now_ms);
-	return rdv_msg_encode(&m, NULL, RDV_REGISTER_MIN_BYTES, out, cap);
+	return rdv_register_packet(out, cap);
 }
 
 static size_t send_auth(struct rdv_client *c, uint64_t now_ms, uint8_t *out, size_t cap)

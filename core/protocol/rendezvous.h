@@ -350,8 +350,9 @@ struct rdv_event {
 };
 
 struct rdv_client_config {
-	const struct identity *id; /* borrowed; must outlive the client */
-	struct rdv_endpoint server;
+	const struct identity *id; /* borrowed; must outlive the client; the
+				    * driver sends to the server (over UDP or a
+				    * WebSocket), so no address here */
 	/* AUTH timestamps are wall-clock ms = now_ms + wall_offset_ms, so they
 	 * keep increasing across restarts of the engine (replay protection).
 	 * The engine passes CLOCK_REALTIME - CLOCK_MONOTONIC at start. */
@@ -386,6 +387,17 @@ int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], u
  * current registration's keys, pending lookups and the relay stay usable
  * meanwhile.  A registration already under way is left alone. */
 void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms);
+
+/* The way to the server changed (UDP <-> WebSocket): register again and
+ * resend pending lookups now, with fresh retries (a REGISTER backing off
+ * towards an unreachable UDP port must not hold the new link back up to
+ * RDV_RETRY_MAX_MS). */
+void rdv_client_relink(struct rdv_client *c, uint64_t now_ms);
+
+/* A REGISTER, stateless: its CHALLENGE answer (ignored by a registered
+ * client) shows whether the server can be reached this way.  Returns its
+ * length (RDV_REGISTER_MIN_BYTES), or 0 if cap is too small. */
+size_t rdv_register_packet(uint8_t *out, size_t cap);
 
 /* The next packet to send to the server, if one is due at now_ms: writes
  * it to out and returns its length; 0 when nothing is due.  Call until it

@@ -266,6 +266,13 @@ void session_want_handshake(struct session *s, uint64_t now_ms)
 	begin_attempt(s, now_ms);
 }
 
+void session_handshake_now(struct session *s, uint64_t now_ms)
+{
+	session_want_handshake(s, now_ms);
+	if (s->attempt && s->next_send_ms > now_ms)
+		s->next_send_ms = now_ms;
+}
+
 static int cookie_fresh(const struct session *s, uint64_t now_ms)
 {
 	return s->have_cookie && now_ms - s->cookie_ms < COOKIE_USE_MAX_AGE_MS;

@@ -96,6 +96,9 @@ const uint8_t *session_peer_pub(const struct session *s);
  * answered the peer's INIT waits up to REKEY_TIMEOUT_MS for the peer's
  * key confirmation before initiating itself. */
 void session_want_handshake(struct session *s, uint64_t now_ms);
+/* ...and with one under way, its INIT leaves again now rather than at the
+ * next retransmission: a new path to try (the relay) just opened. */
+void session_handshake_now(struct session *s, uint64_t now_ms);
 /* A HANDSHAKE_INIT to send now (its length), or 0.  Retransmits with
  * exponential backoff and jitter; after connect_timeout_ms without a
  * usable keypair the attempt fails (session_failed() until the next

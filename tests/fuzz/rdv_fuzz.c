@@ -32,7 +32,6 @@ static void setup(void)
 {
 	uint8_t secret[32];
 	struct rdv_client_config cc = { 0 };
-	struct sockaddr_in *s = (struct sockaddr_in *)&cc.server.addr;
 
 	if (sodium_init() < 0)
 		abort();
@@ -41,10 +40,6 @@ static void setup(void)
 		abort();
 	store = rdv_store_memory_new(1000);
 	server = rdv_server_new(NULL, store, now);
-	s->sin_family = AF_INET;
-	s->sin_port = htons(3478);
-	s->sin_addr.s_addr = htonl(0xc6120002);
-	cc.server.len = sizeof(*s);
 	cc.id = &id;
 	client = rdv_client_new(&cc, now);
 	if (!store || !server || !client)

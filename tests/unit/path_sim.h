@@ -552,6 +552,10 @@ struct Sim {
 				path_on_sent(x.pp, &a.targets[i], now);
 			}
 			break;
+		case PATH_DO_WS_OPEN:
+		case PATH_DO_WS_CLOSE:
+		case PATH_DO_SERVER_PROBE:
+			break; // engine-wide (pathman_poll): these hosts reach the server over UDP
 		case PATH_DO_OPEN_SOCKETS: {
 			std::vector<uint32_t> ids;
 			for (size_t i = 0; i < a.count; i++) {
@@ -618,8 +622,7 @@ struct Sim {
 		uint64_t d = path_deadline(x.pp, &st, now);
 		if (x.relay && server)
 			d = std::min(d, x.next_register);
-		path_addr targets[PATH_MAX_TARGETS];
-		if (x.attempt && !x.up && path_handshake_targets(x.pp, now, targets, PATH_MAX_TARGETS))
+		if (x.attempt && !x.up && path_can_handshake(x.pp, now))
 			d = std::min(d, x.next_init); // else it waits for an address (the engine does too)
 		if (x.attempt && !x.up)
 			d = std::min(d, x.attempt_start + CONNECT_TIMEOUT_DEFAULT_MS);

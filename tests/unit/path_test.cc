@@ -123,6 +123,103 @@ TEST_F(PathRules, RelayJoinsTheHandshakeAfter2500msOrAtOnceWhenUdpFails)
 	EXPECT_EQ(path_handshake_targets(pp, 10000 + PATH_PUNCH_PERSIST_MS, t, 8), 1u);
 }
 
+// ---- The server's link: UDP, or the WebSocket relay --------------------------
+
+struct ServerLink : ::testing::Test {
+	pathman *pm = nullptr;
+	peer_paths *pp = nullptr;
+	void make(bool udp, bool ws)
+	{
+		path_config pc{};
+		pc.relay = udp;
+		pc.ws = ws;
+		pm = pathman_new(&pc);
+		pp = path_peer_new(pm, "peer", nullptr, 0, 0);
+	}
+	void TearDown() override
+	{
+		path_peer_free(pp);
+		pathman_free(pm);
+	}
+	std::vector<path_action_kind> poll(uint64_t now)
+	{
+		std::vector<path_action_kind> out;
+		path_action a;
+		while (out.size() < 8 && pathman_poll(pm, now, &a))
+			out.push_back(a.kind);
+		return out;
+	}
+};
+
+TEST_F(ServerLink, SilentUdpServerMovesToTheWebSocketAfter1500ms)
+{
+	make(true, true);
+	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+	EXPECT_TRUE(poll(0).empty());
+	pathman_on_server_sent(pm, 100);
+	pathman_on_server_sent(pm, 1100); // a retransmission: the clock runs from the first
+	EXPECT_EQ(pathman_deadline(pm), 100u + PATH_WS_AFTER_MS);
+	EXPECT_TRUE(poll(100 + PATH_WS_AFTER_MS - 1).empty());
+	auto acts = poll(100 + PATH_WS_AFTER_MS);
+	ASSERT_EQ(acts.size(), 1u);
+	EXPECT_EQ(acts[0], PATH_DO_WS_OPEN);
+	EXPECT_EQ(pathman_server(pm), PATH_WS_RELAY);
+	EXPECT_TRUE(poll(200 + PATH_WS_AFTER_MS).empty()); // opened once, kept open by the driver
+
+	// Handshakes to a peer go through the relay, over the WebSocket,
+	// 1.5 s after punching started.
+	path_addr c = udp_path(Ep{0xC6120202, 4000}), t[8];
+	path_on_candidates(pp, &c, 1, 2000);
+	EXPECT_EQ(path_handshake_targets(pp, 2000 + PATH_WS_RELAY_AFTER_MS - 1, t, 8), 1u);
+	ASSERT_EQ(path_handshake_targets(pp, 2000 + PATH_WS_RELAY_AFTER_MS, t, 8), 2u);
+	EXPECT_EQ(t[1].kind, PATH_WS_RELAY);
+	path_on_receive(pp, &t[1], 4000);
+	EXPECT_EQ(path_active(pp)->kind, PATH_WS_RELAY);
+}
+
+TEST_F(ServerLink, UdpIsTriedEvery10sAndTakesOverWhenItAnswers)
+{
+	make(true, true);
+	pathman_on_server_send_failed(pm, 50); // EPERM: at once
+	EXPECT_EQ(poll(50), std::vector<path_action_kind>{PATH_DO_WS_OPEN});
+	path_addr relay{};
+	relay.kind = PATH_WS_RELAY;
+	path_on_receive(pp, &relay, 60);
+	EXPECT_EQ(pathman_deadline(pm), 50u + PATH_REPROBE_MS);
+	EXPECT_TRUE(poll(50 + PATH_REPROBE_MS - 1).empty());
+	EXPECT_EQ(poll(50 + PATH_REPROBE_MS), std::vector<path_action_kind>{PATH_DO_SERVER_PROBE});
+	// A WebSocket answer changes nothing; a UDP answer moves the link,
+	// and the relayed session with it, then re-registers over UDP.
+	pathman_on_server_heard(pm, PATH_WS_RELAY, 10100);
+	EXPECT_EQ(pathman_server(pm), PATH_WS_RELAY);
+	pathman_on_server_heard(pm, PATH_RDV_RELAY, 10200);
+	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+	EXPECT_EQ(path_active(pp)->kind, PATH_RDV_RELAY);
+	EXPECT_EQ(poll(10200), std::vector<path_action_kind>{PATH_DO_REGISTER});
+	// The WebSocket lingers while UDP keeps answering, then closes.
+	EXPECT_TRUE(poll(10200 + PATH_WS_LINGER_MS - 1).empty());
+	EXPECT_EQ(poll(10200 + PATH_WS_LINGER_MS), std::vector<path_action_kind>{PATH_DO_WS_CLOSE});
+	EXPECT_EQ(pathman_deadline(pm), UINT64_MAX);
+}
+
+TEST_F(ServerLink, WithoutUdpServerTheWebSocketOpensAtOnce)
+{
+	make(false, true);
+	EXPECT_EQ(pathman_server(pm), PATH_WS_RELAY);
+	EXPECT_EQ(pathman_deadline(pm), 0u);
+	EXPECT_EQ(poll(0), std::vector<path_action_kind>{PATH_DO_WS_OPEN});
+	EXPECT_EQ(pathman_deadline(pm), UINT64_MAX); // no UDP to try
+}
+
+TEST_F(ServerLink, WithoutWebSocketASilentServerStaysOnUdp)
+{
+	make(true, false);
+	pathman_on_server_sent(pm, 0);
+	pathman_on_server_send_failed(pm, 1);
+	EXPECT_TRUE(poll(60000).empty());
+	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+}
+
 TEST_F(PathRules, RelayedSessionLooksUpAndProbesEvery10s)
 {
 	make(true, false);

@@ -136,7 +136,6 @@ struct Sim {
 		p->rng_ctr = 50000 + seed;
 		rdv_client_config cfg{};
 		cfg.id = &p->id;
-		cfg.server = servers[server].addr;
 		cfg.wall_offset_ms = wall_offset;
 		cfg.rng = sim_rng;
 		cfg.rng_ctx = &p->rng_ctr;
