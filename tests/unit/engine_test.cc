@@ -15,37 +15,14 @@
 #include <thread>
 #include <vector>
 
+#include "engine_node.h"
+
 extern "C" {
 #include "srmudp.h"
 #include "wire.h"
 }
 
 namespace {
-
-struct Node {
-	std::string key_path;
-	char pub_text[SRM_PUBKEY_TEXT_BYTES];
-	uint8_t pub[SRM_KEY_BYTES];
-	srm_engine *engine = nullptr;
-	srm_config cfg{};
-	std::vector<srm_peer_config> peers;
-};
-
-std::string temp_dir()
-{
-	char tmpl[] = "/tmp/srm-engine-test-XXXXXX";
-	return std::string(mkdtemp(tmpl));
-}
-
-sockaddr_storage loopback(int port)
-{
-	sockaddr_storage ss{};
-	auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
-	v4->sin_family = AF_INET;
-	v4->sin_port = htons(static_cast<uint16_t>(port));
-	v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return ss;
-}
 
 bool wait_readable(int fd, int ms)
 {
@@ -82,18 +59,6 @@ int local_listener(sockaddr_storage *addr, socklen_t *len)
 	return fd;
 }
 
-// A loopback UDP port held by *fd (nothing answers there); returns it.
-int quiet_udp_port(int *fd)
-{
-	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	sockaddr_storage addr = loopback(0);
-	socklen_t len = sizeof(addr);
-	if (*fd < 0 || bind(*fd, (sockaddr *)&addr, sizeof(sockaddr_in)) != 0 ||
-	    getsockname(*fd, (sockaddr *)&addr, &len) != 0)
-		return -1;
-	return ntohs(((sockaddr_in *)&addr)->sin_port);
-}
-
 int accept_wait(srm_engine *e, int listen_fd, uint16_t port, int *peer)
 {
 	if (!wait_readable(listen_fd, 10000))
@@ -124,39 +89,17 @@ protected:
 		ASSERT_EQ(system(cmd.c_str()), 0);
 	}
 
-	void make_key(Node &n, const char *name)
-	{
-		n.key_path = dir + "/" + name;
-		ASSERT_EQ(srm_key_generate(n.key_path.c_str(), n.pub_text), 0);
-		ASSERT_EQ(srm_pubkey_decode(n.pub_text, n.pub), 0);
-	}
+	void make_key(Node &n, const char *name) { node_key(n, dir, name); }
 
 	static void add_peer(Node &n, const char *name, const Node &other, int port)
 	{
-		srm_peer_config pc{};
-		snprintf(pc.name, sizeof(pc.name), "%s", name);
-		memcpy(pc.pubkey, other.pub, SRM_KEY_BYTES);
-		if (port) {
-			pc.endpoint = loopback(port);
-			pc.endpoint_len = sizeof(sockaddr_in);
-		}
-		n.peers.push_back(pc);
+		node_add_peer(n, name, other, port);
 	}
 
 	static void start(Node &n, uint32_t connect_timeout_ms = 5000,
 			  void (*tweak)(srm_config *) = nullptr, int port = 0)
 	{
-		srm_config_defaults(&n.cfg);
-		if (tweak)
-			tweak(&n.cfg);
-		snprintf(n.cfg.key_path, sizeof(n.cfg.key_path), "%s", n.key_path.c_str());
-		n.cfg.peers = n.peers.data();
-		n.cfg.peer_count = n.peers.size();
-		n.cfg.listen = loopback(port);
-		n.cfg.listen_len = sizeof(sockaddr_in);
-		n.cfg.connect_timeout_ms = connect_timeout_ms;
-		char err[256] = "";
-		ASSERT_EQ(srm_engine_start(&n.cfg, &n.engine, err, sizeof(err)), 0) << err;
+		node_start(n, connect_timeout_ms, tweak, port);
 	}
 
 	// a and b know each other; b's endpoint is known to a, and a's to b.

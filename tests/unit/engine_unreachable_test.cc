@@ -6,23 +6,17 @@
 // tried again for it instead of failing it (info, not warn).
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sodium.h>
 #include <poll.h>
+#include <sodium.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 #include <string>
-#include <vector>
 
-extern "C" {
-#include "srmudp.h"
-}
+#include "engine_node.h"
 
 namespace {
 
@@ -33,100 +27,54 @@ uint64_t mono_ms()
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-sockaddr_storage on_loopback(int port)
-{
-	sockaddr_storage ss{};
-	auto *v4 = reinterpret_cast<sockaddr_in *>(&ss);
-	v4->sin_family = AF_INET;
-	v4->sin_port = htons(static_cast<uint16_t>(port));
-	v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return ss;
-}
-
-// A loopback UDP port nobody answers on while *fd stays open.
-int reserve_port(int *fd)
-{
-	*fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	sockaddr_storage a = on_loopback(0);
-	socklen_t len = sizeof(a);
-	if (*fd < 0 || bind(*fd, (sockaddr *)&a, sizeof(sockaddr_in)) != 0 ||
-	    getsockname(*fd, (sockaddr *)&a, &len) != 0)
-		return -1;
-	return ntohs(((sockaddr_in *)&a)->sin_port);
-}
-
-struct Side {
-	std::string key;
-	char pub_text[SRM_PUBKEY_TEXT_BYTES];
-	uint8_t pub[SRM_KEY_BYTES];
-	srm_config cfg{};
-	std::vector<srm_peer_config> peers;
-	srm_engine *engine = nullptr;
-};
-
 class Unreachable : public ::testing::Test {
 protected:
 	std::string dir;
-	Side a, b;
+	Node a, b;
+	int hold_b = -1; // b's UDP port, held while b is not running
 
 	void SetUp() override
 	{
 		ASSERT_GE(sodium_init(), 0);
-		char tmpl[] = "/tmp/srm-unreachable-test-XXXXXX";
-		ASSERT_NE(mkdtemp(tmpl), nullptr);
-		dir = tmpl;
-		keys(a, "a.key");
-		keys(b, "b.key");
+		dir = temp_dir();
+		node_key(a, dir, "a.key");
+		node_key(b, dir, "b.key");
 	}
 
 	void TearDown() override
 	{
-		for (Side *s : { &a, &b })
-			if (s->engine)
-				srm_engine_stop(s->engine);
+		for (Node *n : { &a, &b })
+			if (n->engine)
+				srm_engine_stop(n->engine);
+		if (hold_b >= 0)
+			close(hold_b);
 		ASSERT_EQ(system(("rm -rf " + dir).c_str()), 0);
 	}
 
-	void keys(Side &s, const char *name)
+	// a runs (logging to dir/a.log), and knows b at a port where nothing
+	// answers yet; returns that port.
+	int a_with_silent_b(uint32_t connect_timeout_ms)
 	{
-		s.key = dir + "/" + name;
-		ASSERT_EQ(srm_key_generate(s.key.c_str(), s.pub_text), 0);
-		ASSERT_EQ(srm_pubkey_decode(s.pub_text, s.pub), 0);
+		int port = quiet_udp_port(&hold_b);
+		EXPECT_GT(port, 0);
+		node_add_peer(a, "b", b, port);
+		node_start(a, connect_timeout_ms, nullptr, 0, dir + "/a.log");
+		return port;
 	}
 
-	// s knows other as "name" at UDP port (0: no endpoint).
-	static void knows(Side &s, const char *name, const Side &other, int port)
+	// b comes up on port (where a looks for it), knowing a.
+	void b_appears(int port)
 	{
-		srm_peer_config pc{};
-		snprintf(pc.name, sizeof(pc.name), "%s", name);
-		memcpy(pc.pubkey, other.pub, SRM_KEY_BYTES);
-		if (port) {
-			pc.endpoint = on_loopback(port);
-			pc.endpoint_len = sizeof(sockaddr_in);
-		}
-		s.peers.push_back(pc);
-	}
-
-	// Start s on UDP port (0: any), logging at info to dir/LOG.
-	void run(Side &s, uint32_t connect_timeout_ms, int port, const char *log)
-	{
-		srm_config_defaults(&s.cfg);
-		snprintf(s.cfg.key_path, sizeof(s.cfg.key_path), "%s", s.key.c_str());
-		s.cfg.peers = s.peers.data();
-		s.cfg.peer_count = s.peers.size();
-		s.cfg.listen = on_loopback(port);
-		s.cfg.listen_len = sizeof(sockaddr_in);
-		s.cfg.connect_timeout_ms = connect_timeout_ms;
-		s.cfg.log_level = SRM_LOG_INFO;
-		snprintf(s.cfg.log_file, sizeof(s.cfg.log_file), "%s/%s", dir.c_str(), log);
-		char err[256] = "";
-		ASSERT_EQ(srm_engine_start(&s.cfg, &s.engine, err, sizeof(err)), 0) << err;
+		close(hold_b);
+		hold_b = -1;
+		node_add_peer(b, "a", a, srm_engine_udp_port(a.engine));
+		node_start(b, 5000, nullptr, port, dir + "/b.log");
 	}
 
 	// srm_stream_open's result; on success *state is the stream's end
 	// state after waiting.  *fd is the application's end (closed by the
 	// caller).
-	static int open_to(Side &s, const char *peer, uint16_t port, int *state, int *fd)
+	static int open_to(Node &s, const char *peer, uint16_t port, int *state, int *fd)
 	{
 		int sv[2];
 		EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -181,11 +129,7 @@ protected:
 
 TEST_F(Unreachable, NextOpenFailsAtOnceThenRetriesAfterTheHold)
 {
-	int quiet;
-	int port = reserve_port(&quiet);
-	ASSERT_GT(port, 0);
-	knows(a, "b", b, port);
-	run(a, 600, 0, "a.log");
+	a_with_silent_b(600);
 
 	int state, fd;
 	uint64_t t0 = mono_ms();
@@ -216,16 +160,11 @@ TEST_F(Unreachable, NextOpenFailsAtOnceThenRetriesAfterTheHold)
 	EXPECT_GE(mono_ms() - t1, 500u);
 	close(fd);
 	EXPECT_EQ(lines_with("a.log", "warn peer=b: handshake failed"), 2);
-	close(quiet);
 }
 
 TEST_F(Unreachable, PeersHandshakeEndsTheHold)
 {
-	int hold_b;
-	int b_port = reserve_port(&hold_b);
-	ASSERT_GT(b_port, 0);
-	knows(a, "b", b, b_port);
-	run(a, 600, 0, "a.log");
+	int b_port = a_with_silent_b(600);
 	int lfd_a = srm_listen(a.engine, 7001, nullptr, 0);
 	ASSERT_GE(lfd_a, 0);
 
@@ -236,9 +175,7 @@ TEST_F(Unreachable, PeersHandshakeEndsTheHold)
 	close(fd);
 
 	// b comes up where a looks for it and reaches a first.
-	close(hold_b);
-	knows(b, "a", a, srm_engine_udp_port(a.engine));
-	run(b, 5000, b_port, "b.log");
+	b_appears(b_port);
 	int lfd_b = srm_listen(b.engine, 7000, nullptr, 0);
 	ASSERT_GE(lfd_b, 0);
 	int bfd;
@@ -255,13 +192,9 @@ TEST_F(Unreachable, PeersHandshakeEndsTheHold)
 
 TEST_F(Unreachable, AttemptOlderThanTheStreamIsTriedAgainForIt)
 {
-	int hold_b;
-	int b_port = reserve_port(&hold_b);
-	ASSERT_GT(b_port, 0);
-	knows(a, "b", b, b_port);
 	// a handshakes with b as it starts (a known endpoint); that attempt
 	// times out 2 s later.
-	run(a, 2000, 0, "a.log");
+	int b_port = a_with_silent_b(2000);
 	usleep(1200 * 1000);
 
 	int sv[2];
@@ -272,9 +205,7 @@ TEST_F(Unreachable, AttemptOlderThanTheStreamIsTriedAgainForIt)
 	// timeout: the stream is carried.
 	usleep(1100 * 1000);
 	EXPECT_EQ(srm_stream_state(a.engine, h), SRM_ERR_AGAIN) << "failed with an attempt older than it";
-	close(hold_b);
-	knows(b, "a", a, srm_engine_udp_port(a.engine));
-	run(b, 5000, b_port, "b.log");
+	b_appears(b_port);
 	ASSERT_GE(srm_listen(b.engine, 7000, nullptr, 0), 0);
 	EXPECT_EQ(srm_stream_wait(a.engine, h, 5000), 0);
 	close(sv[0]);
