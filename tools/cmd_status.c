@@ -130,10 +130,10 @@ static void print_peer(FILE *f, const struct json_node *p)
 	const char *was = json_get_true(p, "established") ? "" : "was ";
 	if (strcmp(kind, "direct") == 0)
 		snprintf(path, sizeof(path), "%sdirect %s", was, jstr(pa, "address", addr, sizeof(addr)));
-	else if (strcmp(kind, "relayed") == 0)
-		snprintf(path, sizeof(path), "%srelayed", was);
+	else if (strcmp(kind, "relayed") == 0 || strcmp(kind, "relay-ws") == 0)
+		snprintf(path, sizeof(path), "%s%s", was, kind);
 	else
-		snprintf(path, sizeof(path), "%s", json_get_true(p, "established") ? kind : "-");
+		snprintf(path, sizeof(path), "-");
 	if (json_get_num(p, "rtt_ms", &v) && json_get_true(p, "established"))
 		snprintf(rtt, sizeof(rtt), "%.1fms", v);
 	else
