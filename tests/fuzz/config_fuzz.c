@@ -2,8 +2,8 @@
  * config_fuzz.c — libFuzzer harness for the configuration parser
  * (core/config/config.c, core/config/config_file.c).
  *
- * The first input byte picks a variable (mod 14: 0-9 and 11-13 a
- * variable, 10 the SRMUDP_CONFIG file);
+ * The first input byte picks a variable of vars[] or, past the last one,
+ * the SRMUDP_CONFIG file;
  * the rest is its value.  A parse must never crash, leak or overrun, and an
  * error must be one line of the form "WHERE: message".
  *
@@ -43,8 +43,12 @@ static const char *const vars[] = {
 	"SRMUDP_KEY",	   "SRMUDP_PEERS",    "SRMUDP_LISTEN",		"SRMUDP_RENDEZVOUS",
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
-	"SRMUDP_PAD",
+	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
+	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY",
+	/* read by SRMUDP_RELAY when SRMUDP_PROXY is unset */
+	"https_proxy", "http_proxy", "no_proxy",
 };
+#define NVARS (sizeof(vars) / sizeof(vars[0]))
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -57,16 +61,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (path[0] == '\0')
 		snprintf(path, sizeof(path), "/tmp/srmudp-config-fuzz-%d.conf", (int)getpid());
-	for (unsigned i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+	for (unsigned i = 0; i < NVARS; i++)
 		unsetenv(vars[i]);
 	unsetenv("SRMUDP_CONFIG");
+	unsetenv("HTTPS_PROXY");
+	unsetenv("NO_PROXY");
 	value = malloc(size);
 	if (value == NULL)
 		return 0;
 	memcpy(value, data + 1, size - 1);
 	value[size - 1] = '\0';
-	pick = data[0] % 14;
-	if (pick == 10) {
+	pick = data[0] % (NVARS + 1);
+	if (pick == NVARS) {
 		FILE *f = fopen(path, "w");
 
 		if (f == NULL) {
@@ -77,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fclose(f);
 		setenv("SRMUDP_CONFIG", path, 1);
 	} else if (value[0] != '\0') {
-		setenv(vars[pick < 10 ? pick : pick - 1], value, 1);
+		setenv(vars[pick], value, 1);
 	}
 	if (srm_config_from_env(&cfg, err, sizeof(err)) != 0 &&
 	    (strstr(err, ": ") == NULL || strchr(err, '\n') != NULL))
