@@ -18,7 +18,8 @@
 #   4. only an HTTP proxy (tinyproxy on a's router) leaves a's network:
 #      through CONNECT, with SRMUDP_PROXY and with http_proxy;
 #   5. wss:// with a test CA (SRMUDP_RELAY_CA), refused without it;
-#   6. nginx terminating TLS in front of --ws-listen.
+#   6. nginx terminating TLS in front of --ws-listen;
+#   7. UDP blocked on both sides: both ends on their own WebSocket.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
@@ -36,9 +37,13 @@ WS_URL=ws://$RDV4:8080/srmudp
 
 # block_a MODE: what a's router lets out of a's LAN: all, tcp (UDP
 # dropped), none (nothing: only the router's own proxy gets out).
-block_a() {
+# block_b MODE: the same on b's router.
+block_a() { block_lan nata "$1"; }
+block_b() { block_lan natb "$1"; }
+block_lan() {
 	local ns rule=""
-	ns=$(lab_ns nata)
+	ns=$(lab_ns "$1")
+	shift
 	ip netns exec "$ns" nft delete table inet srmblock 2>/dev/null
 	case $1 in
 	all) return 0 ;;
@@ -70,12 +75,13 @@ env_a() { echo SRMUDP_KEY="$work/a.key" SRMUDP_PEERS="b=$pub_b" SRMUDP_RENDEZVOU
 	SRMUDP_RELAY="$1" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log"; }
 ENV_B=(SRMUDP_KEY="$work/b.key" SRMUDP_PEERS="a=$pub_a" SRMUDP_RENDEZVOUS="$RDV4:3478"
        SRMUDP_RELAY="$WS_URL" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log")
-# on_a RELAY_URL CMD...: CMD on a, preloaded through srmudp run.
+# on_a RELAY_URL CMD...: CMD on a, preloaded through srmudp run (the
+# timeout outside: a preloaded timeout(1) would be an engine of its own).
 on_a() {
 	local url=$1
 	shift
 	# shellcheck disable=SC2046
-	lab_exec a env $(env_a "$url") "$SRMUDP" run -- "$@"
+	lab_exec a env $(env_a "$url") timeout 300 "$SRMUDP" run -- "$@"
 }
 
 # Servers on b, preloaded, one at a time: each process is an engine of its
@@ -117,7 +123,7 @@ ms_between() {
 }
 
 # fetch URL OUT [RELAY]: the blob from b's web server, through the relay.
-fetch() { on_a "${3:-$WS_URL}" timeout 300 curl -sS --max-time 280 -o "$2" "$1"; }
+fetch() { on_a "${3:-$WS_URL}" curl -sS --max-time 280 -o "$2" "$1"; }
 same_blob() { [[ $(sha256sum <"$1" | cut -d' ' -f1) == "$blob_sum" ]]; }
 
 # --- 1. UDP blocked on a's side -------------------------------------------------
@@ -128,7 +134,7 @@ tshark_pid=$!
 lab_on_exit "kill $tshark_pid 2>/dev/null"
 redis_on_b
 : >"$work/a.log"
-got=$(on_a "$WS_URL" timeout 30 redis-cli -h b SET secret "plaintext-marker-7f3a9c" 2>&1)
+got=$(on_a "$WS_URL" redis-cli -h b SET secret "plaintext-marker-7f3a9c" 2>&1)
 check "redis-cli SET answered over the relay ($got)" test "$got" = OK
 first=$(ms_between "$work/a.log" "engine started" "session established|handshake answered")
 echo "    first session $first ms after the engine started"
@@ -137,7 +143,7 @@ check "a's engine moved to the WebSocket after UDP went unanswered" \
 	has "$work/a.log" "no answer for 1.5 s over UDP; using the WebSocket relay"
 check "the session is relayed over the WebSocket" \
 	has "$work/a.log" "path: relayed through the rendezvous server over the WebSocket"
-got=$(on_a "$WS_URL" timeout 30 redis-cli -h b GET secret 2>&1)
+got=$(on_a "$WS_URL" redis-cli -h b GET secret 2>&1)
 check "redis-cli GET gives the value back" test "$got" = "plaintext-marker-7f3a9c"
 lab_bg a env $(env_a "$WS_URL") "$SRMUDP" run -- redis-cli -h b -r 40 -i 0.2 PING
 pinger=$LAB_LAST_PID
@@ -147,7 +153,7 @@ lab_stop "$pinger"
 check "srmudp status shows a's path as relay-ws" has "$work/status.txt" "relay-ws"
 check "srmudp status shows the WebSocket link open" has "$work/status.txt" "relay-ws: open"
 on_b 2222 /usr/sbin/sshd -D -e -f "$work/sshd_config" -p 2222
-got=$(on_a "$WS_URL" timeout 60 ssh "${SSH_OPTS[@]}" -p 2222 root@b 'echo over-the-ws-relay' \
+got=$(on_a "$WS_URL" ssh "${SSH_OPTS[@]}" -p 2222 root@b 'echo over-the-ws-relay' \
 	</dev/null 2>&1)
 check "ssh (both ends preloaded) over the relay ($got)" test "$got" = over-the-ws-relay
 web_on_b
@@ -210,11 +216,11 @@ proxy_log=$LAB_LAST_LOG
 lab_wait_port nata tcp 8888 5
 : >"$work/a.log"
 got=$(lab_exec a env $(env_a "$WS_URL") SRMUDP_PROXY="http://$NATA_LAN:8888" \
-	"$SRMUDP" run -- redis-cli -h b PING 2>&1)
+	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
 check "redis-cli through CONNECT (SRMUDP_PROXY): $got" test "$got" = PONG
 check "a's engine said it went through the proxy" has "$work/a.log" "connected through http://"
 got=$(lab_exec a env $(env_a "$WS_URL") http_proxy="http://$NATA_LAN:8888" \
-	"$SRMUDP" run -- redis-cli -h b PING 2>&1)
+	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
 check "redis-cli through CONNECT (http_proxy, as curl reads it): $got" test "$got" = PONG
 check "tinyproxy saw the CONNECTs" has "$proxy_log" "CONNECT"
 
@@ -233,11 +239,11 @@ relay_start --ws-listen "$RDV4:8443" --tls-cert "$work/relay.pem" --tls-key "$wo
 WSS_URL=wss://$RDV4:8443/srmudp
 : >"$work/a.log"
 got=$(lab_exec a env $(env_a "$WSS_URL") SRMUDP_RELAY_CA="$work/ca.pem" \
-	"$SRMUDP" run -- redis-cli -h b PING 2>&1)
+	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
 check "redis-cli over wss:// (test CA pinned): $got" test "$got" = PONG
 : >"$work/a.log"
 lab_exec a env $(env_a "$WSS_URL") SRMUDP_CONNECT_TIMEOUT=4s \
-	"$SRMUDP" run -- redis-cli -h b PING >/dev/null 2>&1
+	timeout 60 "$SRMUDP" run -- redis-cli -h b PING >/dev/null 2>&1
 check "without the CA the relay's certificate is refused" has "$work/a.log" "certificate"
 
 # --- 6. nginx terminating TLS in front of the relay --------------------------------------
@@ -276,9 +282,26 @@ lab_bg rdv nginx -c "$work/nginx/nginx.conf"
 lab_wait_port rdv tcp 443 5
 : >"$work/a.log"
 got=$(lab_exec a env $(env_a "wss://$RDV4/srmudp") SRMUDP_RELAY_CA="$work/ca.pem" \
-	"$SRMUDP" run -- redis-cli -h b PING 2>&1)
+	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
 check "redis-cli over wss:// through nginx: $got" test "$got" = PONG
 check "nginx passed the upgrade" has "$work/nginx/access.log" '"GET /srmudp HTTP/1.1" 101'
+
+# --- 7. UDP blocked on both sides ---------------------------------------------------------
+echo "-- 7. UDP dropped by both NATs: each end on its own WebSocket"
+relay_stop
+relay_start --ws-listen "$RDV4:8080"
+block_a tcp
+block_b tcp
+: >"$work/b.log"
+redis_on_b
+srm_wait_log "$work/b.log" "registered over the WebSocket relay" 10
+: >"$work/a.log"
+got=$(on_a "$WS_URL" redis-cli -h b PING 2>&1)
+check "redis-cli with both ends on the WebSocket: $got" test "$got" = PONG
+check "b's engine registered over the WebSocket too" \
+	has "$work/b.log" "registered over the WebSocket relay"
+check "the relay joined two WebSocket clients" has "$RDV_LOG" "relaying"
+block_b all
 
 [[ -z $B_PID ]] || lab_stop "$B_PID"
 srm_finish "$work/a.log" "$work/b.log" "$RDV_LOG"
