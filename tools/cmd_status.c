@@ -103,19 +103,31 @@ static void print_streams(FILE *f, const struct json_node *peer)
 
 /* The non-zero counters of a "drops" object; engines count them per
  * engine (most drops happen before a packet is tied to a peer), and a
- * peer object may carry its own. */
-static void print_drops(FILE *f, const struct json_node *doc, const char *indent)
+ * peer object may carry its own.  The same for "refused" (streams that
+ * peers opened and we refused), printed only when one is not zero. */
+static void print_counts(FILE *f, const struct json_node *doc, const char *key,
+			 const char *label, int quiet, const char *indent)
 {
-	const struct json_node *drops = json_get(doc, "drops");
+	const struct json_node *obj = json_get(doc, key);
 	int any = 0;
-	fprintf(f, "%sdrops:", indent);
-	if (drops && drops->type == JSON_OBJ)
-		for (const struct json_node *d = drops->child; d; d = d->next)
+	if (obj && obj->type == JSON_OBJ)
+		for (const struct json_node *d = obj->child; d; d = d->next)
 			if (d->type == JSON_NUM && d->num > 0 && d->key) {
+				if (!any)
+					fprintf(f, "%s%s", indent, label);
 				fprintf(f, " %s %.0f", d->key, d->num);
 				any = 1;
 			}
-	fprintf(f, "%s\n", any ? "" : " none");
+	if (any)
+		fprintf(f, "\n");
+	else if (!quiet)
+		fprintf(f, "%s%s none\n", indent, label);
+}
+
+static void print_drops(FILE *f, const struct json_node *doc, const char *indent)
+{
+	print_counts(f, doc, "drops", "drops:", 0, indent);
+	print_counts(f, doc, "refused", "refused streams:", 1, indent);
 }
 
 static void print_peer(FILE *f, const struct json_node *p)
@@ -185,6 +197,33 @@ static void print_counters(FILE *f, const struct json_node *doc)
 	fprintf(f, "\n");
 }
 
+/* A rendezvous server's WebSocket clients, one line each. */
+static void print_ws_clients(FILE *f, const struct json_node *doc)
+{
+	const struct json_node *ws = json_get(doc, "websocket");
+	const struct json_node *cl = json_get(ws, "clients");
+	if (!cl || cl->type != JSON_ARR)
+		return;
+	if (!cl->child) {
+		fprintf(f, "  no WebSocket clients\n");
+		return;
+	}
+	fprintf(f, "    %-40s %-9s %-9s %9s %9s %9s %6s %s\n", "WEBSOCKET CLIENT", "KEY", "STATE",
+		"IN", "OUT", "QUEUE", "DROPS", "AGE");
+	for (const struct json_node *c = cl->child; c; c = c->next) {
+		char addr[64], key[64], state[16], in[24], out[24], queue[24], age[24];
+		double drops = 0, v;
+		json_get_num(c, "drops", &drops);
+		fmt_bytes(in, sizeof(in), c, "bytes_in");
+		fmt_bytes(out, sizeof(out), c, "bytes_out");
+		fmt_bytes(queue, sizeof(queue), c, "queue");
+		fprintf(f, "    %-40s %-9.8s %-9s %9s %9s %9s %6.0f %s\n",
+			jstr(c, "address", addr, sizeof(addr)), jstr(c, "key", key, sizeof(key)),
+			jstr(c, "state", state, sizeof(state)), in, out, queue, drops,
+			json_get_num(c, "age_ms", &v) ? fmt_age(age, sizeof(age), v) : "-");
+	}
+}
+
 static void print_engine(FILE *f, const struct json_node *doc)
 {
 	char prog[80], key[64], b[64], up[24];
@@ -230,6 +269,7 @@ static void print_engine(FILE *f, const struct json_node *doc)
 	if (json_get(doc, "drops"))
 		print_drops(f, doc, "  ");
 	print_counters(f, doc);
+	print_ws_clients(f, doc);
 	const struct json_node *peers = json_get(doc, "peers");
 	if (!peers || peers->type != JSON_ARR)
 		return;
