@@ -208,7 +208,8 @@ SRM_EXPORT int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out
 /* ---- Streams ------------------------------------------------------------ */
 
 /* Open a stream to port on peer, bridged to fd.  The engine takes ownership
- * of fd (its end of an AF_UNIX SOCK_STREAM pair) even on failure.  The
+ * of fd (its end of an AF_UNIX SOCK_STREAM pair, or an accepted TCP
+ * connection, which a refusal or reset then resets) even on failure.  The
  * caller may have written prefill filler bytes into its own end, to hold
  * POLLOUT low until the stream opens; the engine discards exactly those
  * bytes when the stream opens or fails.  *stream gets a handle for

@@ -25,6 +25,7 @@ int cmd_pubkey(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 int cmd_rendezvous(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 

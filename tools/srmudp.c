@@ -22,6 +22,7 @@ static const struct {
 	{ "run", cmd_run, "Run a program with its peer connections carried by srmudp" },
 	{ "serve", cmd_serve, "Expose local TCP ports to the configured peers" },
 	{ "connect", cmd_connect, "Bridge stdin/stdout to a port on a peer (ssh ProxyCommand)" },
+	{ "forward", cmd_forward, "Forward a local TCP port to a port on a peer (like ssh -L)" },
 	{ "rendezvous", cmd_rendezvous, "Run the rendezvous and relay server (NAT traversal)" },
 	{ "status", cmd_status, "Show the running engines: peers, paths, RTT, streams, drops" },
 };

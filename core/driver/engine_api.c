@@ -66,6 +66,12 @@ int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefi
 	b->state = SRM_ERR_AGAIN;
 	b->prefill = prefill;
 	b->open_port = port;
+	/* A TCP connection (srmudp forward's): a refusal or reset reaches it
+	 * as a real RST. */
+	int domain = 0;
+	socklen_t dl = sizeof(domain);
+	b->is_tcp = sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dl) == 0 &&
+		    (domain == AF_INET || domain == AF_INET6);
 	b->opened_ms = now / 1000;
 	*stream = b->handle;
 	session_want_handshake(p->session, now / 1000);
