@@ -35,6 +35,11 @@ extern const char *cli_name;
 /* "srmudp CMD: message" on stderr, one line. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* SIGHUP, SIGINT and SIGTERM no longer kill: each writes its number to a
+ * pipe, whose read end (non-blocking) this returns for the caller's poll
+ * loop, so that it can end its streams properly.  -1 on failure. */
+int cli_signal_pipe(void);
+
 /* 1 if argv[1..] asks for help (-h / --help before any "--"). */
 int cli_wants_help(int argc, char **argv);
 

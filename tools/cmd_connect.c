@@ -72,32 +72,7 @@ static void restore_flags(void)
 /* SIGHUP (ssh sends it to its ProxyCommand when it is done), SIGINT and
  * SIGTERM end the bridge through this pipe, so the stream is aborted and
  * the peer told, instead of the peer waiting for the idle timeout. */
-static int sig_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	unsigned char b = (unsigned char)sig;
-	int saved = errno;
-
-	if (write(sig_pipe[1], &b, 1) < 0) {
-		/* the pipe is full: a signal is already pending */
-	}
-	errno = saved;
-}
-
-static void catch_signals(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
+static int sig_fd = -1;
 
 static int would_block(void)
 {
@@ -116,7 +91,7 @@ static int bridge(int sock)
 			{ .fd = STDIN_FILENO, .events = 0 },
 			{ .fd = sock, .events = 0 },
 			{ .fd = STDOUT_FILENO, .events = 0 },
-			{ .fd = sig_pipe[0], .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
 		};
 		ssize_t n;
 
@@ -143,7 +118,7 @@ static int bridge(int sock)
 		if (p[3].revents & POLLIN) {
 			unsigned char sig = 0;
 
-			if (read(sig_pipe[0], &sig, 1) == 1)
+			if (read(sig_fd, &sig, 1) == 1)
 				return 128 + sig;
 		}
 		if (p[0].revents) {
@@ -301,7 +276,7 @@ int cmd_connect(int argc, char **argv)
 	}
 	set_nonblock(STDIN_FILENO);
 	set_nonblock(STDOUT_FILENO);
-	catch_signals();
+	sig_fd = cli_signal_pipe();
 	status = bridge(sv[0]);
 	restore_flags();
 	if (status > 128) {

@@ -13,7 +13,6 @@
  * would.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -37,21 +36,9 @@ static void help(FILE *f)
 		"(from SRMUDP_PEERS), all over one engine.  A refused or reset stream resets\n"
 		"the local connection.  For programs that cannot be wrapped by `srmudp run`:\n"
 		"  srmudp forward 6380 db:6379 &   redis-cli -p 6380\n\n"
-		"SIGINT or SIGTERM stop accepting, let open streams finish (up to\n"
+		"SIGHUP, SIGINT or SIGTERM stop accepting, let open streams finish (up to\n"
 		"SRMUDP_IDLE_TIMEOUT) and exit 0.  Exit status: 1 configuration or engine\n"
 		"error, 2 usage error.\n");
-}
-
-static int sig_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	unsigned char b = (unsigned char)sig;
-	int saved = errno;
-	if (write(sig_pipe[1], &b, 1) < 0) {
-		/* full: a signal is already pending */
-	}
-	errno = saved;
 }
 
 /* "PORT", "ADDR:PORT" or "[V6]:PORT"; a bare port means 127.0.0.1. */
@@ -168,8 +155,8 @@ int cmd_forward(int argc, char **argv)
 		close(lfd);
 		return EXIT_CONFIG;
 	}
-	int peer = srm_peer_find(e, name);
-	if (peer < 0 || pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+	int peer = srm_peer_find(e, name), sig_fd = peer < 0 ? -1 : cli_signal_pipe();
+	if (sig_fd < 0) {
 		if (peer < 0)
 			cli_error("no peer named %s in SRMUDP_PEERS", quote_str(q, name));
 		else
@@ -178,16 +165,10 @@ int cmd_forward(int argc, char **argv)
 		close(lfd);
 		return EXIT_CONFIG;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
 	LOG_INFO(NULL, "forward: %s -> %s port %u", argv[1], name, port);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN },
-				       { .fd = sig_pipe[0], .events = POLLIN } };
+				       { .fd = sig_fd, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents)

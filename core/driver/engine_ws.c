@@ -300,18 +300,27 @@ static void start(struct srm_engine *e, uint64_t now_ms)
 		fail(e, now_ms, "connect%s: %s", w->via_proxy ? " to the proxy" : "", strerror(errno));
 }
 
+/* An HTTP request of n bytes (0: it could not be built) leaves; its answer
+ * is awaited in state. */
+static void send_request(struct srm_engine *e, uint64_t now_ms, enum ws_state state,
+			 const char *req, size_t n, const char *what)
+{
+	struct ws_link *w = e->ws;
+	w->state = state;
+	if (!n || !put(w, (const uint8_t *)req, n)) {
+		fail(e, now_ms, "cannot build the %s request", what);
+		return;
+	}
+	flush(e, now_ms);
+}
+
 static void send_upgrade(struct srm_engine *e, uint64_t now_ms)
 {
 	struct ws_link *w = e->ws;
 	char req[WS_MAX_HEAD];
 	randombytes_buf(w->nonce, sizeof(w->nonce));
 	size_t n = ws_client_request(w->url.host_header, w->url.path, w->nonce, req, sizeof(req));
-	w->state = WS_UPGRADE;
-	if (!n || !put(w, (const uint8_t *)req, n)) {
-		fail(e, now_ms, "cannot build the upgrade request");
-		return;
-	}
-	flush(e, now_ms);
+	send_request(e, now_ms, WS_UPGRADE, req, n, "upgrade");
 }
 
 /* Push the TLS handshake on; the upgrade follows it. */
@@ -371,12 +380,7 @@ static void connected(struct srm_engine *e, uint64_t now_ms)
 	}
 	char req[WS_MAX_HEAD];
 	size_t n = http_connect_request(w->url.host, w->url.port, w->proxy.auth, req, sizeof(req));
-	w->state = WS_PROXY;
-	if (!n || !put(w, (const uint8_t *)req, n)) {
-		fail(e, now_ms, "cannot build the CONNECT request");
-		return;
-	}
-	flush(e, now_ms);
+	send_request(e, now_ms, WS_PROXY, req, n, "CONNECT");
 }
 
 /* ---- Receiving -------------------------------------------------------------- */

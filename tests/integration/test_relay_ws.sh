@@ -84,6 +84,14 @@ on_a() {
 	lab_exec a env $(env_a "$url") timeout 300 "$SRMUDP" run -- "$@"
 }
 
+# ping_b RELAY_URL [VAR=VALUE...]: redis-cli PING from a to b's redis.
+ping_b() {
+	local url=$1
+	shift
+	# shellcheck disable=SC2046
+	lab_exec a env $(env_a "$url") "$@" timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1
+}
+
 # Servers on b, preloaded, one at a time: each process is an engine of its
 # own under b's key, and the rendezvous server knows one place per key.
 B_PID=""
@@ -215,12 +223,10 @@ lab_bg nata tinyproxy -d -c "$work/tinyproxy.conf"
 proxy_log=$LAB_LAST_LOG
 lab_wait_port nata tcp 8888 5
 : >"$work/a.log"
-got=$(lab_exec a env $(env_a "$WS_URL") SRMUDP_PROXY="http://$NATA_LAN:8888" \
-	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
+got=$(ping_b "$WS_URL" SRMUDP_PROXY="http://$NATA_LAN:8888")
 check "redis-cli through CONNECT (SRMUDP_PROXY): $got" test "$got" = PONG
 check "a's engine said it went through the proxy" has "$work/a.log" "connected through http://"
-got=$(lab_exec a env $(env_a "$WS_URL") http_proxy="http://$NATA_LAN:8888" \
-	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
+got=$(ping_b "$WS_URL" http_proxy="http://$NATA_LAN:8888")
 check "redis-cli through CONNECT (http_proxy, as curl reads it): $got" test "$got" = PONG
 check "tinyproxy saw the CONNECTs" has "$proxy_log" "CONNECT"
 
@@ -238,12 +244,10 @@ relay_stop
 relay_start --ws-listen "$RDV4:8443" --tls-cert "$work/relay.pem" --tls-key "$work/relay.key"
 WSS_URL=wss://$RDV4:8443/srmudp
 : >"$work/a.log"
-got=$(lab_exec a env $(env_a "$WSS_URL") SRMUDP_RELAY_CA="$work/ca.pem" \
-	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
+got=$(ping_b "$WSS_URL" SRMUDP_RELAY_CA="$work/ca.pem")
 check "redis-cli over wss:// (test CA pinned): $got" test "$got" = PONG
 : >"$work/a.log"
-lab_exec a env $(env_a "$WSS_URL") SRMUDP_CONNECT_TIMEOUT=4s \
-	timeout 60 "$SRMUDP" run -- redis-cli -h b PING >/dev/null 2>&1
+ping_b "$WSS_URL" SRMUDP_CONNECT_TIMEOUT=4s >/dev/null
 check "without the CA the relay's certificate is refused" has "$work/a.log" "certificate"
 
 # --- 6. nginx terminating TLS in front of the relay --------------------------------------
@@ -281,8 +285,7 @@ EOF
 lab_bg rdv nginx -c "$work/nginx/nginx.conf"
 lab_wait_port rdv tcp 443 5
 : >"$work/a.log"
-got=$(lab_exec a env $(env_a "wss://$RDV4/srmudp") SRMUDP_RELAY_CA="$work/ca.pem" \
-	timeout 60 "$SRMUDP" run -- redis-cli -h b PING 2>&1)
+got=$(ping_b "wss://$RDV4/srmudp" SRMUDP_RELAY_CA="$work/ca.pem")
 check "redis-cli over wss:// through nginx: $got" test "$got" = PONG
 check "nginx passed the upgrade" has "$work/nginx/access.log" '"GET /srmudp HTTP/1.1" 101'
 
@@ -296,7 +299,7 @@ block_b tcp
 redis_on_b
 srm_wait_log "$work/b.log" "registered over the WebSocket relay" 10
 : >"$work/a.log"
-got=$(on_a "$WS_URL" redis-cli -h b PING 2>&1)
+got=$(ping_b "$WS_URL")
 check "redis-cli with both ends on the WebSocket: $got" test "$got" = PONG
 check "b's engine registered over the WebSocket too" \
 	has "$work/b.log" "registered over the WebSocket relay"
