@@ -28,6 +28,9 @@ PACKAGES=(
 	libnetfilter-queue-dev tshark procps psmisc
 	# benchmark plots
 	gnuplot-nox
+	# the Python package (bindings/python): its tests, and an offline
+	# `pip install --no-build-isolation` into a venv
+	python3-pytest python3-venv python3-setuptools
 )
 
 missing=()
