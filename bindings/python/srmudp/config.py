@@ -103,6 +103,15 @@ def settings(kwargs):
     return out
 
 
+def _apply(env):
+    """Set each variable of env, or unset it where its value is None."""
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 def read(env):
     """A ConfigBuf filled by srm_config_from_env with env applied on top of
     os.environ; raises ConfigError.  Release with free()."""
@@ -112,18 +121,10 @@ def read(env):
     with _env_lock:
         saved = {k: os.environ.get(k) for k in env}
         try:
-            for k, v in env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            _apply(env)
             rc = lib.srm_config_from_env(ctypes.byref(cfg), err, len(err))
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+            _apply(saved)
     if rc != 0:
         raise ConfigError(err.value.decode(errors="replace"))
     return cfg
