@@ -34,6 +34,8 @@ def sockaddr(ss, length=None):
     port = int.from_bytes(raw[2:4], "big")
     if ss.ss_family == socket.AF_INET:
         return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
+    if raw[8:20] == bytes(10) + b"\xff\xff":  # IPv4-mapped: the IPv4 address
+        return socket.inet_ntop(socket.AF_INET, raw[20:24]), port
     return socket.inet_ntop(socket.AF_INET6, raw[8:24]), port
 
 
