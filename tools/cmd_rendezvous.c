@@ -68,7 +68,8 @@ static void help(FILE *f)
 	fprintf(f,
 		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
 		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
-		"                         [--max-records N] [--log-level LEVEL] [--log-file FILE]\n"
+		"                         [--relay-source-rate BYTES/s] [--max-records N]\n"
+		"                         [--log-level LEVEL] [--log-file FILE]\n"
 		"                         [--ws-listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 		"                          [--ws-max-clients N] [--ws-max-per-ip N] [--ws-rate BYTES/s]]\n\n"
 		"Run the rendezvous server: peers register under their own key and learn their\n"
@@ -79,7 +80,11 @@ static void help(FILE *f)
 		"  --store URL          share records with other servers through Redis\n"
 		"                       (default: in memory, this process only)\n"
 		"  --relay-rate N       relay bandwidth per peer in bytes/s; suffixes k, M, G\n"
-		"                       (x1024); default 1M\n"
+		"                       (x1024); default 1M.  Only between two peers that\n"
+		"                       list each other (docs/NAT.md, consent)\n"
+		"  --relay-source-rate N  relay bandwidth per source address (IPv4 address,\n"
+		"                       IPv6 /64), all its peers together; default 4 x the\n"
+		"                       relay rate\n"
 		"  --max-records N      registrations held at most (default %d)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
@@ -178,6 +183,7 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
 	       "auth_failed=%llu replays=%llu cookie_bad=%llu lookups=%llu found=%llu "
 	       "not_found=%llu punches=%llu notes_sent=%llu notes_received=%llu "
 	       "relay_packets=%llu relay_bytes=%llu relay_limited=%llu relay_unknown=%llu "
+	       "lookup_refused=%llu relay_refused=%llu relay_source_limited=%llu "
 	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu",
 	       st->name, (unsigned long long)c.records, (unsigned long long)c.rx_packets,
 	       (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_packets,
@@ -189,7 +195,9 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
 	       (unsigned long long)c.punches, (unsigned long long)c.notes_sent,
 	       (unsigned long long)c.notes_received, (unsigned long long)c.relay_packets,
 	       (unsigned long long)c.relay_bytes, (unsigned long long)c.relay_limited,
-	       (unsigned long long)c.relay_unknown, (unsigned long long)c.rate_limited,
+	       (unsigned long long)c.relay_unknown, (unsigned long long)c.lookup_refused,
+	       (unsigned long long)c.relay_refused, (unsigned long long)c.relay_source_limited,
+	       (unsigned long long)c.rate_limited,
 	       (unsigned long long)c.malformed, (unsigned long long)c.expired,
 	       (unsigned long long)c.evicted, (unsigned long long)c.store_errors);
 	if (ws != NULL) {
@@ -338,6 +346,7 @@ int cmd_rendezvous(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "store", required_argument, NULL, 's' },
 		{ "relay-rate", required_argument, NULL, 'r' },
+		{ "relay-source-rate", required_argument, NULL, 'S' },
 		{ "max-records", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-file", required_argument, NULL, 'F' },
@@ -398,9 +407,12 @@ int cmd_rendezvous(int argc, char **argv)
 			break;
 		case 'r':
 		case 'R':
-			if (parse_rate(optarg, o == 'r' ? &cfg.relay_rate : &wcfg.rate) != 0) {
+		case 'S':
+			if (parse_rate(optarg, o == 'r' ? &cfg.relay_rate :
+					       o == 'S' ? &cfg.source_rate : &wcfg.rate) != 0) {
 				cli_error("bad %s rate %s (expected bytes/s, e.g. 1M)",
-					  o == 'r' ? "relay" : "WebSocket", quote_str(q, optarg));
+					  o == 'r' ? "relay" : o == 'S' ? "relay source" : "WebSocket",
+					  quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
 			break;

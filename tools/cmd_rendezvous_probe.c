@@ -48,11 +48,14 @@ static void help(FILE *f)
 {
 	fprintf(f, "Usage: srmudp rendezvous probe --server HOST:PORT --key FILE [--lookup PUBKEY]...\n"
 		   "                               [--candidate ADDR:PORT]... [--stay SECONDS]\n"
-		   "                               [--relay-to PUBKEY --message TEXT]\n\n"
+		   "                               [--relay-to PUBKEY --message TEXT] [--allow PUBKEY]...\n\n"
 		   "Register with a rendezvous server under the key in FILE, print the public\n"
 		   "address it sees, look peers up, and print every event as one line.  With\n"
 		   "--stay, keep registered (and print punch requests and relayed packets) for\n"
-		   "that long.  Exit 0 when registered and every lookup was answered.\n");
+		   "that long.  The registration consents to meet the keys of --lookup,\n"
+		   "--relay-to and --allow (the server answers a lookup and relays only when\n"
+		   "both sides list each other).  Exit 0 when registered and every lookup was\n"
+		   "answered.\n");
 }
 
 /* HOST:PORT or [V6]:PORT, names allowed (resolved once). */
@@ -91,11 +94,14 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		{ "relay-to", required_argument, NULL, 'r' },
 		{ "message", required_argument, NULL, 'm' },
 		{ "stay", required_argument, NULL, 't' },
+		{ "allow", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *server = NULL, *key = NULL, *message = NULL;
 	uint8_t lookups[MAX_LOOKUPS][RDV_KEY_BYTES], relay_to[RDV_KEY_BYTES];
+	uint8_t allow[RDV_MAX_ALLOW][RDV_KEY_BYTES]; /* consent: every key named */
+	size_t na = 0;
 	int answered[MAX_LOOKUPS] = { 0 };
 	struct rdv_endpoint cands[RDV_MAX_CANDIDATES], srv;
 	size_t nl = 0, nc = 0;
@@ -118,16 +124,25 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 'm': message = optarg; break;
 		case 'l':
-		case 'r': {
+		case 'r':
+		case 'a': {
 			uint8_t *dst = o == 'r' ? relay_to : lookups[nl];
 			if (o == 'l' && nl == MAX_LOOKUPS) {
 				cli_error("at most %d --lookup", MAX_LOOKUPS);
 				return EXIT_USAGE;
 			}
-			if (srm_pubkey_decode(optarg, dst) != 0) {
+			if (na == RDV_MAX_ALLOW) {
+				cli_error("at most %d keys in all", RDV_MAX_ALLOW);
+				return EXIT_USAGE;
+			}
+			if (srm_pubkey_decode(optarg, allow[na]) != 0) {
 				cli_error("bad public key %s", quote_str(q, optarg));
 				return EXIT_USAGE;
 			}
+			na++;
+			if (o == 'a')
+				break;
+			memcpy(dst, allow[na - 1], RDV_KEY_BYTES);
 			if (o == 'l')
 				nl++;
 			else
@@ -179,7 +194,8 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	uint64_t start = clock_now_ms();
 	struct rdv_client_config cc = { .id = &id, .wall_offset_ms = wall_ms() - start };
 	c = rdv_client_new(&cc, start);
-	if (fd < 0 || c == NULL || rdv_client_set_candidates(c, cands, nc, start) != 0) {
+	if (fd < 0 || c == NULL || rdv_client_set_candidates(c, cands, nc, start) != 0 ||
+	    rdv_client_set_peers(c, (const uint8_t(*)[RDV_KEY_BYTES])allow, na, start) != 0) {
 		cli_error("cannot start: %s", fd < 0 ? strerror(errno) : "out of memory");
 		goto out;
 	}

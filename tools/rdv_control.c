@@ -97,6 +97,9 @@ static void put_document(struct json_out *d, void *ctx)
 	C(relay_bytes);
 	C(relay_limited);
 	C(relay_unknown);
+	C(lookup_refused);
+	C(relay_refused);
+	C(relay_source_limited);
 	C(rate_limited);
 	C(malformed);
 	C(expired);

@@ -318,6 +318,8 @@ bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us);
 /* Our host addresses (with our UDP port) to the server, again if changed. */
 void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms);
+/* The configured peers' keys, as the consent list of our registration. */
+void engine_rdv_set_peers(struct srm_engine *e, uint64_t now_ms);
 
 /* A rendezvous or relay packet that came over the WebSocket. */
 void engine_rdv_ws_receive(struct srm_engine *e, const uint8_t *pkt, size_t len, uint64_t now_us);

@@ -100,8 +100,27 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 	if (e->cfg.rendezvous_len)
 		e->rdv_server_len = engine_addr_for_socket(e, &e->cfg.rendezvous,
 							   e->cfg.rendezvous_len, &e->rdv_server);
+	engine_rdv_set_peers(e, now_ms);
 	engine_rdv_announce(e, now_ms);
 	return 0;
+}
+
+/* Consent: the server finds us for, and relays to us from, the keys we
+ * list, nobody else (docs/NAT.md).  Every configured peer, up to
+ * RDV_MAX_ALLOW (the AUTH must fit a packet); the rest are not listed, and
+ * said so. */
+void engine_rdv_set_peers(struct srm_engine *e, uint64_t now_ms)
+{
+	uint8_t keys[RDV_MAX_ALLOW][RDV_KEY_BYTES];
+	size_t n = 0;
+	if (!e->rdv)
+		return;
+	for (size_t i = 0; i < e->peer_count && n < RDV_MAX_ALLOW; i++)
+		memcpy(keys[n++], e->peers[i].cfg.pubkey, RDV_KEY_BYTES);
+	if (e->peer_count > RDV_MAX_ALLOW)
+		LOG_WARN(NULL, "rendezvous: %zu peers; only the first %d can find us through the "
+			       "server", e->peer_count, RDV_MAX_ALLOW);
+	(void)rdv_client_set_peers(e->rdv, (const uint8_t(*)[RDV_KEY_BYTES])keys, n, now_ms);
 }
 
 void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms)
@@ -247,6 +266,10 @@ static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum pa
 		if (p) {
 			struct path_addr from = { .kind = over };
 			engine_handle_datagram(e, (uint8_t *)ev.inner, ev.inner_len, &from, p, now_us);
+		} else {
+			/* From a key we do not list: a server that relays
+			 * without consent, or a forged packet. */
+			engine_drop(e, SRM_DROP_UNKNOWN_PEER);
 		}
 		break;
 	default:

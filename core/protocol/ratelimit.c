@@ -95,6 +95,12 @@ static int make_key(uint8_t key[17], const struct sockaddr *src, socklen_t len)
 int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *src, socklen_t len,
 		    uint64_t now_ms)
 {
+	return ratelimit_allow_cost(rl, src, len, 1, now_ms);
+}
+
+int ratelimit_allow_cost(struct ratelimit *rl, const struct sockaddr *src, socklen_t len,
+			 uint64_t cost, uint64_t now_ms)
+{
 	uint8_t key[17];
 	uint8_t h[crypto_shorthash_BYTES];
 	if (make_key(key, src, len) != 0)
@@ -121,9 +127,9 @@ int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *src, socklen_t 
 		b->tokens = rl->burst * MILLI;
 	}
 	refill(&b->tokens, &b->last_ms, rl->per_sec, rl->burst, now_ms);
-	if (b->tokens < MILLI)
+	if (b->tokens < cost * MILLI)
 		return 0;
-	b->tokens -= MILLI;
+	b->tokens -= cost * MILLI;
 	return 1;
 }
 

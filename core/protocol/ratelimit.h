@@ -33,6 +33,9 @@ void ratelimit_free(struct ratelimit *rl);
  * limit; an address family it cannot parse is not allowed. */
 int ratelimit_allow(struct ratelimit *rl, const struct sockaddr *src, socklen_t len,
 		    uint64_t now_ms);
+/* The same, taking cost tokens (e.g. bytes, for a byte-rate table). */
+int ratelimit_allow_cost(struct ratelimit *rl, const struct sockaddr *src, socklen_t len,
+			 uint64_t cost, uint64_t now_ms);
 /* Entries in use (for tests: never more than SETS * WAYS). */
 size_t ratelimit_count(const struct ratelimit *rl);
 

@@ -47,6 +47,8 @@ struct rdv_client {
 	struct rdv_endpoint reflexive;
 	struct rdv_endpoint cands[RDV_MAX_CANDIDATES];
 	size_t cand_count;
+	uint8_t allow[RDV_MAX_ALLOW * RDV_TAG_BYTES]; /* pair tags, sorted */
+	size_t allow_count;
 	struct lookup lookups[RDV_MAX_PENDING_LOOKUPS];
 };
 
@@ -104,6 +106,31 @@ int rdv_client_set_candidates(struct rdv_client *c, const struct rdv_endpoint *e
 	for (size_t i = 0; i < n; i++)
 		c->cands[i] = eps[i];
 	c->cand_count = n;
+	if (c->state == C_REGISTERED)
+		restart(c, now_ms); /* announce them now */
+	return 0;
+}
+
+static int tag_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, RDV_TAG_BYTES);
+}
+
+int rdv_client_set_peers(struct rdv_client *c, const uint8_t (*keys)[RDV_KEY_BYTES], size_t n,
+			 uint64_t now_ms)
+{
+	uint8_t tags[RDV_MAX_ALLOW * RDV_TAG_BYTES];
+
+	if (n > RDV_MAX_ALLOW)
+		return SRM_ERR_INVALID;
+	for (size_t i = 0; i < n; i++)
+		rdv_pair_tag(c->pub, keys[i], tags + i * RDV_TAG_BYTES);
+	/* Sorted, so the same set in another order is no change. */
+	qsort(tags, n, RDV_TAG_BYTES, tag_cmp);
+	if (n == c->allow_count && memcmp(tags, c->allow, n * RDV_TAG_BYTES) == 0)
+		return 0;
+	memcpy(c->allow, tags, n * RDV_TAG_BYTES);
+	c->allow_count = n;
 	if (c->state == C_REGISTERED)
 		restart(c, now_ms); /* announce them now */
 	return 0;
@@ -190,8 +217,10 @@ static size_t send_auth(struct rdv_client *c, uint64_t now_ms, uint8_t *out, siz
 		c->auth_ts_first = c->last_ts;
 	m.kind = RDV_AUTH;
 	m.present = 1u << RDV_F_PUB | 1u << RDV_F_EPH | 1u << RDV_F_TIME | 1u << RDV_F_COOKIE |
-		    1u << RDV_F_TS | 1u << RDV_F_CANDS;
+		    1u << RDV_F_TS | 1u << RDV_F_CANDS | 1u << RDV_F_ALLOW;
 	memcpy(m.pub, c->pub, RDV_KEY_BYTES);
+	memcpy(m.allow, c->allow, c->allow_count * RDV_TAG_BYTES);
+	m.allow_count = c->allow_count;
 	memcpy(m.eph, c->eph, RDV_KEY_BYTES);
 	memcpy(m.cookie, c->cookie, RDV_COOKIE_BYTES);
 	m.time = c->ch_time;

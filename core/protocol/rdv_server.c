@@ -38,6 +38,13 @@ struct reg {
 	uint64_t relay_tokens, relay_ms; /* bytes */
 	uint64_t lookup_tokens, lookup_ms; /* thousandths of a lookup */
 	uint8_t last_relay_to[4];          /* log a relay once per target */
+	/* Consent: the pair tags this registrant listed (malloc'd, as most
+	 * list a handful), and the last relay target both consented, valid
+	 * while no registration changed its tags (allow_gen). */
+	uint8_t *allow;
+	size_t allow_count;
+	uint8_t relay_ok_to[RDV_KEY_BYTES];
+	uint64_t relay_ok_gen;
 	UT_hash_handle hh, hh_addr;
 };
 
@@ -54,6 +61,8 @@ struct rdv_server {
 	struct eph eph[2]; /* [0] current, [1] previous epoch */
 	uint64_t rotate_ms;
 	struct ratelimit *unauth;
+	struct ratelimit *relay_src; /* relay bytes per source address */
+	uint64_t allow_gen;          /* bumped whenever a registrant's tags change */
 	struct rdv_server_stats st;
 	struct log_ratelimit log_auth, log_relay;
 	uint64_t now_ms; /* of the packet being handled, for log limits */
@@ -123,9 +132,11 @@ static void reg_free(struct rdv_server *s, struct reg *r)
 {
 	HASH_DELETE(hh, s->by_pub, r);
 	HASH_DELETE(hh_addr, s->by_addr, r);
+	free(r->allow);
 	sodium_memzero(r, sizeof(*r));
 	free(r);
 	s->count--;
+	s->allow_gen++;
 }
 
 static int emit(struct rdv_server *s, struct rdv_out *o, const struct rdv_endpoint *to,
@@ -232,6 +243,37 @@ static struct reg *reg_upsert(struct rdv_server *s, const uint8_t pub[RDV_KEY_BY
 	return r;
 }
 
+/* The tags of this AUTH (none: consents to nobody). */
+static int reg_set_allow(struct rdv_server *s, struct reg *r, const struct rdv_msg *m)
+{
+	size_t n = m->allow_count * RDV_TAG_BYTES;
+	uint8_t *a;
+
+	if (m->allow_count == r->allow_count && (n == 0 || memcmp(r->allow, m->allow, n) == 0))
+		return 0;
+	a = n ? malloc(n) : NULL;
+	if (n && a == NULL)
+		return -1;
+	if (n)
+		memcpy(a, m->allow, n);
+	free(r->allow);
+	r->allow = a;
+	r->allow_count = m->allow_count;
+	s->allow_gen++;
+	return 0;
+}
+
+/* Both keys list the pair: the only case in which the server tells one
+ * where the other is, or carries packets between them. */
+static int consent(const uint8_t a[RDV_KEY_BYTES], const uint8_t *a_tags, size_t a_count,
+		   const uint8_t b[RDV_KEY_BYTES], const uint8_t *b_tags, size_t b_count)
+{
+	uint8_t tag[RDV_TAG_BYTES];
+
+	rdv_pair_tag(a, b, tag);
+	return rdv_tags_have(a_tags, a_count, tag) && rdv_tags_have(b_tags, b_count, tag);
+}
+
 static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const struct rdv_msg *m,
 		   const struct rdv_endpoint *src, uint64_t now_ms, struct rdv_out *out)
 {
@@ -299,6 +341,10 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 	}
 	r->last_ts = m->ts;
 	r->expires_ms = now_ms + RDV_RECORD_TTL_MS;
+	if (reg_set_allow(s, r, m) != 0) {
+		rc = SRM_ERR_NOMEM;
+		goto wipe;
+	}
 
 	memset(&rec, 0, sizeof(rec));
 	memcpy(rec.pub, m->pub, RDV_KEY_BYTES);
@@ -308,6 +354,8 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 	rec.cand_count = m->cand_count;
 	rec.last_ts = m->ts;
 	rec.server_id = s->cfg.server_id;
+	memcpy(rec.allow, m->allow, m->allow_count * RDV_TAG_BYTES);
+	rec.allow_count = m->allow_count;
 	if (s->store->ops->put(s->store->ctx, &rec, RDV_RECORD_TTL_MS, now_ms) != 0)
 		s->st.store_errors++;
 	s->st.auth_ok++;
@@ -397,6 +445,13 @@ static int on_lookup(struct rdv_server *s, const uint8_t *pkt, size_t len,
 	memcpy(rep.peer, m->peer, RDV_KEY_BYTES);
 	rep.present = 1u << RDV_F_PEER;
 	rc = s->store->ops->get(s->store->ctx, m->peer, now_ms, &them);
+	if (rc == 0 && !consent(r->pub, r->allow, r->allow_count, them.pub, them.allow,
+				them.allow_count)) {
+		/* Not both listed: the same answer as for an absent key, so a
+		 * stranger learns neither the address nor that it exists. */
+		s->st.lookup_refused++;
+		rc = SRM_ERR_NOTFOUND;
+	}
 	if (rc != 0) {
 		if (rc != SRM_ERR_NOTFOUND)
 			s->st.store_errors++;
@@ -479,12 +534,34 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 		s->st.relay_unknown++;
 		return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
 	}
+	if (from->relay_ok_gen != s->allow_gen ||
+	    memcmp(from->relay_ok_to, t->pub, RDV_KEY_BYTES) != 0) {
+		/* One hash per new target or changed registration, not per
+		 * packet. */
+		if (!consent(from->pub, from->allow, from->allow_count, t->pub, t->allow,
+			     t->allow_count)) {
+			s->st.relay_refused++;
+			return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
+		}
+		memcpy(from->relay_ok_to, t->pub, RDV_KEY_BYTES);
+		from->relay_ok_gen = s->allow_gen;
+	}
 	if (!bucket_take(&from->relay_tokens, &from->relay_ms, s->cfg.relay_rate,
 			 s->cfg.relay_burst, len, now_ms)) {
 		s->st.relay_limited++;
 		if (log_ratelimit_ok(&s->log_relay, now_ms, 1000))
 			LOG_INFO(NULL, "rendezvous: relay from %s over its rate limit",
 				 keytext(from->pub, k1));
+		return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
+	}
+	/* Then the sender's address, all its keys together (checked second,
+	 * so a peer over its own limit spends none of its neighbours'). */
+	if (!ratelimit_allow_cost(s->relay_src, (const struct sockaddr *)&src->addr, src->len,
+				  len, now_ms)) {
+		s->st.relay_source_limited++;
+		if (log_ratelimit_ok(&s->log_relay, now_ms, 1000))
+			LOG_INFO(NULL, "rendezvous: relay from %s over the per-address limit",
+				 rdv_endpoint_str(src, k2, sizeof(k2)));
 		return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
 	}
 	if (memcmp(from->last_relay_to, t->pub, sizeof(from->last_relay_to)) != 0) {
@@ -637,8 +714,20 @@ struct rdv_server *rdv_server_new(const struct rdv_server_config *cfg, struct rd
 		srm_random(s->cfg.rng, s->cfg.rng_ctx, &s->cfg.server_id, sizeof(s->cfg.server_id));
 	srm_random(s->cfg.rng, s->cfg.rng_ctx, s->cookie_secret, sizeof(s->cookie_secret));
 	srm_random(s->cfg.rng, s->cfg.rng_ctx, rlkey, sizeof(rlkey));
+	if (s->cfg.source_rate == 0)
+		s->cfg.source_rate = RDV_SOURCE_RATE_FACTOR * s->cfg.relay_rate;
+	if (s->cfg.source_rate > UINT32_MAX)
+		s->cfg.source_rate = UINT32_MAX;
 	s->unauth = ratelimit_new_keyed(rlkey, RDV_UNAUTH_PER_SEC, RDV_UNAUTH_BURST);
-	if (s->unauth == NULL) {
+	srm_random(s->cfg.rng, s->cfg.rng_ctx, rlkey, sizeof(rlkey));
+	/* Burst: one second's worth, as for a peer. */
+	s->relay_src = ratelimit_new_keyed(rlkey, (uint32_t)s->cfg.source_rate,
+					   s->cfg.source_rate > RELAY_MIN_BURST
+						   ? (uint32_t)s->cfg.source_rate
+						   : RELAY_MIN_BURST);
+	if (s->unauth == NULL || s->relay_src == NULL) {
+		ratelimit_free(s->unauth);
+		ratelimit_free(s->relay_src);
 		free(s);
 		return NULL;
 	}
@@ -656,6 +745,7 @@ void rdv_server_free(struct rdv_server *s)
 	HASH_ITER(hh, s->by_pub, r, tmp)
 		reg_free(s, r);
 	ratelimit_free(s->unauth);
+	ratelimit_free(s->relay_src);
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 }

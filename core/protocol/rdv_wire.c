@@ -204,6 +204,11 @@ static size_t encode_pass(const struct rdv_msg *m, int with_mac, long pad_len, u
 				if (pack_endpoint(&pk, &m->cands[i]) != 0)
 					return 0;
 			break;
+		case RDV_F_ALLOW:
+			if (m->allow_count > RDV_MAX_ALLOW)
+				return 0;
+			pack_bin(&pk, m->allow, m->allow_count * RDV_TAG_BYTES);
+			break;
 		case RDV_F_PAD:
 		case RDV_F_MAC:
 		case RDV_F_COUNT: break;
@@ -387,6 +392,17 @@ static int get_endpoints(const msgpack_object *o, struct rdv_endpoint *eps, size
 	return 0;
 }
 
+/* A whole number of tags, at most RDV_MAX_ALLOW. */
+static int get_tags(const msgpack_object *o, uint8_t *dst, size_t *count)
+{
+	if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size % RDV_TAG_BYTES != 0 ||
+	    o->via.bin.size > RDV_MAX_ALLOW * RDV_TAG_BYTES)
+		return -1;
+	memcpy(dst, o->via.bin.ptr, o->via.bin.size);
+	*count = o->via.bin.size / RDV_TAG_BYTES;
+	return 0;
+}
+
 static int decode_field(struct rdv_msg *m, uint64_t key, const msgpack_object *v)
 {
 	uint64_t x;
@@ -408,6 +424,7 @@ static int decode_field(struct rdv_msg *m, uint64_t key, const msgpack_object *v
 	case RDV_F_CTR: return get_uint(v, &m->ctr);
 	case RDV_F_ADDR: return get_endpoint(v, &m->addr);
 	case RDV_F_CANDS: return get_endpoints(v, m->cands, RDV_MAX_ENDPOINTS, &m->cand_count);
+	case RDV_F_ALLOW: return get_tags(v, m->allow, &m->allow_count);
 	case RDV_F_PAD: return v->type == MSGPACK_OBJECT_BIN ? 0 : -1;
 	default: return 0; /* unknown keys: a newer minor version; skip */
 	}
@@ -473,16 +490,16 @@ int rdv_msg_verify(const uint8_t *pkt, size_t len, const struct rdv_msg *m,
 
 /* ---- Store records ------------------------------------------------------ */
 
-/* [version, pub, reflexive, [cands], last_ts, server_id] */
+/* [version, pub, reflexive, [cands], last_ts, server_id, via, allow] */
 size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap)
 {
 	struct wbuf w = { out, 0, cap, 0 };
 	msgpack_packer pk;
 
-	if (r->cand_count > RDV_MAX_CANDIDATES)
+	if (r->cand_count > RDV_MAX_CANDIDATES || r->allow_count > RDV_MAX_ALLOW)
 		return 0;
 	msgpack_packer_init(&pk, &w, wbuf_write);
-	msgpack_pack_array(&pk, 7);
+	msgpack_pack_array(&pk, 8);
 	msgpack_pack_uint8(&pk, RECORD_VERSION);
 	pack_bin(&pk, r->pub, RDV_KEY_BYTES);
 	if (pack_endpoint(&pk, &r->reflexive) != 0)
@@ -494,6 +511,7 @@ size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap)
 	msgpack_pack_uint64(&pk, r->last_ts);
 	msgpack_pack_uint64(&pk, r->server_id);
 	msgpack_pack_uint8(&pk, r->reflexive.via);
+	pack_bin(&pk, r->allow, r->allow_count * RDV_TAG_BYTES);
 	return w.overflow ? 0 : w.len;
 }
 
@@ -511,7 +529,7 @@ int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
 	off = 0;
 	if (msgpack_unpack_next(&res, (const char *)p, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    res.data.type != MSGPACK_OBJECT_ARRAY || res.data.via.array.size < 6 ||
-	    res.data.via.array.size > 7)
+	    res.data.via.array.size > 8)
 		goto out;
 	const msgpack_object *a = res.data.via.array.ptr;
 	if (get_uint(&a[0], &ver) != 0 || ver != RECORD_VERSION ||
@@ -522,9 +540,14 @@ int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
 	/* The 7th element (the reflexive address's via) is newer: a record
 	 * written by an older server has none and came over UDP. */
 	uint64_t via = RDV_VIA_UDP;
-	if (res.data.via.array.size == 7 && (get_uint(&a[6], &via) != 0 || via > RDV_VIA_WS))
+	if (res.data.via.array.size >= 7 && (get_uint(&a[6], &via) != 0 || via > RDV_VIA_WS))
 		goto out;
 	r->reflexive.via = (uint8_t)via;
+	/* The 8th (consent tags) too: an older server's record consents to
+	 * nobody, so its registrant cannot be found until it refreshes with
+	 * a new server (at most RDV_REFRESH_MS). */
+	if (res.data.via.array.size == 8 && get_tags(&a[7], r->allow, &r->allow_count) != 0)
+		goto out;
 	rc = 0;
 out:
 	msgpack_unpacked_destroy(&res);
@@ -534,6 +557,28 @@ out:
 }
 
 /* ---- Keys and counters -------------------------------------------------- */
+
+void rdv_pair_tag(const uint8_t a[RDV_KEY_BYTES], const uint8_t b[RDV_KEY_BYTES],
+		  uint8_t tag[RDV_TAG_BYTES])
+{
+	/* 16 bytes with its NUL: BLAKE2b's shortest key. */
+	static const char label[] = "srmudp rdv pair";
+	uint8_t msg[2 * RDV_KEY_BYTES];
+	int a_first = memcmp(a, b, RDV_KEY_BYTES) <= 0;
+
+	memcpy(msg, a_first ? a : b, RDV_KEY_BYTES);
+	memcpy(msg + RDV_KEY_BYTES, a_first ? b : a, RDV_KEY_BYTES);
+	crypto_generichash(tag, RDV_TAG_BYTES, msg, sizeof(msg), (const uint8_t *)label,
+			   sizeof(label));
+}
+
+int rdv_tags_have(const uint8_t *list, size_t count, const uint8_t tag[RDV_TAG_BYTES])
+{
+	for (size_t i = 0; i < count; i++)
+		if (memcmp(list + i * RDV_TAG_BYTES, tag, RDV_TAG_BYTES) == 0)
+			return 1;
+	return 0;
+}
 
 int rdv_derive_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_key[RDV_KEY_BYTES],
 		    const uint8_t client_pub[RDV_KEY_BYTES], const uint8_t eph_pub[RDV_KEY_BYTES],

@@ -21,17 +21,20 @@
  *                    MAC(secret, client address, time, ephemeral): the
  *                    server keeps no state for unauthenticated clients
  *   AUTH       c->s  client static key, the echoed challenge, client
- *                    timestamp (strictly increasing), candidates; MAC
+ *                    timestamp (strictly increasing), candidates, the
+ *                    pair tags of the peers it consents to meet; MAC
  *                    keyed by DH(client static, server ephemeral)
  *   REGISTERED s->c  reflexive address, record lifetime; MAC (s2c key)
  *   LOOKUP     c->s  peer key, counter; MAC (c2s key)
  *   PEER       s->c  peer key and its candidates (reflexive first)
  *   PUNCH      s->c  to the looked-up peer: who wants it, and where
- *   NOTFOUND   s->c  no record for that peer key
+ *   NOTFOUND   s->c  no record for that peer key, or the two keys do not
+ *                    both list each other (indistinguishable)
  *   NOTREG     s->c  unauthenticated hint "I do not know you: register",
  *                    never larger than the request it answers
  *   RELAY      both  WIRE_RELAY | peer key (32) | inner srmudp packet:
- *                    c->s the key names the target, s->c the sender
+ *                    c->s the key names the target, s->c the sender;
+ *                    forwarded only between consenting registrants
  *
  * Errors: negative enum srm_error, or SRM_DROP_CODE(reason) (<= -100) for
  * a packet to drop and count, as in session.h.
@@ -86,9 +89,23 @@ extern "C" {
  * client re-registers: the server may have restarted). */
 #define RDV_LOOKUP_TRIES 4
 #define RDV_MAX_PENDING_LOOKUPS 16
+/* Consent (issue 18 item 9): a registration lists the pair tags of the
+ * peers it wants to meet, rdv_pair_tag(our key, their key).  The server
+ * answers a lookup and relays only when both keys list the same tag.
+ * 8 bytes: to be let in by a peer B, a stranger must find a key pair S with
+ * tag(S, B) equal to one of B's <= 100 tags, about 2^64 / 100 = 2^57
+ * X25519 key generations.  100 tags are 800 bytes: an AUTH with 8 IPv6
+ * candidates stays under 1,200 bytes, below IPv6's 1,280-byte minimum MTU. */
+#define RDV_TAG_BYTES 8
+#define RDV_MAX_ALLOW 100
 /* Server defaults. */
 #define RDV_DEFAULT_MAX_RECORDS 100000
 #define RDV_DEFAULT_RELAY_RATE (1024 * 1024) /* bytes/s per registered peer */
+/* Relay bytes per source (IPv4 address or IPv6 /64) default to this many
+ * times the per-peer rate: a household or office NAT with a few relayed
+ * peers fits; eight throwaway keys from one address no longer multiply the
+ * per-key limit by eight (issue 18 item 9 measured 94.7 MB in 10 s). */
+#define RDV_SOURCE_RATE_FACTOR 4
 /* Unauthenticated requests (REGISTER, AUTH, unknown LOOKUP) per source
  * (IPv4 address or IPv6 /64): a client needs 2 per 25 s. */
 #define RDV_UNAUTH_PER_SEC 10
@@ -148,6 +165,7 @@ enum rdv_field {
 	RDV_F_CTR = 10,   /* uint: per-direction message counter (replay) */
 	RDV_F_PAD = 11,   /* bin: padding, ignored */
 	RDV_F_MAC = 12,   /* bin 16 */
+	RDV_F_ALLOW = 13, /* bin 8n: pair tags of the consented peers (AUTH) */
 	RDV_F_COUNT
 };
 
@@ -162,6 +180,8 @@ struct rdv_msg {
 	struct rdv_endpoint addr;
 	struct rdv_endpoint cands[RDV_MAX_ENDPOINTS];
 	size_t cand_count;
+	uint8_t allow[RDV_MAX_ALLOW * RDV_TAG_BYTES];
+	size_t allow_count; /* tags */
 	size_t mac_off; /* decode: offset of the MAC value (= bytes it covers) */
 };
 
@@ -196,6 +216,17 @@ int rdv_derive_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_ke
 		    uint8_t k_auth[RDV_KEY_BYTES], uint8_t k_c2s[RDV_KEY_BYTES],
 		    uint8_t k_s2c[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
 
+/* The consent tag of the pair {a, b}: BLAKE2b-64(key = "srmudp rdv pair\0" (16),
+ * lower key || higher key), the same from both sides.  The server can
+ * compute it for two keys it knows (that is how it checks consent); for a
+ * listed key it has never seen, a tag tells it nothing but that one more
+ * peer is listed. */
+void rdv_pair_tag(const uint8_t a[RDV_KEY_BYTES], const uint8_t b[RDV_KEY_BYTES],
+		  uint8_t tag[RDV_TAG_BYTES]);
+/* 1 if tag is one of the count tags in list (not constant time: the tags
+ * are no secret from the server that holds them). */
+int rdv_tags_have(const uint8_t *list, size_t count, const uint8_t tag[RDV_TAG_BYTES]);
+
 /* Sliding replay window over message counters (64 wide: LOOKUP answers
  * may be reordered).  Returns 1 and records ctr if it is new, 0 if it was
  * seen or is too old.  Zero-initialise; counters start at 1. */
@@ -226,6 +257,8 @@ struct rdv_record {
 	size_t cand_count;
 	uint64_t last_ts;   /* newest accepted AUTH timestamp: replays are older */
 	uint64_t server_id; /* the server that holds the peer's MAC keys */
+	uint8_t allow[RDV_MAX_ALLOW * RDV_TAG_BYTES]; /* consent: pair tags */
+	size_t allow_count;
 };
 
 /* Record <-> bytes (msgpack), for stores that keep bytes (Redis).
@@ -280,6 +313,8 @@ struct rdv_server_config {
 	size_t max_records;      /* local registrations; 0: default */
 	uint64_t relay_rate;     /* bytes/s per registered peer; 0: default */
 	uint64_t relay_burst;    /* bytes; 0: max(relay_rate, 64 KiB) */
+	uint64_t source_rate;    /* relay bytes/s per source address (IPv4, IPv6 /64);
+				  * 0: RDV_SOURCE_RATE_FACTOR * relay_rate */
 	uint64_t server_id;      /* 0: random (shared stores need distinct ids) */
 	srm_rng_fn *rng;         /* NULL: randombytes_buf */
 	void *rng_ctx;
@@ -297,6 +332,7 @@ struct rdv_server_stats {
 	uint64_t registers, challenges, auth_ok, auth_failed, replays, cookie_bad;
 	uint64_t lookups, found, not_found, punches, notes_sent, notes_received;
 	uint64_t relay_packets, relay_bytes, relay_limited, relay_unknown;
+	uint64_t lookup_refused, relay_refused, relay_source_limited; /* no consent; per source */
 	uint64_t rate_limited, malformed, expired, evicted, store_errors;
 	uint64_t records; /* current local registrations */
 };
@@ -362,6 +398,13 @@ struct rdv_client_config {
 };
 
 struct rdv_client;
+
+/* The peers we consent to meet (their public keys; at most
+ * RDV_MAX_ALLOW, more: SRM_ERR_INVALID).  Sent as pair tags in every AUTH;
+ * the server answers lookups and relays only between two registrations
+ * that list each other.  A change re-registers at the next poll. */
+int rdv_client_set_peers(struct rdv_client *c, const uint8_t (*keys)[RDV_KEY_BYTES], size_t n,
+			 uint64_t now_ms);
 
 /* Starts unregistered: the first rdv_client_poll() sends a REGISTER.
  * NULL on NOMEM or a bad configuration. */

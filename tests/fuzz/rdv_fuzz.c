@@ -53,7 +53,9 @@ static void same_fields(const struct rdv_msg *a, const struct rdv_msg *b)
 	if ((a->present & mask) != (b->present & mask) || a->kind != b->kind ||
 	    a->cand_count != b->cand_count || a->time != b->time || a->ts != b->ts ||
 	    a->ctr != b->ctr || a->ttl != b->ttl || memcmp(a->pub, b->pub, 32) != 0 ||
-	    memcmp(a->peer, b->peer, 32) != 0 || memcmp(a->eph, b->eph, 32) != 0)
+	    memcmp(a->peer, b->peer, 32) != 0 || memcmp(a->eph, b->eph, 32) != 0 ||
+	    a->allow_count != b->allow_count ||
+	    memcmp(a->allow, b->allow, a->allow_count * RDV_TAG_BYTES) != 0)
 		abort();
 	for (size_t i = 0; i < a->cand_count; i++)
 		if (!rdv_endpoint_equal(&a->cands[i], &b->cands[i]))

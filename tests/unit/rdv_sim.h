@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <sodium.h>
 
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -64,6 +66,7 @@ struct SimPeer {
 	rdv_endpoint addr; // as the server sees it (after NAT)
 	rdv_client *c = nullptr;
 	size_t server = 0; // index into Sim::servers
+	bool listed = true; // consents to meet every other listed peer
 	std::vector<SimEvent> events;
 	uint64_t rng_ctr = 0;
 	~SimPeer() { rdv_client_free(c); }
@@ -124,7 +127,10 @@ struct Sim {
 		rdv_store_free(store);
 	}
 
-	SimPeer &add_peer(uint8_t seed, rdv_endpoint addr, size_t server = 0)
+	// listed: this peer and every other listed one consent to meet each
+	// other (as engines that list each other); a stranger lists nobody
+	// unless a test says so (rdv_client_set_peers).
+	SimPeer &add_peer(uint8_t seed, rdv_endpoint addr, size_t server = 0, bool listed = true)
 	{
 		auto p = std::make_unique<SimPeer>();
 		uint8_t secret[32];
@@ -141,8 +147,31 @@ struct Sim {
 		cfg.rng_ctx = &p->rng_ctr;
 		p->c = rdv_client_new(&cfg, now);
 		EXPECT_NE(p->c, nullptr);
+		p->listed = listed;
 		peers.push_back(std::move(p));
+		if (listed)
+			consent_listed();
 		return *peers.back();
+	}
+
+	void consent_listed()
+	{
+		// Each key once (two instances of one key are one peer), at most
+		// RDV_MAX_ALLOW: tests with thousands of peers list the first.
+		std::vector<std::array<uint8_t, 32>> keys;
+		for (auto &q : peers) {
+			std::array<uint8_t, 32> k;
+			memcpy(k.data(), q->pub, 32);
+			if (q->listed && keys.size() < RDV_MAX_ALLOW &&
+			    std::find(keys.begin(), keys.end(), k) == keys.end())
+				keys.push_back(k);
+		}
+		for (auto &q : peers) {
+			if (!q->listed)
+				continue;
+			EXPECT_EQ(rdv_client_set_peers(q->c, reinterpret_cast<const uint8_t(*)[32]>(keys.data()),
+							       keys.size(), now), 0);
+		}
 	}
 
 	SimPeer *peer_at(const rdv_endpoint &a)

@@ -324,3 +324,48 @@ TEST(RdvWire, KeysAgreeAndWindowRejectsReplays)
 	EXPECT_FALSE(rdv_window_accept(&w, 100)); // too old
 	EXPECT_TRUE(rdv_window_accept(&w, 137 + 62));
 }
+
+// Consent tags (issue 18 item 9): the same from both sides, in AUTH and in
+// the shared record; a list that is no whole number of tags, or too long,
+// is malformed.
+TEST(RdvWire, ConsentTagsRoundTrip)
+{
+	uint8_t a[32], b[32], t1[RDV_TAG_BYTES], t2[RDV_TAG_BYTES];
+	memset(a, 1, 32);
+	memset(b, 2, 32);
+	rdv_pair_tag(a, b, t1);
+	rdv_pair_tag(b, a, t2);
+	EXPECT_EQ(0, memcmp(t1, t2, RDV_TAG_BYTES));
+	b[31] ^= 1;
+	rdv_pair_tag(a, b, t2);
+	EXPECT_NE(0, memcmp(t1, t2, RDV_TAG_BYTES));
+
+	rdv_msg m{}, d;
+	m.kind = RDV_AUTH;
+	m.present = 1u << RDV_F_ALLOW;
+	m.allow_count = RDV_MAX_ALLOW;
+	for (size_t i = 0; i < sizeof m.allow; i++)
+		m.allow[i] = (uint8_t)(i * 13);
+	uint8_t pkt[RDV_MAX_PACKET], key[32] = { 9 };
+	size_t len = rdv_msg_encode(&m, key, 0, pkt, sizeof pkt);
+	ASSERT_GT(len, 0u);
+	ASSERT_EQ(rdv_msg_decode(pkt, len, &d), 0);
+	ASSERT_EQ(d.allow_count, (size_t)RDV_MAX_ALLOW);
+	EXPECT_EQ(0, memcmp(d.allow, m.allow, sizeof m.allow));
+	EXPECT_TRUE(rdv_tags_have(d.allow, d.allow_count, m.allow + 42 * RDV_TAG_BYTES));
+	EXPECT_FALSE(rdv_tags_have(d.allow, d.allow_count, t1));
+
+	// 7 bytes: not a whole tag.
+	const uint8_t bad[] = { 8, 1, 0, 0, 0x82, 0, 3, 13, 0xc4, 7, 1, 2, 3, 4, 5, 6, 7 };
+	EXPECT_NE(rdv_msg_decode(bad, sizeof bad, &d), 0);
+
+	rdv_record r{}, rd;
+	r.reflexive = v4("203.0.113.9", 1234);
+	r.allow_count = 3;
+	memcpy(r.allow, m.allow, 3 * RDV_TAG_BYTES);
+	len = rdv_record_encode(&r, pkt, sizeof pkt);
+	ASSERT_GT(len, 0u);
+	ASSERT_EQ(rdv_record_decode(pkt, len, &rd), 0);
+	ASSERT_EQ(rd.allow_count, 3u);
+	EXPECT_EQ(0, memcmp(rd.allow, r.allow, 3 * RDV_TAG_BYTES));
+}
