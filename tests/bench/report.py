@@ -162,6 +162,18 @@ target("Idle stream ≤ 16 KiB", None if ps is None else ps <= 16,
 target("10,000 streams in one process", None if fit is None else fit >= 10000,
        f"{num(fit, 0)} streams accepted by one engine (200 peers)")
 
+r = ratio(med("relay.fwd.ws"), med("relay.fwd.socat"))
+target("WebSocket relay, one stream ≥ 50 % of TCP through socat on the relay host",
+       None if r is None else r >= 0.5,
+       f"{num(r * 100 if r else None, 0)} % ({num(med('relay.fwd.ws'))} vs "
+       f"{num(med('relay.fwd.socat'))} Mbit/s)")
+rr = [(t, ratio(med(f"relay.redis.{t}.ws.rps"), med(f"relay.redis.{t}.socat.rps")))
+      for t in ("SET", "GET")]
+known = [x for _, x in rr if x is not None]
+target("WebSocket relay, redis-benchmark -c 1 ≥ 50 % of socat",
+       None if not known else min(known) >= 0.5,
+       "; ".join(f"{t} {num(x * 100 if x else None, 0)} %" for t, x in rr))
+
 w("\n## Targets\n")
 w("| target | status | measured in this run |")
 w("|---|---|---|")
@@ -305,6 +317,71 @@ for d in ("text", "random"):
         off_m = statistics.median(off) if off else None
         w(f"| {d} | {m} | {fig(b + '.xfer_MBps')} | {num(wr_m, 3)} | "
           f"{rtxt(ratio(med(b + '.xfer_MBps'), med(f'cmp.{d}.off.xfer_MBps')))} | {rtxt(ratio(wr_m, off_m), 3)} |")
+
+# ---------------------------------------------------------------------------
+w("\n## 6. WebSocket relay (UDP blocked)\n")
+nws = len(vals("relay.fwd.ws.path_ws") + vals("relay.rev.ws.path_ws") + vals("relay.redis.path_ws")
+          + vals("relay.ttfb.ws.path_ws"))
+okws = sum(vals("relay.fwd.ws.path_ws") + vals("relay.rev.ws.path_ws") + vals("relay.redis.path_ws")
+           + vals("relay.ttfb.ws.path_ws"))
+w("a's router drops UDP both ways (nftables on `nata`, NAT off), so a's engine reaches the "
+  "rendezvous server on `rdv` over a WebSocket (`SRMUDP_RELAY=ws://rdv:8080/srmudp`, "
+  "plain, no TLS) and the server relays the session to b, which talks UDP to it: "
+  "a ⇄ TCP ⇄ rdv ⇄ UDP ⇄ b. The server runs with `--relay-rate 1G --ws-rate 1G`: its "
+  "defaults (1 MiB/s per key, 2 MiB/s per connection) are a deployment's policy, not the "
+  "relay's capacity. Both ends run under `srmudp run` with default settings. *socat*: "
+  "kernel TCP through `socat TCP-LISTEN,fork TCP:b` on the same relay host, in front of "
+  "the plain servers of §1 and §3. a's log said the session was relayed over the "
+  f"WebSocket, and never direct, in **{num(okws, 0)} of {num(nws, 0)}** measured runs.\n")
+w("| iperf3, one stream | relay | socat | relay / socat | relay CPU s/GB | socat CPU s/GB |")
+w("|---|---|---|---|---|---|")
+for m, label in (("fwd", "a→b (a sends over the WebSocket)"), ("rev", "-R, b→a (the relay sends over it)")):
+    w(f"| {label} | {fig(f'relay.{m}.ws')} | {fig(f'relay.{m}.socat')} | "
+      f"{rtxt(ratio(med(f'relay.{m}.ws'), med(f'relay.{m}.socat')))} | {fig(f'relay.{m}.ws.cpu')} | "
+      f"{fig(f'relay.{m}.socat.cpu')} |")
+w("\nMbit/s at the receiver, 1 s omitted. CPU seconds per GB: both iperf3 processes (with "
+  "the engines inside them) and the relay process (the rendezvous server; socat and its "
+  "per-connection children).\n")
+w("| redis-benchmark -c 1 | relay ops/s | socat ops/s | relay / socat | relay p50 ms | socat p50 ms | relay p99 ms | socat p99 ms |")
+w("|---|---|---|---|---|---|---|---|")
+for t in ("SET", "GET"):
+    b = f"relay.redis.{t}"
+    w(f"| {t} | {fig(b + '.ws.rps')} | {fig(b + '.socat.rps')} | "
+      f"{rtxt(ratio(med(b + '.ws.rps'), med(b + '.socat.rps')))} | {fig(b + '.ws.p50')} | "
+      f"{fig(b + '.socat.p50')} | {fig(b + '.ws.p99')} | {fig(b + '.socat.p99')} |")
+w("\nTime to first byte (`latency.py ttfb`, as in §3; ms). *Cold* is the first connection of "
+  "a fresh `srmudp run` process, with warm-up: its engine's UDP to the server goes "
+  "unanswered for 1.5 s (`PATH_WS_AFTER_MS`), the WebSocket opens, and punching gets "
+  "another 1.5 s (`PATH_WS_RELAY_AFTER_MS`) before the handshake goes through the relay. "
+  "*Engine start to session*: a's log, from the engine's start (before `main()`) to "
+  "\"session established\".\n")
+w("| | relay | socat |")
+w("|---|---|---|")
+w(f"| cold: connect | {fig('relay.ttfb.ws.connect_cold_ms')} | {fig('relay.ttfb.socat.connect_cold_ms')} |")
+w(f"| cold: first byte | {fig('relay.ttfb.ws.ttfb_cold_ms')} | {fig('relay.ttfb.socat.ttfb_cold_ms')} |")
+w(f"| cold: engine start to session | {fig('relay.ttfb.ws.engine_to_session_ms')} | — |")
+w(f"| warm: first byte (median of 10) | {fig('relay.ttfb.ws.ttfb_warm_ms')} | {fig('relay.ttfb.socat.ttfb_warm_ms')} |")
+w("\nTwo reliable layers (end-to-end transport over the relay's TCP): what the sending "
+  "engine counted during each iperf3 run (`srmudp status --json`, sampled every 0.5 s, the "
+  "last sample), the drops of the sender's WebSocket queue (`relay_ws.queue_drops`, "
+  "`WS_OUT_MAX`), the rendezvous server's (`ws_queue_drops`, SIGUSR1), and the datagrams "
+  "the kernels dropped for a full UDP socket buffer (`RcvbufErrors` of `/proc/net/snmp`, "
+  "in the relay host's and b's namespaces). Median (min–max) per run. *Retransmitted − "
+  "lost*: retransmissions without a declared loss (probes on timeout), an upper bound on "
+  "the spurious ones; a loss declared for a packet that was only delayed would show as "
+  "lost packets beyond the drops counted on the right.\n")
+w("| direction | packets sent | retransmitted | lost | retransmitted % | retransmitted − lost | sender's WS queue drops | relay's WS queue drops | relay host UDP buffer drops | b UDP buffer drops |")
+w("|---|---|---|---|---|---|---|---|---|---|")
+for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
+    b = f"relay.{m}.ws"
+    pct = [x / y * 100 for x, y in zip(vals(b + ".snd_packets_retransmitted"), vals(b + ".snd_packets_out")) if y]
+    pm = statistics.median(pct) if pct else None
+    cnt = [fig(f"{b}.{k}", 0) for k in ("snd_packets_out", "snd_packets_retransmitted", "snd_packets_lost")]
+    drops = [fig(f"{b}.{k}", 0) for k in ("snd_ws_queue_drops", "rdv_ws_queue_drops",
+                                          "rdv_udp_rcvbuf_errors", "b_udp_rcvbuf_errors")]
+    extra = [x - y for x, y in zip(vals(b + ".snd_packets_retransmitted"), vals(b + ".snd_packets_lost"))]
+    w(f"| {label} | {' | '.join(cnt)} | {num(pm, 2)} | "
+      f"{num(statistics.median(extra) if extra else None, 0)} | {' | '.join(drops)} |")
 
 w("\n" + open(os.path.join(HERE, "bounds.md")).read().rstrip() + "\n")
 

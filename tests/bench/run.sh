@@ -16,10 +16,11 @@
 #                       first connect varies by half a millisecond
 #   BENCH_SECS=6        iperf3 seconds, clean-path bulk runs
 #   BENCH_GRID_SECS=6   iperf3 seconds per grid cell
-#   BENCH_ONLY="aead handshake scale callgrind bulk grid latency compress"
+#   BENCH_ONLY="aead handshake scale callgrind bulk grid latency compress relay"
 #                       sections to run (default: all); the report keeps
 #                       the sections of an earlier run that were skipped
-#   BENCH_NO_REPORT=1   skip report.py
+#   BENCH_NO_REPORT=1   skip report.py (any value: set it empty, not 0, to
+#                       get the report)
 # Timings are never asserted here: this only measures.
 set -uo pipefail
 # shellcheck source=../lib.sh
@@ -31,7 +32,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-6}
 GSECS=${BENCH_GRID_SECS:-6}
 TTFB_RUNS=${BENCH_TTFB_RUNS:-5}
-ALL="aead handshake scale callgrind bulk grid latency compress"
+ALL="aead handshake scale callgrind bulk grid latency compress relay"
 ONLY=${BENCH_ONLY:-$ALL}
 RAW=$OUT/raw.tsv
 LOG=$OUT/run.log
@@ -39,7 +40,7 @@ mkdir -p "$OUT"
 # shellcheck source=../lab/lab.sh
 source "$root/tests/lab/lab.sh"
 lab_require_root
-for t in iperf3 kcptun-client kcptun-server redis-server redis-benchmark valgrind gnuplot python3; do
+for t in iperf3 socat nft kcptun-client kcptun-server redis-server redis-benchmark valgrind gnuplot python3; do
 	command -v "$t" >/dev/null || { echo "bench: $t is missing (make deps)"; exit 1; }
 done
 [[ -x $SRMUDP && -f $BUILD/libsrmudp-core.a ]] || { echo "bench: build first (make)"; exit 1; }
@@ -71,8 +72,8 @@ for src in "$root"/tests/bench/*.c; do
 	bin=$HELP/$(basename "$src" .c)
 	# shellcheck disable=SC2046 # pkg-config output is a word list
 	cc -O2 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -I"$root/core" -I"$root/core/protocol" -I"$root/core/driver" -I"$root/core/config" \
-		$(pkg-config --cflags libsodium libzstd msgpack) -o "$bin" "$src" \
-		"$BUILD/libsrmudp-core.a" $(pkg-config --libs libsodium libzstd msgpack) -lpthread ||
+		$(pkg-config --cflags libsodium libzstd msgpack libssl libcrypto) -o "$bin" "$src" \
+		"$BUILD/libsrmudp-core.a" $(pkg-config --libs libsodium libzstd msgpack libssl libcrypto) -lpthread ||
 		{ echo "bench: cannot build $src"; exit 1; }
 done
 SCRATCH=$(mktemp -d /tmp/srmbench.XXXXXX)
@@ -132,7 +133,7 @@ fi
 # ---------------------------------------------------------------------------
 # The lab: a and b, routed (no NAT), impairments on wa.
 lab_sections=0
-for s in bulk grid latency; do want "$s" && lab_sections=1; done
+for s in bulk grid latency relay; do want "$s" && lab_sections=1; done
 if ((lab_sections)); then
 	lab_up --nat-a none --nat-b none
 	W=$LAB_DIR/w
@@ -166,11 +167,17 @@ if ((lab_sections)); then
 	lab_wait_port a tcp 12948 10 || note "kcptun client did not start"
 fi
 
-ticks() { local s; s=$(<"/proc/$1/stat") && s=${s##*) } && awk '{print $12 + $13}' <<<"$s"; }
+# ticks PID [1]: CPU ticks of PID (with 1: and of its reaped children).
+ticks() {
+	local s
+	s=$(<"/proc/$1/stat") && s=${s##*) } && awk -v c="${2:-0}" '{print $12 + $13 + c * ($14 + $15)}' <<<"$s"
+}
 HZ=$(getconf CLK_TCK)
 
 # iperf WHO KEY SECS [iperf3 args]: one run; records KEY (Mbit/s at the
-# receiver) and KEY.cpu (CPU seconds per GB, both ends).
+# receiver) and KEY.cpu (CPU seconds per GB, both ends, and the processes
+# in between: kcptun's, the relay's, socat's).  WHO: ours, tcp, kcptun;
+# ws and socat for the relay section.
 iperf() {
 	local who=$1 key=$2 secs=$3 j k0 k1 res
 	shift 3
@@ -180,6 +187,17 @@ iperf() {
 		lab_exec a env $(cli_env 4000) timeout $((secs + 30)) "$SRMUDP" run -- \
 			iperf3 -c b -p 5202 -t "$secs" -J "$@" >"$j" 2>>"$LOG" ;;
 	tcp) lab_exec a timeout $((secs + 30)) iperf3 -c "$B4" -p 5201 -t "$secs" -J "$@" >"$j" 2>>"$LOG" ;;
+	ws) # (the relay section's servers; the relay process counts as kcptun's do)
+		k0=$(ticks "$RDV_PID")
+		# shellcheck disable=SC2046
+		lab_exec a env $(ws_env "$PBI") timeout $((secs + 30)) "$SRMUDP" run -- \
+			iperf3 -c b -p 5302 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
+		k1=$(ticks "$RDV_PID") ;;
+	socat) # socat forks per connection: its children's time, once reaped
+		k0=$(ticks "$SOCAT_IPERF" 1)
+		lab_exec a timeout $((secs + 30)) iperf3 -c "$RDV4" -p 5301 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
+		sleep 0.3
+		k1=$(ticks "$SOCAT_IPERF" 1) ;;
 	kcptun)
 		k0=$(($(ticks "$KCPS") + $(ticks "$KCPC")))
 		lab_exec a timeout $((secs + 30)) iperf3 -c 127.0.0.1 -p 12948 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
@@ -208,6 +226,20 @@ EOF
 	rec "$key" "${res% *}"
 	rec "$key.cpu" "${res#* }"
 	note "  $key ${res% *} Mbit/s, ${res#* } CPU s/GB"
+}
+
+# redis_rec PREFIX WHO: redis-benchmark's --csv on stdin; records
+# PREFIX.{SET,GET}.WHO.{rps,p50,p99}.
+redis_rec() {
+	local t rps p50 p99
+	# "SET","rps","avg","min","p50","p95","p99","max"
+	while IFS=, read -r t rps _ _ p50 _ p99 _; do
+		t=${t//\"/}
+		[[ $t == SET || $t == GET ]] || continue
+		rec "$1.$t.$2.rps" "${rps//\"/}"
+		rec "$1.$t.$2.p50" "${p50//\"/}"
+		rec "$1.$t.$2.p99" "${p99//\"/}"
+	done
 }
 
 if want bulk; then
@@ -257,14 +289,7 @@ if want latency; then
 					out=$(lab_exec a env $(cli_env 4001) timeout 120 "$SRMUDP" run -- \
 						redis-benchmark -h b -p 6380 -t set,get -n 20000 -c "$c" -P 1 --csv 2>>"$LOG")
 				fi
-				# "SET","rps","avg","min","p50","p95","p99","max"
-				while IFS=, read -r t rps _ _ p50 _ p99 _; do
-					t=${t//\"/}
-					[[ $t == SET || $t == GET ]] || continue
-					rec "redis.c$c.$t.$who.rps" "${rps//\"/}"
-					rec "redis.c$c.$t.$who.p50" "${p50//\"/}"
-					rec "redis.c$c.$t.$who.p99" "${p99//\"/}"
-				done <<<"$out"
+				redis_rec "redis.c$c" "$who" <<<"$out"
 			done
 		done
 	done
@@ -294,6 +319,181 @@ if want latency; then
 			python3 "$root/tests/bench/latency.py" load b 7100 8 2>>"$LOG" | kv "load.ours"
 	done
 	lab_clear_impair wa
+fi
+
+if want relay; then
+	# Issue 16: a's network drops UDP (nata's forward chain, as
+	# tests/integration/test_relay_ws.sh does, but both ways: with NAT
+	# off nothing else stops b's UDP coming in, and a's engine, hearing
+	# b directly, would take a path its answers cannot use), so a's engine reaches the
+	# rendezvous server on rdv over a WebSocket and the server relays the
+	# session to b (which talks UDP to it).  The baseline is kernel TCP
+	# through socat on the same relay host: a -> rdv -> b, TCP both legs.
+	# The server's per-connection and per-key rate limits (--ws-rate,
+	# default 2 MiB/s; --relay-rate, 1 MiB/s) are policy, not the relay's
+	# capacity: both are lifted here.
+	note "relay: UDP dropped from a's LAN; WebSocket relay on rdv vs socat on rdv"
+	RDV4=$(lab_addr rdv v4)
+	WS_URL=ws://$RDV4:8080/srmudp
+	ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
+	table inet srmblock {
+		chain block {
+			type filter hook forward priority 0; policy accept;
+			iifname "lan0" meta l4proto udp drop
+			oifname "lan0" meta l4proto udp drop
+		}
+	}
+	EOF
+	lab_bg rdv "$SRMUDP" rendezvous --listen "$RDV4:3478" --ws-listen "$RDV4:8080" \
+		--relay-rate 1G --ws-rate 1G
+	RDV_PID=$LAB_LAST_PID RDV_LOG=$LAB_LAST_LOG
+	srm_wait_log "$RDV_LOG" "WebSocket on" 5 || note "the rendezvous server did not start"
+	for fwd in 6479:6379 7001:7000 5301:5201; do
+		lab_bg rdv socat "TCP-LISTEN:${fwd%:*},fork,reuseaddr" "TCP:$B4:${fwd#*:}"
+	done
+	SOCAT_IPERF=$LAB_LAST_PID
+	# One key per preloaded server on b: each is an engine of its own, and
+	# the rendezvous server keeps one place per key.
+	PBI=$("$SRMUDP" keygen "$W/bi.key")
+	PBR=$("$SRMUDP" keygen "$W/br.key")
+	PBE=$("$SRMUDP" keygen "$W/be.key")
+	RDV_ENV=(SRMUDP_RENDEZVOUS="$RDV4:3478" SRMUDP_RELAY="$WS_URL" SRMUDP_LOG=info)
+	# ws_env PEERKEY: a's client, b being the server of that key; its log
+	# tells which path the session took.
+	ws_env() { echo SRMUDP_KEY="$W/a.key" SRMUDP_PEERS="b=$1" "${RDV_ENV[*]}" SRMUDP_LOG_FILE="$W/a.log"; }
+	{
+		lab_bg b env SRMUDP_KEY="$W/bi.key" SRMUDP_PEERS="a=$PA" "${RDV_ENV[@]}" SRMUDP_LOG_FILE="$W/bi.log" \
+			"$SRMUDP" run -- iperf3 -s -p 5302
+		lab_bg b env SRMUDP_KEY="$W/br.key" SRMUDP_PEERS="a=$PA" "${RDV_ENV[@]}" SRMUDP_LOG_FILE="$W/br.log" \
+			"$SRMUDP" run -- redis-server --port 6480 --save '' --appendonly no --protected-mode no
+		lab_bg b env SRMUDP_KEY="$W/be.key" SRMUDP_PEERS="a=$PA" "${RDV_ENV[@]}" SRMUDP_LOG_FILE="$W/be.log" \
+			"$SRMUDP" run -- python3 "$root/tests/bench/latency.py" serve 7200
+	}
+	for p in 5302 6480 7200; do lab_wait_port b tcp "$p" 10 || note "port $p did not open on b"; done
+	for p in 5301 6479 7001; do lab_wait_port rdv tcp "$p" 10 || note "socat $p did not start"; done
+	for k in bi br be; do
+		srm_wait_log "$W/$k.log" "registered; our public" 10 || note "b's $k server did not register"
+	done
+	# rdv_counters: the relay server's counters (SIGUSR1 prints them).
+	rdv_counters() {
+		local n k h
+		n=$(grep -c '^rendezvous stats:' "$RDV_LOG")
+		kill -USR1 "$RDV_PID"
+		for ((k = 0; k < 40; k++)); do
+			(($(grep -c '^rendezvous stats:' "$RDV_LOG") > n)) && break
+			sleep 0.05
+		done
+		grep '^rendezvous stats:' "$RDV_LOG" | tail -1 | tr ' ' '\n' | grep '='
+		# Datagrams the relay host's and b's kernels dropped (socket buffer full).
+		for h in rdv b; do
+			# shellcheck disable=SC2016 # awk's $6
+			lab_exec "$h" awk -v h="$h" '/^Udp:/ && n++ { print h "_udp_rcvbuf_errors=" $6 }' /proc/net/snmp
+		done
+	}
+	# ws_run KEY CMD...: CMD (an ours-over-the-relay measurement) with a's
+	# log fresh; records KEY.path_ws (1: a's log says the session went
+	# over the WebSocket and never direct), KEY.rdv_* (the relay server's
+	# queue drops, throttling and rate limiting during CMD) and, when
+	# SENDER/RECEIVER are set, the sending engine's packet counters from
+	# `srmudp status --json` sampled every 0.5 s (the last sample).
+	ws_run() {
+		local key=$1 c0 c1 poller="" k
+		shift
+		: >"$W/a.log"
+		c0=$(rdv_counters)
+		rm -f "$SCRATCH"/st.*
+		if [[ -n ${SENDER:-} ]]; then
+			(for ((k = 0; ; k++)); do
+				"$SRMUDP" status --json >"$SCRATCH/st.$k" 2>/dev/null
+				sleep 0.5
+			done) &
+			poller=$!
+		fi
+		"$@"
+		[[ -n $poller ]] && { kill "$poller"; wait "$poller" 2>/dev/null; }
+		c1=$(rdv_counters)
+		if grep -q "path: relayed through the rendezvous server over the WebSocket" "$W/a.log" &&
+			! grep -q "path: direct" "$W/a.log"; then
+			rec "$key.path_ws" 1
+		else
+			rec "$key.path_ws" 0
+			note "  $key: a's session did not go (only) over the WebSocket (a's log: $OUT/$key.a.log)"
+			cp "$W/a.log" "$OUT/$key.a.log"
+		fi
+		python3 - "${SENDER:-}" "${RECEIVER:-}" "$SCRATCH" "$c0" "$c1" <<-'EOF' | kv "$key"
+		import glob, json, sys
+		sender, receiver, d, c0, c1 = sys.argv[1:]
+		a = dict(x.split("=", 1) for x in c0.split())
+		b = dict(x.split("=", 1) for x in c1.split())
+		for k in ("ws_queue_drops", "ws_throttled", "relay_limited", "relay_packets",
+		          "rdv_udp_rcvbuf_errors", "b_udp_rcvbuf_errors"):
+		    if k in a and k in b:
+		        print(f"{'' if k.startswith(('rdv', 'b_')) else 'rdv_'}{k} {int(b[k]) - int(a[k])}")
+		best = None
+		for f in glob.glob(d + "/st.*"):
+		    try:
+		        docs = json.load(open(f))
+		    except ValueError:
+		        continue
+		    for e in docs:
+		        if e.get("key") != sender:
+		            continue
+		        for p in e.get("peers", []):
+		            if p.get("key") == receiver and (best is None or
+		                                              p["packets_out"] > best[1]["packets_out"]):
+		                best = (e, p)
+		if best:
+		    e, p = best
+		    for k in ("packets_out", "packets_retransmitted", "packets_lost"):
+		        print(f"snd_{k} {p[k]}")
+		    print(f"snd_ws_queue_drops {e['relay_ws']['queue_drops']}")
+		    print(f"snd_path {p['path']['kind']}")
+		EOF
+	}
+	# shellcheck disable=SC2046
+	redis_ws() {
+		: >"$SCRATCH/redis.csv"
+		lab_exec a env $(ws_env "$PBR") timeout 120 "$SRMUDP" run -- redis-benchmark -h b -p 6480 \
+			-t set,get -n 20000 -c 1 -P 1 --csv >"$SCRATCH/redis.csv" 2>>"$LOG"
+	}
+	# shellcheck disable=SC2046
+	ttfb_ws() {
+		: >"$SCRATCH/ttfb"
+		lab_exec a env $(ws_env "$PBE") timeout 60 "$SRMUDP" run -- \
+			python3 "$root/tests/bench/latency.py" ttfb b 7200 11 >"$SCRATCH/ttfb" 2>>"$LOG"
+	}
+	# The first session of a fresh a process waits 1.5 s of UDP silence
+	# before the WebSocket: iperf3's control connection absorbs it, and -O 1
+	# omits the first second of data.
+	for ((i = 0; i < RUNS; i++)); do
+		SENDER=$PA RECEIVER=$PBI ws_run relay.fwd.ws iperf ws relay.fwd.ws "$SECS" -O 1
+		iperf socat relay.fwd.socat "$SECS" -O 1
+		SENDER=$PBI RECEIVER=$PA ws_run relay.rev.ws iperf ws relay.rev.ws "$SECS" -O 1 -R
+		iperf socat relay.rev.socat "$SECS" -O 1 -R
+		for who in ws socat; do
+			if [[ $who == socat ]]; then
+				out=$(lab_exec a timeout 120 redis-benchmark -h "$RDV4" -p 6479 -t set,get -n 20000 -c 1 -P 1 --csv 2>>"$LOG")
+			else
+				ws_run relay.redis redis_ws
+				out=$(<"$SCRATCH/redis.csv")
+			fi
+			redis_rec relay.redis "$who" <<<"$out"
+		done
+	done
+	note "relay: time to first byte, UDP dropped"
+	for ((i = 0; i < TTFB_RUNS; i++)); do
+		lab_exec a timeout 60 python3 "$root/tests/bench/latency.py" ttfb "$RDV4" 7001 11 2>>"$LOG" |
+			kv relay.ttfb.socat
+		ws_run relay.ttfb.ws ttfb_ws
+		kv relay.ttfb.ws <"$SCRATCH/ttfb"
+		# From the engine's start (before main()) to the session, by a's log.
+		awk '
+			function ms(ts) { split(substr(ts, 12, 12), t, ":"); return (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 }
+			/engine started/ { t0 = ms($1); next } # (the last: pyenv execs shims first)
+			t0 && /session established/ { printf "engine_to_session_ms %.1f\n", ms($1) - t0; exit }' \
+			"$W/a.log" | kv relay.ttfb.ws
+	done
+	ip netns exec "$(lab_ns nata)" nft delete table inet srmblock
 fi
 
 ((lab_sections)) && lab_down
