@@ -118,6 +118,14 @@ struct srm_relay_config {
 	socklen_t connect_len;
 };
 
+/* SRMUDP_ALLOW: the peer named peer may reach port; port 0 stands for
+ * every port (NAME=*).  By name, not index: a rule means the same peer
+ * in any process and across a change of the peer list. */
+struct srm_allow_rule {
+	char peer[SRM_PEER_NAME_MAX + 1];
+	uint16_t port;
+};
+
 struct srm_config {
 	char key_path[4096];
 	struct srm_peer_config *peers;
@@ -156,6 +164,18 @@ struct srm_config {
 	char proxy[512];
 	int proxy_set;
 	char relay_ca[4096];
+	/* Access control (docs/SECURITY.md, srm_access_check).  expose: the
+	 * ports of listeners bound to a loopback address that peers may
+	 * reach anyway (SRMUDP_EXPOSE), sorted, each once.  allow (when
+	 * allow_set): which peer may reach which port (SRMUDP_ALLOW), sorted
+	 * by peer name then port; a peer without a rule reaches nothing.  Both are
+	 * allocated; srm_config_free releases them, and the engine keeps its
+	 * own copy. */
+	uint16_t *expose;
+	size_t expose_count;
+	struct srm_allow_rule *allow;
+	size_t allow_count;
+	int allow_set;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,
@@ -169,6 +189,29 @@ SRM_EXPORT void srm_config_free(struct srm_config *cfg);
 /* The configured peer whose name is a typo away from name (at most two
  * edits, one per three letters), for a hint; NULL if none is. */
 SRM_EXPORT const char *srm_peer_suggest(const struct srm_config *cfg, const char *name);
+
+/* Why a stream a peer opened was refused (the peer's connect() gets
+ * ECONNREFUSED in every case, as for a closed TCP port); counted per
+ * engine and per peer (srm_engine_stats, srmudp status). */
+enum srm_refusal {
+	SRM_REFUSED_NONE,     /* not refused: srm_access_check allows it */
+	SRM_REFUSED_CLOSED,   /* nothing listens on the port */
+	SRM_REFUSED_LOOPBACK, /* the listener is bound to loopback and the
+			       * port is not in SRMUDP_EXPOSE */
+	SRM_REFUSED_PEER,     /* SRMUDP_ALLOW does not let this peer reach it */
+	SRM_REFUSALS
+};
+/* The access rule, for every way a peer reaches a local port (preloaded
+ * listeners, srmudp serve --expose, gates): may the peer named peer (a
+ * configured name, lowercase) open a stream to port, served by a
+ * listener bound to a loopback address only (loopback != 0) or not?  An
+ * explicit exposure (srmudp serve --expose, a gate) passes loopback 0.
+ * Uses only cfg's expose and allow fields.  Returns SRM_REFUSED_NONE,
+ * SRM_REFUSED_LOOPBACK or SRM_REFUSED_PEER.  Pure: no lock, no I/O. */
+SRM_EXPORT enum srm_refusal srm_access_check(const struct srm_config *cfg, const char *peer,
+					     uint16_t port, int loopback);
+/* "closed", "loopback", "not-allowed" ("" for SRM_REFUSED_NONE). */
+SRM_EXPORT const char *srm_refusal_name(enum srm_refusal r);
 
 /* ---- Engine ------------------------------------------------------------- */
 
@@ -271,6 +314,15 @@ SRM_EXPORT int srm_listen(srm_engine *e, uint16_t port,
  * INVALID. */
 SRM_EXPORT int srm_listen_handoff(srm_engine *e, uint16_t port,
 				  const struct sockaddr *forward_to, socklen_t forward_len);
+/* srm_listen with flags: SRM_LISTEN_HANDOFF is srm_listen_handoff;
+ * SRM_LISTEN_LOOPBACK says the local socket is bound to a loopback
+ * address only, so peers reach it only if the configuration exposes the
+ * port (SRMUDP_EXPOSE; srm_access_check).  The first registration of a
+ * port decides.  Returns as srm_listen. */
+#define SRM_LISTEN_HANDOFF 1u
+#define SRM_LISTEN_LOOPBACK 2u
+SRM_EXPORT int srm_listen_flags(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
+				socklen_t forward_len, unsigned flags);
 SRM_EXPORT int srm_unlisten(srm_engine *e, uint16_t port);
 /* Take a queued stream: returns its fd (the application's end) and the
  * peer index in *peer, or SRM_ERR_AGAIN. */
@@ -309,6 +361,8 @@ struct srm_peer_stats {
 	 * peer's RESP, or the peer's answered in ours): connect() took one
 	 * round trip although the session was new. */
 	uint64_t early_opens;
+	/* Streams this peer opened to us that we refused, by reason. */
+	uint64_t refused[SRM_REFUSALS];
 };
 
 enum srm_drop_reason {
@@ -329,6 +383,7 @@ struct srm_engine_stats {
 	uint32_t peers, sessions, streams;
 	uint64_t packets_received, packets_sent;
 	uint64_t drops[SRM_DROP_REASONS];
+	uint64_t refused[SRM_REFUSALS]; /* streams peers opened, refused */
 };
 
 SRM_EXPORT int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out);

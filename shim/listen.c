@@ -7,7 +7,13 @@
  * its thundering-herd behaviour stay the kernel's; accept.c renames the
  * peer and swaps the connection for the stream's socket pair.  One engine
  * registration per port, however many sockets (IPv4 and IPv6) listen on
- * it.
+ * it; the first one's address decides whether it is loopback-only.
+ *
+ * A socket bound to a loopback address was meant for this host alone, as
+ * WireGuard and Tailscale users expect: it is registered with
+ * SRM_LISTEN_LOOPBACK, and the engine refuses peers unless SRMUDP_EXPOSE
+ * names the port (srm_access_check).  Registering it anyway, rather than
+ * not at all, lets the engine log and count the refusal.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -55,6 +61,16 @@ static socklen_t forward_addr(int fd, const struct sockaddr_storage *b,
 	return sizeof(*a6);
 }
 
+/* Bound to 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104. */
+static int is_loopback(const struct sockaddr_storage *b)
+{
+	if (b->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)b)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)b)->sin6_addr;
+
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static void register_listener(int fd)
 {
 	struct sockaddr_storage b, fwd;
@@ -82,7 +98,10 @@ static void register_listener(int fd)
 	e = glue_engine();
 	if (!e)
 		return; /* reported once; local clients still reach the port */
-	r = srm_listen_handoff(e, port, (struct sockaddr *)&fwd, fl);
+	int loopback = is_loopback(&b);
+
+	r = srm_listen_flags(e, port, (struct sockaddr *)&fwd, fl,
+			     SRM_LISTEN_HANDOFF | (loopback ? SRM_LISTEN_LOOPBACK : 0));
 	if (r < 0 && r != SRM_ERR_EXISTS) {
 		glue_log(SRM_LOG_WARN, "peers cannot reach port %u: %s", port, srm_strerror(r));
 		return;
@@ -92,11 +111,16 @@ static void register_listener(int fd)
 		return;
 	s->family = b.ss_family;
 	s->port = port;
+	s->loopback = loopback;
 	memcpy(&s->local, &fwd, fl);
 	s->local_len = fl;
 	state_set(fd, s);
 	state_put(s);
-	glue_log(SRM_LOG_INFO, "peers may open streams to port %u", port);
+	if (loopback)
+		glue_log(SRM_LOG_INFO, "port %u is bound to loopback: peers may open streams to it "
+			 "only if SRMUDP_EXPOSE names it", port);
+	else
+		glue_log(SRM_LOG_INFO, "peers may open streams to port %u", port);
 }
 
 SHIM_EXPORT int listen(int fd, int backlog)
@@ -128,6 +152,7 @@ struct fwd_list {
 	uint16_t port[MAX_LISTEN_PORTS];
 	struct sockaddr_storage fwd[MAX_LISTEN_PORTS];
 	socklen_t len[MAX_LISTEN_PORTS];
+	unsigned flags[MAX_LISTEN_PORTS];
 };
 
 int listen_register_all(srm_engine *e)
@@ -145,13 +170,15 @@ int listen_register_all(srm_engine *e)
 			fl.port[fl.n] = s->port;
 			fl.fwd[fl.n] = s->local;
 			fl.len[fl.n] = s->local_len;
+			fl.flags[fl.n] = SRM_LISTEN_HANDOFF | (s->loopback ? SRM_LISTEN_LOOPBACK : 0);
 			fl.n++;
 			seen++;
 		}
 		state_put(s);
 	}
 	for (int i = 0; i < fl.n; i++) {
-		int r = srm_listen_handoff(e, fl.port[i], (struct sockaddr *)&fl.fwd[i], fl.len[i]);
+		int r = srm_listen_flags(e, fl.port[i], (struct sockaddr *)&fl.fwd[i], fl.len[i],
+					 fl.flags[i]);
 
 		done += r >= 0;
 	}

@@ -67,6 +67,7 @@ struct shim_sock {
 
 	/* SHIM_LISTENER */
 	uint16_t port;
+	int loopback; /* bound to a loopback address: SRM_LISTEN_LOOPBACK */
 };
 
 /* Lock-free: non-NULL when fd may be ours (not validated, do not deref). */

@@ -36,6 +36,8 @@ static void help(FILE *f)
 		"port: PORT alone goes to 127.0.0.1:PORT, PORT=HOST:PORT goes to HOST:PORT\n"
 		"(HOST may be [IPv6]).  Example, ssh without touching sshd:\n"
 		"  srmudp serve --expose 22\n"
+		"Each PORT is an explicit exposure (SRMUDP_EXPOSE is not needed); SRMUDP_ALLOW\n"
+		"limits which peer may reach which port.\n"
 		"Runs until SIGINT or SIGTERM.  Prints the UDP port it listens on.\n");
 }
 

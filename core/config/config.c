@@ -78,7 +78,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
-	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY",
+	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY", "SRMUDP_EXPOSE", "SRMUDP_ALLOW",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -687,6 +687,10 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return parse_path(src, cfg->relay_ca, err, errlen);
 	case K_RELAY:
 		return parse_relays(src, cfg, err, errlen);
+	case K_EXPOSE:
+		return access_parse_expose(src, cfg, err, errlen);
+	case K_ALLOW:
+		return access_parse_allow(src, cfg, err, errlen);
 	}
 	return SRM_ERR_INVALID;
 }
@@ -819,6 +823,13 @@ void srm_config_free(struct srm_config *cfg)
 	free(cfg->peers);
 	cfg->peers = NULL;
 	cfg->peer_count = 0;
+	free(cfg->expose);
+	cfg->expose = NULL;
+	cfg->expose_count = 0;
+	free(cfg->allow);
+	cfg->allow = NULL;
+	cfg->allow_count = 0;
+	cfg->allow_set = 0;
 }
 
 int srm_config_from_env(struct srm_config *cfg, char *err, size_t errlen)

@@ -33,6 +33,8 @@ enum config_key {
 	K_PROXY,    /* before K_RELAY: a relay's proxy is chosen as it is parsed */
 	K_RELAY_CA,
 	K_RELAY,
+	K_EXPOSE,
+	K_ALLOW,    /* after K_PEERS: its rules name peers */
 	K_COUNT
 };
 
@@ -67,6 +69,14 @@ CONFIG_INTERNAL void config_file_free(struct file_values *fv);
 /* The configuration variable that name[0..n) is probably a typo of
  * ("SRMUDP_PEER" -> "SRMUDP_PEERS"), or NULL. */
 CONFIG_INTERNAL const char *config_suggest(const char *name, size_t n);
+
+struct srm_config;
+/* SRMUDP_EXPOSE and SRMUDP_ALLOW (access.c) into cfg; ALLOW needs
+ * cfg->peers.  Return 0, SRM_ERR_INVALID (err says why) or SRM_ERR_NOMEM. */
+CONFIG_INTERNAL int access_parse_expose(const struct source *src, struct srm_config *cfg,
+					char *err, size_t errlen);
+CONFIG_INTERNAL int access_parse_allow(const struct source *src, struct srm_config *cfg,
+				       char *err, size_t errlen);
 
 /* "WHERE: message" into err (nothing if err is NULL or errlen 0). */
 CONFIG_INTERNAL void config_err(char *err, size_t errlen, const char *where, const char *fmt,

@@ -393,6 +393,13 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 	return 0;
 }
 
+static void *engine_memdup(const void *p, size_t n)
+{
+	void *q = malloc(n);
+
+	return q ? memcpy(q, p, n) : NULL;
+}
+
 static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
@@ -423,6 +430,8 @@ static void engine_free(struct srm_engine *e)
 	engine_fd_close(e, e->wake_fd);
 	engine_fd_close(e, e->epfd);
 	free((void *)e->owned);
+	free(e->cfg.expose);
+	free(e->cfg.allow);
 	ends_destroy(e->ends);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
@@ -446,6 +455,18 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	e->started_ms = clock_now_us() / 1000;
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;
+	/* The access rules are the engine's own copy: the caller frees its
+	 * configuration once the engine runs. */
+	e->cfg.expose = NULL;
+	e->cfg.allow = NULL;
+	if ((cfg->expose_count &&
+	     !(e->cfg.expose = engine_memdup(cfg->expose, cfg->expose_count * sizeof(*cfg->expose)))) ||
+	    (cfg->allow_count &&
+	     !(e->cfg.allow = engine_memdup(cfg->allow, cfg->allow_count * sizeof(*cfg->allow))))) {
+		free(e->cfg.expose);
+		free(e);
+		return SRM_ERR_NOMEM;
+	}
 	e->next_handle = 1;
 	randombytes_buf(&e->boot_id, sizeof(e->boot_id));
 	e->boot_id |= 1; /* 0 means "unknown" */

@@ -27,6 +27,7 @@
 #include "rendezvous.h"
 #include "path.h"
 #include "ratelimit.h"
+#include "log.h"
 
 /* What an epoll registration points at. */
 enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH, EV_WS };
@@ -95,6 +96,8 @@ struct peer {
 	/* SRMUDP_RATE / SRMUDP_RATE_PACKETS: token buckets on what we accept. */
 	double rate_bytes, rate_packets;
 	uint64_t drops[SRM_DROP_REASONS]; /* this peer's packets we dropped */
+	uint64_t refused[SRM_REFUSALS]; /* its streams we refused (configured
+					 * slots: all instances together) */
 	uint64_t rate_refill_us;
 	struct auth_seen rx_seen;  /* what authenticated (engine_receive.c) */
 	struct bridge *bridges;
@@ -142,6 +145,8 @@ struct listener {
 	uint16_t port;
 	bool forward;
 	bool handoff;              /* forward: accept() claims the stream (srm_listen_handoff) */
+	bool loopback;             /* the local socket is bound to loopback only:
+				    * SRMUDP_EXPOSE decides (srm_access_check) */
 	struct sockaddr_storage target;
 	socklen_t target_len;
 	int event_fd;              /* queue mode: readable while streams wait */
@@ -195,6 +200,7 @@ struct srm_engine {
 	struct bridge *bridges;
 	uint64_t next_handle;
 	struct listener *listeners;
+	struct log_ratelimit refuse_log; /* access refusals (engine_listen.c) */
 	struct ends_board *ends;    /* streams that ended abnormally, and why:
 				    * for srm_stream_state (SO_ERROR) and for
 				    * forked or exec'd holders of the stream */

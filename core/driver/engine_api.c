@@ -182,6 +182,7 @@ int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 	else if (path->kind == PATH_RDV_RELAY)
 		memcpy(&out->path, &e->rdv_server, sizeof(out->path));
 	out->relayed = path_is_relay(path->kind);
+	memcpy(out->refused, p->refused, sizeof(out->refused));
 	out->handshake_age_ms = session_handshake_age_ms(p->session, clock_now_us() / 1000);
 	pthread_mutex_unlock(&e->lock);
 	return 0;

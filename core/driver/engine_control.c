@@ -33,6 +33,15 @@ static void put_drops(struct json_out *d, const uint64_t drops[SRM_DROP_REASONS]
 				(unsigned long long)drops[r]);
 }
 
+/* "refused":{...}'s members: streams peers opened that we refused. */
+static void put_refused(struct json_out *d, const uint64_t refused[SRM_REFUSALS])
+{
+	for (int r = SRM_REFUSED_NONE + 1; r < SRM_REFUSALS; r++)
+		json_out_printf(d, "%s\"%s\":%llu", r > SRM_REFUSED_NONE + 1 ? "," : "",
+				srm_refusal_name((enum srm_refusal)r),
+				(unsigned long long)refused[r]);
+}
+
 static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 {
 	struct srm_peer_stats st;
@@ -77,6 +86,8 @@ static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 	double ratio = st.bytes_sent ? (double)st.stream_bytes_sent / (double)st.bytes_sent : 0;
 	json_out_printf(d, "\"compression_ratio\":%.3f,\"drops\":{", ratio);
 	put_drops(d, p->drops);
+	json_out_printf(d, "},\"refused\":{");
+	put_refused(d, p->refused);
 	json_out_printf(d,
 			"},\"packets_out\":%llu,\"packets_in\":%llu,\"packets_lost\":%llu,"
 			"\"packets_retransmitted\":%llu,\"early_opens\":%llu,\"streams\":[",
@@ -138,6 +149,8 @@ static void put_document(struct json_out *d, void *ctx)
 			(unsigned long long)e->stats.packets_received,
 			(unsigned long long)e->stats.packets_sent);
 	put_drops(d, e->stats.drops);
+	json_out_printf(d, "},\"refused\":{");
+	put_refused(d, e->stats.refused);
 	json_out_printf(d, "},\"peers\":[");
 	const char *sep = "";
 	for (size_t i = 0; i < e->slot_count; i++) {

@@ -5,7 +5,10 @@
  * forwarding target (the engine connects to it by TCP, which is how a
  * preloaded server's own accept() and `srmudp serve` receive streams) or
  * an accept queue for native API users.  Anything else is refused, which
- * the opener sees as ECONNREFUSED.
+ * the opener sees as ECONNREFUSED.  So is a stream the access rule turns
+ * away (srm_access_check: a loopback-bound listener that SRMUDP_EXPOSE
+ * does not name, a peer SRMUDP_ALLOW does not let in): to the peer it is
+ * a closed port.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +20,7 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -29,10 +33,36 @@ static struct listener *find_listener(struct srm_engine *e, uint16_t port)
 	return l;
 }
 
-static void refuse(struct peer *p, uint64_t stream_id, uint16_t port)
+/* Access refusals are worth a warning (a misconfiguration, or a peer
+ * probing), but a listed peer can open streams at will: one line per
+ * interval, with the count of those left out. */
+#define REFUSE_LOG_INTERVAL_MS 10000
+
+static void refuse_why(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port,
+		       enum srm_refusal why)
 {
-	LOG_INFO(p->cfg.name, "refused a stream to port %u: nothing listens there", port);
+	int ok;
+
+	e->stats.refused[why]++;
+	e->peers[p->parent].refused[why]++;
+	if (why == SRM_REFUSED_CLOSED) {
+		LOG_INFO(p->cfg.name, "refused a stream to port %u: nothing listens there", port);
+	} else if ((ok = log_ratelimit_ok(&e->refuse_log, clock_now_ms(), REFUSE_LOG_INTERVAL_MS))) {
+		char more[48] = "";
+		if (ok > 1)
+			snprintf(more, sizeof(more), " (%d more refusals not logged)", ok - 1);
+		LOG_WARN(p->cfg.name, "refused a stream to port %u: %s%s", port,
+			 why == SRM_REFUSED_LOOPBACK
+				 ? "it is bound to loopback and not in SRMUDP_EXPOSE"
+				 : "SRMUDP_ALLOW does not let this peer reach it",
+			 more);
+	}
 	conn_stream_reset(p->conn, stream_id, RESET_REFUSED);
+}
+
+static void refuse(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port)
+{
+	refuse_why(e, p, stream_id, port, SRM_REFUSED_CLOSED);
 }
 
 static void accept_forward(struct srm_engine *e, struct listener *l, struct peer *p, uint64_t id)
@@ -46,7 +76,7 @@ static void accept_forward(struct srm_engine *e, struct listener *l, struct peer
 	int rc = sys_connect(fd, (struct sockaddr *)&l->target, l->target_len);
 	if (rc != 0 && errno != EINPROGRESS) {
 		engine_fd_close(e, fd);
-		refuse(p, id, l->port);
+		refuse(e, p, id, l->port);
 		return;
 	}
 	struct bridge *b = bridge_new(e, p, id, fd);
@@ -73,7 +103,7 @@ void listen_tcp_connected(struct srm_engine *e, struct bridge *b)
 	struct conn *c = b->peer->conn;
 	if (err || !c) {
 		if (c)
-			refuse(b->peer, b->stream_id, b->listen_port);
+			refuse(e, b->peer, b->stream_id, b->listen_port);
 		engine_remember_end(e, b->handle, SRM_ERR_REFUSED);
 		bridge_free(e, b);
 		return;
@@ -104,7 +134,7 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 	int pair[2];
 	if (l->queued == ACCEPT_BACKLOG ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-		refuse(p, id, l->port);
+		refuse(e, p, id, l->port);
 		return;
 	}
 	int mine = engine_fd_adopt(e, pair[1]);
@@ -129,8 +159,11 @@ static void accept_queue(struct srm_engine *e, struct listener *l, struct peer *
 void listen_incoming(struct srm_engine *e, struct peer *p, uint64_t stream_id, uint16_t port)
 {
 	struct listener *l = find_listener(e, port);
+	enum srm_refusal why;
 	if (!l)
-		refuse(p, stream_id, port);
+		refuse(e, p, stream_id, port);
+	else if ((why = srm_access_check(&e->cfg, p->cfg.name, port, l->loopback)) != SRM_REFUSED_NONE)
+		refuse_why(e, p, stream_id, port, why);
 	else if (l->forward)
 		accept_forward(e, l, p, stream_id);
 	else
@@ -153,9 +186,13 @@ void listen_free_all(struct srm_engine *e)
 		listener_free(e, l);
 }
 
-static int listen_add(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
-		      socklen_t forward_len, bool handoff)
+int srm_listen_flags(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
+		     socklen_t forward_len, unsigned flags)
 {
+	bool handoff = flags & SRM_LISTEN_HANDOFF;
+
+	if ((handoff && !forward_to) || (flags & ~(SRM_LISTEN_HANDOFF | SRM_LISTEN_LOOPBACK)))
+		return SRM_ERR_INVALID;
 	if (forward_to && (forward_len == 0 || forward_len > sizeof(struct sockaddr_storage)))
 		return SRM_ERR_INVALID;
 	pthread_mutex_lock(&e->lock);
@@ -171,6 +208,7 @@ static int listen_add(srm_engine *e, uint16_t port, const struct sockaddr *forwa
 	}
 	l->port = port;
 	l->event_fd = -1;
+	l->loopback = flags & SRM_LISTEN_LOOPBACK;
 	if (forward_to) {
 		l->forward = true;
 		l->handoff = handoff;
@@ -194,15 +232,13 @@ out:
 
 int srm_listen(srm_engine *e, uint16_t port, const struct sockaddr *forward_to, socklen_t forward_len)
 {
-	return listen_add(e, port, forward_to, forward_len, false);
+	return srm_listen_flags(e, port, forward_to, forward_len, 0);
 }
 
 int srm_listen_handoff(srm_engine *e, uint16_t port, const struct sockaddr *forward_to,
 		       socklen_t forward_len)
 {
-	if (!forward_to)
-		return SRM_ERR_INVALID;
-	return listen_add(e, port, forward_to, forward_len, true);
+	return srm_listen_flags(e, port, forward_to, forward_len, SRM_LISTEN_HANDOFF);
 }
 
 int srm_unlisten(srm_engine *e, uint16_t port)

@@ -44,11 +44,16 @@ static const char *const vars[] = {
 	"SRMUDP_LOG",	   "SRMUDP_LOG_FILE", "SRMUDP_COMPRESS",	"SRMUDP_CC",
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
-	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY",
+	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY", "SRMUDP_EXPOSE", "SRMUDP_ALLOW",
 	/* read by SRMUDP_RELAY when SRMUDP_PROXY is unset */
 	"https_proxy", "http_proxy", "no_proxy",
 };
 #define NVARS (sizeof(vars) / sizeof(vars[0]))
+/* SRMUDP_ALLOW names peers: fuzzed with these two listed, so its rules
+ * get past "unknown peer". */
+#define ALLOW_PEERS                                        \
+	"db=ju1bJYb7VStF4tVvvv1ErYVi6sHS4FWC52qeVF5ykBY " \
+	"web=aQCb0uM0gha1tWLFplKqdoTuXP0UsaGTgBRvdloXOyU"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -84,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setenv("SRMUDP_CONFIG", path, 1);
 	} else if (value[0] != '\0') {
 		setenv(vars[pick], value, 1);
+		if (strcmp(vars[pick], "SRMUDP_ALLOW") == 0)
+			setenv("SRMUDP_PEERS", ALLOW_PEERS, 1);
 	}
 	if (srm_config_from_env(&cfg, err, sizeof(err)) != 0 &&
 	    (strstr(err, ": ") == NULL || strchr(err, '\n') != NULL))

@@ -153,7 +153,9 @@ if have curl; then
 	hudp=$(srm_free_port udp)
 	mkdir www && head -c 2000000 /dev/urandom >www/file
 	# The recipe: SRMUDP_LISTEN=4000 srmudp run -- python3 -m http.server 8000
+	# (bound to loopback here, so exposed by name: SRMUDP_EXPOSE)
 	(cd www && env SRMUDP_KEY="$tmp/box.key" SRMUDP_LISTEN=127.0.0.1:$hudp "SRMUDP_PEERS=me=$ME_PUB" \
+		SRMUDP_EXPOSE="$hport" \
 		timeout 300 srmudp run -- python3 -m http.server "$hport" --bind 127.0.0.1 >../http.log 2>&1) &
 	pids+=($!)
 	wait_tcp "$hport"

@@ -73,8 +73,10 @@ relay_stop() { [[ -z $RDV_PID ]] || lab_stop "$RDV_PID"; RDV_PID=""; }
 # Both sides name the server both ways; only a's network blocks UDP.
 env_a() { echo SRMUDP_KEY="$work/a.key" SRMUDP_PEERS="b=$pub_b" SRMUDP_RENDEZVOUS="$RDV4:3478" \
 	SRMUDP_RELAY="$1" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log"; }
+# redis (6379) and sshd (2222) on b listen on 127.0.0.1: exposed by name.
 ENV_B=(SRMUDP_KEY="$work/b.key" SRMUDP_PEERS="a=$pub_a" SRMUDP_RENDEZVOUS="$RDV4:3478"
-       SRMUDP_RELAY="$WS_URL" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log")
+       SRMUDP_RELAY="$WS_URL" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log"
+       SRMUDP_EXPOSE=6379,2222)
 # on_a RELAY_URL CMD...: CMD on a, preloaded through srmudp run (the
 # timeout outside: a preloaded timeout(1) would be an engine of its own).
 on_a() {

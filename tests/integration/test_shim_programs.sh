@@ -168,7 +168,9 @@ for _ in range(20):                  # bounded: at most 20 clients
     c, addr = s.accept()
     c.sendall(("daemon sees %s\n" % addr[0]).encode()); c.close()
 PY
-	Bg daemon-parent python3 "$WORK/daemon.py" "$p" "$WORK/daemon.pid"
+	# Bound to loopback and exposed: the child that takes the listener
+	# over keeps the exposure (a loopback listener it re-registers).
+	Bg daemon-parent SRMUDP_EXPOSE="$p" python3 "$WORK/daemon.py" "$p" "$WORK/daemon.pid"
 	wait_b_port "$p" 10 || return 1
 	for _ in $(seq 50); do [[ -s $WORK/daemon.pid ]] && break; sleep 0.1; done
 	dpid=$(cat "$WORK/daemon.pid" 2>/dev/null)

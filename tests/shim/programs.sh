@@ -4,7 +4,8 @@
 #   A CMD...            client side, preloaded, foreground
 #   A_env CMD...        client side, SRMUDP_* set, no preload
 #   Bg NAME CMD...      server side, preloaded, background (sets BG_PID,
-#                       output in WORK/NAME.log)
+#                       output in WORK/NAME.log); CMD may start with
+#                       VAR=VALUE settings (it runs under env)
 #   Bg_env NAME CMD...  server side, SRMUDP_* set, no preload
 #   Bg_plain NAME CMD.. server side, nothing set
 #   wait_b_port PORT S  until the server side listens on TCP PORT
@@ -18,7 +19,8 @@ stop() { kill "$1" 2>/dev/null; for _ in $(seq 50); do kill -0 "$1" 2>/dev/null 
 nc_test() {
 	local p got
 	p=$(free_port)
-	Bg nc-server nc -l 127.0.0.1 "$p"
+	# Bound to loopback: peers reach it because SRMUDP_EXPOSE names it.
+	Bg nc-server SRMUDP_EXPOSE="$p" nc -l 127.0.0.1 "$p"
 	local sp=$BG_PID
 	wait_b_port "$p" 10 || return 1
 	printf 'hello from a\n' | A timeout 20 nc -N b "$p"
@@ -69,7 +71,8 @@ redis_test() {
 	# loopback-only protected mode applies to them, as it should.  Started
 	# by `srmudp run`, as users do: Redis rewrites its environment as it
 	# starts (process title), which the preload must not trip over.
-	Bg_env redis-server "$CLI" run -- redis-server --port "$p" --bind 127.0.0.1 --save '' \
+	# Bound to loopback, so exposed by name (SRMUDP_EXPOSE).
+	Bg_env redis-server SRMUDP_EXPOSE="$p" "$CLI" run -- redis-server --port "$p" --bind 127.0.0.1 --save '' \
 		--appendonly no --protected-mode no
 	local sp=$BG_PID
 	wait_b_port "$p" 10 || return 1
@@ -128,7 +131,8 @@ ssh_preloaded_test() {
 	local p got
 	p=$(free_port)
 	# sshd itself preloaded: it listens, forks per connection, closes fds.
-	Bg_env sshd-preloaded "$CLI" run -- /usr/sbin/sshd -D -e -f "$WORK/sshd_config" -p "$p"
+	# ListenAddress 127.0.0.1: exposed by name.
+	Bg_env sshd-preloaded SRMUDP_EXPOSE="$p" "$CLI" run -- /usr/sbin/sshd -D -e -f "$WORK/sshd_config" -p "$p"
 	local sp=$BG_PID
 	wait_b_port "$p" 10 || return 1
 	got=$(A_env timeout 60 "$CLI" run -- ssh "${SSH_OPTS[@]}" -p "$p" root@b \

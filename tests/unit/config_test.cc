@@ -17,26 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "config_env.h"
 #include "log.h"
 #include "srmudp.h"
 
-extern char **environ;
-
 namespace {
-
-// A public key as text, distinct per seed.
-std::string Key(unsigned seed)
-{
-	uint8_t pub[SRM_KEY_BYTES];
-	uint32_t x = seed * 2654435761u + 12345u;
-	for (auto &b : pub) {
-		x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-		b = (uint8_t)x;
-	}
-	char text[SRM_PUBKEY_TEXT_BYTES];
-	srm_pubkey_encode(pub, text);
-	return text;
-}
 
 class ConfigTest : public ::testing::Test {
 protected:
@@ -57,15 +42,7 @@ protected:
 		rmdir(dir_.c_str());
 		log_open(SRM_LOG_WARN, nullptr);
 	}
-	static void ClearEnv()
-	{
-		std::vector<std::string> names;
-		for (char **e = environ; *e; e++)
-			if (strncmp(*e, "SRMUDP_", 7) == 0)
-				names.emplace_back(*e, strcspn(*e, "="));
-		for (auto &n : names)
-			unsetenv(n.c_str());
-	}
+	static void ClearEnv() { ClearSrmudpEnv(); }
 	std::string File(const std::string &name, const std::string &text)
 	{
 		std::string p = dir_ + "/" + name;

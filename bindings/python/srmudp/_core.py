@@ -23,6 +23,7 @@ PUBKEY_TEXT_BYTES = 44
 PEER_NAME_MAX = 63
 RELAY_MAX = 8
 DROP_REASONS = 10
+REFUSALS = 4  # enum srm_refusal
 SLACK = 4096
 
 OK = 0
@@ -65,6 +66,11 @@ class RelayConfig(ctypes.Structure):
                 ("connect_len", socklen_t)]
 
 
+class AllowRule(ctypes.Structure):
+    _fields_ = [("peer", ctypes.c_char * 64),
+                ("port", ctypes.c_uint16)]
+
+
 class Config(ctypes.Structure):
     _fields_ = [("key_path", ctypes.c_char * 4096),
                 ("peers", ctypes.POINTER(PeerConfig)),
@@ -89,7 +95,12 @@ class Config(ctypes.Structure):
                 ("relay_count", ctypes.c_size_t),
                 ("proxy", ctypes.c_char * 512),
                 ("proxy_set", ctypes.c_int),
-                ("relay_ca", ctypes.c_char * 4096)]
+                ("relay_ca", ctypes.c_char * 4096),
+                ("expose", ctypes.POINTER(ctypes.c_uint16)),
+                ("expose_count", ctypes.c_size_t),
+                ("allow", ctypes.POINTER(AllowRule)),
+                ("allow_count", ctypes.c_size_t),
+                ("allow_set", ctypes.c_int)]
 
 
 class StreamStats(ctypes.Structure):
@@ -120,7 +131,8 @@ class PeerStats(ctypes.Structure):
                 ("packets_retransmitted", ctypes.c_uint64),
                 ("streams", ctypes.c_uint32),
                 ("handshake_age_ms", ctypes.c_uint64),
-                ("early_opens", ctypes.c_uint64)]
+                ("early_opens", ctypes.c_uint64),
+                ("refused", ctypes.c_uint64 * REFUSALS)]
 
 
 class EngineStats(ctypes.Structure):
@@ -129,7 +141,8 @@ class EngineStats(ctypes.Structure):
                 ("streams", ctypes.c_uint32),
                 ("packets_received", ctypes.c_uint64),
                 ("packets_sent", ctypes.c_uint64),
-                ("drops", ctypes.c_uint64 * DROP_REASONS)]
+                ("drops", ctypes.c_uint64 * DROP_REASONS),
+                ("refused", ctypes.c_uint64 * REFUSALS)]
 
 
 def padded(struct):
@@ -175,6 +188,7 @@ PROTOTYPES = {
     "srm_peer_stats": (I, [P, I, ctypes.POINTER(PeerStatsBuf)]),
     "srm_engine_stats": (None, [P, ctypes.POINTER(EngineStatsBuf)]),
     "srm_drop_reason_name": (S, [I]),
+    "srm_refusal_name": (S, [I]),
 }
 
 _lib = None

@@ -78,13 +78,27 @@ def _list(v):
     return ",".join(v) if isinstance(v, (list, tuple)) else _text(v)
 
 
+def _ports(v):
+    """8080, [22, 8080] or "22,8080" -> 22,8080"""
+    if isinstance(v, (list, tuple)):
+        return ",".join(str(p) for p in v)
+    return _text(str(v))
+
+
+def _allow(v):
+    """{"laptop": [22, 8080], "ci": "*"} -> laptop=22,8080 ci=*"""
+    if isinstance(v, Mapping):
+        return " ".join("%s=%s" % (n, _ports(p)) for n, p in v.items())
+    return _text(v)
+
+
 KEYWORDS = {
     "key": _text, "peers": _peers, "listen": _listen, "rendezvous": _hostport,
     "relay": _list, "proxy": _text, "relay_ca": _text, "log": _text,
     "log_file": _text, "compress": _onoff, "cc": _text,
     "connect_timeout": _seconds, "idle_timeout": _seconds, "rate": _text,
     "rate_packets": _text, "pad": _onoff, "gso": _gso, "busy_poll": _onoff,
-    "warmup": _onoff, "config": _text,
+    "warmup": _onoff, "config": _text, "expose": _ports, "allow": _allow,
 }
 
 _env_lock = threading.Lock()

@@ -63,6 +63,7 @@ class PeerStats:
     streams: int
     handshake_age_ms: int
     early_opens: int
+    refused: Dict[str, int]  # streams it opened that we refused, by reason
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,13 @@ class EngineStats:
     packets_received: int
     packets_sent: int
     drops: Dict[str, int]
+    refused: Dict[str, int]  # streams peers opened that we refused, by reason
+
+
+def _refusals(counts):
+    """srm_*_stats' refused[] by reason name ("closed", "loopback", ...)."""
+    lib = C.lib()
+    return {lib.srm_refusal_name(i).decode(): counts[i] for i in range(1, C.REFUSALS)}
 
 
 def keygen(path):
@@ -215,9 +223,10 @@ class Engine:
         check(C.lib().srm_peer_stats(self._ptr(), idx, ctypes.byref(buf)), name)
         v = buf.v
         f = {k: getattr(v, k) for k, _ in C.PeerStats._fields_
-             if k not in ("established", "relayed", "path")}
+             if k not in ("established", "relayed", "path", "refused")}
         return PeerStats(name=self._peer_name(idx), established=bool(v.established),
-                         relayed=bool(v.relayed), path=sockaddr(v.path), **f)
+                         relayed=bool(v.relayed), path=sockaddr(v.path),
+                         refused=_refusals(v.refused), **f)
 
     def stats(self):
         """EngineStats."""
@@ -227,7 +236,7 @@ class Engine:
         v = buf.v
         drops = {lib.srm_drop_reason_name(i).decode(): v.drops[i] for i in range(C.DROP_REASONS)}
         return EngineStats(v.peers, v.sessions, v.streams, v.packets_received,
-                           v.packets_sent, drops)
+                           v.packets_sent, drops, _refusals(v.refused))
 
     # -- streams --------------------------------------------------------------
     def _open(self, name, port, nonblocking=False):

@@ -57,6 +57,7 @@ def test_engine_start_errors(keys, tmp_path):
 
 # The structures ctypes mirrors, checked against the header by a C probe.
 STRUCTS = {"srm_peer_config": _core.PeerConfig, "srm_relay_config": _core.RelayConfig,
+           "srm_allow_rule": _core.AllowRule,
            "srm_config": _core.Config, "srm_stream_stats": _core.StreamStats,
            "srm_peer_stats": _core.PeerStats, "srm_engine_stats": _core.EngineStats}
 
@@ -74,6 +75,7 @@ def test_abi_matches_header(tmp_path):
             lines.append('printf("%s.%s %%zu\\n", offsetof(struct %s, %s));'
                          % (cname, field, cname, field))
     lines += ['printf("drops %d\\n", (int)SRM_DROP_REASONS);',
+              'printf("refusals %d\\n", (int)SRM_REFUSALS);',
               'printf("pubkey %d\\n", (int)SRM_PUBKEY_TEXT_BYTES);', "return 0; }"]
     src = tmp_path / "probe.c"
     src.write_text("\n".join(lines) + "\n")
@@ -86,6 +88,7 @@ def test_abi_matches_header(tmp_path):
         for field, _ in cls._fields_:
             want[cname + "." + field] = getattr(cls, field).offset
     want["drops"] = _core.DROP_REASONS
+    want["refusals"] = _core.REFUSALS
     want["pubkey"] = _core.PUBKEY_TEXT_BYTES
     got = dict(line.split() for line in out.stdout.splitlines())
     assert {k: int(v) for k, v in got.items()} == want

@@ -12,6 +12,9 @@ def test_refused_port(pair):
     with pytest.raises(ConnectionRefusedError) as e:
         pair.a.connect("b", 7200)
     assert e.value.errno == errno.ECONNREFUSED and "b:7200" in str(e.value)
+    # b counted it: nothing listens there.
+    assert pair.b.stats().refused["closed"] == 1
+    assert pair.b.peer_stats("a").refused == {"closed": 1, "loopback": 0, "not-allowed": 0}
 
 
 def test_refused_port_asyncio(pair):
