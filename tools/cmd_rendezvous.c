@@ -54,6 +54,7 @@
 int cmd_rendezvous_probe(int argc, char **argv);
 
 #define MAX_LISTEN 8
+#define UDP_BUFFER_BYTES (8 * 1024 * 1024) /* as the engine's socket */
 #define RX_BATCH 64 /* datagrams per socket per wakeup: others get a turn */
 #define EVENT_BATCH 256
 
@@ -162,6 +163,14 @@ static int open_listener(struct listener *l, const struct sockaddr_storage *ss, 
 	/* An IPv4 and an IPv6 wildcard on the same port must coexist. */
 	if (ss->ss_family == AF_INET6)
 		(void)setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* A relay forwards bursts for many peers: the kernel's default 208 KiB
+	 * dropped 11 % of one fast stream's datagrams (docs/BENCHMARKS.md, the
+	 * relay section).  The FORCE variants pass rmem_max when we may. */
+	int buf = UDP_BUFFER_BYTES;
+	if (setsockopt(l->fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) != 0)
+		(void)setsockopt(l->fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (setsockopt(l->fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) != 0)
+		(void)setsockopt(l->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	if (bind(l->fd, (const struct sockaddr *)ss, len) != 0) {
 		int e = errno;
 		close(l->fd);

@@ -349,6 +349,8 @@ void engine_ws_close(struct srm_engine *e);
 /* One datagram as one binary message; false (dropped) when the link is
  * not open or its queue is full. */
 bool engine_ws_send(struct srm_engine *e, const uint8_t *pkt, size_t len);
+/* What engine_ws_send queued during this pass leaves (engine_send_flush). */
+void engine_ws_flush(struct srm_engine *e);
 void engine_ws_event(struct srm_engine *e, uint32_t events, uint64_t now_us);
 void engine_ws_run(struct srm_engine *e, uint64_t now_us);
 uint64_t engine_ws_deadline(const struct srm_engine *e);

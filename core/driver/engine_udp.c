@@ -248,6 +248,7 @@ static unsigned flush_gso(struct srm_engine *e)
 
 void engine_send_flush(struct srm_engine *e)
 {
+	engine_ws_flush(e);
 	unsigned from = 0;
 	if (!e->gso_off) {
 		from = flush_gso(e);

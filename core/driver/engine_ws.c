@@ -60,6 +60,13 @@
 #define WS_IN_CAP (WS_MAX_HEAD + 2 * WS_MSG_MAX)
 /* Reads per readiness event: other work gets a turn. */
 #define WS_READS 16
+/* Datagrams queue up during an engine pass and leave together (one send
+ * for many, as sendmmsg does for UDP), at the pass's end or once this much
+ * waits: a send per datagram cost more than the rest of the relay path. */
+#define WS_FLUSH_AT (16 * 1024)
+/* Masking keys come from a pool filled 1,024 at a time: a getrandom() per
+ * frame would be one more system call per datagram. */
+#define WS_MASK_POOL 4096
 
 enum ws_state {
 	WS_IDLE,       /* not wanted */
@@ -89,6 +96,8 @@ struct ws_link {
 	uint64_t deadline_ms;      /* of the attempt, or of the wait */
 	uint64_t last_rx_ms, next_ping_ms;
 	char error[160];           /* why the last attempt failed */
+	uint8_t masks[WS_MASK_POOL];
+	size_t mask_off;           /* masks[mask_off..] are unused */
 	struct srm_ws_stats st;
 	size_t in_len, out_len, out_off;
 	uint8_t in[WS_IN_CAP];     /* plaintext received, not yet parsed */
@@ -231,16 +240,37 @@ static bool put(struct ws_link *w, const uint8_t *p, size_t n)
 	return true;
 }
 
-/* One frame (client frames are masked: RFC 6455 5.3). */
+static const uint8_t *next_mask(struct ws_link *w)
+{
+	if (w->mask_off == 0 || w->mask_off == sizeof(w->masks)) {
+		randombytes_buf(w->masks, sizeof(w->masks));
+		w->mask_off = 0;
+	}
+	w->mask_off += WS_MASK_BYTES;
+	return w->masks + w->mask_off - WS_MASK_BYTES;
+}
+
+/* One frame (client frames are masked: RFC 6455 5.3), built in place in
+ * the queue when no TLS is in between. */
 static bool put_frame(struct ws_link *w, uint8_t opcode, const uint8_t *p, size_t n)
 {
-	uint8_t frame[WS_MSG_MAX], mask[WS_MASK_BYTES];
+	uint8_t stack[WS_MSG_MAX];
+	const uint8_t *mask = next_mask(w);
 	if (n > RDV_MAX_PACKET)
 		return false;
-	randombytes_buf(mask, sizeof(mask));
+	uint8_t *frame = stack;
+	if (!w->tls) {
+		if (out_room(w) < WS_FRAME_HEADER_MAX + n)
+			return false;
+		frame = w->out + w->out_len;
+	}
 	size_t h = ws_frame_header(frame, opcode, n, mask);
 	memcpy(frame + h, p, n);
 	ws_mask(frame + h, n, mask);
+	if (!w->tls) {
+		w->out_len += h + n;
+		return true;
+	}
 	return put(w, frame, h + n);
 }
 
@@ -249,15 +279,26 @@ bool engine_ws_send(struct srm_engine *e, const uint8_t *pkt, size_t len)
 	struct ws_link *w = e->ws;
 	if (!w || w->state != WS_OPEN)
 		return false;
-	/* The queue bound, in bytes on the socket (see the top). */
-	if (w->out_len - w->out_off + len + WS_FRAME_HEADER_MAX > WS_OUT_MAX ||
+	/* The queue bound, in bytes on the socket (see the top); what waits
+	 * for the end of the pass goes first. */
+	if (w->out_len - w->out_off + len + WS_FRAME_HEADER_MAX > WS_OUT_MAX)
+		flush(e, clock_now_ms());
+	if (w->state != WS_OPEN || w->out_len - w->out_off + len + WS_FRAME_HEADER_MAX > WS_OUT_MAX ||
 	    !put_frame(w, WS_OP_BINARY, pkt, len)) {
 		w->st.queue_drops++;
 		return false;
 	}
 	w->st.tx_messages++;
-	flush(e, clock_now_ms());
+	if (w->out_len - w->out_off >= WS_FLUSH_AT)
+		flush(e, clock_now_ms());
 	return true;
+}
+
+void engine_ws_flush(struct srm_engine *e)
+{
+	struct ws_link *w = e->ws;
+	if (w && w->state == WS_OPEN && w->out_len > w->out_off)
+		flush(e, clock_now_ms());
 }
 
 /* ---- Connecting ------------------------------------------------------------ */

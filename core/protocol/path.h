@@ -100,9 +100,11 @@ struct path_addr {
  * meantime still arrive over it). */
 #define PATH_WS_AFTER_MS 1500
 #define PATH_WS_LINGER_MS 5000
-/* With the server reached over the WebSocket (UDP is blocked here), a peer
- * gets handshakes through the relay this soon after punching started. */
-#define PATH_WS_RELAY_AFTER_MS 1500
+/* With the server reached over the WebSocket, UDP already went unanswered
+ * for PATH_WS_AFTER_MS: a peer's handshakes go through the relay from the
+ * start of punching, beside the punches (whichever answers first wins, and
+ * a direct path that works later takes over within PATH_REPROBE_MS). */
+#define PATH_WS_RELAY_AFTER_MS 0
 
 /* Hard NAT (birthday probing, see path.c): the hard side opens this many
  * sockets, the easy side guesses this many ports per round, in bursts. */

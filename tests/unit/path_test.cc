@@ -166,13 +166,18 @@ TEST_F(ServerLink, SilentUdpServerMovesToTheWebSocketAfter1500ms)
 	EXPECT_EQ(pathman_server(pm), PATH_WS_RELAY);
 	EXPECT_TRUE(poll(200 + PATH_WS_AFTER_MS).empty()); // opened once, kept open by the driver
 
-	// Handshakes to a peer go through the relay, over the WebSocket,
-	// 1.5 s after punching started.
+	// Handshakes to a peer go through the relay, over the WebSocket, from
+	// the start of punching (UDP went unanswered already), and the first
+	// one at once: a handshake action comes with the candidates.
 	path_addr c = udp_path(Ep{0xC6120202, 4000}), t[8];
 	path_on_candidates(pp, &c, 1, 2000);
-	EXPECT_EQ(path_handshake_targets(pp, 2000 + PATH_WS_RELAY_AFTER_MS - 1, t, 8), 1u);
-	ASSERT_EQ(path_handshake_targets(pp, 2000 + PATH_WS_RELAY_AFTER_MS, t, 8), 2u);
+	ASSERT_EQ(path_handshake_targets(pp, 2000, t, 8), 2u);
 	EXPECT_EQ(t[1].kind, PATH_WS_RELAY);
+	path_status want{};
+	want.has_conn = true;
+	path_action a;
+	ASSERT_TRUE(path_poll(pp, &want, 2000, &a));
+	EXPECT_EQ(a.kind, PATH_DO_HANDSHAKE);
 	path_on_receive(pp, &t[1], 4000);
 	EXPECT_EQ(path_active(pp)->kind, PATH_WS_RELAY);
 }
@@ -218,6 +223,25 @@ TEST_F(ServerLink, WithoutWebSocketASilentServerStaysOnUdp)
 	pathman_on_server_send_failed(pm, 1);
 	EXPECT_TRUE(poll(60000).empty());
 	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+}
+
+TEST_F(PathRules, TheRelayGetsTheInitAsSoonAsItIsDue)
+{
+	// Not at the handshake's next retransmission, up to 3.5 s later.
+	make(true, false);
+	path_addr c = udp_path(Ep{0xC6120202, 4000});
+	path_on_candidates(pp, &c, 1, 100);
+	path_status st{};
+	st.has_conn = true;
+	auto punch = poll(st, 100); // the punching period's own first handshake
+	EXPECT_EQ(std::count(punch.begin(), punch.end(), PATH_DO_HANDSHAKE), 1);
+	EXPECT_LE(path_deadline(pp, &st, 150), 100u + PATH_RELAY_AFTER_MS);
+	auto before = poll(st, 100 + PATH_RELAY_AFTER_MS - 1);
+	EXPECT_EQ(std::count(before.begin(), before.end(), PATH_DO_HANDSHAKE), 0);
+	auto due = poll(st, 100 + PATH_RELAY_AFTER_MS);
+	EXPECT_EQ(std::count(due.begin(), due.end(), PATH_DO_HANDSHAKE), 1);
+	auto later = poll(st, 200 + PATH_RELAY_AFTER_MS); // once
+	EXPECT_EQ(std::count(later.begin(), later.end(), PATH_DO_HANDSHAKE), 0);
 }
 
 TEST_F(PathRules, RelayedSessionLooksUpAndProbesEvery10s)
