@@ -222,6 +222,23 @@ typedef struct srm_engine srm_engine;
 SRM_EXPORT SRM_MUST_CHECK int srm_engine_start(const struct srm_config *cfg,
 					       srm_engine **out,
 					       char *err, size_t errlen);
+/* Apply a new configuration to a running engine (`srmudp reload`, SIGHUP
+ * of `srmudp serve`; docs/OPERATIONS.md).  Peers are matched by name:
+ * added ones are usable at once, removed ones and ones with a new key
+ * have their sessions closed (keys wiped, the peer told) and their
+ * streams reset before this returns; endpoints are taken as given (parse
+ * with srm_config_from_env to resolve host names again).  Peers that stay
+ * keep their index; a removed peer's index is never reused (srm_peer_get
+ * then says NOTFOUND).  Logging, rate limits, padding and busy polling
+ * change at once; the access rules for streams peers open after; compression, congestion control and the timeouts for
+ * sessions and streams that start after.  cfg->key_path must be the
+ * running key (else INVALID, nothing changes); the listen address, GSO,
+ * the rendezvous server, relays, proxy and warm-up keep their running
+ * values, and msg names those that differ as needing a restart.  msg gets
+ * one line: what changed, or why nothing did.  The caller keeps cfg.
+ * Returns 0, INVALID, NOMEM (nothing changed) or CLOSED. */
+SRM_EXPORT int srm_engine_reload(srm_engine *e, const struct srm_config *cfg, char *msg,
+				 size_t msglen);
 /* Abort every stream, stop the thread, close every fd, wipe every key. */
 SRM_EXPORT void srm_engine_stop(srm_engine *e);
 /* Finish every stream as if the application had closed its end: send

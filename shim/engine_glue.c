@@ -7,6 +7,7 @@
 #include "engine_glue.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -173,6 +174,7 @@ const struct srm_config *glue_config(void)
 int glue_peer_index(const char *name)
 {
 	const struct srm_config *c;
+	srm_engine *e;
 	size_t len;
 	static const char suffix[] = ".srmudp";
 
@@ -184,6 +186,21 @@ int glue_peer_index(const char *name)
 	if (len > sizeof(suffix) - 1 &&
 	    !strncasecmp(name + len - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1))
 		len -= sizeof(suffix) - 1;
+	e = glue_engine_if_running();
+	if (e) {
+		/* The engine numbers its peers, which a reload changes: the
+		 * names it holds now (stored lowercase). */
+		char low[SRM_PEER_NAME_MAX + 1];
+		int idx;
+
+		if (len > SRM_PEER_NAME_MAX)
+			return -1;
+		for (size_t i = 0; i < len; i++)
+			low[i] = (char)tolower((unsigned char)name[i]);
+		low[len] = '\0';
+		idx = srm_peer_find(e, low);
+		return idx >= 0 && idx <= VADDR_MAX_INDEX ? idx : -1;
+	}
 	for (size_t i = 0; i < c->peer_count && i <= VADDR_MAX_INDEX; i++)
 		if (strlen(c->peers[i].name) == len && !strncasecmp(c->peers[i].name, name, len))
 			return (int)i;
@@ -203,9 +220,25 @@ void glue_peer_hint(const char *name)
 
 const char *glue_peer_name(int idx)
 {
+	/* Per thread: the engine's copy may change under a reload. */
+	static __thread char name[SRM_PEER_NAME_MAX + 1];
 	const struct srm_config *c = glue_config();
+	srm_engine *e;
 
-	if (!c || idx < 0 || (size_t)idx >= c->peer_count)
+	if (!c || idx < 0)
+		return NULL;
+	e = glue_engine_if_running();
+	if (e) {
+		/* Virtual addresses are the engine's peer indices: one that
+		 * a reload removed stands for nobody any more. */
+		struct srm_peer_config pc;
+
+		if (srm_peer_get(e, idx, &pc) != 0)
+			return NULL;
+		memcpy(name, pc.name, sizeof(name));
+		return name;
+	}
+	if ((size_t)idx >= c->peer_count)
 		return NULL;
 	return c->peers[idx].name;
 }
@@ -374,9 +407,10 @@ int glue_fixed_udp_port(void)
 
 int glue_engine_peer(srm_engine *e, int idx)
 {
-	const char *name = glue_peer_name(idx);
+	struct srm_peer_config pc;
 
-	return name ? srm_peer_find(e, name) : SRM_ERR_NOTFOUND;
+	/* The engine's indices are the virtual addresses' (glue_peer_name). */
+	return srm_peer_get(e, idx, &pc) == 0 ? idx : SRM_ERR_NOTFOUND;
 }
 
 int glue_fd_is_engine(int fd)

@@ -21,9 +21,13 @@ int glue_enabled(void);
 int glue_busy(void);
 /* The parsed configuration, or NULL (error already reported once). */
 const struct srm_config *glue_config(void);
-/* Configured peer index for a name (NAME or NAME.srmudp), or -1. */
+/* The peer index for a name (NAME or NAME.srmudp), or -1.  Once the engine
+ * runs, its indices (a reload adds and removes peers; those that stay
+ * keep theirs); before, the position in the configuration, which is what
+ * the engine starts with. */
 int glue_peer_index(const char *name);
-/* Name of configured peer index, or NULL. */
+/* Name of peer index idx (in a per-thread buffer, or the configuration),
+ * or NULL: none, or removed by a reload. */
 const char *glue_peer_name(int idx);
 /* The running engine, started now if needed; NULL on failure. */
 srm_engine *glue_engine(void);
@@ -32,7 +36,7 @@ srm_engine *glue_engine(void);
 void glue_warm_up(void);
 /* The running engine if it was started, without starting it. */
 srm_engine *glue_engine_if_running(void);
-/* Engine peer index for configured peer index idx, or a negative error. */
+/* idx itself while the engine has that peer, else SRM_ERR_NOTFOUND. */
 int glue_engine_peer(srm_engine *e, int idx);
 /* True when fd belongs to the engine: close/dup2/close_range keep off. */
 int glue_fd_is_engine(int fd);

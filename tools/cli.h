@@ -28,6 +28,7 @@ int cmd_connect(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_rendezvous(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_reload(int argc, char **argv);
 
 /* "srmudp" or "srmudp CMD": the prefix of every message. */
 extern const char *cli_name;

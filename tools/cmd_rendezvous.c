@@ -3,7 +3,8 @@
  *
  * The thin I/O driver around core/protocol/rdv_server.c: one non-blocking UDP
  * socket per --listen address, one epoll loop, a monotonic clock, a
- * signalfd (SIGINT/SIGTERM stop, SIGUSR1 prints the counters).  It holds
+ * signalfd (SIGINT/SIGTERM stop, SIGUSR1 prints the counters, SIGHUP
+ * reopens the log file).  It holds
  * no identity and no session keys; docs/NAT.md describes the protocol
  * and the deployment.
  *
@@ -99,7 +100,8 @@ static void help(FILE *f)
 		"  --ws-max-per-ip N    connections per IPv4 address or IPv6 /64 (default %d)\n"
 		"  --ws-rate N          inbound bytes/s per connection, suffixes as --relay-rate\n"
 		"                       (default 2M)\n\n"
-		"SIGUSR1 prints the counters on stdout; they are printed at exit too.\n\n"
+		"SIGUSR1 prints the counters on stdout; they are printed at exit too.  SIGHUP\n"
+		"(or `srmudp reload`) opens the log file again; other settings need a restart.\n\n"
 		"`srmudp rendezvous probe --help`: a one-shot client, to check a server and\n"
 		"see this host's public address.\n",
 		RDV_DEFAULT_MAX_RECORDS, RDV_WS_DEFAULT_MAX_CLIENTS, RDV_WS_DEFAULT_MAX_PER_IP);
@@ -324,6 +326,13 @@ static int serve(struct loop *l, int ep, struct rdv_server *srv, struct rdv_stor
 					print_stats(srv, st, l->ws);
 					continue;
 				}
+				if (si.ssi_signo == SIGHUP) {
+					/* Settings come from the command line: only the
+					 * log file can be taken again (logrotate). */
+					log_reopen();
+					LOG_INFO(NULL, "rendezvous: SIGHUP: log file reopened");
+					continue;
+				}
 				LOG_INFO(NULL, "rendezvous: %s, stopping", strsignal((int)si.ssi_signo));
 				rdv_control_close(cfd);
 				return 0;
@@ -532,6 +541,7 @@ int cmd_rendezvous(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	srv = rdv_server_new(&cfg, store, clock_now_ms());

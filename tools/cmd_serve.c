@@ -3,8 +3,10 @@
  * services that are not preloaded (sshd, databases) reachable by the
  * configured peers.  Each stream a peer opens to an exposed port is
  * forwarded by the engine to 127.0.0.1:PORT, or to the HOST:PORT given as
- * PORT=HOST:PORT.  Runs until SIGINT, SIGTERM or SIGHUP, then stops the
- * engine (which aborts open streams and wipes the keys).
+ * PORT=HOST:PORT.  Runs until SIGINT or SIGTERM, then stops the engine
+ * (which aborts open streams and wipes the keys).  SIGHUP reloads the
+ * configuration (srm_engine_reload; what `srmudp reload` does), as daemons
+ * do: stopping on it, as before, turned a routine reload into an outage.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -38,7 +40,9 @@ static void help(FILE *f)
 		"  srmudp serve --expose 22\n"
 		"Each PORT is an explicit exposure (SRMUDP_EXPOSE is not needed); SRMUDP_ALLOW\n"
 		"limits which peer may reach which port.\n"
-		"Runs until SIGINT or SIGTERM.  Prints the UDP port it listens on.\n");
+		"Runs until SIGINT or SIGTERM; SIGHUP (or `srmudp reload`) reads the\n"
+		"configuration again (peers, endpoints, log settings).  Prints the UDP port\n"
+		"it listens on.\n");
 }
 
 static int resolve_tcp(const char *host, const char *port, struct expose *x)
@@ -157,6 +161,25 @@ static int parse_list(const char *list, struct expose **xs, size_t *n)
 	return rc;
 }
 
+/* SIGHUP: the configuration again, from the environment and the
+ * SRMUDP_CONFIG file; a bad one changes nothing.  One line either way. */
+static void reload(srm_engine *e)
+{
+	struct srm_config cfg;
+	char err[1024] = "", msg[1024] = "";
+	int rc = srm_config_from_env(&cfg, err, sizeof(err));
+	if (rc != 0) {
+		cli_error("reload: %s; the running configuration stays", err[0] ? err : srm_strerror(rc));
+		return;
+	}
+	rc = srm_engine_reload(e, &cfg, msg, sizeof(msg));
+	srm_config_free(&cfg);
+	if (rc != 0)
+		cli_error("reload: %s; the running configuration stays", msg);
+	else
+		fprintf(stderr, "%s: reloaded: %s\n", cli_name, msg);
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	struct expose *xs = NULL;
@@ -236,9 +259,14 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "%s %u -> %s", i ? "," : "", xs[i].port, xs[i].to_text);
 	fprintf(stderr, "\n");
 
-	do
-		rc = sigwait(&stop, &sig);
-	while (rc == EINTR);
+	for (;;) {
+		do
+			rc = sigwait(&stop, &sig);
+		while (rc == EINTR);
+		if (sig != SIGHUP)
+			break;
+		reload(e);
+	}
 	status = 0;
 out:
 	srm_engine_stop(e);

@@ -1,27 +1,25 @@
 /*
  * cmd_status.c — srmudp status [--json] [--watch] [PID...]: every running
  * srmudp engine this user may see, read from the engines' control sockets
- * (core/driver/control.c serves one JSON document per connection).
+ * (found and asked by control_client.c; core/driver/control.c answers
+ * "status" with one JSON document).
  *
  * The documents are read with the tolerant JSON reader (core/config/json.h):
  * unknown fields are carried and ignored, missing ones print as "-", so an
  * older or newer engine never breaks the table.  docs/OPERATIONS.md explains each column.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <glob.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "control_client.h"
 #include "json.h"
 
 /* An engine answers from its event loop; one that takes longer than this
@@ -32,7 +30,6 @@
 #define STATUS_DOC_MAX (2 * JSON_OUT_MAX)
 /* The table lists this many streams per peer; --json has them all. */
 #define STREAMS_SHOWN 16
-#define MAX_ENGINES 4096
 
 /* A string field made safe for a terminal (no control characters). */
 static const char *jstr(const struct json_node *obj, const char *key, char *buf, size_t len)
@@ -283,74 +280,21 @@ static void print_engine(FILE *f, const struct json_node *doc)
 		print_peer(f, p);
 }
 
-/* ---- Finding and reading the engines ------------------------------------ */
+/* ---- Reading the engines ------------------------------------------------ */
 
 struct engine_doc {
-	long pid;
-	unsigned nth; /* PID-N.sock */
 	char *text;
 	size_t len;
 	struct json_node *doc;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
-
-static int cmp_doc(const void *a, const void *b)
-{
-	const struct engine_doc *x = a, *y = b;
-	if (x->pid != y->pid)
-		return x->pid < y->pid ? -1 : 1;
-	return x->nth < y->nth ? -1 : x->nth > y->nth;
-}
 
 /* Read one engine's document.  Returns 0, or -1 (gone, refused, stuck,
  * not ours, or not a JSON object: the caller skips it). */
-static int read_doc(struct engine_doc *d)
+static int read_doc(const char *path, struct engine_doc *d)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	memcpy(sa.sun_path, d->path, sizeof(sa.sun_path));
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	struct timeval tv = { STATUS_READ_TIMEOUT_MS / 1000, (STATUS_READ_TIMEOUT_MS % 1000) * 1000 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-		close(fd);
-		return -1;
-	}
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	for (;;) {
-		if (!buf)
-			break;
-		if (len + 1 >= cap) {
-			if (cap >= STATUS_DOC_MAX) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			char *nb = realloc(buf, cap * 2);
-			if (!nb) {
-				free(buf);
-				buf = NULL;
-				break;
-			}
-			buf = nb, cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n == 0)
-			break;
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			free(buf); /* timed out or reset: a stuck engine */
-			buf = NULL;
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	if (!buf)
+	char *buf;
+	size_t len;
+	if (control_ask(path, "status", STATUS_READ_TIMEOUT_MS, STATUS_DOC_MAX, &buf, &len) != 0)
 		return -1;
 	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
 		len--;
@@ -367,116 +311,15 @@ static int read_doc(struct engine_doc *d)
 	return 0;
 }
 
-static int wanted(long pid, int npids, char **pids)
+/* Every engine's document, in process order. */
+static size_t collect(const char *own, struct control_socket *socks, struct engine_doc *docs,
+		      int npids, char **pids)
 {
-	if (npids == 0)
-		return 1;
-	for (int i = 0; i < npids; i++)
-		if (strtol(pids[i], NULL, 10) == pid)
-			return 1;
-	return 0;
-}
-
-/* Collect the documents of every engine in dir. */
-static void scan_dir(const char *dir, struct engine_doc *docs, size_t *count, int npids,
-		     char **pids)
-{
-	DIR *dh = opendir(dir);
-	struct dirent *de;
-	if (!dh)
-		return;
-	while ((de = readdir(dh)) && *count < MAX_ENGINES) {
-		char *end;
-		long pid = strtol(de->d_name, &end, 10);
-		unsigned nth = 0;
-		if (end == de->d_name || pid <= 0)
-			continue;
-		if (*end == '-')
-			nth = (unsigned)strtoul(end + 1, &end, 10);
-		if (strcmp(end, ".sock") != 0 || !wanted(pid, npids, pids))
-			continue;
-		struct engine_doc *d = &docs[*count];
-		memset(d, 0, sizeof(*d));
-		d->pid = pid;
-		d->nth = nth;
-		if ((size_t)snprintf(d->path, sizeof(d->path), "%s/%s", dir, de->d_name) >=
-		    sizeof(d->path))
-			continue;
-		if (read_doc(d) == 0)
-			(*count)++;
-	}
-	closedir(dh);
-}
-
-/* Scan dir if it is a runtime directory we may trust: a directory (not a
- * link), closed to group and others, owned by us (or, for root, by
- * anyone: engines answer root).  Ours are swept of stale sockets too. */
-static void scan_trusted(const char *dir, char seen[][200], size_t *nseen,
-			 struct engine_doc *docs, size_t *count, int npids, char **pids)
-{
-	struct stat st;
-	for (size_t i = 0; i < *nseen; i++)
-		if (strcmp(seen[i], dir) == 0)
-			return;
-	if (*nseen == 64 || strlen(dir) >= 200)
-		return;
-	snprintf(seen[(*nseen)++], 200, "%s", dir);
-	if (lstat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || (st.st_mode & 077) ||
-	    (st.st_uid != geteuid() && geteuid() != 0))
-		return;
-	if (st.st_uid == geteuid())
-		srm_control_sweep(dir);
-	scan_dir(dir, docs, count, npids, pids);
-}
-
-/* Every place an engine of ours may have put its socket: the runtime
- * directory of this environment and the other srm_runtime_dir() choices (an engine started from another session, without or with
- * XDG_RUNTIME_DIR).  Root sees every user's. */
-static size_t collect(const char *own, struct engine_doc *docs, int npids, char **pids)
-{
-	static char seen[64][200];
-	size_t count = 0, nseen = 0;
-	char dir[200];
-
-	scan_trusted(own, seen, &nseen, docs, &count, npids, pids);
-	snprintf(dir, sizeof(dir), "/run/user/%u/srmudp", (unsigned)geteuid());
-	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
-	snprintf(dir, sizeof(dir), "/dev/shm/srmudp-%u", (unsigned)geteuid());
-	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
-	snprintf(dir, sizeof(dir), "/tmp/srmudp-%u", (unsigned)geteuid());
-	scan_trusted(dir, seen, &nseen, docs, &count, npids, pids);
-	/* Private fallbacks (DIR.XXXXXX), made where another user squatted
-	 * the usual directory (srm_runtime_dir). */
-	char own_pattern[216];
-	snprintf(own_pattern, sizeof(own_pattern), "%s.??????", own);
-	const char *const fallbacks[] = { own_pattern, "/run/user/%u/srmudp.??????",
-					  "/dev/shm/srmudp-%u.??????", "/tmp/srmudp-%u.??????" };
-	for (size_t p = 0; p < sizeof(fallbacks) / sizeof(fallbacks[0]); p++) {
-		char pattern[216];
-		glob_t g;
-		if (p)
-			snprintf(pattern, sizeof(pattern), fallbacks[p], (unsigned)geteuid());
-		else
-			snprintf(pattern, sizeof(pattern), "%s", fallbacks[p]);
-		if (glob(pattern, 0, NULL, &g) != 0)
-			continue;
-		for (size_t i = 0; i < g.gl_pathc; i++)
-			scan_trusted(g.gl_pathv[i], seen, &nseen, docs, &count, npids, pids);
-		globfree(&g);
-	}
-	if (geteuid() == 0) {
-		static const char *const patterns[] = { "/run/user/*/srmudp", "/dev/shm/srmudp-*",
-							"/tmp/srmudp-*" };
-		for (size_t p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
-			glob_t g;
-			if (glob(patterns[p], 0, NULL, &g) != 0)
-				continue;
-			for (size_t i = 0; i < g.gl_pathc; i++)
-				scan_trusted(g.gl_pathv[i], seen, &nseen, docs, &count, npids, pids);
-			globfree(&g);
-		}
-	}
-	qsort(docs, count, sizeof(docs[0]), cmp_doc);
+	/* Root sees every user's engines. */
+	size_t n = control_find(own, socks, CONTROL_MAX_SOCKETS, 1, npids, pids), count = 0;
+	for (size_t i = 0; i < n; i++)
+		if (read_doc(socks[i].path, &docs[count]) == 0)
+			count++;
 	return count;
 }
 
@@ -561,17 +404,15 @@ int cmd_status(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	/* Creates the directory if need be, so a first engine finds it right. */
-	int rc = srm_runtime_dir(dir, sizeof(dir));
-	if (rc < 0) {
-		cli_error("runtime directory %s: %s", dir,
-			  rc == SRM_ERR_PERM ? "not owned by us alone (mode must be 0700)"
-					     : strerror(errno));
+	if (control_own_dir(dir, sizeof(dir)) < 0) {
 		free(pids);
 		return EXIT_CONFIG;
 	}
-	struct engine_doc *docs = calloc(MAX_ENGINES, sizeof(*docs));
-	if (!docs) {
+	struct engine_doc *docs = calloc(CONTROL_MAX_SOCKETS, sizeof(*docs));
+	struct control_socket *socks = calloc(CONTROL_MAX_SOCKETS, sizeof(*socks));
+	if (!docs || !socks) {
+		free(docs);
+		free(socks);
 		free(pids);
 		return EXIT_CONFIG;
 	}
@@ -581,7 +422,7 @@ int cmd_status(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 	}
 	do {
-		size_t count = collect(dir, docs, npids, pids);
+		size_t count = collect(dir, socks, docs, npids, pids);
 		if (watch) {
 			/* One write per frame: the screen never shows half a frame. */
 			char *frame = NULL;
@@ -611,6 +452,7 @@ int cmd_status(int argc, char **argv)
 		}
 	} while (watch && !stop_watch);
 	free(docs);
+	free(socks);
 	free(pids);
 	return ferror(stdout) ? EXIT_CONFIG : 0;
 }

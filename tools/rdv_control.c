@@ -23,6 +23,7 @@
 #include "rdv_control.h"
 #include "clock.h"
 #include "control.h"
+#include "log.h"
 
 static char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static uint64_t started_ms;
@@ -120,10 +121,23 @@ static void put_document(struct json_out *d, void *ctx)
 	json_out_printf(d, "}}\n");
 }
 
+/* `srmudp reload`: what SIGHUP does (cmd_rendezvous.c).  The server's
+ * settings come from its command line, which cannot change: only the log
+ * file is opened again (after logrotate moved it). */
+static void reload(struct json_out *d, void *ctx)
+{
+	(void)ctx;
+	log_reopen();
+	LOG_INFO(NULL, "rendezvous: reload: log file reopened");
+	json_out_printf(d, "ok: log file reopened; the other settings come from the command "
+			   "line (restart to change them)\n");
+}
+
 void rdv_control_answer(int fd, const struct rdv_server *s, const char *store_name,
 			const struct rdv_ws *ws)
 {
+	static const struct control_ops ops = { put_document, reload };
 	struct doc_args a = { s, store_name, ws };
 
-	control_answer(fd, put_document, &a);
+	control_serve(fd, &ops, &a);
 }

@@ -25,6 +25,7 @@ static const struct {
 	{ "forward", cmd_forward, "Forward a local TCP port to a port on a peer (like ssh -L)" },
 	{ "rendezvous", cmd_rendezvous, "Run the rendezvous and relay server (NAT traversal)" },
 	{ "status", cmd_status, "Show the running engines: peers, paths, RTT, streams, drops" },
+	{ "reload", cmd_reload, "Make the running engines read their configuration again" },
 };
 
 static void usage(FILE *f)

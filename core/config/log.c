@@ -82,9 +82,17 @@ static void install(int fd)
 	atomic_store(&out_fd, slot);
 }
 
+/* The file log_open() last opened ("" for stderr), for log_reopen().
+ * Written by log_open only, which its callers do not race (start, reload,
+ * SIGHUP: one thread at a time). */
+static char cur_path[PATH_MAX];
+
 void log_open(enum srm_log_level lvl, const char *path)
 {
 	int saved = errno;
+
+	if (path != cur_path)
+		snprintf(cur_path, sizeof(cur_path), "%s", path ? path : "");
 
 	if ((unsigned)lvl > SRM_LOG_DEBUG)
 		lvl = SRM_LOG_DEBUG;
@@ -221,4 +229,10 @@ int log_ratelimit_ok(struct log_ratelimit *rl, uint64_t now_ms, uint32_t interva
 	rl->last_ms = now_ms + 1;
 	rl->suppressed = 0;
 	return dropped >= (uint32_t)INT_MAX ? INT_MAX : (int)dropped + 1;
+}
+
+void log_reopen(void)
+{
+	if (cur_path[0])
+		log_open((enum srm_log_level)atomic_load(&threshold), cur_path);
 }

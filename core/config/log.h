@@ -45,6 +45,10 @@ extern "C" {
  * goes to stderr and one warning says why.  May be called again at any time
  * (a running writer never sees a closed fd: the file is swapped in place). */
 LOG_INTERNAL void log_open(enum srm_log_level lvl, const char *path);
+/* Open the log file again under its name, at the same level (after
+ * logrotate moved it away: SIGHUP of srmudp rendezvous, a reload); nothing
+ * when logging to stderr. */
+LOG_INTERNAL void log_reopen(void);
 
 /* Nonzero when events of level lvl are written.  The LOG_* macros use it to
  * skip formatting entirely below the threshold. */

@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include "sys.h"
+#include "clock.h"
 #include "control.h"
+#include "quote.h"
 #include "log.h"
 #include "srmudp.h"
 
@@ -237,7 +239,46 @@ void control_doc_begin(struct json_out *out)
 	json_out_string(out, comm);
 }
 
-void control_answer(int fd, void (*doc)(struct json_out *out, void *ctx), void *ctx)
+enum control_request control_request_parse(const char *buf, size_t len)
+{
+	/* One line: what comes after a newline is not looked at. */
+	const char *nl = memchr(buf, '\n', len);
+	if (nl)
+		len = (size_t)(nl - buf);
+	else if (len >= CONTROL_REQUEST_MAX)
+		return CONTROL_BAD; /* cut: no complete line */
+	if (len && buf[len - 1] == '\r')
+		len--;
+	if (len == 0 || (len == 6 && memcmp(buf, "status", 6) == 0))
+		return CONTROL_STATUS;
+	if (len == 6 && memcmp(buf, "reload", 6) == 0)
+		return CONTROL_RELOAD;
+	return CONTROL_BAD;
+}
+
+/* Read the client's request: until a newline, its end, CONTROL_REQUEST_MAX
+ * bytes or the deadline, whichever comes first. */
+static size_t read_request(int c, char *buf)
+{
+	uint64_t deadline = clock_now_ms() + CONTROL_REQUEST_WAIT_MS;
+	size_t len = 0;
+	while (len < CONTROL_REQUEST_MAX && !memchr(buf, '\n', len)) {
+		uint64_t now = clock_now_ms();
+		if (now >= deadline)
+			break;
+		uint64_t left = deadline - now;
+		struct timeval tv = { 0, (suseconds_t)(left * 1000) };
+		sys_setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		ssize_t n = sys_recv(c, buf + len, CONTROL_REQUEST_MAX - len, 0);
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			break; /* its end, or the deadline */
+		if (n > 0)
+			len += (size_t)n;
+	}
+	return len;
+}
+
+void control_serve(int fd, const struct control_ops *ops, void *ctx)
 {
 	for (int i = 0; i < CONTROL_ACCEPTS_PER_WAKE; i++) {
 		int c = sys_accept4(fd, NULL, NULL, SOCK_CLOEXEC);
@@ -250,15 +291,31 @@ void control_answer(int fd, void (*doc)(struct json_out *out, void *ctx), void *
 			sys_close(c);
 			continue;
 		}
+		char req[CONTROL_REQUEST_MAX];
+		size_t n = read_request(c, req);
 		struct timeval tv = { 0, CONTROL_SEND_TIMEOUT_MS * 1000 };
 		sys_setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 		struct json_out out = { 0 };
-		doc(&out, ctx);
+		switch (control_request_parse(req, n)) {
+		case CONTROL_STATUS:
+			ops->status(&out, ctx);
+			break;
+		case CONTROL_RELOAD:
+			ops->reload(&out, ctx);
+			break;
+		case CONTROL_BAD: {
+			char q[QUOTE_BUF];
+			const char *nl = memchr(req, '\n', n);
+			json_out_printf(&out, "error: unknown request %s (expected status or reload)\n",
+					quote_bytes(q, req, nl ? (size_t)(nl - req) : n));
+			break;
+		}
+		}
 		for (size_t off = 0; out.buf && off < out.len;) {
-			ssize_t n = sys_send(c, out.buf + off, out.len - off, MSG_NOSIGNAL);
-			if (n <= 0)
+			ssize_t w = sys_send(c, out.buf + off, out.len - off, MSG_NOSIGNAL);
+			if (w <= 0)
 				break;
-			off += (size_t)n;
+			off += (size_t)w;
 		}
 		json_out_free(&out);
 		sys_close(c);

@@ -47,6 +47,11 @@ static void fd_mark(struct srm_engine *e, int fd, bool owned)
 		atomic_fetch_and(&e->owned[fd / 8], (uint8_t)~bit);
 }
 
+void engine_fd_mark(struct srm_engine *e, int fd)
+{
+	fd_mark(e, fd, true);
+}
+
 int engine_fd_adopt(struct srm_engine *e, int fd)
 {
 	struct rlimit rl;
@@ -185,8 +190,8 @@ static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 	uint64_t addr = engine_addrwatch_deadline(e);
 	if (addr < when)
 		when = addr;
-	for (size_t i = 0; i < e->slot_count; i++) {
-		struct peer *p = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
 		if (!p->session)
 			continue;
 		uint64_t path = engine_path_deadline(e, p, now_us);
@@ -240,7 +245,7 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 			engine_addrwatch_read(e, now_us);
 			break;
 		case EV_CONTROL:
-			engine_control_accept(e);
+			e->control_ready = true; /* served without the lock */
 			break;
 		case EV_WS:
 			engine_ws_event(e, evs[i].events, now_us);
@@ -249,16 +254,38 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 	}
 }
 
+/* The peer closed the session and dropped its keys: DATA under ours would
+ * only be dropped there (unknown index) until our keys expire.  A new
+ * session wipes them; the next stream handshakes. */
+static void fresh_session(struct srm_engine *e, struct peer *p)
+{
+	/* Keys newer than those the CLOSE came under are the peer's next
+	 * session (a reload that renamed us closes one and opens the next
+	 * at once; the same batch of packets may hold both): they stay. */
+	if (!session_index_is_newest(p->session, p->closed_index)) {
+		p->closed_by_peer = false;
+		return;
+	}
+	struct session *s = session_new(e->identity, p->cfg.pubkey, &e->session_cfg, e->indices);
+	if (!s)
+		return; /* tried again next pass */
+	session_free(p->session);
+	p->session = s;
+	p->closed_by_peer = false;
+}
+
 static void run_peers(struct srm_engine *e, uint64_t now_us)
 {
 	engine_addrwatch_run(e, now_us);
 	engine_paths_run(e, now_us);
 	engine_ws_run(e, now_us);
 	engine_rdv_poll(e, now_us);
-	for (size_t i = 0; i < e->slot_count; i++) {
-		struct peer *p = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
 		if (!p->session || engine_instance_reap(e, p, now_us / 1000))
 			continue;
+		if (p->closed_by_peer)
+			fresh_session(e, p);
 		engine_path_run(e, p, now_us);
 		if (p->conn && conn_next_deadline(p->conn, now_us) <= now_us)
 			conn_on_timeout(p->conn, now_us);
@@ -271,9 +298,9 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 	engine_send_flush(e);
 	/* Sent: now the key work of INITs that may follow soon (the first
 	 * connect() while one is on its way, a retry). */
-	for (size_t i = 0; i < e->slot_count; i++)
-		if (e->peers[i].session)
-			session_prepare_init(e->peers[i].session);
+	for (size_t i = 0; i < engine_slot_count(e); i++)
+		if (engine_slot(e, i)->session)
+			session_prepare_init(engine_slot(e, i)->session);
 }
 
 /* While draining: push every stream towards its end; wake the drainer
@@ -334,6 +361,16 @@ static void *engine_thread(void *arg)
 	engine_control_open(e);
 	pthread_mutex_lock(&e->lock);
 	while (!e->stopping) {
+		if (e->control_ready) {
+			/* A client may wait for its request, and a reload reads
+			 * files and resolves names: application threads keep
+			 * the lock meanwhile. */
+			e->control_ready = false;
+			pthread_mutex_unlock(&e->lock);
+			engine_control_serve(e);
+			pthread_mutex_lock(&e->lock);
+			continue;
+		}
 		uint64_t now = clock_now_us();
 		uint64_t when = next_deadline(e, now);
 		pthread_mutex_unlock(&e->lock);
@@ -367,8 +404,10 @@ static void *engine_thread(void *arg)
 
 static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char *err, size_t errlen)
 {
-	e->peers = calloc(cfg->peer_count + MAX_EXTRA_INSTANCES, sizeof(*e->peers));
-	if (!e->peers)
+	e->peer_cap = cfg->peer_count ? cfg->peer_count : 1;
+	e->peers = calloc(e->peer_cap, sizeof(*e->peers));
+	e->extras = calloc(MAX_EXTRA_INSTANCES, sizeof(*e->extras));
+	if (!e->peers || !e->extras)
 		return SRM_ERR_NOMEM;
 	e->session_cfg = (struct session_config){
 		.local_caps = session_local_caps(),
@@ -388,7 +427,6 @@ static int setup_peers(struct srm_engine *e, const struct srm_config *cfg, char 
 			return SRM_ERR_NOMEM;
 		}
 		e->peer_count++;
-		e->slot_count++;
 	}
 	return 0;
 }
@@ -409,14 +447,16 @@ static void engine_free(struct srm_engine *e)
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
 		bridge_free(e, b);
-	for (size_t i = 0; i < e->slot_count; i++) {
-		if (e->peers[i].conn)
-			conn_free(e->peers[i].conn);
-		if (e->peers[i].session)
-			session_free(e->peers[i].session);
-		path_peer_free(e->peers[i].paths);
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
+		if (p->conn)
+			conn_free(p->conn);
+		if (p->session)
+			session_free(p->session);
+		path_peer_free(p->paths);
 	}
 	free(e->peers);
+	free(e->extras);
 	if (e->paths)
 		pathman_free(e->paths);
 	if (e->guard)
@@ -552,8 +592,8 @@ void srm_engine_stop(srm_engine *e)
 	 * socket closed before exit does; a CLOSE would reset them at the
 	 * peer and could discard what its application has not read yet. */
 	uint64_t now = clock_now_us();
-	for (size_t i = 0; i < e->slot_count && !e->drained; i++) {
-		struct peer *p = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e) && !e->drained; i++) {
+		struct peer *p = engine_slot(e, i);
 		if (p->conn) {
 			conn_close(p->conn, RESET_SHUTDOWN);
 			engine_peer_flush(e, p, now);

@@ -79,13 +79,14 @@ struct probe_socket {
  * One remote engine of a configured peer.  Usually one per peer, but
  * several processes may run under one identity (two preloaded clients on
  * one host, a forked child): each is a separate engine with its own
- * session and streams, so each gets its own slot.  Slots [0, peer_count)
- * are the configured peers; extra instances of them live in the slots
- * after, created when a handshake arrives from a new address while the
- * configured slot is busy with another instance.
+ * session and streams, so each gets its own slot.  e->peers holds the
+ * configured peers, by the API's index; extra instances of them live in
+ * e->extras, created when a handshake arrives from a new address while
+ * the configured slot is busy with another instance.  A slot without a
+ * session is empty: a reaped extra, or a peer a reload removed.
  */
 struct peer {
-	int index;                 /* slot */
+	int index;                 /* configured slots: the API's index; extras: -1 */
 	int parent;                /* the configured peer's index (the API's) */
 	bool extra;                /* an extra instance slot */
 	struct srm_peer_config cfg;
@@ -106,6 +107,9 @@ struct peer {
 	 * peer handshook with us after unreachable_ms. */
 	uint64_t unreachable_ms, unreachable_until_ms;
 	bool unreachable_told;     /* the at-once failures were logged */
+	uint32_t rx_last_index;    /* our receiver index of its last DATA */
+	bool closed_by_peer;       /* its CLOSE came, under closed_index's keys */
+	uint32_t closed_index;
 };
 
 /* How long a peer just found unreachable fails new streams at once: long
@@ -193,9 +197,18 @@ struct srm_engine {
 	struct index_table *indices;
 	uint64_t boot_id;
 
+	/* Configured peers by the API's index (srm_peer_find, srm_stream_open,
+	 * the preload's virtual addresses).  A reload appends the peers it
+	 * adds and leaves a removed peer's slot empty, never reusing its
+	 * index: a program may still hold the old virtual address, which must
+	 * fail, not reach another peer.  Growing moves the array
+	 * (engine_reload.c fixes the bridges' pointers); nothing else keeps a
+	 * pointer into it across a release of e->lock. */
 	struct peer *peers;
-	size_t peer_count;         /* configured peers: slots [0, peer_count) */
-	size_t slot_count;         /* slots ever used, extra instances included */
+	size_t peer_count;         /* indices given out, removed peers included */
+	size_t peer_cap;
+	struct peer *extras;       /* MAX_EXTRA_INSTANCES slots, never moved */
+	size_t extra_count;        /* extra slots ever used */
 	struct session_config session_cfg;
 	struct bridge *bridges;
 	uint64_t next_handle;
@@ -214,6 +227,7 @@ struct srm_engine {
 
 	int control_fd;            /* `srmudp status` (engine_control.c) */
 	struct ev_tag control_tag;
+	bool control_ready;        /* a client waits on control_fd */
 	char control_path[256];
 
 	struct pathman *paths;      /* path decisions (core/protocol/path.c) */
@@ -273,6 +287,19 @@ void engine_peer_drop_conn(struct srm_engine *e, struct peer *p, int error);
  * has forgotten our streams, so they end. */
 void engine_peer_boot(struct srm_engine *e, struct peer *p, uint64_t boot);
 void engine_peer_check_restart(struct srm_engine *e, struct peer *p);
+
+/* Every slot, configured peers then extra instances: for i in
+ * [0, engine_slot_count(e)), engine_slot(e, i).  Empty ones have no
+ * session. */
+static inline size_t engine_slot_count(const struct srm_engine *e)
+{
+	return e->peer_count + e->extra_count;
+}
+
+static inline struct peer *engine_slot(const struct srm_engine *e, size_t i)
+{
+	return i < e->peer_count ? &e->peers[i] : &e->extras[i - e->peer_count];
+}
 
 static inline void engine_drop(struct srm_engine *e, enum srm_drop_reason why)
 {
@@ -388,7 +415,18 @@ void engine_path_send_failed(struct srm_engine *e, const struct sockaddr_storage
 /* engine_control.c */
 int engine_control_open(struct srm_engine *e);
 void engine_control_close(struct srm_engine *e);
-void engine_control_accept(struct srm_engine *e);
+/* Answer the clients waiting on the control socket.  Engine thread,
+ * without e->lock (it takes it as it needs). */
+void engine_control_serve(struct srm_engine *e);
+
+/* engine_reload.c */
+struct json_out;
+/* The control socket's "reload": read the configuration again (this
+ * process's environment and its SRMUDP_CONFIG file) and apply it; the
+ * answer's one line into out.  Without e->lock. */
+void engine_reload_request(struct json_out *out, void *ctx);
+/* Mark fd as the engine's (srm_engine_owns_fd) without moving it. */
+void engine_fd_mark(struct srm_engine *e, int fd);
 
 /* engine_bridge.c */
 struct bridge *bridge_new(struct srm_engine *e, struct peer *p, uint64_t stream_id, int fd);

@@ -11,42 +11,50 @@
 
 #include "engine.h"
 
+/* Under e->lock: the configured peer at index peer, or NULL (out of range,
+ * or removed by a reload). */
+static struct peer *configured(struct srm_engine *e, int peer)
+{
+	if (peer < 0 || (size_t)peer >= e->peer_count || !e->peers[peer].session)
+		return NULL;
+	return &e->peers[peer];
+}
+
 int srm_peer_find(srm_engine *e, const char *name)
 {
-	for (size_t i = 0; i < e->peer_count; i++)
-		if (strcmp(e->peers[i].cfg.name, name) == 0)
-			return (int)i;
-	return SRM_ERR_NOTFOUND;
+	int found = SRM_ERR_NOTFOUND;
+	pthread_mutex_lock(&e->lock);
+	for (size_t i = 0; i < e->peer_count && found < 0; i++)
+		if (e->peers[i].session && strcmp(e->peers[i].cfg.name, name) == 0)
+			found = (int)i;
+	pthread_mutex_unlock(&e->lock);
+	return found;
 }
 
 int srm_peer_get(srm_engine *e, int peer, struct srm_peer_config *out)
 {
-	if (peer < 0 || (size_t)peer >= e->peer_count)
-		return SRM_ERR_NOTFOUND;
 	pthread_mutex_lock(&e->lock);
-	*out = e->peers[peer].cfg;
+	struct peer *p = configured(e, peer);
+	if (p)
+		*out = p->cfg;
 	pthread_mutex_unlock(&e->lock);
-	return 0;
+	return p ? 0 : SRM_ERR_NOTFOUND;
 }
 
 /* ---- Streams ------------------------------------------------------------ */
 
 int srm_stream_open(srm_engine *e, int peer, uint16_t port, int fd, size_t prefill, uint64_t *stream)
 {
-	if (peer < 0 || (size_t)peer >= e->peer_count) {
-		sys_close(fd);
-		return SRM_ERR_NOTFOUND;
-	}
 	fd = engine_fd_adopt(e, fd);
 	sys_fcntl(fd, F_SETFL, sys_fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
 	pthread_mutex_lock(&e->lock);
-	if (e->stopping) {
+	struct peer *p = configured(e, peer);
+	if (e->stopping || !p) {
 		pthread_mutex_unlock(&e->lock);
 		engine_fd_close(e, fd);
-		return SRM_ERR_CLOSED;
+		return e->stopping ? SRM_ERR_CLOSED : SRM_ERR_NOTFOUND;
 	}
 	uint64_t now = clock_now_us();
-	struct peer *p = &e->peers[peer];
 	if (engine_peer_held(p, now / 1000)) {
 		pthread_mutex_unlock(&e->lock);
 		engine_fd_close(e, fd);
@@ -167,11 +175,13 @@ void srm_stream_abort(srm_engine *e, uint64_t stream)
 
 int srm_peer_stats(srm_engine *e, int peer, struct srm_peer_stats *out)
 {
-	if (peer < 0 || (size_t)peer >= e->peer_count)
-		return SRM_ERR_NOTFOUND;
 	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&e->lock);
-	struct peer *p = &e->peers[peer];
+	struct peer *p = configured(e, peer);
+	if (!p) {
+		pthread_mutex_unlock(&e->lock);
+		return SRM_ERR_NOTFOUND;
+	}
 	if (p->conn)
 		conn_get_stats(p->conn, out);
 	out->established = session_established(p->session);
@@ -192,10 +202,13 @@ void srm_engine_stats(srm_engine *e, struct srm_engine_stats *out)
 {
 	pthread_mutex_lock(&e->lock);
 	*out = e->stats;
-	out->peers = (uint32_t)e->peer_count;
+	out->peers = 0;
+	for (size_t i = 0; i < e->peer_count; i++)
+		out->peers += e->peers[i].session != NULL; /* not the removed */
 	out->sessions = 0;
-	for (size_t i = 0; i < e->slot_count; i++)
-		out->sessions += e->peers[i].session && session_established(e->peers[i].session);
+	for (size_t i = 0; i < engine_slot_count(e); i++)
+		out->sessions += engine_slot(e, i)->session &&
+				 session_established(engine_slot(e, i)->session);
 	out->streams = HASH_CNT(hh, e->bridges);
 	pthread_mutex_unlock(&e->lock);
 }

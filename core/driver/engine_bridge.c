@@ -391,6 +391,13 @@ void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us)
 				LOG_WARN(p->cfg.name, "peer stopped answering: streams time out");
 			else
 				LOG_INFO(p->cfg.name, "peer closed the session");
+			/* The peer dropped its keys (it stopped, or a reload
+			 * removed or re-keyed us): ours go too, at the next pass
+			 * (engine.c), so the next stream handshakes afresh. */
+			if (!dead) {
+				p->closed_by_peer = true;
+				p->closed_index = p->rx_last_index;
+			}
 			engine_peer_drop_conn(e, p, dead ? SRM_ERR_TIMEOUT : SRM_ERR_RESET);
 			return;
 		}

@@ -153,11 +153,11 @@ static void put_document(struct json_out *d, void *ctx)
 	put_refused(d, e->stats.refused);
 	json_out_printf(d, "},\"peers\":[");
 	const char *sep = "";
-	for (size_t i = 0; i < e->slot_count; i++) {
-		if (!e->peers[i].session)
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		if (!engine_slot(e, i)->session)
 			continue;
 		json_out_printf(d, "%s", sep);
-		put_peer(d, &e->peers[i], now_ms);
+		put_peer(d, engine_slot(e, i), now_ms);
 		sep = ",";
 	}
 	json_out_printf(d, "]}\n");
@@ -189,7 +189,16 @@ void engine_control_close(struct srm_engine *e)
 	control_remove(e->control_path);
 }
 
-void engine_control_accept(struct srm_engine *e)
+static void put_status(struct json_out *d, void *ctx)
 {
-	control_answer(e->control_fd, put_document, e);
+	struct srm_engine *e = ctx;
+	pthread_mutex_lock(&e->lock);
+	put_document(d, e);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void engine_control_serve(struct srm_engine *e)
+{
+	static const struct control_ops ops = { put_status, engine_reload_request };
+	control_serve(e->control_fd, &ops, e);
 }

@@ -320,8 +320,8 @@ void engine_path_send_failed(struct srm_engine *e, const struct sockaddr_storage
 	}
 	struct path_addr where = { .kind = PATH_UDP, .len = sizeof(*to) };
 	memcpy(&where.addr, to, sizeof(*to));
-	for (size_t i = 0; i < e->slot_count; i++) {
-		struct peer *p = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
 		if (p->paths && path_is_known(p->paths, &where)) {
 			LOG_DEBUG(p->cfg.name, "sending to the peer failed: %s", strerror(err));
 			path_on_send_failed(p->paths, &where, clock_now_ms());

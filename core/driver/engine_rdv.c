@@ -195,7 +195,7 @@ void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_ms)
 static struct peer *peer_by_pub(struct srm_engine *e, const uint8_t pub[SRM_KEY_BYTES])
 {
 	for (size_t i = 0; i < e->peer_count; i++)
-		if (memcmp(e->peers[i].cfg.pubkey, pub, SRM_KEY_BYTES) == 0)
+		if (e->peers[i].session && memcmp(e->peers[i].cfg.pubkey, pub, SRM_KEY_BYTES) == 0)
 			return &e->peers[i];
 	return NULL;
 }

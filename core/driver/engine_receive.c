@@ -66,9 +66,9 @@ static bool rate_allow(struct srm_engine *e, struct peer *p, size_t len, uint64_
 
 static struct peer *peer_by_session(struct srm_engine *e, const struct session *s)
 {
-	for (size_t i = 0; i < e->slot_count; i++)
-		if (e->peers[i].session == s)
-			return &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e); i++)
+		if (engine_slot(e, i)->session == s)
+			return engine_slot(e, i);
 	return NULL;
 }
 
@@ -120,8 +120,8 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 {
 	const uint8_t *pub = in->peer_pub;
 	struct peer *configured = NULL;
-	for (size_t i = 0; i < e->slot_count; i++) {
-		struct peer *p = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
 		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
 			continue;
 		if (path_same(path_active(p->paths), from)) {
@@ -332,6 +332,7 @@ static void on_data(struct srm_engine *e, uint8_t *pkt, size_t len, const struct
 		return;
 	}
 	auth_seen_note(&p->rx_seen, idx, pn);
+	p->rx_last_index = idx;
 	/* Authenticated: the peer is where this came from (roaming, NAT
 	 * rebinding, relay), whatever its budget says. */
 	engine_path_received(e, p, from, now_ms);
@@ -404,17 +405,17 @@ void engine_receive(struct srm_engine *e, uint32_t sock, uint8_t *pkt, size_t le
 struct peer *engine_instance_new(struct srm_engine *e, struct peer *configured)
 {
 	struct peer *p = NULL;
-	for (size_t i = e->peer_count; i < e->slot_count && !p; i++)
-		if (!e->peers[i].session)
-			p = &e->peers[i];
-	if (!p && e->slot_count < e->peer_count + MAX_EXTRA_INSTANCES)
-		p = &e->peers[e->slot_count++];
+	for (size_t i = 0; i < e->extra_count && !p; i++)
+		if (!e->extras[i].session)
+			p = &e->extras[i];
+	if (!p && e->extra_count < MAX_EXTRA_INSTANCES)
+		p = &e->extras[e->extra_count++];
 	if (!p) {
 		engine_drop(e, SRM_DROP_RATELIMIT);
 		return NULL;
 	}
 	memset(p, 0, sizeof(*p));
-	p->index = (int)(p - e->peers);
+	p->index = -1;
 	p->parent = configured->index;
 	p->extra = true;
 	p->cfg = configured->cfg;

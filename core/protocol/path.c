@@ -25,6 +25,7 @@
 #include "path.h"
 
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,7 +91,7 @@ struct pathman {
 struct peer_paths {
 	struct pathman *pm;
 	struct peer_paths *next;
-	const char *name;
+	char name[PATH_NAME_BYTES]; /* for log lines (a copy: the peer's slot may move) */
 	struct path_addr active;     /* where packets go now */
 	bool confirmed;              /* an authenticated packet came over it */
 	struct path_addr home;       /* the configured endpoint, if any */
@@ -339,7 +340,7 @@ struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
 	if (!pp)
 		return NULL;
 	pp->pm = pm;
-	pp->name = name;
+	snprintf(pp->name, sizeof(pp->name), "%s", name ? name : "");
 	if (home_len) {
 		pp->home.kind = PATH_UDP;
 		pp->home.len = home_len;
@@ -352,6 +353,32 @@ struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
 	pp->next = pm->peers;
 	pm->peers = pp;
 	return pp;
+}
+
+/* A reload changed the configured endpoint (edited, or its host name now
+ * resolves elsewhere).  Handshakes and pinhole refreshes go to the new one;
+ * so does traffic, unless an authenticated packet confirmed the path in use
+ * (a working session stays where the peer answers from: if the peer did
+ * move, its packets move the path anyway). */
+void path_peer_set_home(struct peer_paths *pp, const struct sockaddr_storage *home,
+			socklen_t home_len, uint64_t now_ms)
+{
+	struct path_addr old = pp->home;
+	memset(&pp->home, 0, sizeof(pp->home));
+	if (home_len) {
+		pp->home.kind = PATH_UDP;
+		pp->home.len = home_len;
+		memcpy(&pp->home.addr, home, home_len);
+	}
+	bool on_old = old.len && path_same(&pp->active, &old);
+	if ((on_old || pp->active.kind == PATH_NONE) && !pp->confirmed) {
+		pp->active = pp->home;
+		if (home_len) {
+			pp->next_punch_ms = now_ms + PATH_PUNCH_FIRST_DELAY_MS;
+			pp->punch_until_ms = pp->next_punch_ms + PATH_PUNCH_PERSIST_MS;
+		}
+	}
+	pp->home_tx_ms = now_ms;
 }
 
 void path_peer_free(struct peer_paths *pp)

@@ -180,12 +180,16 @@ void pathman_on_server_send_failed(struct pathman *pm, uint64_t now_ms);
 bool pathman_poll(struct pathman *pm, uint64_t now_ms, struct path_action *act);
 uint64_t pathman_deadline(const struct pathman *pm);
 
-/* name is for log lines and must outlive the paths; home (len 0: none) is
- * the configured endpoint, in our socket's family. */
+/* name is for log lines (copied, cut at PATH_NAME_BYTES - 1); home (len
+ * 0: none) is the configured endpoint, in our socket's family. */
+#define PATH_NAME_BYTES 64
 struct peer_paths *path_peer_new(struct pathman *pm, const char *name,
 				 const struct sockaddr_storage *home, socklen_t home_len,
 				 uint64_t now_ms);
 void path_peer_free(struct peer_paths *pp);
+/* The configured endpoint changed (a reload); home_len 0: none any more. */
+void path_peer_set_home(struct peer_paths *pp, const struct sockaddr_storage *home,
+			socklen_t home_len, uint64_t now_ms);
 
 /* ---- Events ---- */
 

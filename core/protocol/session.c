@@ -224,6 +224,12 @@ void session_free(struct session *s)
 	free(s);
 }
 
+bool session_index_is_newest(const struct session *s, uint32_t idx)
+{
+	const struct keypair *newest = s->next ? s->next : s->cur;
+	return newest && newest->local_index == idx;
+}
+
 const uint8_t *session_peer_pub(const struct session *s)
 {
 	return s->peer_pub;

@@ -32,6 +32,7 @@
 #ifndef SRMUDP_SESSION_H
 #define SRMUDP_SESSION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -90,6 +91,9 @@ struct session *session_new(const struct identity *id, const uint8_t peer_pub[NO
 /* Wipes every key and releases every index. */
 void session_free(struct session *s);
 const uint8_t *session_peer_pub(const struct session *s);
+/* Our receiver index idx belongs to the newest keys we hold (those of the
+ * latest handshake, confirmed or not). */
+bool session_index_is_newest(const struct session *s, uint32_t idx);
 
 /* Traffic waits: start initiating unless a usable keypair exists or an
  * attempt is running; clears session_failed().  A session that just

@@ -14,6 +14,7 @@
 #include "rundir_fixture.h"
 
 extern "C" {
+#include "clock.h"
 #include "control.h"
 #include "srmudp.h"
 }
@@ -52,6 +53,32 @@ void Doc(struct json_out *out, void *ctx)
 	json_out_printf(out, ",\"kind\":\"test\",\"n\":%d}\n", *(int *)ctx);
 }
 
+void Reload(struct json_out *out, void *ctx)
+{
+	++*(int *)ctx;
+	json_out_printf(out, "ok: reloaded %d\n", *(int *)ctx);
+}
+
+const struct control_ops kOps = { Doc, Reload };
+
+// One client that sends request (nullptr: nothing, as clients before
+// requests existed) and reads the whole answer.
+std::string Ask(int fd, const char *path, const char *request, int *n)
+{
+	int c = Connect(path);
+	if (c < 0)
+		return "connect failed";
+	if (request) {
+		EXPECT_EQ(write(c, request, strlen(request)), (ssize_t)strlen(request));
+	}
+	struct pollfd p = { fd, POLLIN, 0 };
+	EXPECT_EQ(poll(&p, 1, 2000), 1);
+	control_serve(fd, &kOps, n);
+	std::string answer = ReadAll(c);
+	close(c);
+	return answer;
+}
+
 TEST_F(Control, ListensAnswersAndRemoves)
 {
 	char path[108];
@@ -65,20 +92,14 @@ TEST_F(Control, ListensAnswersAndRemoves)
 	EXPECT_EQ(st.st_mode & 0777, 0600u);
 	EXPECT_TRUE(fcntl(fd, F_GETFL) & O_NONBLOCK);
 
-	int c = Connect(path);
-	ASSERT_GE(c, 0);
 	int n = 7;
-	struct pollfd p = { fd, POLLIN, 0 };
-	ASSERT_EQ(poll(&p, 1, 2000), 1);
-	control_answer(fd, Doc, &n);
-	std::string doc = ReadAll(c);
-	close(c);
+	std::string doc = Ask(fd, path, "status\n", &n);
 	std::string begin = "{\"pid\":" + std::to_string(getpid()) + ",\"program\":\"";
 	EXPECT_EQ(doc.compare(0, begin.size(), begin), 0) << doc;
 	EXPECT_NE(doc.find(",\"kind\":\"test\",\"n\":7}\n"), std::string::npos) << doc;
 
 	// Nobody waiting: it returns at once.
-	control_answer(fd, Doc, &n);
+	control_serve(fd, &kOps, &n);
 
 	// A second socket in this process gets another name.
 	char second[108];
@@ -93,6 +114,49 @@ TEST_F(Control, ListensAnswersAndRemoves)
 	control_remove(path);
 	EXPECT_EQ(path[0], '\0');
 	EXPECT_NE(access(name.c_str(), F_OK), 0);
+}
+
+// Issue 18 item 2: "reload" is a request; a client that says nothing
+// (older srmudp status, socat by hand) still gets the document, after the
+// wait; anything else gets one error line.
+TEST_F(Control, RequestsReloadStatusAndBad)
+{
+	char path[108];
+	int fd = control_listen(path, sizeof(path));
+	ASSERT_GE(fd, 0) << path;
+	int n = 0;
+	EXPECT_EQ(Ask(fd, path, "reload\n", &n), "ok: reloaded 1\n");
+	EXPECT_EQ(n, 1);
+	EXPECT_EQ(Ask(fd, path, "reload\r\n", &n), "ok: reloaded 2\n");
+
+	uint64_t t0 = clock_now_ms();
+	std::string doc = Ask(fd, path, nullptr, &n);
+	uint64_t waited = clock_now_ms() - t0;
+	EXPECT_NE(doc.find("\"kind\":\"test\""), std::string::npos) << doc;
+	EXPECT_GE(waited + 5, (uint64_t)CONTROL_REQUEST_WAIT_MS);
+	EXPECT_LT(waited, 2000u);
+
+	std::string bad = Ask(fd, path, "shutdown\n", &n);
+	EXPECT_EQ(bad, "error: unknown request \"shutdown\" (expected status or reload)\n");
+	EXPECT_EQ(n, 2) << "a bad request reloads nothing";
+	close(fd);
+	control_remove(path);
+}
+
+TEST(ControlRequest, Parse)
+{
+	EXPECT_EQ(control_request_parse("", 0), CONTROL_STATUS);
+	EXPECT_EQ(control_request_parse("\n", 1), CONTROL_STATUS);
+	EXPECT_EQ(control_request_parse("status\n", 7), CONTROL_STATUS);
+	EXPECT_EQ(control_request_parse("status", 6), CONTROL_STATUS);
+	EXPECT_EQ(control_request_parse("reload\n", 7), CONTROL_RELOAD);
+	EXPECT_EQ(control_request_parse("reload\njunk", 11), CONTROL_RELOAD);
+	EXPECT_EQ(control_request_parse("reloa", 5), CONTROL_BAD);
+	EXPECT_EQ(control_request_parse("reload now\n", 11), CONTROL_BAD);
+	EXPECT_EQ(control_request_parse("RELOAD\n", 7), CONTROL_BAD);
+	EXPECT_EQ(control_request_parse("reload\0\n", 8), CONTROL_BAD);
+	std::string longer(CONTROL_REQUEST_MAX, 'x');
+	EXPECT_EQ(control_request_parse(longer.data(), longer.size()), CONTROL_BAD);
 }
 
 // Issue 18, item 5: a runtime directory another user made first (or one
