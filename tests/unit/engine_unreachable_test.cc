@@ -93,7 +93,8 @@ protected:
 		if (srm_runtime_dir(rd, sizeof(rd)) != 0)
 			return "";
 		std::string want = std::string("\"name\":\"") + peer + "\"";
-		for (int n = 0; n < 64; n++) {
+		// PID-N.sock: N counts every engine this test binary started.
+		for (int n = 0; n < 4096; n++) {
 			std::string path = std::string(rd) + "/" + std::to_string(getpid()) +
 					   (n ? "-" + std::to_string(n + 1) : "") + ".sock";
 			int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -101,7 +102,8 @@ protected:
 			sa.sun_family = AF_UNIX;
 			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
 			std::string out;
-			if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0) {
+			if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0 &&
+			    write(fd, "status\n", 7) == 7) {
 				char buf[4096];
 				pollfd p{fd, POLLIN, 0};
 				ssize_t got;
