@@ -15,6 +15,8 @@
  *      so does incoming data that stopped dead (a receiver's side);
  *   6. pinhole: a peer with a configured endpoint gets a PUNCH whenever
  *      nothing else went to it for 15 s, for as long as the engine runs.
+ *   7. bystanders: an IP that never answered (the server's word only)
+ *      gets one hard-NAT attempt an hour and 64 other packets a minute.
  *
  * And engine-wide, the server's link: UDP while the server answers there;
  * the WebSocket relay after 1.5 s of silence (or a failed send), with UDP
@@ -54,6 +56,31 @@
 #define PORT_FIRST 1024
 #define PORT_RANGE 64512u
 
+/* Addresses that never answered (issue 18 item 10).  Candidates come from
+ * the rendezvous server, and a server that lies (or one in the middle)
+ * can name any address: a bystander's.  Until something authenticated
+ * came from an IP, what goes there is bounded:
+ *   - a hard-NAT attempt (4 rounds: 4,096 probes from the easy side, 512
+ *     from the hard side) at most once per UNANSWERED_HARDNAT_MS per IP,
+ *     not every HARDNAT_RETRY_MS: one attempt succeeds in 99.9 % of real
+ *     hard NATs, and a peer left on the relay still has its session;
+ *   - everything else (handshakes, re-probes, repair sprays) at most
+ *     UNANSWERED_BUDGET packets per UNANSWERED_WINDOW_MS per IP: a real
+ *     peer's punching (an INIT per address at each retransmission, about
+ *     8 per connect, a retry every 15 s), re-probes every 10 s and a 3 s
+ *     repair spraying every 250 ms fit in it for a few addresses on one
+ *     IP; past it, that IP gets nothing until the window ends.
+ * Once an IP answered, the usual rules apply.  The configured endpoint
+ * is the user's word, not the server's: it is never limited.  The table
+ * is engine-wide (two peers behind one NAT share an IP); when full, the
+ * least recently used unanswered entry goes (a server naming more than
+ * UNANSWERED_SLOTS victims in turn can reset one's allowance, no sooner
+ * than it goes round them all). */
+#define UNANSWERED_BUDGET 64
+#define UNANSWERED_WINDOW_MS 60000
+#define UNANSWERED_HARDNAT_MS (60 * 60 * 1000)
+#define UNANSWERED_SLOTS 128
+
 /* Action targets, at most one burst or one socket per hard-NAT port. */
 #define OUT_MAX (PATH_HARDNAT_SOCKETS > PATH_HARDNAT_BURST ? PATH_HARDNAT_SOCKETS : PATH_HARDNAT_BURST)
 
@@ -71,6 +98,16 @@ struct hardnat {
 	size_t sock_count;
 };
 
+struct ip_slot {
+	uint8_t ip[16];             /* IPv4 as v4-mapped */
+	bool used, answered;        /* answered: an authenticated packet came from it */
+	bool hardnat_tried;
+	uint64_t hardnat_ms;        /* the last hard-NAT attempt towards it */
+	uint64_t window_ms;         /* the budget's window started */
+	unsigned sent;              /* packets in the window */
+	uint64_t last_ms;           /* last use, for eviction */
+};
+
 struct pathman {
 	struct path_config cfg;
 	struct sockaddr_storage public_addr; /* ours, as the rendezvous server sees it */
@@ -85,6 +122,7 @@ struct pathman {
 	uint64_t next_udp_try_ms;   /* on the WebSocket: the next UDP probe */
 	struct peer_paths *peers;   /* every peer's paths, linked */
 	struct hardnat hn;          /* one attempt at a time, engine-wide */
+	struct ip_slot ips[UNANSWERED_SLOTS];
 	struct path_addr out[OUT_MAX];
 };
 
@@ -177,6 +215,105 @@ static uint64_t silent_after_ms(const struct peer_paths *pp)
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
 	return a < b ? a : b;
+}
+
+/* ---- Addresses that never answered ---------------------------------------- */
+
+static bool ip_key(const struct sockaddr_storage *a, uint8_t key[16])
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const void *)a;
+		memset(key, 0, 10);
+		key[10] = key[11] = 0xff;
+		memcpy(key + 12, &v4->sin_addr, 4);
+		return true;
+	}
+	if (a->ss_family != AF_INET6)
+		return false;
+	memcpy(key, &((const struct sockaddr_in6 *)a)->sin6_addr, 16);
+	return true;
+}
+
+static struct ip_slot *ip_find(const struct pathman *pm, const struct sockaddr_storage *a)
+{
+	uint8_t key[16];
+	if (!ip_key(a, key))
+		return NULL;
+	for (size_t i = 0; i < UNANSWERED_SLOTS; i++)
+		if (pm->ips[i].used && memcmp(pm->ips[i].ip, key, 16) == 0)
+			return (struct ip_slot *)&pm->ips[i];
+	return NULL;
+}
+
+/* The IP's entry, made (evicting the least recently used, unanswered
+ * first) when there is none; NULL for a non-IP address. */
+static struct ip_slot *ip_get(struct pathman *pm, const struct sockaddr_storage *a, uint64_t now_ms)
+{
+	struct ip_slot *s = ip_find(pm, a);
+	if (s || (a->ss_family != AF_INET && a->ss_family != AF_INET6)) {
+		if (s)
+			s->last_ms = now_ms;
+		return s;
+	}
+	struct ip_slot *victim = NULL;
+	for (size_t i = 0; i < UNANSWERED_SLOTS && !(victim && !victim->used); i++) {
+		struct ip_slot *c = &pm->ips[i];
+		if (!victim || !c->used || (c->answered == victim->answered ? c->last_ms < victim->last_ms
+									    : victim->answered))
+			victim = c;
+	}
+	memset(victim, 0, sizeof(*victim));
+	ip_key(a, victim->ip);
+	victim->used = true;
+	victim->last_ms = now_ms;
+	return victim;
+}
+
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	uint8_t x[16], y[16];
+	return ip_key(a, x) && ip_key(b, y) && memcmp(x, y, 16) == 0;
+}
+
+static bool is_home(const struct peer_paths *pp, const struct path_addr *a)
+{
+	return pp->home.len && a->kind == PATH_UDP &&
+	       path_sockaddr_equal(&pp->home.addr, (const struct sockaddr *)&a->addr);
+}
+
+/* A packet to `a` now would exceed its IP's budget. */
+static bool over_budget(const struct peer_paths *pp, const struct path_addr *a, uint64_t now_ms)
+{
+	if (a->kind != PATH_UDP || is_home(pp, a))
+		return false;
+	const struct ip_slot *s = ip_find(pp->pm, &a->addr);
+	return s && !s->answered && now_ms < s->window_ms + UNANSWERED_WINDOW_MS &&
+	       s->sent >= UNANSWERED_BUDGET;
+}
+
+static void charge(struct peer_paths *pp, const struct path_addr *a, uint64_t now_ms)
+{
+	if (a->kind != PATH_UDP || is_home(pp, a))
+		return;
+	struct ip_slot *s = ip_get(pp->pm, &a->addr, now_ms);
+	if (!s || s->answered)
+		return;
+	if (!s->sent || now_ms >= s->window_ms + UNANSWERED_WINDOW_MS) {
+		s->window_ms = now_ms;
+		s->sent = 0;
+	}
+	s->sent++;
+}
+
+/* Drops the targets over budget; returns how many remain. */
+static size_t within_budget(const struct peer_paths *pp, struct path_addr *t, size_t n,
+			    uint64_t now_ms)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!over_budget(pp, &t[i], now_ms))
+			t[kept++] = t[i];
+	return kept;
 }
 
 /* ---- Lifecycle ------------------------------------------------------------ */
@@ -406,6 +543,11 @@ bool path_on_receive(struct peer_paths *pp, const struct path_addr *from, uint64
 	if (from->kind == PATH_UDP) {
 		pp->last_direct_rx_ms = now_ms;
 		pp->relay_now = false; /* UDP works (again) */
+		if (!(pp->confirmed && path_same(&pp->active, from))) {
+			struct ip_slot *s = ip_get(pp->pm, &from->addr, now_ms);
+			if (s)
+				s->answered = true;
+		}
 	}
 	else if (pp->active.kind == PATH_UDP && now_ms < pp->last_direct_rx_ms + PATH_DIRECT_FRESH_MS)
 		return false; /* the direct path still works: keep it */
@@ -421,6 +563,12 @@ void path_on_sent(struct peer_paths *pp, const struct path_addr *to, uint64_t no
 {
 	if (pp->home.len && path_same(to, &pp->home))
 		pp->home_tx_ms = now_ms;
+	/* The confirmed active path answered; a hard-NAT attempt's own
+	 * packets are bounded by the attempt. */
+	const struct hardnat *h = &pp->pm->hn;
+	bool hardnat = h->pp == pp && to->kind == PATH_UDP && same_ip(&to->addr, &h->target.addr);
+	if (!(pp->confirmed && path_same(to, &pp->active)) && !hardnat)
+		charge(pp, to, now_ms);
 	/* Silence is about the active path: probes elsewhere are guesses,
 	 * mostly unanswered, and must not keep a repair going forever. */
 	if (!path_same(to, &pp->active))
@@ -656,6 +804,15 @@ static bool hardnat_maybe_start(struct peer_paths *pp, const struct path_status 
 		pp->hardnat_next_ms = now_ms + HARDNAT_RETRY_MS;
 		return false;
 	}
+	struct ip_slot *s = ip_get(pm, &pp->cands[0].addr, now_ms);
+	if (s && !s->answered) {
+		if (s->hardnat_tried && now_ms < s->hardnat_ms + UNANSWERED_HARDNAT_MS) {
+			pp->hardnat_next_ms = now_ms + HARDNAT_RETRY_MS;
+			return false;
+		}
+		s->hardnat_tried = true;
+		s->hardnat_ms = now_ms;
+	}
 	hardnat_start(pp, !ours, now_ms);
 	return hardnat_step(pp, st, now_ms, act);
 }
@@ -806,7 +963,7 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		 * to us; its answer moves ours. */
 		pp->probe_cands = false;
 		pp->next_spray_ms = now_ms + PATH_SPRAY_MS;
-		size_t n = direct_addresses(pp, pm->out, OUT_MAX);
+		size_t n = within_budget(pp, pm->out, direct_addresses(pp, pm->out, OUT_MAX), now_ms);
 		if (n) {
 			*act = (struct path_action){ PATH_DO_PROBE, n, pm->out };
 			return true;
@@ -865,7 +1022,7 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, struct path_addr *out,
 			      size_t cap)
 {
-	size_t n = direct_addresses(pp, out, cap);
+	size_t n = within_budget(pp, out, direct_addresses(pp, out, cap), now_ms);
 	if (relay_due(pp, now_ms)) {
 		struct path_addr relay = { .kind = pp->pm->server };
 		n = add_target(out, n, cap, &relay);
@@ -875,7 +1032,11 @@ size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, stru
 
 bool path_can_handshake(const struct peer_paths *pp, uint64_t now_ms)
 {
-	return has_address(pp) || pp->home.len || relay_due(pp, now_ms);
+	if (pp->home.len || relay_due(pp, now_ms))
+		return true;
+	/* Addresses over their budget do not count: the handshake waits. */
+	struct path_addr t[PATH_MAX_TARGETS];
+	return path_handshake_targets(pp, now_ms, t, PATH_MAX_TARGETS) > 0;
 }
 
 /* ---- State ---------------------------------------------------------------- */

@@ -123,6 +123,100 @@ TEST_F(PathRules, RelayJoinsTheHandshakeAfter2500msOrAtOnceWhenUdpFails)
 	EXPECT_EQ(path_handshake_targets(pp, 10000 + PATH_PUNCH_PERSIST_MS, t, 8), 1u);
 }
 
+// Issue 18, item 10: a lying rendezvous server reports the peer at a
+// bystander's address.  The session runs over the relay; the fake server
+// answers every lookup with the victim.  Everything this engine sends to
+// the victim's IP over 10 minutes is counted, as the easy side (birthday
+// probes to its ports) and as the hard side (128 probe sockets to it).
+TEST_F(PathRules, AnAddressThatNeverAnswersGetsABoundedNumberOfPackets)
+{
+	const uint32_t victim_ip = 0xCB007107; // 203.0.113.7
+	const uint64_t ten_min = 10 * 60 * 1000;
+	for (int hard = 0; hard < 2; hard++) {
+		make(true, false);
+		// easy: our NAT keeps our port; hard: it does not, and the
+		// "peer" announces a host address with its public port.
+		sockaddr_storage pub = to_ss(Ep{0xC6120101, hard ? (uint16_t)61000 : ENGINE_PORT});
+		pathman_on_public_address(pm, &pub, sizeof(sockaddr_in));
+		std::vector<path_addr> cands{udp_path(Ep{victim_ip, 40000})};
+		if (hard)
+			cands.push_back(udp_path(Ep{0x0A000005, 40000}));
+		path_on_candidates(pp, cands.data(), cands.size(), 0);
+		path_addr relay{};
+		relay.kind = PATH_RDV_RELAY;
+		path_on_receive(pp, &relay, 0);
+		path_status up{true, true, 50, 0};
+		uint64_t to_victim = 0, first_minute = 0;
+		auto send = [&](const path_addr *t, size_t n, uint64_t now) {
+			for (size_t i = 0; i < n; i++) {
+				if (t[i].kind == PATH_UDP && from_ss(t[i].addr).ip == victim_ip)
+					to_victim++;
+				path_on_sent(pp, &t[i], now);
+			}
+		};
+		for (uint64_t t = 0; t < ten_min; t += 10) {
+			path_action a;
+			for (int i = 0; i < 64 && path_poll(pp, &up, t, &a); i++) {
+				if (a.kind == PATH_DO_PROBE || a.kind == PATH_DO_PUNCH)
+					send(a.targets, a.count, t);
+				if (a.kind == PATH_DO_LOOKUP) // the fake server answers at once
+					path_on_candidates(pp, cands.data(), cands.size(), t);
+				if (a.kind == PATH_DO_OPEN_SOCKETS) {
+					std::vector<uint32_t> ids(a.count);
+					for (size_t k = 0; k < a.count; k++)
+						ids[k] = (uint32_t)k + 1;
+					path_sockets_opened(pp, ids.data(), ids.size());
+				}
+			}
+			if (t % REKEY_AFTER_MS == 0 || t % 997 == 0) { // rekeys, and handshakes now and then
+				path_addr tg[PATH_MAX_TARGETS];
+				send(tg, path_handshake_targets(pp, t, tg, PATH_MAX_TARGETS), t);
+			}
+			if (t % 1000 == 0) // the peer's traffic keeps coming over the relay
+				path_on_receive(pp, &relay, t);
+			if (t == 60000)
+				first_minute = to_victim;
+		}
+		std::printf("  %s side: %llu packets to the never-answering victim in 10 min "
+			    "(%llu in the first minute)\n", hard ? "hard" : "easy",
+			    (unsigned long long)to_victim, (unsigned long long)first_minute);
+		// One hard-NAT attempt (4 rounds of 1,024 probes; the hard side
+		// 4 x 128), then at most the budget (64 a minute) on top: before
+		// the cap, another attempt every 60 s, about 36,000 in all.
+		const uint64_t attempt = hard ? 4 * PATH_HARDNAT_SOCKETS : 4 * PATH_HARDNAT_PROBES;
+		EXPECT_GE(first_minute, attempt);
+		EXPECT_LE(to_victim, attempt + 11 * 64);
+		EXPECT_LE(to_victim - first_minute, 10u * 64);
+		path_peer_free(pp);
+		pathman_free(pm);
+		pp = nullptr;
+		pm = nullptr;
+	}
+}
+
+// Once an authenticated packet came from an IP, the budget no longer
+// applies: a real peer is probed as often as the rules say.
+TEST_F(PathRules, AnAnsweredAddressIsNotLimited)
+{
+	make(true, false);
+	path_addr c = udp_path(Ep{0xCB007107, 40000});
+	path_on_candidates(pp, &c, 1, 0);
+	path_addr tg[PATH_MAX_TARGETS];
+	uint64_t t = 0;
+	for (int i = 0; i < 100; i++, t += 10) {
+		size_t n = path_handshake_targets(pp, t, tg, PATH_MAX_TARGETS);
+		for (size_t k = 0; k < n; k++)
+			path_on_sent(pp, &tg[k], t);
+	}
+	// 100 INITs asked for: the budget cut them off at 64
+	size_t n = path_handshake_targets(pp, t, tg, PATH_MAX_TARGETS);
+	EXPECT_TRUE(n == 0 || tg[0].kind != PATH_UDP);
+	path_addr other_port = udp_path(Ep{0xCB007107, 40001});
+	path_on_receive(pp, &other_port, t);
+	n = path_handshake_targets(pp, t, tg, PATH_MAX_TARGETS);
+	EXPECT_TRUE(std::any_of(tg, tg + n, [&](const path_addr &x) { return path_same(&x, &c); }));
+}
+
 // ---- The server's link: UDP, or the WebSocket relay --------------------------
 
 struct ServerLink : ::testing::Test {
