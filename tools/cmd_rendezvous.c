@@ -58,6 +58,10 @@ int cmd_rendezvous_probe(int argc, char **argv);
 #define UDP_BUFFER_BYTES (8 * 1024 * 1024) /* as the engine's socket */
 #define RX_BATCH 64 /* datagrams per socket per wakeup: others get a turn */
 #define EVENT_BATCH 256
+/* Datagrams leave in batches, one sendmmsg for up to this many, at the end
+ * of each pass over the events: a stream relayed from a WebSocket client
+ * made one sendto per datagram the loop's largest cost. */
+#define TX_BATCH 64
 
 struct listener {
 	int fd;
@@ -239,11 +243,34 @@ struct loop {
 	const struct listener *ls;
 	size_t n, in;
 	struct rdv_ws *ws;
+	/* UDP datagrams waiting for tx_flush, and the socket of each. */
+	unsigned tx_count;
+	int tx_fd[TX_BATCH];
+	struct mmsghdr tx[TX_BATCH];
+	struct iovec tx_iov[TX_BATCH];
+	struct sockaddr_storage tx_to[TX_BATCH];
+	uint8_t tx_buf[TX_BATCH][RDV_MAX_PACKET];
 };
+
+/* Every waiting datagram leaves: one sendmmsg per run of the same socket.
+ * A datagram the kernel will not take now is dropped, as a router would. */
+static void tx_flush(struct loop *l)
+{
+	for (unsigned i = 0; i < l->tx_count;) {
+		unsigned j = i + 1;
+		while (j < l->tx_count && l->tx_fd[j] == l->tx_fd[i])
+			j++;
+		while (i < j) {
+			int sent = sendmmsg(l->tx_fd[i], &l->tx[i], j - i, MSG_DONTWAIT);
+			i += sent > 0 ? (unsigned)sent : 1;
+		}
+	}
+	l->tx_count = 0;
+}
 
 static void route(void *ctx, const struct rdv_out *o)
 {
-	const struct loop *l = ctx;
+	struct loop *l = ctx;
 
 	if (o->to.via == RDV_VIA_WS) {
 		if (l->ws != NULL)
@@ -251,9 +278,19 @@ static void route(void *ctx, const struct rdv_out *o)
 		return;
 	}
 	int fd = pick_fd(l->ls, l->n, l->in, &o->to);
-	if (fd >= 0)
-		(void)sendto(fd, o->buf, o->len, MSG_DONTWAIT, (const struct sockaddr *)&o->to.addr,
-			     o->to.len);
+	if (fd < 0 || o->len > RDV_MAX_PACKET || o->to.len > sizeof(l->tx_to[0]))
+		return;
+	if (l->tx_count == TX_BATCH)
+		tx_flush(l);
+	unsigned k = l->tx_count++;
+	memcpy(l->tx_buf[k], o->buf, o->len);
+	memcpy(&l->tx_to[k], &o->to.addr, o->to.len);
+	l->tx_iov[k] = (struct iovec){ l->tx_buf[k], o->len };
+	l->tx[k] = (struct mmsghdr){ .msg_hdr = { .msg_name = &l->tx_to[k],
+						  .msg_namelen = o->to.len,
+						  .msg_iov = &l->tx_iov[k],
+						  .msg_iovlen = 1 } };
+	l->tx_fd[k] = fd;
 }
 
 static void send_all(struct loop *l, size_t in, const struct rdv_out *out, int count)
@@ -304,6 +341,7 @@ static int serve(struct loop *l, int ep, struct rdv_server *srv, struct rdv_stor
 		if (wd < d)
 			d = wd;
 		timeout = d - t > 60000 ? 60000 : (int)(d - t);
+		tx_flush(l); /* what this pass routed, before we sleep */
 		k = epoll_wait(ep, evs, EVENT_BATCH, timeout);
 		if (k < 0 && errno != EINTR)
 			break;
@@ -387,7 +425,7 @@ int cmd_rendezvous(int argc, char **argv)
 	size_t nws = 0;
 	struct rdv_ws_config wcfg = { 0 };
 	struct rdv_ws *ws = NULL;
-	struct loop loop = { 0 };
+	static struct loop loop; /* its send batch is 128 KiB */
 	int ep = -1;
 	struct rdv_server_config cfg = { 0 };
 	enum srm_log_level level = SRM_LOG_INFO;
