@@ -176,6 +176,10 @@ struct srm_config {
 	struct srm_allow_rule *allow;
 	size_t allow_count;
 	int allow_set;
+	/* SRMUDP_RENDEZVOUS=KEY@HOST:PORT: the server's public key, pinned
+	 * (rendezvous_pinned); only answers authenticated under it count. */
+	uint8_t rendezvous_key[SRM_KEY_BYTES];
+	int rendezvous_pinned;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

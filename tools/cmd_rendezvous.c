@@ -75,7 +75,7 @@ static void help(FILE *f)
 		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
 		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
 		"                         [--relay-source-rate BYTES/s] [--max-records N]\n"
-		"                         [--log-level LEVEL] [--log-file FILE]\n"
+		"                         [--key FILE] [--log-level LEVEL] [--log-file FILE]\n"
 		"                         [--ws-listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 		"                          [--ws-max-clients N] [--ws-max-per-ip N] [--ws-rate BYTES/s]]\n\n"
 		"Run the rendezvous server: peers register under their own key and learn their\n"
@@ -92,6 +92,9 @@ static void help(FILE *f)
 		"                       IPv6 /64), all its peers together; default 4 x the\n"
 		"                       relay rate\n"
 		"  --max-records N      registrations held at most (default %d)\n"
+		"  --key FILE           the server's static key (srmudp keygen FILE): clients\n"
+		"                       that pin its public key (SRMUDP_RENDEZVOUS=KEY@HOST:PORT)\n"
+		"                       accept only answers made with it\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
 		"For clients whose network blocks UDP (SRMUDP_RELAY=ws://, wss://):\n"
@@ -412,11 +415,14 @@ int cmd_rendezvous(int argc, char **argv)
 		{ "ws-rate", required_argument, NULL, 'R' },
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
+		{ "key", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct listener ls[MAX_LISTEN];
-	const char *listen_text[MAX_LISTEN], *store_url = NULL, *log_file = NULL;
+	const char *listen_text[MAX_LISTEN], *store_url = NULL, *log_file = NULL, *key_file = NULL;
+	uint8_t key_secret[SRM_KEY_BYTES], key_pub[SRM_KEY_BYTES];
+	char key_text[SRM_PUBKEY_TEXT_BYTES];
 	struct sockaddr_storage addrs[MAX_LISTEN];
 	socklen_t addr_lens[MAX_LISTEN];
 	struct sockaddr_storage ws_addrs[RDV_WS_MAX_LISTEN];
@@ -430,7 +436,7 @@ int cmd_rendezvous(int argc, char **argv)
 	struct rdv_server_config cfg = { 0 };
 	enum srm_log_level level = SRM_LOG_INFO;
 	struct rdv_store *store;
-	struct rdv_server *srv;
+	struct rdv_server *srv = NULL;
 	size_t n = 0;
 	char q[QUOTE_BUF], err[512];
 	sigset_t mask;
@@ -507,6 +513,9 @@ int cmd_rendezvous(int argc, char **argv)
 		case 'k':
 			wcfg.tls_key = optarg;
 			break;
+		case 'K':
+			key_file = optarg;
+			break;
 		case 'L':
 			if (strcmp(optarg, "error") == 0)
 				level = SRM_LOG_ERROR;
@@ -582,7 +591,20 @@ int cmd_rendezvous(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (key_file != NULL) {
+		err[0] = '\0';
+		if (srm_key_load(key_file, key_secret, key_pub, err, sizeof(err)) != 0) {
+			explicit_bzero(key_secret, sizeof(key_secret));
+			cli_error("--key %s: %s", quote_str(q, key_file), err[0] ? err : "cannot load");
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+		cfg.static_secret = key_secret;
+		srm_pubkey_encode(key_pub, key_text);
+	}
 	srv = rdv_server_new(&cfg, store, clock_now_ms());
+	explicit_bzero(key_secret, sizeof(key_secret)); /* the server keeps its copy */
+	cfg.static_secret = NULL;
 	ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sfd < 0 || ep < 0 || srv == NULL) {
 		cli_error("cannot start: %s", srv != NULL ? strerror(errno) : "out of memory");
@@ -614,6 +636,9 @@ int cmd_rendezvous(int argc, char **argv)
 		LOG_INFO(NULL, "rendezvous: listening on %s", ls[i].text);
 	LOG_INFO(NULL, "rendezvous: server id %016llx, store %s",
 		 (unsigned long long)rdv_server_id(srv), store->name);
+	if (key_file != NULL)
+		LOG_INFO(NULL, "rendezvous: server key %s (clients pin it: "
+			       "SRMUDP_RENDEZVOUS=%s@HOST:PORT)", key_text, key_text);
 	rc = serve(&loop, ep, srv, store, sfd, store_url != NULL) == 0 ? 0 : EXIT_CONFIG;
 	if (rc != 0)
 		cli_error("event loop failed: %s", strerror(errno));

@@ -2,7 +2,7 @@
  * cmd_rendezvous_probe.c — srmudp rendezvous probe: a one-shot client of
  * a rendezvous server, for operators and tests.
  *
- *   srmudp rendezvous probe --server HOST:PORT --key FILE [--lookup PUBKEY]...
+ *   srmudp rendezvous probe --server [KEY@]HOST:PORT --key FILE [--lookup PUBKEY]...
  *          [--candidate ADDR:PORT]... [--relay-to PUBKEY --message TEXT]
  *          [--stay SECONDS]
  *
@@ -46,7 +46,7 @@ static uint64_t wall_ms(void)
 
 static void help(FILE *f)
 {
-	fprintf(f, "Usage: srmudp rendezvous probe --server HOST:PORT --key FILE [--lookup PUBKEY]...\n"
+	fprintf(f, "Usage: srmudp rendezvous probe --server [KEY@]HOST:PORT --key FILE [--lookup PUBKEY]...\n"
 		   "                               [--candidate ADDR:PORT]... [--stay SECONDS]\n"
 		   "                               [--relay-to PUBKEY --message TEXT] [--allow PUBKEY]...\n\n"
 		   "Register with a rendezvous server under the key in FILE, print the public\n"
@@ -54,8 +54,9 @@ static void help(FILE *f)
 		   "--stay, keep registered (and print punch requests and relayed packets) for\n"
 		   "that long.  The registration consents to meet the keys of --lookup,\n"
 		   "--relay-to and --allow (the server answers a lookup and relays only when\n"
-		   "both sides list each other).  Exit 0 when registered and every lookup was\n"
-		   "answered.\n");
+		   "both sides list each other).  KEY@ pins the server's public key (srmudp\n"
+		   "rendezvous --key): only answers made with its secret count.  Exit 0 when\n"
+		   "registered and every lookup was answered.\n");
 }
 
 /* HOST:PORT or [V6]:PORT, names allowed (resolved once). */
@@ -176,7 +177,24 @@ int cmd_rendezvous_probe(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
-	if (resolve(server, &srv) != 0) {
+	/* KEY@HOST:PORT pins the server's key, as SRMUDP_RENDEZVOUS does. */
+	const char *at = strchr(server, '@');
+	char server_key_text[SRM_PUBKEY_TEXT_BYTES + 8];
+	uint8_t server_pub[RDV_KEY_BYTES];
+	if (at != NULL) {
+		size_t kl = (size_t)(at - server);
+		if (kl == 0 || kl >= sizeof(server_key_text)) {
+			cli_error("bad server key in %s (expected KEY@HOST:PORT)", quote_str(q, server));
+			return EXIT_USAGE;
+		}
+		memcpy(server_key_text, server, kl);
+		server_key_text[kl] = '\0';
+		if (srm_pubkey_decode(server_key_text, server_pub) != 0) {
+			cli_error("bad server key in %s (expected KEY@HOST:PORT)", quote_str(q, server));
+			return EXIT_USAGE;
+		}
+	}
+	if (resolve(at ? at + 1 : server, &srv) != 0) {
 		cli_error("cannot resolve server %s", quote_str(q, server));
 		return EXIT_USAGE;
 	}
@@ -192,7 +210,8 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	sodium_memzero(secret, sizeof(secret));
 	fd = socket(srv.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	uint64_t start = clock_now_ms();
-	struct rdv_client_config cc = { .id = &id, .wall_offset_ms = wall_ms() - start };
+	struct rdv_client_config cc = { .id = &id, .wall_offset_ms = wall_ms() - start,
+					.server_pub = at ? server_pub : NULL };
 	c = rdv_client_new(&cc, start);
 	if (fd < 0 || c == NULL || rdv_client_set_candidates(c, cands, nc, start) != 0 ||
 	    rdv_client_set_peers(c, (const uint8_t(*)[RDV_KEY_BYTES])allow, na, start) != 0) {

@@ -393,6 +393,37 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 	return 0;
 }
 
+/* SRMUDP_RENDEZVOUS: "HOST:PORT", or "KEY@HOST:PORT" to pin the server's
+ * public key (srmudp rendezvous --key).  Host names hold no '@'. */
+static int parse_rendezvous(const struct source *src, struct srm_config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *v = src->value, *at = strchr(v, '@');
+	char keytext[SRM_PUBKEY_TEXT_BYTES + 8], qb[QUOTE_BUF];
+
+	cfg->rendezvous_pinned = 0;
+	memset(cfg->rendezvous_key, 0, sizeof(cfg->rendezvous_key));
+	if (at == NULL)
+		return parse_endpoint(src, v, strlen(v), "", &cfg->rendezvous, &cfg->rendezvous_len,
+				      err, errlen);
+	size_t klen = (size_t)(at - v);
+	if (klen == 0 || klen >= sizeof(keytext)) {
+		config_err(err, errlen, src->where, "bad server key %s: expected KEY@HOST:PORT",
+			   quote_bytes(qb, v, klen));
+		return SRM_ERR_INVALID;
+	}
+	memcpy(keytext, v, klen);
+	keytext[klen] = '\0';
+	if (srm_pubkey_decode(keytext, cfg->rendezvous_key) != 0) {
+		config_err(err, errlen, src->where, "bad server key %s: expected KEY@HOST:PORT",
+			   quote_bytes(qb, v, klen));
+		return SRM_ERR_INVALID;
+	}
+	cfg->rendezvous_pinned = 1;
+	return parse_endpoint(src, at + 1, strlen(at + 1), "", &cfg->rendezvous,
+			      &cfg->rendezvous_len, err, errlen);
+}
+
 /* SRMUDP_RELAY: each URL, the proxy that leads to it (SRMUDP_PROXY, read
  * before this, or the curl variables) and the address to connect to. */
 static int parse_relays(const struct source *src, struct srm_config *cfg, char *err,
@@ -626,8 +657,7 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 	case K_LISTEN:
 		return parse_listen(src, cfg, err, errlen);
 	case K_RENDEZVOUS:
-		return parse_endpoint(src, src->value, strlen(src->value), "", &cfg->rendezvous,
-				      &cfg->rendezvous_len, err, errlen);
+		return parse_rendezvous(src, cfg, err, errlen);
 	case K_LOG:
 		rc = parse_choice(src, log_names, 4, "error, warn, info or debug", &v, err, errlen);
 		if (rc == 0)

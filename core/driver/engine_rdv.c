@@ -90,6 +90,7 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 	struct rdv_client_config cc = {
 		.id = e->identity,
 		.wall_offset_ms = (uint64_t)clock_wall_offset_ms(),
+		.server_pub = e->cfg.rendezvous_pinned ? e->cfg.rendezvous_key : NULL,
 	};
 	uint64_t now_ms = clock_now_us() / 1000;
 	e->rdv = rdv_client_new(&cc, now_ms);

@@ -201,7 +201,10 @@ static void restart_only(const struct srm_config *run, const struct srm_config *
 	} const s[] = {
 		{ !addr_equal(&run->listen, run->listen_len, &cfg->listen, cfg->listen_len), "SRMUDP_LISTEN" },
 		{ !addr_equal(&run->rendezvous, run->rendezvous_len, &cfg->rendezvous,
-			      cfg->rendezvous_len), "SRMUDP_RENDEZVOUS" },
+			      cfg->rendezvous_len) ||
+			  run->rendezvous_pinned != cfg->rendezvous_pinned ||
+			  memcmp(run->rendezvous_key, cfg->rendezvous_key, SRM_KEY_BYTES) != 0,
+		  "SRMUDP_RENDEZVOUS" },
 		{ !relays_equal(run, cfg), "SRMUDP_RELAY" },
 		{ strcmp(run->proxy, cfg->proxy) != 0 || run->proxy_set != cfg->proxy_set, "SRMUDP_PROXY" },
 		{ strcmp(run->relay_ca, cfg->relay_ca) != 0, "SRMUDP_RELAY_CA" },

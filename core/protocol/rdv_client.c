@@ -30,6 +30,8 @@ struct lookup {
 struct rdv_client {
 	struct rdv_client_config cfg;
 	uint8_t pub[RDV_KEY_BYTES];
+	int pinned; /* answers count only under rdv_pin_keys(server_pub) */
+	uint8_t server_pub[RDV_KEY_BYTES];
 	enum state state;
 	uint64_t next_ms;  /* next REGISTER/AUTH (re)send, or the refresh */
 	uint32_t retry_ms;
@@ -75,6 +77,11 @@ struct rdv_client *rdv_client_new(const struct rdv_client_config *cfg, uint64_t 
 	if (c == NULL)
 		return NULL;
 	c->cfg = *cfg;
+	c->cfg.server_pub = NULL;
+	if (cfg->server_pub != NULL) {
+		c->pinned = 1;
+		memcpy(c->server_pub, cfg->server_pub, RDV_KEY_BYTES);
+	}
 	identity_public_key(cfg->id, c->pub);
 	restart(c, now_ms);
 	return c;
@@ -219,6 +226,10 @@ static size_t send_auth(struct rdv_client *c, uint64_t now_ms, uint8_t *out, siz
 	m.present = 1u << RDV_F_PUB | 1u << RDV_F_EPH | 1u << RDV_F_TIME | 1u << RDV_F_COOKIE |
 		    1u << RDV_F_TS | 1u << RDV_F_CANDS | 1u << RDV_F_ALLOW;
 	memcpy(m.pub, c->pub, RDV_KEY_BYTES);
+	if (c->pinned) {
+		m.present |= 1u << RDV_F_SERVER;
+		memcpy(m.server, c->server_pub, RDV_KEY_BYTES);
+	}
 	memcpy(m.allow, c->allow, c->allow_count * RDV_TAG_BYTES);
 	m.allow_count = c->allow_count;
 	memcpy(m.eph, c->eph, RDV_KEY_BYTES);
@@ -301,6 +312,11 @@ static int on_challenge(struct rdv_client *c, const struct rdv_msg *m, uint64_t 
 		return 0; /* answer to a retransmitted REGISTER */
 	if (rdv_derive_keys(c->cfg.id->secret, m->eph, c->pub, m->eph, c->k_auth, c->p_c2s,
 			    c->p_s2c) != 0)
+		return SRM_DROP_CODE(SRM_DROP_MALFORMED);
+	/* A fake CHALLENGE only leads to an AUTH its sender cannot check,
+	 * and to answers it cannot MAC. */
+	if (c->pinned && rdv_pin_keys(c->cfg.id->secret, c->server_pub, c->k_auth, c->p_c2s,
+				      c->p_s2c) != 0)
 		return SRM_DROP_CODE(SRM_DROP_MALFORMED);
 	memcpy(c->eph, m->eph, RDV_KEY_BYTES);
 	memcpy(c->cookie, m->cookie, RDV_COOKIE_BYTES);

@@ -58,6 +58,8 @@ struct rdv_server {
 	struct reg *by_pub, *by_addr;
 	size_t count;
 	uint8_t cookie_secret[RDV_KEY_BYTES];
+	int have_static; /* --key: pinned AUTHs can be answered */
+	uint8_t static_secret[RDV_KEY_BYTES], static_pub[RDV_KEY_BYTES];
 	struct eph eph[2]; /* [0] current, [1] previous epoch */
 	uint64_t rotate_ms;
 	struct ratelimit *unauth;
@@ -307,6 +309,17 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 	/* The proof: only the holder of pub's secret (or of our ephemeral)
 	 * computes this DH. */
 	if (rdv_derive_keys(e->priv, m->pub, m->pub, m->eph, k_auth, k_c2s, k_s2c) != 0) {
+		rc = auth_fail(s, src, "degenerate key", SRM_DROP_CODE(SRM_DROP_MALFORMED));
+		goto wipe;
+	}
+	/* The client pinned a server key: ours, or it can never accept us. */
+	if (RDV_HAS(m, RDV_F_SERVER) &&
+	    (!s->have_static || sodium_memcmp(m->server, s->static_pub, RDV_KEY_BYTES) != 0)) {
+		rc = auth_fail(s, src, "pinned another server key", SRM_DROP_CODE(SRM_DROP_MAC));
+		goto wipe;
+	}
+	if (RDV_HAS(m, RDV_F_SERVER) &&
+	    rdv_pin_keys(s->static_secret, m->pub, k_auth, k_c2s, k_s2c) != 0) {
 		rc = auth_fail(s, src, "degenerate key", SRM_DROP_CODE(SRM_DROP_MALFORMED));
 		goto wipe;
 	}
@@ -702,6 +715,12 @@ struct rdv_server *rdv_server_new(const struct rdv_server_config *cfg, struct rd
 		return NULL;
 	if (cfg != NULL)
 		s->cfg = *cfg;
+	if (s->cfg.static_secret != NULL) {
+		s->have_static = 1;
+		memcpy(s->static_secret, s->cfg.static_secret, RDV_KEY_BYTES);
+		crypto_scalarmult_base(s->static_pub, s->static_secret);
+		s->cfg.static_secret = NULL;
+	}
 	s->store = store;
 	if (s->cfg.max_records == 0)
 		s->cfg.max_records = RDV_DEFAULT_MAX_RECORDS;

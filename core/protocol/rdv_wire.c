@@ -187,6 +187,7 @@ static size_t encode_pass(const struct rdv_msg *m, int with_mac, long pad_len, u
 		case RDV_F_PUB: pack_bin(&pk, m->pub, RDV_KEY_BYTES); break;
 		case RDV_F_EPH: pack_bin(&pk, m->eph, RDV_KEY_BYTES); break;
 		case RDV_F_PEER: pack_bin(&pk, m->peer, RDV_KEY_BYTES); break;
+		case RDV_F_SERVER: pack_bin(&pk, m->server, RDV_KEY_BYTES); break;
 		case RDV_F_COOKIE: pack_bin(&pk, m->cookie, RDV_COOKIE_BYTES); break;
 		case RDV_F_TIME: msgpack_pack_uint64(&pk, m->time); break;
 		case RDV_F_TS: msgpack_pack_uint64(&pk, m->ts); break;
@@ -416,6 +417,7 @@ static int decode_field(struct rdv_msg *m, uint64_t key, const msgpack_object *v
 	case RDV_F_PUB: return get_bin(v, m->pub, RDV_KEY_BYTES);
 	case RDV_F_EPH: return get_bin(v, m->eph, RDV_KEY_BYTES);
 	case RDV_F_PEER: return get_bin(v, m->peer, RDV_KEY_BYTES);
+	case RDV_F_SERVER: return get_bin(v, m->server, RDV_KEY_BYTES);
 	case RDV_F_COOKIE: return get_bin(v, m->cookie, RDV_COOKIE_BYTES);
 	case RDV_F_MAC: return get_bin(v, m->mac, RDV_MAC_BYTES);
 	case RDV_F_TIME: return get_uint(v, &m->time);
@@ -602,6 +604,28 @@ int rdv_derive_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_ke
 	}
 	sodium_memzero(dh, sizeof(dh));
 	return 0;
+}
+
+int rdv_pin_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_key[RDV_KEY_BYTES],
+		 uint8_t k_auth[RDV_KEY_BYTES], uint8_t k_c2s[RDV_KEY_BYTES],
+		 uint8_t k_s2c[RDV_KEY_BYTES])
+{
+	uint8_t *keys[3] = { k_auth, k_c2s, k_s2c };
+	uint8_t pdh[RDV_KEY_BYTES], k[RDV_KEY_BYTES];
+	int rc = 0;
+
+	if (crypto_scalarmult(pdh, secret, public_key) != 0)
+		rc = SRM_ERR_INVALID;
+	for (int i = 0; i < 3; i++) {
+		memcpy(k, keys[i], RDV_KEY_BYTES);
+		if (rc == 0)
+			crypto_generichash(keys[i], RDV_KEY_BYTES, k, RDV_KEY_BYTES, pdh, sizeof(pdh));
+		else
+			sodium_memzero(keys[i], RDV_KEY_BYTES);
+	}
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(pdh, sizeof(pdh));
+	return rc;
 }
 
 int rdv_window_accept(struct rdv_window *w, uint64_t ctr)

@@ -95,7 +95,8 @@ extern "C" {
  * 8 bytes: to be let in by a peer B, a stranger must find a key pair S with
  * tag(S, B) equal to one of B's <= 100 tags, about 2^64 / 100 = 2^57
  * X25519 key generations.  100 tags are 800 bytes: an AUTH with 8 IPv6
- * candidates stays under 1,200 bytes, below IPv6's 1,280-byte minimum MTU. */
+ * candidates stays under 1,200 bytes (1,235 with a pinned server key),
+ * below IPv6's 1,280-byte minimum MTU. */
 #define RDV_TAG_BYTES 8
 #define RDV_MAX_ALLOW 100
 /* Server defaults. */
@@ -166,6 +167,7 @@ enum rdv_field {
 	RDV_F_PAD = 11,   /* bin: padding, ignored */
 	RDV_F_MAC = 12,   /* bin 16 */
 	RDV_F_ALLOW = 13, /* bin 8n: pair tags of the consented peers (AUTH) */
+	RDV_F_SERVER = 14, /* bin 32: the server static key the client pinned (AUTH) */
 	RDV_F_COUNT
 };
 
@@ -175,6 +177,7 @@ struct rdv_msg {
 	uint32_t present;
 	uint8_t kind;
 	uint8_t pub[RDV_KEY_BYTES], eph[RDV_KEY_BYTES], peer[RDV_KEY_BYTES];
+	uint8_t server[RDV_KEY_BYTES];
 	uint8_t cookie[RDV_COOKIE_BYTES], mac[RDV_MAC_BYTES];
 	uint64_t time, ts, ttl, ctr;
 	struct rdv_endpoint addr;
@@ -215,6 +218,18 @@ int rdv_derive_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_ke
 		    const uint8_t client_pub[RDV_KEY_BYTES], const uint8_t eph_pub[RDV_KEY_BYTES],
 		    uint8_t k_auth[RDV_KEY_BYTES], uint8_t k_c2s[RDV_KEY_BYTES],
 		    uint8_t k_s2c[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* A pinned server (issue 18 item 10): the three keys are hashed once more
+ * under pdh = X25519(client static, server static), each k becoming
+ * BLAKE2b-256(key = pdh, k).  The client calls it with its secret and the
+ * server's pinned public key, the server with its static secret and the
+ * client's key: a server without that secret can neither check the AUTH
+ * nor produce a REGISTERED, PEER, PUNCH or NOTFOUND the client accepts.
+ * Returns 0, or SRM_ERR_INVALID when pdh is all zero (the keys are then
+ * wiped). */
+int rdv_pin_keys(const uint8_t secret[RDV_KEY_BYTES], const uint8_t public_key[RDV_KEY_BYTES],
+		 uint8_t k_auth[RDV_KEY_BYTES], uint8_t k_c2s[RDV_KEY_BYTES],
+		 uint8_t k_s2c[RDV_KEY_BYTES]) __attribute__((warn_unused_result));
 
 /* The consent tag of the pair {a, b}: BLAKE2b-64(key = "srmudp rdv pair\0" (16),
  * lower key || higher key), the same from both sides.  The server can
@@ -316,6 +331,10 @@ struct rdv_server_config {
 	uint64_t source_rate;    /* relay bytes/s per source address (IPv4, IPv6 /64);
 				  * 0: RDV_SOURCE_RATE_FACTOR * relay_rate */
 	uint64_t server_id;      /* 0: random (shared stores need distinct ids) */
+	/* The server's static key (srmudp rendezvous --key), for clients that
+	 * pin it (SRMUDP_RENDEZVOUS=KEY@HOST:PORT); NULL: none, and a pinned
+	 * AUTH fails.  Copied. */
+	const uint8_t *static_secret;
 	srm_rng_fn *rng;         /* NULL: randombytes_buf */
 	void *rng_ctx;
 };
@@ -393,6 +412,11 @@ struct rdv_client_config {
 	 * keep increasing across restarts of the engine (replay protection).
 	 * The engine passes CLOCK_REALTIME - CLOCK_MONOTONIC at start. */
 	uint64_t wall_offset_ms;
+	/* The server's static public key, pinned (SRMUDP_RENDEZVOUS=KEY@...):
+	 * only answers under rdv_pin_keys count.  NULL: any server (its
+	 * answers are authenticated only towards who answered the CHALLENGE).
+	 * Copied. */
+	const uint8_t *server_pub;
 	srm_rng_fn *rng; /* NULL: randombytes_buf (jitter) */
 	void *rng_ctx;
 };

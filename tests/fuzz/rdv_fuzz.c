@@ -39,8 +39,15 @@ static void setup(void)
 	if (identity_init(&id, secret) != 0)
 		abort();
 	store = rdv_store_memory_new(1000);
-	server = rdv_server_new(NULL, store, now);
+	/* A server key, and a client that pins it: the pinned derivation
+	 * (AUTH field 14) runs too. */
+	uint8_t server_secret[32], server_pub[32];
+	struct rdv_server_config sc = { .static_secret = server_secret };
+	memset(server_secret, 9, sizeof(server_secret));
+	crypto_scalarmult_base(server_pub, server_secret);
+	server = rdv_server_new(&sc, store, now);
 	cc.id = &id;
+	cc.server_pub = server_pub;
 	client = rdv_client_new(&cc, now);
 	if (!store || !server || !client)
 		abort();
@@ -54,6 +61,7 @@ static void same_fields(const struct rdv_msg *a, const struct rdv_msg *b)
 	    a->cand_count != b->cand_count || a->time != b->time || a->ts != b->ts ||
 	    a->ctr != b->ctr || a->ttl != b->ttl || memcmp(a->pub, b->pub, 32) != 0 ||
 	    memcmp(a->peer, b->peer, 32) != 0 || memcmp(a->eph, b->eph, 32) != 0 ||
+	    memcmp(a->server, b->server, 32) != 0 ||
 	    a->allow_count != b->allow_count ||
 	    memcmp(a->allow, b->allow, a->allow_count * RDV_TAG_BYTES) != 0)
 		abort();

@@ -11,7 +11,8 @@
 # lookup across servers with the punch request delivered by the other
 # server, not-found, relay (v6 -> v4), amplification of an unauthenticated
 # REGISTER, counters on SIGUSR1 and at exit, records in Redis, survival of
-# a Redis outage, and argument errors.
+# a Redis outage, argument errors, and a server key pinned by clients
+# (--key; KEY@HOST:PORT).
 #
 # Exit 0 pass, 1 fail, 77 skipped (no redis-server or python3).
 set -uo pipefail
@@ -165,5 +166,30 @@ check "bad relay rate: usage error" eval "[[ $? -eq 2 ]]"
 "$SRMUDP" rendezvous probe --server "127.0.0.1:$P2" --key "$tmp/a.key" >/dev/null 2>"$tmp/e4"
 check "probe without a server: exit 1, says so" \
 	eval "[[ $? -eq 1 ]] && grep -q 'no answer' '$tmp/e4'"
+
+echo "-- a pinned server key (issue 18 item 10): SRMUDP_RENDEZVOUS=KEY@HOST:PORT"
+srm_keygen k w
+K=$(<"$tmp/k.pub") W=$(<"$tmp/w.pub")
+"$SRMUDP" rendezvous --listen "127.0.0.1:$P1" --key "$tmp/k.key" >"$tmp/s3.out" 2>"$tmp/s3.log" &
+s3=$!
+pids+=("$s3")
+check "server 3 prints the key clients pin" srm_wait_log "$tmp/s3.log" "server key $K "
+"$SRMUDP" rendezvous probe --server "$K@127.0.0.1:$P1" --key "$tmp/a.key" >"$tmp/p1.out" 2>&1
+check "a client pinning the server's key registers" has "$tmp/p1.out" "^registered"
+"$SRMUDP" rendezvous probe --server "127.0.0.1:$P1" --key "$tmp/b.key" >"$tmp/p2.out" 2>&1
+check "an unpinned client registers with a keyed server too" has "$tmp/p2.out" "^registered"
+"$SRMUDP" rendezvous probe --server "$W@127.0.0.1:$P1" --key "$tmp/c.key" --lookup "$A" \
+	>"$tmp/p3.out" 2>&1
+check "a client pinning another key: never registered, no candidates, exit 1" \
+	eval "[[ $? -eq 1 ]] && ! grep -q '^registered\|^peer' '$tmp/p3.out' && grep -q 'no answer' '$tmp/p3.out'"
+check "the server refused its AUTH" has "$tmp/s3.log" "refused: pinned another server key"
+"$SRMUDP" rendezvous probe --server "nokey@127.0.0.1:$P1" --key "$tmp/c.key" >/dev/null 2>"$tmp/e5"
+check "a bad server key: usage error, quoted" \
+	eval "[[ $? -eq 2 ]] && grep -q 'nokey@' '$tmp/e5'"
+"$SRMUDP" rendezvous --listen "127.0.0.1:$P2" --key "$tmp/missing.key" >/dev/null 2>"$tmp/e6" </dev/null
+check "a missing --key file: refuses to start, names it" \
+	eval "[[ $? -eq 1 ]] && grep -q 'missing.key' '$tmp/e6'"
+kill -TERM "$s3"
+wait "$s3"
 
 srm_finish "$tmp/s1.log" "$tmp/s2.log"

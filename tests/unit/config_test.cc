@@ -311,6 +311,31 @@ TEST_F(ConfigTest, Rendezvous)
 			    gai_strerror(EAI_NONAME));
 }
 
+// Issue 18, item 10: KEY@HOST:PORT pins the server's key.
+TEST_F(ConfigTest, RendezvousWithAPinnedKey)
+{
+	uint8_t key[SRM_KEY_BYTES];
+	for (int i = 0; i < SRM_KEY_BYTES; i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	char text[SRM_PUBKEY_TEXT_BYTES];
+	srm_pubkey_encode(key, text);
+	ExpectOk("SRMUDP_RENDEZVOUS", std::string(text) + "@192.0.2.9:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous), "192.0.2.9:3478");
+	EXPECT_EQ(cfg_.rendezvous_pinned, 1);
+	EXPECT_EQ(memcmp(cfg_.rendezvous_key, key, SRM_KEY_BYTES), 0);
+	ExpectOk("SRMUDP_RENDEZVOUS", std::string(text) + "@[2001:db8::9]:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous), "[2001:db8::9]:3478");
+	ExpectOk("SRMUDP_RENDEZVOUS", "192.0.2.9:3478");
+	EXPECT_EQ(cfg_.rendezvous_pinned, 0);
+
+	ExpectError("SRMUDP_RENDEZVOUS", "nokey@192.0.2.9:3478",
+		    "SRMUDP_RENDEZVOUS: bad server key \"nokey\": expected KEY@HOST:PORT");
+	ExpectError("SRMUDP_RENDEZVOUS", "@192.0.2.9:3478",
+		    "SRMUDP_RENDEZVOUS: bad server key \"\": expected KEY@HOST:PORT");
+	ExpectError("SRMUDP_RENDEZVOUS", std::string(text) + "@192.0.2.9",
+		    "SRMUDP_RENDEZVOUS: bad endpoint \"192.0.2.9\": expected HOST:PORT");
+}
+
 TEST_F(ConfigTest, LogLevelAndFile)
 {
 	const char *names[] = { "error", "warn", "info", "debug" };

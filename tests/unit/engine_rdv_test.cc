@@ -47,7 +47,8 @@ struct RdvServer {
 	std::atomic<bool> stop{false};
 	std::thread thread;
 
-	void start()
+	// static_secret: the server's key (srmudp rendezvous --key), or none.
+	void start(const uint8_t *static_secret = nullptr)
 	{
 		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		sockaddr_in a = loopback(0);
@@ -57,6 +58,7 @@ struct RdvServer {
 		port = ntohs(a.sin_port);
 		store = rdv_store_memory_new(1000);
 		rdv_server_config cfg{};
+		cfg.static_secret = static_secret;
 		server = rdv_server_new(&cfg, store, mono_ms());
 		ASSERT_NE(server, nullptr);
 		thread = std::thread([this] { loop(); });
@@ -108,13 +110,19 @@ struct RdvServer {
 	}
 };
 
-TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
+// pinned: the server has a key and both engines pin it
+// (SRMUDP_RENDEZVOUS=KEY@HOST:PORT); wrong_key: they pin another one, and
+// must never learn where the other is.
+static void meet_through_the_server(bool pinned, bool wrong_key = false)
 {
 	ASSERT_GE(sodium_init(), 0);
 	char tmpl[] = "/tmp/srm-rdv-test-XXXXXX";
 	std::string dir = mkdtemp(tmpl);
 	RdvServer rdv;
-	rdv.start();
+	uint8_t server_secret[32], server_pub[32];
+	memset(server_secret, 0x42, sizeof server_secret);
+	crypto_scalarmult_base(server_pub, server_secret);
+	rdv.start(pinned ? server_secret : nullptr);
 
 	char pub_text[2][SRM_PUBKEY_TEXT_BYTES];
 	uint8_t pub[2][SRM_KEY_BYTES];
@@ -139,6 +147,9 @@ TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
 		cfg[i].listen_len = sizeof(l);
 		memcpy(&cfg[i].rendezvous, &r, sizeof(r));
 		cfg[i].rendezvous_len = sizeof(r);
+		cfg[i].rendezvous_pinned = pinned;
+		memcpy(cfg[i].rendezvous_key, server_pub, SRM_KEY_BYTES);
+		cfg[i].rendezvous_key[0] ^= wrong_key;
 		char err[256] = "";
 		ASSERT_EQ(srm_engine_start(&cfg[i], &eng[i], err, sizeof(err)), 0) << err;
 	}
@@ -149,6 +160,18 @@ TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
 	ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	uint64_t h;
 	ASSERT_EQ(srm_stream_open(eng[0], 0, 7000, sv[1], 0, &h), 0);
+	if (wrong_key) {
+		EXPECT_NE(srm_stream_wait(eng[0], h, 3000), 0);
+		struct srm_peer_stats st;
+		ASSERT_EQ(srm_peer_stats(eng[0], 0, &st), 0);
+		EXPECT_FALSE(st.established);
+		close(sv[0]);
+		for (auto *e : eng)
+			srm_engine_stop(e);
+		std::string cmd = "rm -rf " + dir;
+		ASSERT_EQ(system(cmd.c_str()), 0);
+		return;
+	}
 	ASSERT_EQ(srm_stream_wait(eng[0], h, 15000), 0);
 
 	pollfd p{lfd, POLLIN, 0};
@@ -175,6 +198,17 @@ TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
 		srm_engine_stop(e);
 	std::string cmd = "rm -rf " + dir;
 	ASSERT_EQ(system(cmd.c_str()), 0);
+}
+
+TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
+{
+	meet_through_the_server(false);
+}
+
+TEST(EngineRendezvous, PeersPinningTheServerKeyMeetThroughIt)
+{
+	meet_through_the_server(true);
+	meet_through_the_server(true, true); // another key pinned: they never meet
 }
 
 } // namespace

@@ -340,3 +340,104 @@ TEST(RdvClient, RestartedClientWithTheSameKeyIsAnsweredAtOnce)
 	sim.run(1000);
 	EXPECT_EQ(fresh.count(RDV_EV_PEER_CANDIDATES), 1) << "lookup dropped as a replay";
 }
+
+// Issue 18, item 10: a client that pins the server's key
+// (SRMUDP_RENDEZVOUS=KEY@HOST:PORT) accepts only a server holding its
+// secret: another server (or one without a key) never registers it and
+// never hands it candidates to send packets to.
+TEST(RdvClient, PinnedServerKeyIsTheOnlyOneAccepted)
+{
+	uint8_t right[32], wrong[32], right_pub[32];
+	memset(right, 0x77, sizeof right);
+	memset(wrong, 0x66, sizeof wrong);
+	crypto_scalarmult_base(right_pub, right);
+	for (int server = 0; server < 3; server++) { // right key, wrong key, no key
+		rdv_server_config cfg{};
+		cfg.static_secret = server == 0 ? right : server == 1 ? wrong : nullptr;
+		Sim sim(1, cfg);
+		SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001), 0, true, right_pub);
+		SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002), 0, true, right_pub);
+		SimPeer &c = sim.add_peer(3, sim_v4("203.0.113.3", 40003)); // unpinned
+		ASSERT_EQ(rdv_client_lookup(b.c, a.pub, sim.now), 0);
+		sim.run(60000);
+		rdv_server_stats st;
+		rdv_server_get_stats(sim.servers[0].s, &st);
+		EXPECT_TRUE(sim.registered(c)) << "server " << server; // unpinned: any server
+		if (server == 0) {
+			EXPECT_TRUE(sim.registered(a));
+			EXPECT_TRUE(sim.registered(b));
+			EXPECT_EQ(b.count(RDV_EV_PEER_CANDIDATES), 1);
+			EXPECT_EQ(a.count(RDV_EV_PUNCH_REQUEST), 1);
+			continue;
+		}
+		EXPECT_FALSE(sim.registered(a)) << "server " << server;
+		EXPECT_FALSE(sim.registered(b)) << "server " << server;
+		EXPECT_EQ(a.count(RDV_EV_REGISTERED) + b.count(RDV_EV_REGISTERED), 0);
+		EXPECT_EQ(b.count(RDV_EV_PEER_CANDIDATES) + a.count(RDV_EV_PUNCH_REQUEST), 0);
+		EXPECT_GT(st.auth_failed, 0u);
+	}
+}
+
+// A fake server answers as any server would, with the keys an unpinned
+// client derives from its CHALLENGE: an unpinned client registers, a
+// pinned one drops the REGISTERED (the fake lacks X25519(client, server)).
+TEST(RdvClient, PinnedClientDropsAnswersMadeWithoutTheServerSecret)
+{
+	EXPECT_GE(sodium_init(), 0);
+	uint8_t right[32], right_pub[32], eph[32], eph_pub[32];
+	memset(right, 0x77, sizeof right);
+	crypto_scalarmult_base(right_pub, right);
+	memset(eph, 0x55, sizeof eph);
+	crypto_scalarmult_base(eph_pub, eph);
+	for (int pinned = 0; pinned < 2; pinned++) {
+		identity id;
+		uint8_t secret[32], pub[32];
+		memset(secret, 1, sizeof secret);
+		ASSERT_EQ(identity_init(&id, secret), 0);
+		identity_public_key(&id, pub);
+		rdv_client_config cfg{};
+		cfg.id = &id;
+		cfg.wall_offset_ms = UINT64_C(1790000000000);
+		cfg.server_pub = pinned ? right_pub : nullptr;
+		uint64_t now = 1000;
+		rdv_client *c = rdv_client_new(&cfg, now);
+		ASSERT_NE(c, nullptr);
+		uint8_t pkt[RDV_MAX_PACKET];
+		ASSERT_GT(rdv_client_poll(c, now, pkt, sizeof pkt), 0u); // REGISTER
+		rdv_msg ch{};
+		ch.kind = RDV_CHALLENGE;
+		ch.present = 1u << RDV_F_EPH | 1u << RDV_F_TIME | 1u << RDV_F_COOKIE;
+		memcpy(ch.eph, eph_pub, 32);
+		ch.time = 5;
+		size_t n = rdv_msg_encode(&ch, nullptr, 0, pkt, sizeof pkt);
+		rdv_event ev{};
+		ASSERT_EQ(rdv_client_receive(c, pkt, n, now, &ev), 0);
+		n = rdv_client_poll(c, now, pkt, sizeof pkt); // AUTH
+		rdv_msg auth;
+		ASSERT_EQ(rdv_msg_decode(pkt, n, &auth), 0);
+		EXPECT_EQ(RDV_HAS(&auth, RDV_F_SERVER), pinned == 1);
+		uint8_t ka[32], kc[32], ks[32];
+		ASSERT_EQ(rdv_derive_keys(eph, pub, pub, eph_pub, ka, kc, ks), 0);
+		EXPECT_EQ(rdv_msg_verify(pkt, n, &auth, ka) == 0, pinned == 0);
+		rdv_msg reg{};
+		reg.kind = RDV_REGISTERED;
+		reg.present = 1u << RDV_F_ADDR | 1u << RDV_F_TTL | 1u << RDV_F_TS | 1u << RDV_F_CTR;
+		reg.addr = sim_v4("192.0.2.9", 40000); // a victim, say
+		reg.ttl = RDV_RECORD_TTL_MS;
+		reg.ts = auth.ts;
+		reg.ctr = 1;
+		n = rdv_msg_encode(&reg, ks, 0, pkt, sizeof pkt);
+		int rc = rdv_client_receive(c, pkt, n, now, &ev);
+		rdv_endpoint refl;
+		if (pinned) {
+			EXPECT_LT(rc, 0);
+			EXPECT_NE(ev.type, RDV_EV_REGISTERED);
+			EXPECT_EQ(rdv_client_registered(c, now, &refl), 0);
+		} else {
+			EXPECT_EQ(rc, 1);
+			EXPECT_EQ(ev.type, RDV_EV_REGISTERED);
+			EXPECT_EQ(rdv_client_registered(c, now, &refl), 1);
+		}
+		rdv_client_free(c);
+	}
+}

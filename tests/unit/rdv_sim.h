@@ -130,7 +130,9 @@ struct Sim {
 	// listed: this peer and every other listed one consent to meet each
 	// other (as engines that list each other); a stranger lists nobody
 	// unless a test says so (rdv_client_set_peers).
-	SimPeer &add_peer(uint8_t seed, rdv_endpoint addr, size_t server = 0, bool listed = true)
+	// server_pub: the server key this peer pins (SRMUDP_RENDEZVOUS=KEY@...).
+	SimPeer &add_peer(uint8_t seed, rdv_endpoint addr, size_t server = 0, bool listed = true,
+			  const uint8_t *server_pub = nullptr)
 	{
 		auto p = std::make_unique<SimPeer>();
 		uint8_t secret[32];
@@ -145,6 +147,7 @@ struct Sim {
 		cfg.wall_offset_ms = wall_offset;
 		cfg.rng = sim_rng;
 		cfg.rng_ctx = &p->rng_ctr;
+		cfg.server_pub = server_pub;
 		p->c = rdv_client_new(&cfg, now);
 		EXPECT_NE(p->c, nullptr);
 		p->listed = listed;

@@ -100,7 +100,9 @@ class Config(ctypes.Structure):
                 ("expose_count", ctypes.c_size_t),
                 ("allow", ctypes.POINTER(AllowRule)),
                 ("allow_count", ctypes.c_size_t),
-                ("allow_set", ctypes.c_int)]
+                ("allow_set", ctypes.c_int),
+                ("rendezvous_key", ctypes.c_uint8 * 32),
+                ("rendezvous_pinned", ctypes.c_int)]
 
 
 class StreamStats(ctypes.Structure):
