@@ -620,14 +620,15 @@ TEST_F(EngineTest, ControlSocketDescribesPeersAndStreams)
 	ASSERT_EQ(srm_runtime_dir(dir, sizeof(dir)), 0);
 	// a started second in this process: PID-N.sock; try every engine of ours.
 	std::string doc;
-	for (int n = 0; n < 64 && doc.find("\"name\":\"b\"") == std::string::npos; n++) {
+	// PID-N.sock: N counts every engine this test binary started.
+	for (int n = 0; n < 4096 && doc.find("\"name\":\"b\"") == std::string::npos; n++) {
 		std::string path = std::string(dir) + "/" + std::to_string(getpid()) +
 				   (n ? "-" + std::to_string(n + 1) : "") + ".sock";
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
 		sockaddr_un sa{};
 		sa.sun_family = AF_UNIX;
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path.c_str());
-		if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0)
+		if (connect(fd, (sockaddr *)&sa, sizeof(sa)) == 0 && write(fd, "status\n", 7) == 7)
 			doc = read_all(fd, 5000);
 		close(fd);
 	}
