@@ -1,6 +1,7 @@
 /*
  * cli.c — helpers shared by the srmudp subcommands (see cli.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -8,9 +9,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "log.h"
 
 const char *cli_name = "srmudp";
 
@@ -158,4 +161,44 @@ int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES])
 fail:
 	srm_config_free(cfg);
 	return SRM_ERR_INVALID;
+}
+
+int cli_start_engine(srm_engine **e, uint32_t *idle_ms)
+{
+	struct srm_config cfg;
+	uint8_t pub[SRM_KEY_BYTES];
+	char err[1024];
+
+	if (cli_load_config(&cfg, pub) != 0)
+		return EXIT_CONFIG;
+	signal(SIGPIPE, SIG_IGN);
+	log_open(cfg.log_level, cfg.log_file);
+	if (idle_ms)
+		*idle_ms = cfg.idle_timeout_ms;
+	err[0] = '\0';
+	int rc = srm_engine_start(&cfg, e, err, sizeof(err));
+	srm_config_free(&cfg);
+	if (rc != 0) {
+		cli_error("cannot start the engine: %s", err[0] ? err : srm_strerror(rc));
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+int cli_peer_name(const char *arg, char name[SRM_PEER_NAME_MAX + 1])
+{
+	static const char suffix[] = ".srmudp";
+	size_t n = strlen(arg);
+
+	if (n > 0 && arg[n - 1] == '.')
+		n--;
+	if (n > sizeof(suffix) - 1 &&
+	    strncasecmp(arg + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
+		n -= sizeof(suffix) - 1;
+	if (n == 0 || n > SRM_PEER_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		name[i] = (char)tolower((unsigned char)arg[i]);
+	name[n] = '\0';
+	return 0;
 }

@@ -61,4 +61,16 @@ int cli_parse_hostport(const char *s, int numeric, struct sockaddr_storage *ss, 
  */
 int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES]);
 
+/* What connect, forward and serve do before their work: cli_load_config,
+ * SIGPIPE ignored, the log opened where SRMUDP_LOG / SRMUDP_LOG_FILE say
+ * (the engine logs through it), the engine started.  *idle_ms (when not
+ * NULL) gets SRMUDP_IDLE_TIMEOUT, for the drain at the end.  On failure
+ * prints the one-line error and returns nonzero. */
+int cli_start_engine(srm_engine **e, uint32_t *idle_ms);
+
+/* The configured name behind what a user (or ssh's %h) typed: case folded,
+ * as srm_config stores names, and "NAME.srmudp" or "NAME." accepted as the
+ * preload accepts them.  0, or -1 when it cannot be a peer name. */
+int cli_peer_name(const char *arg, char name[SRM_PEER_NAME_MAX + 1]);
+
 #endif

@@ -7,7 +7,6 @@
  * End of stdin half-closes the stream (shutdown SHUT_WR), like TCP; the
  * program ends once the peer's end of stream has reached stdout.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +17,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "log.h" /* core/config/log.h: logging is shared by engine and tools */
 
 #define EXIT_OPEN_FAILED 3 /* refused, timed out, unreachable */
 #define EXIT_RESET 4       /* the stream was aborted after it opened */
@@ -173,28 +171,6 @@ static int bridge(int sock)
 	}
 }
 
-/* The configured name behind what the user (or ssh's %h) typed: case
- * folded, as srm_config stores names, and "NAME.srmudp" or "NAME." accepted
- * as the preload accepts them, so an ssh_config "Host *.srmudp" block can
- * select the ProxyCommand.  Returns 0 or -1 (cannot be a peer name). */
-static int peer_name(const char *arg, char name[SRM_PEER_NAME_MAX + 1])
-{
-	static const char suffix[] = ".srmudp";
-	size_t n = strlen(arg);
-
-	if (n > 0 && arg[n - 1] == '.')
-		n--;
-	if (n > sizeof(suffix) - 1 &&
-	    strncasecmp(arg + n - (sizeof(suffix) - 1), suffix, sizeof(suffix) - 1) == 0)
-		n -= sizeof(suffix) - 1;
-	if (n == 0 || n > SRM_PEER_NAME_MAX)
-		return -1;
-	for (size_t i = 0; i < n; i++)
-		name[i] = (char)tolower((unsigned char)arg[i]);
-	name[n] = '\0';
-	return 0;
-}
-
 static const char *open_failure(int rc)
 {
 	switch (rc) {
@@ -213,9 +189,7 @@ static const char *open_failure(int rc)
 
 int cmd_connect(int argc, char **argv)
 {
-	struct srm_config cfg;
-	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[QUOTE_BUF], name[SRM_PEER_NAME_MAX + 1];
+	char q[QUOTE_BUF], name[SRM_PEER_NAME_MAX + 1];
 	srm_engine *e = NULL;
 	uint64_t stream = 0;
 	uint16_t port;
@@ -233,25 +207,14 @@ int cmd_connect(int argc, char **argv)
 		cli_error("bad port %s (expected 1 to 65535)", quote_str(q, argv[2]));
 		return EXIT_USAGE;
 	}
-	if (peer_name(argv[1], name) != 0) {
+	if (cli_peer_name(argv[1], name) != 0) {
 		cli_error("no peer named %s in SRMUDP_PEERS", quote_str(q, argv[1]));
 		return EXIT_CONFIG;
 	}
 
-	if (cli_load_config(&cfg, pub) != 0)
+	uint32_t idle_ms;
+	if (cli_start_engine(&e, &idle_ms) != 0)
 		return EXIT_CONFIG;
-	signal(SIGPIPE, SIG_IGN);
-	/* The engine logs through the process-wide log: point it where
-	 * SRMUDP_LOG / SRMUDP_LOG_FILE say before the engine starts. */
-	log_open(cfg.log_level, cfg.log_file);
-	uint32_t idle_ms = cfg.idle_timeout_ms;
-	err[0] = '\0';
-	rc = srm_engine_start(&cfg, &e, err, sizeof(err));
-	srm_config_free(&cfg);
-	if (rc != 0) {
-		cli_error("cannot start the engine: %s", err[0] ? err : srm_strerror(rc));
-		return EXIT_CONFIG;
-	}
 	peer = srm_peer_find(e, name);
 	if (peer < 0) {
 		cli_error("no peer named %s in SRMUDP_PEERS", quote_str(q, argv[1]));

@@ -59,16 +59,17 @@ static int parse_local(const char *s, struct sockaddr_storage *ss, socklen_t *le
 	return cli_parse_hostport(s, 1, ss, len);
 }
 
-/* "NAME:PORT" into name and port. */
+/* "NAME:PORT" (NAME as `srmudp connect` takes it) into name and port. */
 static int parse_target(const char *s, char name[SRM_PEER_NAME_MAX + 1], uint16_t *port)
 {
+	char typed[SRM_PEER_NAME_MAX + 16];
 	const char *colon = strrchr(s, ':');
 	size_t n = colon ? (size_t)(colon - s) : 0;
-	if (!colon || n == 0 || n > SRM_PEER_NAME_MAX || cli_parse_port(colon + 1, port) != 0)
+	if (!colon || n == 0 || n >= sizeof(typed) || cli_parse_port(colon + 1, port) != 0)
 		return SRM_ERR_INVALID;
-	memcpy(name, s, n);
-	name[n] = '\0';
-	return 0;
+	memcpy(typed, s, n);
+	typed[n] = '\0';
+	return cli_peer_name(typed, name) == 0 ? 0 : SRM_ERR_INVALID;
 }
 
 static int listen_on(const struct sockaddr_storage *ss, socklen_t len)
@@ -111,11 +112,9 @@ static void accept_all(srm_engine *e, int lfd, int peer, const char *name, uint1
 
 int cmd_forward(int argc, char **argv)
 {
-	struct srm_config cfg;
 	struct sockaddr_storage local;
 	socklen_t local_len;
-	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[QUOTE_BUF], name[SRM_PEER_NAME_MAX + 1];
+	char q[QUOTE_BUF], name[SRM_PEER_NAME_MAX + 1];
 	uint16_t port;
 	srm_engine *e = NULL;
 
@@ -136,22 +135,13 @@ int cmd_forward(int argc, char **argv)
 		cli_error("bad target %s (expected NAME:PORT)", quote_str(q, argv[2]));
 		return EXIT_USAGE;
 	}
-	if (cli_load_config(&cfg, pub) != 0)
-		return EXIT_CONFIG;
-	signal(SIGPIPE, SIG_IGN);
-	log_open(cfg.log_level, cfg.log_file);
-	uint32_t idle_ms = cfg.idle_timeout_ms;
 	int lfd = listen_on(&local, local_len);
 	if (lfd < 0) {
 		cli_error("cannot listen on %s: %s", quote_str(q, argv[1]), strerror(errno));
-		srm_config_free(&cfg);
 		return EXIT_CONFIG;
 	}
-	err[0] = '\0';
-	int rc = srm_engine_start(&cfg, &e, err, sizeof(err));
-	srm_config_free(&cfg);
-	if (rc != 0) {
-		cli_error("cannot start the engine: %s", err[0] ? err : srm_strerror(rc));
+	uint32_t idle_ms;
+	if (cli_start_engine(&e, &idle_ms) != 0) {
 		close(lfd);
 		return EXIT_CONFIG;
 	}

@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 
 #include "cli.h"
-#include "log.h" /* core/config/log.h: logging is shared by engine and tools */
 
 /* Every port at most once: 65535 exposures is the natural bound. */
 #define MAX_EXPOSE 65535
@@ -184,9 +183,7 @@ int cmd_serve(int argc, char **argv)
 {
 	struct expose *xs = NULL;
 	size_t n = 0;
-	struct srm_config cfg;
-	uint8_t pub[SRM_KEY_BYTES];
-	char err[1024], q[QUOTE_BUF];
+	char q[QUOTE_BUF];
 	srm_engine *e = NULL;
 	sigset_t stop;
 	int rc, sig, status = EXIT_CONFIG;
@@ -223,10 +220,6 @@ int cmd_serve(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
-	if (cli_load_config(&cfg, pub) != 0) {
-		free(xs);
-		return EXIT_CONFIG;
-	}
 	/* Block the stop signals before the engine thread exists, so it
 	 * inherits the mask and sigwait() below receives them. */
 	sigemptyset(&stop);
@@ -234,16 +227,7 @@ int cmd_serve(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* The engine logs through the process-wide log: point it where
-	 * SRMUDP_LOG / SRMUDP_LOG_FILE say before the engine starts. */
-	log_open(cfg.log_level, cfg.log_file);
-	err[0] = '\0';
-	rc = srm_engine_start(&cfg, &e, err, sizeof(err));
-	srm_config_free(&cfg);
-	if (rc != 0) {
-		cli_error("cannot start the engine: %s", err[0] ? err : srm_strerror(rc));
+	if (cli_start_engine(&e, NULL) != 0) {
 		free(xs);
 		return EXIT_CONFIG;
 	}
