@@ -239,7 +239,8 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 			break;
 		}
 		case EV_BRIDGE:
-			bridge_on_fd(e, (struct bridge *)tag, evs[i].events, now_us);
+			if (!((struct bridge *)tag)->dead)
+				bridge_on_fd(e, (struct bridge *)tag, evs[i].events, now_us);
 			break;
 		case EV_ADDRWATCH:
 			engine_addrwatch_read(e, now_us);
@@ -373,6 +374,7 @@ static void *engine_thread(void *arg)
 		}
 		uint64_t now = clock_now_us();
 		uint64_t when = next_deadline(e, now);
+		bridge_reap(e); /* no event batch is outstanding now */
 		pthread_mutex_unlock(&e->lock);
 
 		struct timespec ts, *tsp = NULL;
@@ -447,6 +449,7 @@ static void engine_free(struct srm_engine *e)
 	struct bridge *b, *tmp;
 	HASH_ITER(hh, e->bridges, b, tmp)
 		bridge_free(e, b);
+	bridge_reap(e);
 	for (size_t i = 0; i < engine_slot_count(e); i++) {
 		struct peer *p = engine_slot(e, i);
 		if (p->conn)

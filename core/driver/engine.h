@@ -51,6 +51,8 @@ struct bridge {
 	bool peer_fin;             /* the peer finished sending */
 	bool wr_shut;              /* shutdown(SHUT_WR) done on fd */
 	bool parked;               /* removed from epoll: the local end hung up */
+	bool dead;                 /* freed (bridge_free), its memory not yet: */
+	struct bridge *next_dead;  /* e->graveyard, until bridge_reap */
 	uint32_t events;           /* current epoll interest */
 	uint8_t *in_buf;           /* read from fd, not yet taken by conn */
 	size_t in_len, in_off;
@@ -211,6 +213,11 @@ struct srm_engine {
 	size_t extra_count;        /* extra slots ever used */
 	struct session_config session_cfg;
 	struct bridge *bridges;
+	/* Bridges freed since the engine thread last waited for events: an
+	 * event for one may sit in the batch it took from epoll before it got
+	 * the lock (any thread may free a bridge: an abort, a reload), so the
+	 * memory goes only when no batch is outstanding (bridge_reap). */
+	struct bridge *graveyard;
 	uint64_t next_handle;
 	struct listener *listeners;
 	struct log_ratelimit refuse_log; /* access refusals (engine_listen.c) */
@@ -434,6 +441,8 @@ void bridge_on_fd(struct srm_engine *e, struct bridge *b, uint32_t events, uint6
 void bridge_conn_events(struct srm_engine *e, struct peer *p, uint64_t now_us);
 void bridge_fail(struct srm_engine *e, struct bridge *b, int error, bool send_reset);
 void bridge_free(struct srm_engine *e, struct bridge *b);
+/* The memory of freed bridges; the engine thread, before it waits. */
+void bridge_reap(struct srm_engine *e);
 /* A forwarded stream moves from its TCP connection to fd (a socket pair's
  * end), with front (the n bytes already written to the TCP connection,
  * taken back from its other end) delivered first. */

@@ -50,7 +50,19 @@ void bridge_free(struct srm_engine *e, struct bridge *b)
 	engine_fd_close(e, b->fd);
 	free(b->in_buf);
 	free(b->out_buf);
-	free(b);
+	b->in_buf = b->out_buf = NULL;
+	b->dead = true;
+	b->next_dead = e->graveyard;
+	e->graveyard = b;
+}
+
+void bridge_reap(struct srm_engine *e)
+{
+	while (e->graveyard) {
+		struct bridge *b = e->graveyard;
+		e->graveyard = b->next_dead;
+		free(b);
+	}
 }
 
 static void update_interest(struct srm_engine *e, struct bridge *b)
