@@ -253,7 +253,8 @@ protected:
 			randombytes_buf(chunk.data(), chunk.size()); // no compression
 			while (!done) {
 				pollfd p{sv[0], POLLOUT, 0};
-				if (poll(&p, 1, 20) == 1 && write(sv[0], chunk.data(), chunk.size()) < 0)
+				if (poll(&p, 1, 20) == 1 &&
+				    send(sv[0], chunk.data(), chunk.size(), MSG_NOSIGNAL) < 0)
 					break;
 			}
 		});
@@ -268,9 +269,12 @@ protected:
 		proxy.forge = false;
 		usleep(100000);
 		srm_engine_stats(b, &s1);
+		// The writer may sit in send(): shutdown wakes it, and the fd is
+		// closed only once it is gone (closing under it is a race).
 		done = true;
-		close(sv[0]);
+		shutdown(sv[0], SHUT_RDWR);
 		writer.join();
+		close(sv[0]);
 		close(srv);
 		uint64_t forged = proxy.forged.load();
 		printf("limit %llu B/s, %llu pkt/s: %llu B/s before, %llu B/s during %llu forgeries; "
