@@ -49,8 +49,10 @@ static const char *jstr(const struct json_node *obj, const char *key, char *buf,
 static const char *fmt_bytes(char *buf, size_t len, const struct json_node *obj, const char *key)
 {
 	double v;
-	if (!json_get_num(obj, key, &v))
-		return "-";
+	if (!json_get_num(obj, key, &v)) {
+		snprintf(buf, len, "-"); /* callers may print buf itself */
+		return buf;
+	}
 	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
 	int u = 0;
 	while (v >= 1024 && u < 4)
