@@ -90,7 +90,8 @@ if nft add table inet srmtest 2>nft.err &&
 	head -c 20000 /dev/urandom >data2
 	env SRMUDP_GSO=off SRMUDP_KEY=c.key SRMUDP_LISTEN=127.0.0.1:$UC2 SRMUDP_RENDEZVOUS=127.0.0.1:$R \
 		"SRMUDP_PEERS=srv=$S" timeout 60 "$SRMUDP" run -- socat -t 20 - TCP:srv:$E <data2 >got2 2>cerr2
-	check "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2
+	check "20 KB echoed through the relay (direct path dropped)" cmp -s data2 got2 ||
+		tail -n 5 cerr2 serve2.err | sed 's/^/    /'
 	timeout 10 "$SRMUDP" status "$s2pid" >status2.txt 2>&1
 	check "srmudp status shows the relayed path and the rendezvous registration" \
 		bash -c "grep -qE '^ +cli +${C:0:8} +relayed ' status2.txt && grep -q 'rendezvous: registered, public 127.0.0.1:$US2' status2.txt"
@@ -119,9 +120,11 @@ check "HANDSHAKE_RESP dissected (124 bytes, sender and receiver index)" \
 	bash -c "awk -F, '\$2 == 2 && \$3 == 132' fields.txt | grep -q . && grep -qE 'HANDSHAKE_RESP sender=0x[0-9a-f]{8} receiver=0x[0-9a-f]{8}' summary.txt"
 ndata=$(awk -F, '$2 == 4' fields.txt | wc -l)
 check "DATA packets dissected ($ndata)" test "$ndata" -ge 100
-# Packet numbers increase per receiver index (= per keypair and direction).
+# Packet numbers increase per receiver index (= per keypair and direction);
+# a probe is one sealed packet sent to every address the peer may be at,
+# so the same number may show twice in a row.
 check "DATA packet numbers increase per receiver index" \
-	awk -F, '$2 == 4 { if (($4 in last) && $5 + 0 <= last[$4]) bad++; last[$4] = $5 + 0; n[$4]++ }
+	awk -F, '$2 == 4 { if (($4 in last) && $5 + 0 < last[$4]) bad++; last[$4] = $5 + 0; n[$4]++ }
 	     END { k = 0; for (i in n) if (n[i] >= 20) k++; exit !(bad == 0 && k >= 2) }' fields.txt
 for kind in 1:REGISTER 2:CHALLENGE 3:AUTH 4:REGISTERED 5:LOOKUP 6:PEER; do
 	check "rendezvous ${kind#*:} dissected" \
