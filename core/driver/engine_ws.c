@@ -44,6 +44,11 @@
 #define WS_CONNECT_MS 5000
 #define WS_RETRY_MIN_MS 500
 #define WS_RETRY_MAX_MS 30000
+/* A link that stayed open this long worked: losing it (the relay
+ * restarted) reconnects at once.  One that dies sooner (a relay that
+ * closes every upgrade) counts as a failed attempt, so that the retries
+ * back off instead of spinning. */
+#define WS_SETTLED_MS 10000
 /* NATs and proxies drop idle TCP (nginx: proxy_read_timeout 60 s): a ping
  * every 20 s, and a link silent for 60 s (the server pings every 25 s and
  * answers ours) is dead. */
@@ -95,6 +100,7 @@ struct ws_link {
 	uint8_t nonce[WS_NONCE_BYTES];
 	uint64_t deadline_ms;      /* of the attempt, or of the wait */
 	uint64_t last_rx_ms, next_ping_ms;
+	uint64_t opened_ms;        /* the upgrade succeeded */
 	char error[160];           /* why the last attempt failed */
 	uint8_t masks[WS_MASK_POOL];
 	size_t mask_off;           /* masks[mask_off..] are unused */
@@ -164,13 +170,15 @@ static void fail(struct srm_engine *e, uint64_t now_ms, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(w->error, sizeof(w->error), fmt, ap);
 	va_end(ap);
-	bool was_open = w->state == WS_OPEN;
+	bool settled = w->state == WS_OPEN && now_ms >= w->opened_ms + WS_SETTLED_MS;
 	LOG_INFO(NULL, "relay %s: %s", e->cfg.relays[w->index].url, w->error);
 	teardown(e);
 	w->st.failures++;
 	w->index = (w->index + 1) % e->cfg.relay_count;
 	uint64_t wait = 0;
-	if (w->index == 0 && !was_open) {
+	if (settled)
+		w->rounds = 0;
+	else if (w->index == 0) {
 		wait = (uint64_t)WS_RETRY_MIN_MS << (w->rounds < 6 ? w->rounds : 6);
 		if (wait > WS_RETRY_MAX_MS)
 			wait = WS_RETRY_MAX_MS;
@@ -481,7 +489,7 @@ static void parse(struct srm_engine *e, uint64_t now_us)
 		}
 		consume(w, (size_t)rc);
 		w->state = WS_OPEN;
-		w->rounds = 0;
+		w->opened_ms = now_ms;
 		w->last_rx_ms = now_ms;
 		w->next_ping_ms = now_ms + WS_PING_MS;
 		w->st.connects++;

@@ -19,7 +19,8 @@
 #      through CONNECT, with SRMUDP_PROXY and with http_proxy;
 #   5. wss:// with a test CA (SRMUDP_RELAY_CA), refused without it;
 #   6. nginx terminating TLS in front of --ws-listen;
-#   7. UDP blocked on both sides: both ends on their own WebSocket.
+#   7. UDP blocked on both sides: both ends on their own WebSocket;
+#   8. a relay that closes every upgrade: the retries back off.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
@@ -307,6 +308,39 @@ check "b's engine registered over the WebSocket too" \
 	has "$work/b.log" "registered over the WebSocket relay"
 check "the relay joined two WebSocket clients" has "$RDV_LOG" "relaying"
 block_b all
+
+# --- 8. a relay that closes every WebSocket right after the upgrade -----------------------
+echo "-- 8. a relay that closes every upgrade: the retries back off"
+cat >"$work/closer.py" <<'EOF'
+import base64, hashlib, socket, sys
+srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
+n = 0
+while True:
+    c, _ = srv.accept()
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(4096)
+        if not d:
+            break
+        head += d
+    key = next((l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
+                if l.lower().startswith(b"sec-websocket-key:")), b"")
+    acc = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+    c.close()
+    n += 1
+    print("upgraded and closed", n, flush=True)
+EOF
+lab_bg rdv python3 "$work/closer.py" "$RDV4" 8090
+closer_log=$LAB_LAST_LOG
+lab_wait_port rdv tcp 8090 5
+block_a tcp
+ping_b "ws://$RDV4:8090/srmudp" SRMUDP_CONNECT_TIMEOUT=8s >/dev/null
+closes=$(grep -c "upgraded and closed" "$closer_log")
+echo "    $closes upgrades in about 8 s"
+check "the engine reconnected, but with backoff ($closes upgrades, at most 12)" \
+	test "$closes" -ge 2 -a "$closes" -le 12
 
 [[ -z $B_PID ]] || lab_stop "$B_PID"
 srm_finish "$work/a.log" "$work/b.log" "$RDV_LOG"
