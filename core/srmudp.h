@@ -118,6 +118,16 @@ struct srm_relay_config {
 	socklen_t connect_len;
 };
 
+/* One SRMUDP_RENDEZVOUS entry, HOST:PORT or KEY@HOST:PORT: with a key
+ * (pinned), only answers authenticated under it count. */
+#define SRM_RENDEZVOUS_MAX 8
+struct srm_rendezvous_config {
+	struct sockaddr_storage addr;
+	socklen_t addr_len;
+	uint8_t key[SRM_KEY_BYTES];
+	int pinned;
+};
+
 /* SRMUDP_ALLOW: the peer named peer may reach port; port 0 stands for
  * every port (NAME=*).  By name, not index: a rule means the same peer
  * in any process and across a change of the peer list. */
@@ -132,8 +142,10 @@ struct srm_config {
 	size_t peer_count;
 	struct sockaddr_storage listen; /* UDP bind address; port 0 = ephemeral */
 	socklen_t listen_len;
-	struct sockaddr_storage rendezvous; /* rendezvous_len 0: none */
-	socklen_t rendezvous_len;
+	/* SRMUDP_RENDEZVOUS: the servers, in order; the engine uses one at a
+	 * time and moves to the next when it stops answering (docs/NAT.md). */
+	struct srm_rendezvous_config rendezvous[SRM_RENDEZVOUS_MAX];
+	size_t rendezvous_count;
 	enum srm_log_level log_level;
 	char log_file[4096]; /* empty: stderr */
 	enum srm_compress compress;
@@ -176,10 +188,6 @@ struct srm_config {
 	struct srm_allow_rule *allow;
 	size_t allow_count;
 	int allow_set;
-	/* SRMUDP_RENDEZVOUS=KEY@HOST:PORT: the server's public key, pinned
-	 * (rendezvous_pinned); only answers authenticated under it count. */
-	uint8_t rendezvous_key[SRM_KEY_BYTES];
-	int rendezvous_pinned;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -210,9 +210,10 @@ int cmd_rendezvous_probe(int argc, char **argv)
 	sodium_memzero(secret, sizeof(secret));
 	fd = socket(srv.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	uint64_t start = clock_now_ms();
-	struct rdv_client_config cc = { .id = &id, .wall_offset_ms = wall_ms() - start,
-					.server_pub = at ? server_pub : NULL };
+	struct rdv_client_config cc = { .id = &id, .wall_offset_ms = wall_ms() - start };
 	c = rdv_client_new(&cc, start);
+	if (c != NULL)
+		rdv_client_relink(c, at ? server_pub : NULL, start);
 	if (fd < 0 || c == NULL || rdv_client_set_candidates(c, cands, nc, start) != 0 ||
 	    rdv_client_set_peers(c, (const uint8_t(*)[RDV_KEY_BYTES])allow, na, start) != 0) {
 		cli_error("cannot start: %s", fd < 0 ? strerror(errno) : "out of memory");

@@ -393,19 +393,17 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 	return 0;
 }
 
-/* SRMUDP_RENDEZVOUS: "HOST:PORT", or "KEY@HOST:PORT" to pin the server's
- * public key (srmudp rendezvous --key).  Host names hold no '@'. */
-static int parse_rendezvous(const struct source *src, struct srm_config *cfg, char *err,
-			    size_t errlen)
+/* One SRMUDP_RENDEZVOUS entry: "HOST:PORT", or "KEY@HOST:PORT" to pin the
+ * server's public key (srmudp rendezvous --key).  Host names hold no '@'. */
+static int parse_rendezvous_one(const struct source *src, const char *v, size_t len,
+				struct srm_rendezvous_config *r, char *err, size_t errlen)
 {
-	const char *v = src->value, *at = strchr(v, '@');
+	const char *at = memchr(v, '@', len);
 	char keytext[SRM_PUBKEY_TEXT_BYTES + 8], qb[QUOTE_BUF];
 
-	cfg->rendezvous_pinned = 0;
-	memset(cfg->rendezvous_key, 0, sizeof(cfg->rendezvous_key));
+	memset(r, 0, sizeof(*r));
 	if (at == NULL)
-		return parse_endpoint(src, v, strlen(v), "", &cfg->rendezvous, &cfg->rendezvous_len,
-				      err, errlen);
+		return parse_endpoint(src, v, len, "", &r->addr, &r->addr_len, err, errlen);
 	size_t klen = (size_t)(at - v);
 	if (klen == 0 || klen >= sizeof(keytext)) {
 		config_err(err, errlen, src->where, "bad server key %s: expected KEY@HOST:PORT",
@@ -414,14 +412,47 @@ static int parse_rendezvous(const struct source *src, struct srm_config *cfg, ch
 	}
 	memcpy(keytext, v, klen);
 	keytext[klen] = '\0';
-	if (srm_pubkey_decode(keytext, cfg->rendezvous_key) != 0) {
+	if (srm_pubkey_decode(keytext, r->key) != 0) {
 		config_err(err, errlen, src->where, "bad server key %s: expected KEY@HOST:PORT",
 			   quote_bytes(qb, v, klen));
 		return SRM_ERR_INVALID;
 	}
-	cfg->rendezvous_pinned = 1;
-	return parse_endpoint(src, at + 1, strlen(at + 1), "", &cfg->rendezvous,
-			      &cfg->rendezvous_len, err, errlen);
+	r->pinned = 1;
+	return parse_endpoint(src, at + 1, len - klen - 1, "", &r->addr, &r->addr_len, err, errlen);
+}
+
+/* SRMUDP_RENDEZVOUS: one server or a comma-separated list, used in order
+ * with failover. */
+static int parse_rendezvous(const struct source *src, struct srm_config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *s = src->value;
+	size_t n = 0;
+	char qb[QUOTE_BUF];
+
+	for (;;) {
+		while (*s == ',' || config_is_space(*s))
+			s++;
+		if (*s == '\0')
+			break;
+		size_t len = strcspn(s, ", \t\n\r\v\f");
+		if (n == SRM_RENDEZVOUS_MAX) {
+			config_err(err, errlen, src->where, "too many servers at %s (at most %d)",
+				   quote_bytes(qb, s, len), SRM_RENDEZVOUS_MAX);
+			return SRM_ERR_INVALID;
+		}
+		if (parse_rendezvous_one(src, s, len, &cfg->rendezvous[n], err, errlen) != 0)
+			return SRM_ERR_INVALID;
+		n++;
+		s += len;
+	}
+	if (n == 0) {
+		config_err(err, errlen, src->where, "no server in %s: expected [KEY@]HOST:PORT[,...]",
+			   quote_str(qb, src->value));
+		return SRM_ERR_INVALID;
+	}
+	cfg->rendezvous_count = n;
+	return 0;
 }
 
 /* SRMUDP_RELAY: each URL, the proxy that leads to it (SRMUDP_PROXY, read

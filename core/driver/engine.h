@@ -245,6 +245,9 @@ struct srm_engine {
 	uint32_t next_probe_id;
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS or SRMUDP_RELAY */
 	struct ws_link *ws;         /* NULL without SRMUDP_RELAY (engine_ws.c) */
+	/* The rendezvous server in use over UDP: cfg.rendezvous[rdv_at], its
+	 * address in our socket's family (len 0: none configured). */
+	size_t rdv_at;
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 
@@ -365,6 +368,13 @@ void engine_rdv_set_peers(struct srm_engine *e, uint64_t now_ms);
 void engine_rdv_ws_receive(struct srm_engine *e, const uint8_t *pkt, size_t len, uint64_t now_us);
 /* The WebSocket is up: register over it, resend pending lookups. */
 void engine_rdv_link_up(struct srm_engine *e, uint64_t now_us);
+/* The server in use stopped answering over UDP: the next one in
+ * SRMUDP_RENDEZVOUS.  Registered with at once over UDP; over the
+ * WebSocket, only UDP probes go there until it answers. */
+void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms);
+/* Register again now over the link the path manager chose, pending
+ * lookups too, pinning the key of the server in use. */
+void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms);
 /* A packet for the rendezvous server, over the link the path manager chose. */
 void engine_rdv_send(struct srm_engine *e, const uint8_t *pkt, size_t len, bool expects_answer);
 

@@ -125,10 +125,13 @@ static void put_document(struct json_out *d, void *ctx)
 	bool registered = e->rdv && rdv_client_registered(e->rdv, now_ms, &reflexive);
 	if (registered)
 		rdv_endpoint_str(&reflexive, rtext, sizeof(rtext));
+	char stext[64] = "";
+	if (e->rdv_server_len)
+		engine_addr_text(&e->rdv_server, stext, sizeof(stext));
 	json_out_printf(d,
 			"\"rendezvous\":{\"configured\":%s,\"registered\":%s,"
-			"\"public_address\":\"%s\"},",
-			e->rdv ? "true" : "false", registered ? "true" : "false", rtext);
+			"\"public_address\":\"%s\",\"server\":\"%s\"},",
+			e->rdv ? "true" : "false", registered ? "true" : "false", rtext, stext);
 	struct srm_ws_stats ws;
 	const char *state, *url, *error;
 	engine_ws_stats(e, &ws, &state, &url, &error);

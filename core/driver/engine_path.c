@@ -29,7 +29,7 @@ int engine_paths_setup(struct srm_engine *e)
 {
 	int port = srm_engine_udp_port(e);
 	struct path_config pc = {
-		.relay = e->cfg.rendezvous_len != 0,
+		.servers = e->cfg.rendezvous_count,
 		.ws = e->cfg.relay_count != 0,
 		.local_port = port > 0 ? (uint16_t)port : 0,
 	};
@@ -243,6 +243,7 @@ static void do_action(struct srm_engine *e, struct peer *p, const struct path_ac
 	case PATH_DO_WS_OPEN:
 	case PATH_DO_WS_CLOSE:
 	case PATH_DO_SERVER_PROBE:
+	case PATH_DO_NEXT_SERVER:
 		break; /* engine-wide: engine_paths_run */
 	}
 }
@@ -269,8 +270,10 @@ void engine_paths_run(struct srm_engine *e, uint64_t now_us)
 		}
 		case PATH_DO_REGISTER:
 			/* Over the new link, pending lookups too. */
-			if (e->rdv)
-				rdv_client_relink(e->rdv, now_ms);
+			engine_rdv_relink(e, now_ms);
+			break;
+		case PATH_DO_NEXT_SERVER:
+			engine_rdv_next_server(e, now_ms);
 			break;
 		default:
 			break;

@@ -80,9 +80,43 @@ static size_t host_candidates(struct srm_engine *e, struct rdv_endpoint *out, si
 	return n;
 }
 
+/* Server i of SRMUDP_RENDEZVOUS is the one UDP goes to from now on. */
+static void aim_at(struct srm_engine *e, size_t i)
+{
+	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[i];
+	e->rdv_at = i;
+	e->rdv_server_len = 0;
+	if (i < e->cfg.rendezvous_count)
+		e->rdv_server_len = engine_addr_for_socket(e, &r->addr, r->addr_len, &e->rdv_server);
+}
+
+/* The key of the server in use is pinned (none configured: only WebSocket
+ * relays, whose key is not pinned). */
+void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
+{
+	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
+	if (e->rdv)
+		rdv_client_relink(e->rdv, e->rdv_at < e->cfg.rendezvous_count && r->pinned
+						      ? r->key : NULL, now_ms);
+}
+
+void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms)
+{
+	char was[64], now[64];
+	size_t n = e->cfg.rendezvous_count;
+	if (!e->rdv || n < 2)
+		return;
+	engine_addr_text(&e->rdv_server, was, sizeof(was));
+	aim_at(e, (e->rdv_at + 1) % n);
+	LOG_INFO(NULL, "rendezvous: %s does not answer; trying %s", was,
+		 engine_addr_text(&e->rdv_server, now, sizeof(now)));
+	if (pathman_server(e->paths) == PATH_RDV_RELAY)
+		engine_rdv_relink(e, now_ms);
+}
+
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 {
-	if (!e->cfg.rendezvous_len && !e->cfg.relay_count)
+	if (!e->cfg.rendezvous_count && !e->cfg.relay_count)
 		return 0;
 	int rc = engine_ws_setup(e, err, errlen);
 	if (rc != 0)
@@ -90,7 +124,6 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 	struct rdv_client_config cc = {
 		.id = e->identity,
 		.wall_offset_ms = (uint64_t)clock_wall_offset_ms(),
-		.server_pub = e->cfg.rendezvous_pinned ? e->cfg.rendezvous_key : NULL,
 	};
 	uint64_t now_ms = clock_now_us() / 1000;
 	e->rdv = rdv_client_new(&cc, now_ms);
@@ -98,9 +131,8 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "SRMUDP_RENDEZVOUS: cannot start the rendezvous client");
 		return SRM_ERR_NOMEM;
 	}
-	if (e->cfg.rendezvous_len)
-		e->rdv_server_len = engine_addr_for_socket(e, &e->cfg.rendezvous,
-							   e->cfg.rendezvous_len, &e->rdv_server);
+	aim_at(e, 0);
+	engine_rdv_relink(e, now_ms);
 	engine_rdv_set_peers(e, now_ms);
 	engine_rdv_announce(e, now_ms);
 	return 0;
@@ -159,7 +191,7 @@ void engine_rdv_link_up(struct srm_engine *e, uint64_t now_us)
 {
 	if (!e->rdv)
 		return;
-	rdv_client_relink(e->rdv, now_us / 1000);
+	engine_rdv_relink(e, now_us / 1000);
 	engine_rdv_poll(e, now_us);
 }
 

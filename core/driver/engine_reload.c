@@ -191,6 +191,19 @@ static bool addr_equal(const struct sockaddr_storage *a, socklen_t alen,
 	return alen == blen && (!alen || path_sockaddr_equal(a, (const struct sockaddr *)b));
 }
 
+static bool rendezvous_equal(const struct srm_config *a, const struct srm_config *b)
+{
+	if (a->rendezvous_count != b->rendezvous_count)
+		return false;
+	for (size_t i = 0; i < a->rendezvous_count; i++) {
+		const struct srm_rendezvous_config *x = &a->rendezvous[i], *y = &b->rendezvous[i];
+		if (!addr_equal(&x->addr, x->addr_len, &y->addr, y->addr_len) ||
+		    x->pinned != y->pinned || memcmp(x->key, y->key, SRM_KEY_BYTES) != 0)
+			return false;
+	}
+	return true;
+}
+
 /* Settings that need a restart and differ: "SRMUDP_LISTEN, ..." into l. */
 static void restart_only(const struct srm_config *run, const struct srm_config *cfg, struct line *l)
 {
@@ -200,11 +213,7 @@ static void restart_only(const struct srm_config *run, const struct srm_config *
 		const char *name;
 	} const s[] = {
 		{ !addr_equal(&run->listen, run->listen_len, &cfg->listen, cfg->listen_len), "SRMUDP_LISTEN" },
-		{ !addr_equal(&run->rendezvous, run->rendezvous_len, &cfg->rendezvous,
-			      cfg->rendezvous_len) ||
-			  run->rendezvous_pinned != cfg->rendezvous_pinned ||
-			  memcmp(run->rendezvous_key, cfg->rendezvous_key, SRM_KEY_BYTES) != 0,
-		  "SRMUDP_RENDEZVOUS" },
+		{ !rendezvous_equal(run, cfg), "SRMUDP_RENDEZVOUS" },
 		{ !relays_equal(run, cfg), "SRMUDP_RELAY" },
 		{ strcmp(run->proxy, cfg->proxy) != 0 || run->proxy_set != cfg->proxy_set, "SRMUDP_PROXY" },
 		{ strcmp(run->relay_ca, cfg->relay_ca) != 0, "SRMUDP_RELAY_CA" },

@@ -90,7 +90,7 @@ struct pathman *pathman_new(const struct path_config *cfg)
 	if (!pm)
 		return NULL;
 	pm->cfg = *cfg;
-	pm->server = cfg->relay ? PATH_RDV_RELAY : cfg->ws ? PATH_WS_RELAY : PATH_NONE;
+	pm->server = cfg->servers ? PATH_RDV_RELAY : cfg->ws ? PATH_WS_RELAY : PATH_NONE;
 	return pm;
 }
 

@@ -105,6 +105,13 @@ struct path_addr {
  * start of punching, beside the punches (whichever answers first wins, and
  * a direct path that works later takes over within PATH_REPROBE_MS). */
 #define PATH_WS_RELAY_AFTER_MS 0
+/* Failover (SRMUDP_RENDEZVOUS lists several servers): without a WebSocket
+ * relay, the next server is tried once UDP to this one got no answer for
+ * this long (a REGISTER and two retransmissions, 1 s apart then 2 s), or
+ * at once when sending fails outright.  With one, the WebSocket takes
+ * over first (PATH_WS_AFTER_MS) and each UDP probe that went unanswered
+ * moves the next probe to the next server. */
+#define PATH_FAILOVER_MS 3000
 
 /* Hard NAT (birthday probing, see path.c): the hard side opens this many
  * sockets, the easy side guesses this many ports per round, in bursts. */
@@ -113,7 +120,7 @@ struct path_addr {
 #define PATH_HARDNAT_BURST 128
 
 struct path_config {
-	bool relay;            /* a rendezvous server over UDP (SRMUDP_RENDEZVOUS) */
+	size_t servers;        /* rendezvous servers over UDP (SRMUDP_RENDEZVOUS); 0: none */
 	bool ws;               /* ...and/or over the WebSocket relay (SRMUDP_RELAY) */
 	uint16_t local_port;   /* our UDP port (hard NAT: does our NAT keep it?) */
 	srm_rng_fn *rng;       /* NULL: randombytes_buf */
@@ -140,6 +147,7 @@ enum path_action_kind {
 	PATH_DO_WS_OPEN,       /* connect the WebSocket relay (and keep it up) */
 	PATH_DO_WS_CLOSE,      /* close it: UDP to the server works */
 	PATH_DO_SERVER_PROBE,  /* a REGISTER to the server over UDP: does UDP work again? */
+	PATH_DO_NEXT_SERVER,   /* the server does not answer over UDP: the next one listed */
 };
 
 struct path_action {

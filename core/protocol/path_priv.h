@@ -93,6 +93,7 @@ struct pathman {
 	uint64_t server_wait_ms;    /* a UDP packet to it unanswered since; 0: none */
 	uint64_t server_switch_ms;  /* the link last changed */
 	uint64_t next_udp_try_ms;   /* on the WebSocket: the next UDP probe */
+	bool probe_unanswered;      /* ...and the last one got no answer */
 	struct peer_paths *peers;   /* every peer's paths, linked */
 	struct hardnat hn;          /* one attempt at a time, engine-wide */
 	struct ip_slot ips[UNANSWERED_SLOTS];

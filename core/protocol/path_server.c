@@ -2,7 +2,9 @@
  * path_server.c — how the rendezvous server is reached, engine-wide: UDP
  * while it answers there, the WebSocket relay (SRMUDP_RELAY) after
  * PATH_WS_AFTER_MS of silence or a failed send, UDP again once it answers
- * (path.h, docs/NAT.md "The WebSocket relay").  Relayed paths follow.
+ * (path.h, docs/NAT.md "The WebSocket relay"); and which of the servers
+ * SRMUDP_RENDEZVOUS lists (failover, PATH_FAILOVER_MS).  Relayed paths
+ * follow.
  */
 #include "path_priv.h"
 
@@ -25,6 +27,7 @@ static void set_server(struct pathman *pm, enum path_kind kind, uint64_t now_ms)
 	pm->server_switch_ms = now_ms;
 	pm->server_wait_ms = 0;
 	pm->server_failed = false;
+	pm->probe_unanswered = false;
 	for (struct peer_paths *pp = pm->peers; pp; pp = pp->next)
 		if (path_is_relay(pp->active.kind))
 			pp->active.kind = kind;
@@ -41,6 +44,7 @@ void pathman_on_server_heard(struct pathman *pm, enum path_kind over, uint64_t n
 	if (over != PATH_RDV_RELAY)
 		return;
 	pm->server_wait_ms = 0;
+	pm->probe_unanswered = false;
 	if (pm->server == PATH_WS_RELAY) {
 		LOG_INFO(NULL, "rendezvous: the server answers over UDP again; leaving the WebSocket");
 		set_server(pm, PATH_RDV_RELAY, now_ms);
@@ -55,16 +59,30 @@ void pathman_on_server_send_failed(struct pathman *pm, uint64_t now_ms)
 		pm->server_failed = true;
 }
 
-static bool server_udp_silent(const struct pathman *pm, uint64_t now_ms)
+static bool server_udp_silent(const struct pathman *pm, uint64_t after_ms, uint64_t now_ms)
 {
 	return pm->server_failed ||
-	       (pm->server_wait_ms && now_ms >= pm->server_wait_ms + PATH_WS_AFTER_MS);
+	       (pm->server_wait_ms && now_ms >= pm->server_wait_ms + after_ms);
+}
+
+/* Without a WebSocket relay, an unanswered server gives way to the next. */
+static bool failover_due(const struct pathman *pm, uint64_t now_ms)
+{
+	return pm->server == PATH_RDV_RELAY && pm->cfg.servers > 1 && !pm->cfg.ws &&
+	       server_udp_silent(pm, PATH_FAILOVER_MS, now_ms);
 }
 
 bool pathman_poll(struct pathman *pm, uint64_t now_ms, struct path_action *act)
 {
 	*act = (struct path_action){ 0 };
-	if (pm->server == PATH_RDV_RELAY && pm->cfg.ws && server_udp_silent(pm, now_ms)) {
+	if (failover_due(pm, now_ms)) {
+		pm->server_wait_ms = 0;
+		pm->server_failed = false;
+		act->kind = PATH_DO_NEXT_SERVER;
+		return true;
+	}
+	if (pm->server == PATH_RDV_RELAY && pm->cfg.ws &&
+	    server_udp_silent(pm, PATH_WS_AFTER_MS, now_ms)) {
 		LOG_INFO(NULL, "rendezvous: %s over UDP; using the WebSocket relay",
 			 pm->server_failed ? "cannot send to the server" : "no answer for 1.5 s");
 		set_server(pm, PATH_WS_RELAY, now_ms);
@@ -75,8 +93,15 @@ bool pathman_poll(struct pathman *pm, uint64_t now_ms, struct path_action *act)
 		act->kind = PATH_DO_WS_OPEN;
 		return true;
 	}
-	if (pm->server == PATH_WS_RELAY && pm->cfg.relay && now_ms >= pm->next_udp_try_ms) {
+	if (pm->server == PATH_WS_RELAY && pm->cfg.servers && now_ms >= pm->next_udp_try_ms) {
+		if (pm->probe_unanswered && pm->cfg.servers > 1) {
+			/* This probe goes to the next server (the next poll). */
+			pm->probe_unanswered = false;
+			act->kind = PATH_DO_NEXT_SERVER;
+			return true;
+		}
 		pm->next_udp_try_ms = now_ms + PATH_REPROBE_MS;
+		pm->probe_unanswered = true;
 		act->kind = PATH_DO_SERVER_PROBE;
 		return true;
 	}
@@ -100,14 +125,15 @@ uint64_t pathman_deadline(const struct pathman *pm)
 	if (pm->register_due || (pm->server == PATH_WS_RELAY && !pm->ws_open))
 		return 0;
 	if (pm->server == PATH_WS_RELAY)
-		return pm->cfg.relay ? pm->next_udp_try_ms : UINT64_MAX;
+		return pm->cfg.servers ? pm->next_udp_try_ms : UINT64_MAX;
 	if (pm->server != PATH_RDV_RELAY)
 		return UINT64_MAX;
 	uint64_t d = UINT64_MAX;
-	if (pm->cfg.ws && pm->server_failed)
+	bool gives_way = pm->cfg.ws || pm->cfg.servers > 1;
+	if (gives_way && pm->server_failed)
 		return 0;
-	if (pm->cfg.ws && pm->server_wait_ms)
-		d = pm->server_wait_ms + PATH_WS_AFTER_MS;
+	if (gives_way && pm->server_wait_ms)
+		d = pm->server_wait_ms + (pm->cfg.ws ? PATH_WS_AFTER_MS : PATH_FAILOVER_MS);
 	if (pm->ws_open && !pm->server_wait_ms)
 		d = min_u64(d, pm->server_switch_ms + PATH_WS_LINGER_MS);
 	return d;

@@ -77,11 +77,6 @@ struct rdv_client *rdv_client_new(const struct rdv_client_config *cfg, uint64_t 
 	if (c == NULL)
 		return NULL;
 	c->cfg = *cfg;
-	c->cfg.server_pub = NULL;
-	if (cfg->server_pub != NULL) {
-		c->pinned = 1;
-		memcpy(c->server_pub, cfg->server_pub, RDV_KEY_BYTES);
-	}
 	identity_public_key(cfg->id, c->pub);
 	restart(c, now_ms);
 	return c;
@@ -169,8 +164,11 @@ void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms)
 		restart(c, now_ms);
 }
 
-void rdv_client_relink(struct rdv_client *c, uint64_t now_ms)
+void rdv_client_relink(struct rdv_client *c, const uint8_t *server_pub, uint64_t now_ms)
 {
+	c->pinned = server_pub != NULL;
+	if (server_pub != NULL)
+		memcpy(c->server_pub, server_pub, RDV_KEY_BYTES);
 	restart(c, now_ms);
 	for (size_t i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++) {
 		c->lookups[i].next_ms = now_ms;

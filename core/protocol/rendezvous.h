@@ -412,11 +412,6 @@ struct rdv_client_config {
 	 * keep increasing across restarts of the engine (replay protection).
 	 * The engine passes CLOCK_REALTIME - CLOCK_MONOTONIC at start. */
 	uint64_t wall_offset_ms;
-	/* The server's static public key, pinned (SRMUDP_RENDEZVOUS=KEY@...):
-	 * only answers under rdv_pin_keys count.  NULL: any server (its
-	 * answers are authenticated only towards who answered the CHALLENGE).
-	 * Copied. */
-	const uint8_t *server_pub;
 	srm_rng_fn *rng; /* NULL: randombytes_buf (jitter) */
 	void *rng_ctx;
 };
@@ -455,11 +450,16 @@ int rdv_client_lookup(struct rdv_client *c, const uint8_t peer[RDV_KEY_BYTES], u
  * meanwhile.  A registration already under way is left alone. */
 void rdv_client_refresh(struct rdv_client *c, uint64_t now_ms);
 
-/* The way to the server changed (UDP <-> WebSocket): register again and
- * resend pending lookups now, with fresh retries (a REGISTER backing off
- * towards an unreachable UDP port must not hold the new link back up to
- * RDV_RETRY_MAX_MS). */
-void rdv_client_relink(struct rdv_client *c, uint64_t now_ms);
+/* The way to the server changed (UDP <-> WebSocket), or the server did
+ * (a failover: SRMUDP_RENDEZVOUS lists several): register again and resend
+ * pending lookups now, with fresh retries (a REGISTER backing off towards
+ * an unreachable UDP port must not hold the new link back up to
+ * RDV_RETRY_MAX_MS).  The current registration stays usable until the new
+ * one.  server_pub: the server's static public key, pinned
+ * (SRMUDP_RENDEZVOUS=KEY@...), so only answers under rdv_pin_keys count;
+ * NULL: any server (its answers are authenticated only towards who
+ * answered the CHALLENGE).  Copied.  A new client pins no key. */
+void rdv_client_relink(struct rdv_client *c, const uint8_t *server_pub, uint64_t now_ms);
 
 /* A REGISTER, stateless: its CHALLENGE answer (ignored by a registered
  * client) shows whether the server can be reached this way.  Returns its

@@ -47,10 +47,10 @@ static void setup(void)
 	crypto_scalarmult_base(server_pub, server_secret);
 	server = rdv_server_new(&sc, store, now);
 	cc.id = &id;
-	cc.server_pub = server_pub;
 	client = rdv_client_new(&cc, now);
 	if (!store || !server || !client)
 		abort();
+	rdv_client_relink(client, server_pub, now);
 }
 
 static void same_fields(const struct rdv_msg *a, const struct rdv_msg *b)

@@ -99,7 +99,7 @@ TEST_F(ConfigTest, Defaults)
 	EXPECT_EQ(cfg_.listen.ss_family, AF_INET6);
 	EXPECT_EQ(cfg_.listen_len, sizeof(struct sockaddr_in6));
 	EXPECT_EQ(Addr(cfg_.listen), "[::]:0");
-	EXPECT_EQ(cfg_.rendezvous_len, 0u);
+	EXPECT_EQ(cfg_.rendezvous_count, 0u);
 	EXPECT_EQ(cfg_.log_level, SRM_LOG_WARN);
 	EXPECT_STREQ(cfg_.log_file, "");
 	EXPECT_EQ(cfg_.compress, SRM_COMPRESS_AUTO);
@@ -295,12 +295,13 @@ TEST_F(ConfigTest, Listen)
 TEST_F(ConfigTest, Rendezvous)
 {
 	ExpectOk("SRMUDP_RENDEZVOUS", "192.0.2.9:3478");
-	EXPECT_EQ(Addr(cfg_.rendezvous), "192.0.2.9:3478");
-	EXPECT_EQ(cfg_.rendezvous_len, sizeof(struct sockaddr_in));
+	ASSERT_EQ(cfg_.rendezvous_count, 1u);
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "192.0.2.9:3478");
+	EXPECT_EQ(cfg_.rendezvous[0].addr_len, sizeof(struct sockaddr_in));
 	ExpectOk("SRMUDP_RENDEZVOUS", "[2001:db8::9]:3478");
-	EXPECT_EQ(Addr(cfg_.rendezvous), "[2001:db8::9]:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "[2001:db8::9]:3478");
 	ExpectOk("SRMUDP_RENDEZVOUS", "localhost:3478");
-	EXPECT_GT(cfg_.rendezvous_len, 0u);
+	EXPECT_GT(cfg_.rendezvous[0].addr_len, 0u);
 
 	ExpectError("SRMUDP_RENDEZVOUS", "192.0.2.9",
 		    "SRMUDP_RENDEZVOUS: bad endpoint \"192.0.2.9\": expected HOST:PORT");
@@ -309,6 +310,28 @@ TEST_F(ConfigTest, Rendezvous)
 	ExpectError("SRMUDP_RENDEZVOUS", "[zz]:1",
 		    std::string("SRMUDP_RENDEZVOUS: cannot resolve \"zz\": ") +
 			    gai_strerror(EAI_NONAME));
+}
+
+// Issue 18, item 11: a list, used in order with failover (the engine).
+TEST_F(ConfigTest, RendezvousList)
+{
+	ExpectOk("SRMUDP_RENDEZVOUS", " 192.0.2.9:3478, [2001:db8::9]:3479 ,192.0.2.10:1 ");
+	ASSERT_EQ(cfg_.rendezvous_count, 3u);
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "192.0.2.9:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous[1].addr), "[2001:db8::9]:3479");
+	EXPECT_EQ(Addr(cfg_.rendezvous[2].addr), "192.0.2.10:1");
+	ExpectOk("SRMUDP_RENDEZVOUS", "192.0.2.11:3478");
+	EXPECT_EQ(cfg_.rendezvous_count, 1u);
+
+	ExpectError("SRMUDP_RENDEZVOUS", "192.0.2.9:3478,192.0.2.9",
+		    "SRMUDP_RENDEZVOUS: bad endpoint \"192.0.2.9\": expected HOST:PORT");
+	ExpectError("SRMUDP_RENDEZVOUS", " , ",
+		    "SRMUDP_RENDEZVOUS: no server in \" , \": expected [KEY@]HOST:PORT[,...]");
+	std::string nine;
+	for (int i = 0; i < 9; i++)
+		nine += "192.0.2." + std::to_string(i + 1) + ":3478,";
+	ExpectError("SRMUDP_RENDEZVOUS", nine,
+		    "SRMUDP_RENDEZVOUS: too many servers at \"192.0.2.9:3478\" (at most 8)");
 }
 
 // Issue 18, item 10: KEY@HOST:PORT pins the server's key.
@@ -320,13 +343,19 @@ TEST_F(ConfigTest, RendezvousWithAPinnedKey)
 	char text[SRM_PUBKEY_TEXT_BYTES];
 	srm_pubkey_encode(key, text);
 	ExpectOk("SRMUDP_RENDEZVOUS", std::string(text) + "@192.0.2.9:3478");
-	EXPECT_EQ(Addr(cfg_.rendezvous), "192.0.2.9:3478");
-	EXPECT_EQ(cfg_.rendezvous_pinned, 1);
-	EXPECT_EQ(memcmp(cfg_.rendezvous_key, key, SRM_KEY_BYTES), 0);
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "192.0.2.9:3478");
+	EXPECT_EQ(cfg_.rendezvous[0].pinned, 1);
+	EXPECT_EQ(memcmp(cfg_.rendezvous[0].key, key, SRM_KEY_BYTES), 0);
 	ExpectOk("SRMUDP_RENDEZVOUS", std::string(text) + "@[2001:db8::9]:3478");
-	EXPECT_EQ(Addr(cfg_.rendezvous), "[2001:db8::9]:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "[2001:db8::9]:3478");
 	ExpectOk("SRMUDP_RENDEZVOUS", "192.0.2.9:3478");
-	EXPECT_EQ(cfg_.rendezvous_pinned, 0);
+	EXPECT_EQ(cfg_.rendezvous[0].pinned, 0);
+	// Each server of a list has its own key, or none.
+	ExpectOk("SRMUDP_RENDEZVOUS", "192.0.2.8:3478," + std::string(text) + "@192.0.2.9:3478");
+	ASSERT_EQ(cfg_.rendezvous_count, 2u);
+	EXPECT_EQ(cfg_.rendezvous[0].pinned, 0);
+	EXPECT_EQ(cfg_.rendezvous[1].pinned, 1);
+	EXPECT_EQ(memcmp(cfg_.rendezvous[1].key, key, SRM_KEY_BYTES), 0);
 
 	ExpectError("SRMUDP_RENDEZVOUS", "nokey@192.0.2.9:3478",
 		    "SRMUDP_RENDEZVOUS: bad server key \"nokey\": expected KEY@HOST:PORT");
@@ -524,7 +553,7 @@ TEST_F(ConfigTest, FileWithEveryKey)
 	EXPECT_STREQ(cfg_.peers[1].name, "web");
 	EXPECT_STREQ(cfg_.peers[2].name, "cache");
 	EXPECT_EQ(Addr(cfg_.listen), "0.0.0.0:4000");
-	EXPECT_EQ(Addr(cfg_.rendezvous), "192.0.2.1:3478");
+	EXPECT_EQ(Addr(cfg_.rendezvous[0].addr), "192.0.2.1:3478");
 	EXPECT_EQ(cfg_.log_level, SRM_LOG_INFO);
 	EXPECT_STREQ(cfg_.log_file, "/tmp/with # hash.log");
 	EXPECT_EQ(cfg_.compress, SRM_COMPRESS_OFF);

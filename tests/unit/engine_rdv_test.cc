@@ -110,10 +110,31 @@ struct RdvServer {
 	}
 };
 
+// A bound UDP socket that never reads: packets to it vanish without an
+// ICMP error, as towards a server that is down behind a firewall.
+struct DeadPort {
+	int fd = -1;
+	DeadPort()
+	{
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		sockaddr_in a = loopback(0);
+		EXPECT_EQ(bind(fd, (sockaddr *)&a, sizeof(a)), 0);
+	}
+	~DeadPort() { close(fd); }
+	uint16_t port() const
+	{
+		sockaddr_in a{};
+		socklen_t len = sizeof(a);
+		getsockname(fd, (sockaddr *)&a, &len);
+		return ntohs(a.sin_port);
+	}
+};
+
 // pinned: the server has a key and both engines pin it
 // (SRMUDP_RENDEZVOUS=KEY@HOST:PORT); wrong_key: they pin another one, and
-// must never learn where the other is.
-static void meet_through_the_server(bool pinned, bool wrong_key = false)
+// must never learn where the other is.  dead_first: a's list names a
+// server that does not answer first (failover, issue 18 item 11).
+static void meet_through_the_server(bool pinned, bool wrong_key = false, bool dead_first = false)
 {
 	ASSERT_GE(sodium_init(), 0);
 	char tmpl[] = "/tmp/srm-rdv-test-XXXXXX";
@@ -131,6 +152,7 @@ static void meet_through_the_server(bool pinned, bool wrong_key = false)
 		ASSERT_EQ(srm_key_generate(keys[i].c_str(), pub_text[i]), 0);
 		ASSERT_EQ(srm_pubkey_decode(pub_text[i], pub[i]), 0);
 	}
+	DeadPort dead;
 	srm_engine *eng[2] = {};
 	srm_peer_config peer[2] = {};
 	srm_config cfg[2] = {};
@@ -145,11 +167,21 @@ static void meet_through_the_server(bool pinned, bool wrong_key = false)
 		sockaddr_in l = loopback(0), r = loopback(rdv.port);
 		memcpy(&cfg[i].listen, &l, sizeof(l));
 		cfg[i].listen_len = sizeof(l);
-		memcpy(&cfg[i].rendezvous, &r, sizeof(r));
-		cfg[i].rendezvous_len = sizeof(r);
-		cfg[i].rendezvous_pinned = pinned;
-		memcpy(cfg[i].rendezvous_key, server_pub, SRM_KEY_BYTES);
-		cfg[i].rendezvous_key[0] ^= wrong_key;
+		size_t n = 0;
+		if (dead_first && i == 0) {
+			// A UDP port nobody answers on: bound, never read.
+			sockaddr_in d = loopback(dead.port());
+			srm_rendezvous_config &x = cfg[i].rendezvous[n++];
+			memcpy(&x.addr, &d, sizeof(d));
+			x.addr_len = sizeof(d);
+		}
+		srm_rendezvous_config &s = cfg[i].rendezvous[n++];
+		memcpy(&s.addr, &r, sizeof(r));
+		s.addr_len = sizeof(r);
+		s.pinned = pinned;
+		memcpy(s.key, server_pub, SRM_KEY_BYTES);
+		s.key[0] ^= wrong_key;
+		cfg[i].rendezvous_count = n;
 		char err[256] = "";
 		ASSERT_EQ(srm_engine_start(&cfg[i], &eng[i], err, sizeof(err)), 0) << err;
 	}
@@ -203,6 +235,14 @@ static void meet_through_the_server(bool pinned, bool wrong_key = false)
 TEST(EngineRendezvous, PeersWithoutEndpointsMeetThroughTheServer)
 {
 	meet_through_the_server(false);
+}
+
+// The first server listed never answers: a moves to the second within
+// PATH_FAILOVER_MS (3 s) and meets b there, inside the usual wait.
+TEST(EngineRendezvous, AnUnansweringServerGivesWayToTheNextListed)
+{
+	meet_through_the_server(false, false, true);
+	meet_through_the_server(true, false, true);
 }
 
 TEST(EngineRendezvous, PeersPinningTheServerKeyMeetThroughIt)

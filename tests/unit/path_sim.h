@@ -289,7 +289,7 @@ struct Sim {
 		x.up = x.attempt = x.failed = false;
 		x.probe_socks.clear();
 		path_config pc{};
-		pc.relay = x.relay;
+		pc.servers = x.relay ? 1 : 0;
 		pc.local_port = ENGINE_PORT;
 		pc.rng = sim_rng_fill;
 		pc.rng_ctx = &rng;
@@ -555,6 +555,7 @@ struct Sim {
 		case PATH_DO_WS_OPEN:
 		case PATH_DO_WS_CLOSE:
 		case PATH_DO_SERVER_PROBE:
+		case PATH_DO_NEXT_SERVER:
 			break; // engine-wide (pathman_poll): these hosts reach the server over UDP
 		case PATH_DO_OPEN_SOCKETS: {
 			std::vector<uint32_t> ids;

@@ -22,7 +22,7 @@ struct PathRules : ::testing::Test {
 	void make(bool relay, bool home)
 	{
 		path_config pc{};
-		pc.relay = relay;
+		pc.servers = relay ? 1 : 0;
 		pc.local_port = ENGINE_PORT;
 		pc.rng = sim_rng_fill;
 		pc.rng_ctx = &rng;
@@ -222,10 +222,10 @@ TEST_F(PathRules, AnAnsweredAddressIsNotLimited)
 struct ServerLink : ::testing::Test {
 	pathman *pm = nullptr;
 	peer_paths *pp = nullptr;
-	void make(bool udp, bool ws)
+	void make(bool udp, bool ws, size_t servers = 1)
 	{
 		path_config pc{};
-		pc.relay = udp;
+		pc.servers = udp ? servers : 0;
 		pc.ws = ws;
 		pm = pathman_new(&pc);
 		pp = path_peer_new(pm, "peer", nullptr, 0, 0);
@@ -317,6 +317,40 @@ TEST_F(ServerLink, WithoutWebSocketASilentServerStaysOnUdp)
 	pathman_on_server_send_failed(pm, 1);
 	EXPECT_TRUE(poll(60000).empty());
 	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+}
+
+// Issue 18 item 11: SRMUDP_RENDEZVOUS lists several servers.
+TEST_F(ServerLink, WithoutWebSocketASilentServerGivesWayToTheNext)
+{
+	make(true, false, 3);
+	pathman_on_server_sent(pm, 100);
+	pathman_on_server_sent(pm, 1100);
+	EXPECT_EQ(pathman_deadline(pm), 100u + PATH_FAILOVER_MS);
+	EXPECT_TRUE(poll(100 + PATH_FAILOVER_MS - 1).empty());
+	EXPECT_EQ(poll(100 + PATH_FAILOVER_MS), std::vector<path_action_kind>{PATH_DO_NEXT_SERVER});
+	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+	EXPECT_EQ(pathman_deadline(pm), UINT64_MAX); // the next one gets its own 3 s
+	pathman_on_server_sent(pm, 3200);
+	pathman_on_server_heard(pm, PATH_RDV_RELAY, 3250); // it answers: it stays
+	EXPECT_TRUE(poll(60000).empty());
+	// A send that fails outright moves on at once.
+	pathman_on_server_send_failed(pm, 60001);
+	EXPECT_EQ(pathman_deadline(pm), 0u);
+	EXPECT_EQ(poll(60001), std::vector<path_action_kind>{PATH_DO_NEXT_SERVER});
+}
+
+TEST_F(ServerLink, OnTheWebSocketEachUnansweredProbeMovesToTheNextServer)
+{
+	make(true, true, 2);
+	pathman_on_server_send_failed(pm, 0);
+	EXPECT_EQ(poll(0), std::vector<path_action_kind>{PATH_DO_WS_OPEN}); // the WebSocket first
+	EXPECT_EQ(poll(PATH_REPROBE_MS), std::vector<path_action_kind>{PATH_DO_SERVER_PROBE});
+	// Unanswered: the next probe goes to the next server.
+	EXPECT_EQ(poll(2 * PATH_REPROBE_MS),
+		  (std::vector<path_action_kind>{PATH_DO_NEXT_SERVER, PATH_DO_SERVER_PROBE}));
+	pathman_on_server_heard(pm, PATH_RDV_RELAY, 2 * PATH_REPROBE_MS + 50);
+	EXPECT_EQ(pathman_server(pm), PATH_RDV_RELAY);
+	EXPECT_EQ(poll(2 * PATH_REPROBE_MS + 50), std::vector<path_action_kind>{PATH_DO_REGISTER});
 }
 
 TEST_F(PathRules, TheRelayGetsTheInitAsSoonAsItIsDue)

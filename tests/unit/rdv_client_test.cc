@@ -398,10 +398,10 @@ TEST(RdvClient, PinnedClientDropsAnswersMadeWithoutTheServerSecret)
 		rdv_client_config cfg{};
 		cfg.id = &id;
 		cfg.wall_offset_ms = UINT64_C(1790000000000);
-		cfg.server_pub = pinned ? right_pub : nullptr;
 		uint64_t now = 1000;
 		rdv_client *c = rdv_client_new(&cfg, now);
 		ASSERT_NE(c, nullptr);
+		rdv_client_relink(c, pinned ? right_pub : nullptr, now);
 		uint8_t pkt[RDV_MAX_PACKET];
 		ASSERT_GT(rdv_client_poll(c, now, pkt, sizeof pkt), 0u); // REGISTER
 		rdv_msg ch{};

@@ -147,9 +147,9 @@ struct Sim {
 		cfg.wall_offset_ms = wall_offset;
 		cfg.rng = sim_rng;
 		cfg.rng_ctx = &p->rng_ctr;
-		cfg.server_pub = server_pub;
 		p->c = rdv_client_new(&cfg, now);
 		EXPECT_NE(p->c, nullptr);
+		rdv_client_relink(p->c, server_pub, now);
 		p->listed = listed;
 		peers.push_back(std::move(p));
 		if (listed)

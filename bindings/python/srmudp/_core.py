@@ -22,6 +22,7 @@ KEY_BYTES = 32
 PUBKEY_TEXT_BYTES = 44
 PEER_NAME_MAX = 63
 RELAY_MAX = 8
+RENDEZVOUS_MAX = 8
 DROP_REASONS = 10
 REFUSALS = 4  # enum srm_refusal
 SLACK = 4096
@@ -71,14 +72,21 @@ class AllowRule(ctypes.Structure):
                 ("port", ctypes.c_uint16)]
 
 
+class RendezvousConfig(ctypes.Structure):
+    _fields_ = [("addr", SockaddrStorage),
+                ("addr_len", socklen_t),
+                ("key", ctypes.c_uint8 * 32),
+                ("pinned", ctypes.c_int)]
+
+
 class Config(ctypes.Structure):
     _fields_ = [("key_path", ctypes.c_char * 4096),
                 ("peers", ctypes.POINTER(PeerConfig)),
                 ("peer_count", ctypes.c_size_t),
                 ("listen", SockaddrStorage),
                 ("listen_len", socklen_t),
-                ("rendezvous", SockaddrStorage),
-                ("rendezvous_len", socklen_t),
+                ("rendezvous", RendezvousConfig * RENDEZVOUS_MAX),
+                ("rendezvous_count", ctypes.c_size_t),
                 ("log_level", ctypes.c_int),
                 ("log_file", ctypes.c_char * 4096),
                 ("compress", ctypes.c_int),
@@ -100,9 +108,7 @@ class Config(ctypes.Structure):
                 ("expose_count", ctypes.c_size_t),
                 ("allow", ctypes.POINTER(AllowRule)),
                 ("allow_count", ctypes.c_size_t),
-                ("allow_set", ctypes.c_int),
-                ("rendezvous_key", ctypes.c_uint8 * 32),
-                ("rendezvous_pinned", ctypes.c_int)]
+                ("allow_set", ctypes.c_int)]
 
 
 class StreamStats(ctypes.Structure):

@@ -78,6 +78,14 @@ def _list(v):
     return ",".join(v) if isinstance(v, (list, tuple)) else _text(v)
 
 
+def _servers(v):
+    """(host, port), "HOST:PORT" or a list of them -> the comma-separated
+    SRMUDP_RENDEZVOUS list, tried in order with failover."""
+    if isinstance(v, list):
+        return ",".join(_hostport(s) for s in v)
+    return _hostport(v)
+
+
 def _ports(v):
     """8080, [22, 8080] or "22,8080" -> 22,8080"""
     if isinstance(v, (list, tuple)):
@@ -93,7 +101,7 @@ def _allow(v):
 
 
 KEYWORDS = {
-    "key": _text, "peers": _peers, "listen": _listen, "rendezvous": _hostport,
+    "key": _text, "peers": _peers, "listen": _listen, "rendezvous": _servers,
     "relay": _list, "proxy": _text, "relay_ca": _text, "log": _text,
     "log_file": _text, "compress": _onoff, "cc": _text,
     "connect_timeout": _seconds, "idle_timeout": _seconds, "rate": _text,
