@@ -36,6 +36,11 @@
 #   forged budget  forged DATA with a captured receiver index, from natb with
 #                  forged sources, 3,000/s (1,200 bytes under SRMUDP_RATE,
 #                  40 under SRMUDP_RATE_PACKETS): the transfer keeps >= 50%
+# Part 6, both NATs symmetric:
+#   fake server    a rendezvous server that reports both peers at a
+#                  bystander (inet): unpinned peers send it no more than the
+#                  engine's cap for an IP that never answered; peers that pin
+#                  the real server's key never register and send it nothing
 # Every check prints one ok/FAIL/skip line; bounds are generous (2 cores).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
@@ -662,6 +667,137 @@ lab_down
 
 }
 
-# SRM_ATTACK_PARTS="1 2 3 4 5" (default all): for debugging one part.
-for part in ${SRM_ATTACK_PARTS:-1 2 3 4 5}; do "part$part"; done
+# ---- part 6: a fake rendezvous server aims the peers at a bystander ---------
+
+# Issue 18 item 10: a rendezvous server can name any address as a peer's.
+# sec_fake_rdv.c runs the real server over a store that reports every peer
+# at VICTIM (inet's own address, a port nobody listens on): peers that
+# believe it punch, re-probe and birthday-probe towards the victim.  The
+# engine caps what goes to an IP that never answered (path_priv.h): a
+# hard-NAT attempt once an hour, everything else 64 packets a minute.
+# Before the cap (measured in commit 5c9bff1, 10 min), an easy side sent
+# the victim a 4,096-probe birthday attempt every 60 s (36,989 packets), a
+# hard side 4,733 packets.  Peers that pin the real server's key never
+# register with the fake, so it cannot aim them.
+part6() {
+
+lab_up --nat-a symmetric --nat-b symmetric
+keys
+local V VPORT=7777 nat_a nat_b fake_pid fake_log rdv_pub from_a from_b bound_a bound_b stats idle_rc p
+V=$(lab_addr inet v4)
+nat_a=$(lab_addr nata v4) nat_b=$(lab_addr natb v4)
+# The fake links the core library as the CLI does (the Makefile's PKGS).
+local pkgs=(libsodium libzstd msgpack libssl libcrypto) dep_cflags dep_libs
+read -ra dep_cflags <<<"$(pkg-config --cflags "${pkgs[@]}")"
+read -ra dep_libs <<<"$(pkg-config --libs "${pkgs[@]}")"
+gcc -O2 -std=c11 -Wall -Wextra -Werror -I"$root/core" -I"$root/core/protocol" -I"$root/core/driver" \
+	-I"$root/core/config" "${dep_cflags[@]}" -o "$work/fake_rdv" "$root/tests/integration/sec_fake_rdv.c" \
+	"$BUILD/libsrmudp-core.a" "${dep_libs[@]}" -lpthread ||
+	{ fail "cannot build sec_fake_rdv.c"; lab_down; return; }
+# What reaches the victim from each peer's NAT, to any UDP port (an easy
+# side's birthday probes walk the port range).
+victim_arm() {
+	lab_exec inet nft delete table ip victim 2>/dev/null
+	lab_exec inet nft -f - <<-EOF
+	table ip victim {
+		counter from_a {}
+		counter from_b {}
+		chain input {
+			type filter hook input priority filter; policy accept;
+			ip saddr $nat_a ip daddr $V meta l4proto udp counter name from_a
+			ip saddr $nat_b ip daddr $V meta l4proto udp counter name from_b
+		}
+	}
+	EOF
+}
+victim_count() { # from_a|from_b
+	lab_exec inet nft list counter ip victim "$1" | grep -o 'packets [0-9]*' | cut -d' ' -f2
+}
+# fake_start [KEYFILE]: the fake server on rdv, naming the victim.
+fake_start() {
+	lab_bg rdv "$work/fake_rdv" 198.18.0.2 3478 "$V" "$VPORT" "$@"
+	fake_pid=$LAB_LAST_PID fake_log=$LAB_LAST_LOG
+	lab_wait_port rdv udp 3478 10 || fail "the fake rendezvous server did not start: $(head -c 300 "$fake_log")"
+}
+# round RENDEZVOUS: b's sink and a's connection (held 35 s), both with
+# SRMUDP_RENDEZVOUS=RENDEZVOUS; sets idle_rc.  Logs: a.log, b.log.  The
+# engine's connect timeout (20 s) ends a failing connect before the
+# program's own (30 s), so the engine logs why.
+round() {
+	rm -f "$work/a.log" "$work/b.log"
+	env_a=(SRMUDP_KEY="$work/a.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="b=$pub_b"
+	       SRMUDP_RENDEZVOUS="$1" SRMUDP_LOG=info SRMUDP_CONNECT_TIMEOUT=20s)
+	env_b=(SRMUDP_KEY="$work/b.key" SRMUDP_LISTEN=0.0.0.0:4000 SRMUDP_PEERS="a=$pub_a"
+	       SRMUDP_RENDEZVOUS="$1" SRMUDP_LOG=info)
+	victim_arm
+	start_sink || fail "b's sink did not start"
+	sleep 2 # b registers (or tries to) first
+	lab_exec a env "${env_a[@]}" SRMUDP_LOG_FILE="$work/a.log" timeout 90 \
+		"$SRMUDP" run -- $PY "$TOOL" idle b 9000 35 >"$work/idle.out" 2>&1
+	idle_rc=$?
+	sleep 1
+	lab_stop "$b_pid" "$fake_pid"
+}
+# The most a peer may send an IP that never answered in one round (< 60 s,
+# so one budget window; counted twice for slack): 2 x UNANSWERED_BUDGET
+# (64) handshakes, re-probes and repair probes, plus one hard-NAT attempt
+# (at most one per UNANSWERED_HARDNAT_MS, an hour), HARDNAT_ROUNDS (4)
+# rounds of PATH_HARDNAT_SOCKETS (128) packets on the hard side = 512, or
+# of PATH_HARDNAT_PROBES (1,024) probes on the easy side = 4,096.  Here
+# both NATs change ports and the fake names one port for every candidate,
+# so each peer takes the hard side: 640 a peer (its log says which).
+bound_of() { # LOG
+	if grep -q "hard NAT: ours changes ports" "$1"; then echo $((2 * 64 + 4 * 128))
+	elif grep -q "hard NAT: the peer's changes ports" "$1"; then echo $((2 * 64 + 4 * 1024))
+	else echo $((2 * 64)); fi
+}
+
+# -- unpinned: the peers believe the fake
+fake_start
+round 198.18.0.2:3478
+num from_a "victim packets from a (unpinned)" victim_count from_a
+num from_b "victim packets from b (unpinned)" victim_count from_b
+stats=$(grep -o 'auth_ok=.*' "$fake_log")
+echo "        unpinned: the victim ($V) got ${from_a:-?} packets from a, ${from_b:-?} from b;" \
+     "a's connection through the fake's relay: exit $idle_rc; fake: ${stats:-no counters}"
+for p in a b; do
+	grep -h "hard NAT" "$work/$p.log" | sed "s/^/        $p: /" | cut -c1-200
+	check "unpinned: $p registered with the fake and was told to punch at the victim" \
+		grep -q "candidate(s), first $V:$VPORT" "$work/$p.log"
+done
+bound_a=$(bound_of "$work/a.log") bound_b=$(bound_of "$work/b.log")
+nums from_a && check "unpinned: a sent the victim $from_a packets (<= $bound_a)" test "$from_a" -le "$bound_a"
+nums from_b && check "unpinned: b sent the victim $from_b packets (<= $bound_b)" test "$from_b" -le "$bound_b"
+
+# -- pinned: the real server's key (it never runs here); the fake has its own.
+#    The real server code refuses an AUTH pinned to another key, so the fake
+#    answers nothing but CHALLENGEs; that a forged answer would be dropped
+#    too is RdvClient.PinnedClientDropsAnswersMadeWithoutTheServerSecret.
+"$SRMUDP" keygen "$work/rdv.key" >/dev/null
+rdv_pub=$("$SRMUDP" pubkey "$work/rdv.key")
+"$SRMUDP" keygen "$work/fake.key" >/dev/null
+fake_start "$work/fake.key"
+round "$rdv_pub@198.18.0.2:3478"
+num from_a "victim packets from a (pinned)" victim_count from_a
+num from_b "victim packets from b (pinned)" victim_count from_b
+stats=$(grep -o 'auth_ok=.*' "$fake_log")
+echo "        pinned: the victim got ${from_a:-?} packets from a, ${from_b:-?} from b;" \
+     "a's connection: exit $idle_rc ($(grep -m1 -o 'handshake failed: .*' "$work/a.log"));" \
+     "fake: ${stats:-no counters}; $(grep -m1 -o 'AUTH from .* refused: [a-z ]*' "$fake_log")"
+nums from_a from_b && check "pinned: the victim got nothing (a $from_a, b $from_b)" \
+	test "$from_a" -eq 0 -a "$from_b" -eq 0
+for p in a b; do
+	check "pinned: $p never registered with the fake (no 'rendezvous: registered' in its log)" \
+		not grep -q "rendezvous: registered" "$work/$p.log"
+done
+check "pinned: the fake accepted no AUTH and refused theirs (${stats:-no counters})" \
+	grep -Eq '^auth_ok=0 auth_failed=[1-9]' <<<"$stats"
+check "pinned: no connection reached b's program (a's exit $idle_rc)" \
+	test "$(conns)" -eq 0 -a "$idle_rc" -ne 0
+lab_down
+
+}
+
+# SRM_ATTACK_PARTS="1 2 3 4 5 6" (default all): for debugging one part.
+for part in ${SRM_ATTACK_PARTS:-1 2 3 4 5 6}; do "part$part"; done
 srm_finish
