@@ -179,6 +179,20 @@ print(s.getsockname()[1])' "${1:-tcp}"
 }
 
 # rss_kb PID: its resident set in kB; 0 once it is gone.
+# srm_rdv_stats PID FILE: ask the rendezvous server PID for its counters
+# (SIGUSR1 prints a "rendezvous stats:" line on its stdout, FILE) and print
+# the newest line's NAME=VALUE pairs, one a line.
+srm_rdv_stats() {
+	local n k
+	n=$(grep -c '^rendezvous stats:' "$2")
+	kill -USR1 "$1" || return 1
+	for ((k = 0; k < 40; k++)); do
+		(($(grep -c '^rendezvous stats:' "$2") > n)) && break
+		sleep 0.05
+	done
+	grep '^rendezvous stats:' "$2" | tail -1 | tr ' ' '\n' | grep '='
+}
+
 rss_kb() { awk '/^VmRSS/ { v = $2 } END { print v + 0 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # srm_lab [--shim]: the NAT lab library (tests/lab/lab.sh) loaded; exit 77

@@ -75,7 +75,8 @@ static void help(FILE *f)
 		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
 		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
 		"                         [--relay-source-rate BYTES/s] [--max-records N]\n"
-		"                         [--key FILE] [--log-level LEVEL] [--log-file FILE]\n"
+		"                         [--key FILE] [--announce ADDR:PORT]\n"
+		"                         [--log-level LEVEL] [--log-file FILE]\n"
 		"                         [--ws-listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 		"                          [--ws-max-clients N] [--ws-max-per-ip N] [--ws-rate BYTES/s]]\n\n"
 		"Run the rendezvous server: peers register under their own key and learn their\n"
@@ -95,6 +96,10 @@ static void help(FILE *f)
 		"  --key FILE           the server's static key (srmudp keygen FILE): clients\n"
 		"                       that pin its public key (SRMUDP_RENDEZVOUS=KEY@HOST:PORT)\n"
 		"                       accept only answers made with it\n"
+		"  --announce ADDR:PORT with --store: the UDP address the other servers reach\n"
+		"                       this one at, so the relay joins peers registered on\n"
+		"                       different servers (default: the first --listen address,\n"
+		"                       unless it is 0.0.0.0 or [::])\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
 		"For clients whose network blocks UDP (SRMUDP_RELAY=ws://, wss://):\n"
@@ -189,6 +194,13 @@ static int open_listener(struct listener *l, const struct sockaddr_storage *ss, 
 	return 0;
 }
 
+static bool is_wildcard(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)a)->sin6_addr);
+}
+
 static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
 			const struct rdv_ws *ws)
 {
@@ -202,7 +214,8 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
 	       "not_found=%llu punches=%llu notes_sent=%llu notes_received=%llu "
 	       "relay_packets=%llu relay_bytes=%llu relay_limited=%llu relay_unknown=%llu "
 	       "lookup_refused=%llu relay_refused=%llu relay_source_limited=%llu "
-	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu",
+	       "rate_limited=%llu malformed=%llu expired=%llu evicted=%llu store_errors=%llu "
+	       "mesh_out=%llu mesh_in=%llu mesh_bad=%llu",
 	       st->name, (unsigned long long)c.records, (unsigned long long)c.rx_packets,
 	       (unsigned long long)c.rx_bytes, (unsigned long long)c.tx_packets,
 	       (unsigned long long)c.tx_bytes, (unsigned long long)c.registers,
@@ -217,7 +230,9 @@ static void print_stats(const struct rdv_server *s, const struct rdv_store *st,
 	       (unsigned long long)c.relay_refused, (unsigned long long)c.relay_source_limited,
 	       (unsigned long long)c.rate_limited,
 	       (unsigned long long)c.malformed, (unsigned long long)c.expired,
-	       (unsigned long long)c.evicted, (unsigned long long)c.store_errors);
+	       (unsigned long long)c.evicted, (unsigned long long)c.store_errors,
+	       (unsigned long long)c.mesh_out, (unsigned long long)c.mesh_in,
+	       (unsigned long long)c.mesh_bad);
 	if (ws != NULL) {
 		rdv_ws_get_stats(ws, &w);
 #define PRINT_WS(name) printf(" " #name "=%llu", (unsigned long long)w.name);
@@ -416,6 +431,7 @@ int cmd_rendezvous(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, 'c' },
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "key", required_argument, NULL, 'K' },
+		{ "announce", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -423,8 +439,8 @@ int cmd_rendezvous(int argc, char **argv)
 	const char *listen_text[MAX_LISTEN], *store_url = NULL, *log_file = NULL, *key_file = NULL;
 	uint8_t key_secret[SRM_KEY_BYTES], key_pub[SRM_KEY_BYTES];
 	char key_text[SRM_PUBKEY_TEXT_BYTES];
-	struct sockaddr_storage addrs[MAX_LISTEN];
-	socklen_t addr_lens[MAX_LISTEN];
+	struct sockaddr_storage addrs[MAX_LISTEN], announce;
+	socklen_t addr_lens[MAX_LISTEN], announce_len = 0;
 	struct sockaddr_storage ws_addrs[RDV_WS_MAX_LISTEN];
 	socklen_t ws_addr_lens[RDV_WS_MAX_LISTEN];
 	const char *ws_text[RDV_WS_MAX_LISTEN];
@@ -516,6 +532,13 @@ int cmd_rendezvous(int argc, char **argv)
 		case 'K':
 			key_file = optarg;
 			break;
+		case 'A':
+			if (cli_parse_hostport(optarg, 0, &announce, &announce_len) != 0) {
+				cli_error("bad announce address %s (expected A.B.C.D:PORT or [V6]:PORT)",
+					  quote_str(q, optarg));
+				return EXIT_USAGE;
+			}
+			break;
 		case 'L':
 			if (strcmp(optarg, "error") == 0)
 				level = SRM_LOG_ERROR;
@@ -549,6 +572,21 @@ int cmd_rendezvous(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
+	if (announce_len && store_url == NULL) {
+		cli_error("--announce needs --store (it tells servers sharing it where this one is)");
+		return EXIT_USAGE;
+	}
+	/* Servers sharing a store relay to each other's registrants: at the
+	 * address given, else at the first --listen address if it names one. */
+	if (store_url != NULL && !announce_len && !is_wildcard(&addrs[0])) {
+		memcpy(&announce, &addrs[0], addr_lens[0]);
+		announce_len = addr_lens[0];
+	}
+	if (announce_len) {
+		memcpy(&cfg.mesh_addr.addr, &announce, announce_len);
+		cfg.mesh_addr.len = announce_len;
+	}
+	cfg.wall_offset_ms = (uint64_t)clock_wall_offset_ms();
 	if ((wcfg.tls_cert == NULL) != (wcfg.tls_key == NULL)) {
 		cli_error("--tls-cert and --tls-key go together");
 		return EXIT_USAGE;

@@ -231,13 +231,17 @@ static void print_engine(FILE *f, const struct json_node *doc)
 	json_get_num(doc, "udp_port", &port);
 	const struct json_node *rdv = json_get(doc, "rendezvous");
 	const char *rs = "none";
-	char rtext[96];
+	char rtext[160], sbuf[64];
+	const char *server = jstr(rdv, "server", sbuf, sizeof(sbuf));
+	bool named = strcmp(server, "-") != 0; /* none over UDP: WebSocket relays only */
 	if (json_get_true(rdv, "registered")) {
-		snprintf(rtext, sizeof(rtext), "registered, public %s",
-			 jstr(rdv, "public_address", b, sizeof(b)));
+		snprintf(rtext, sizeof(rtext), "registered%s%s, public %s", named ? " at " : "",
+			 named ? server : "", jstr(rdv, "public_address", b, sizeof(b)));
 		rs = rtext;
 	} else if (json_get_true(rdv, "configured")) {
-		rs = "not registered";
+		snprintf(rtext, sizeof(rtext), "not registered%s%s", named ? ", trying " : "",
+			 named ? server : "");
+		rs = rtext;
 	}
 	const char *kind = jstr(doc, "kind", b, sizeof(b));
 	fprintf(f, "%s %.0f  %s  udp %.0f", strcmp(kind, "rendezvous") == 0 ? "rendezvous" : "engine",

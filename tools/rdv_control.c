@@ -106,6 +106,9 @@ static void put_document(struct json_out *d, void *ctx)
 	C(expired);
 	C(evicted);
 	C(store_errors);
+	C(mesh_out);
+	C(mesh_in);
+	C(mesh_bad);
 #undef C
 	if (a->ws != NULL) {
 		struct rdv_ws_stats w;

@@ -231,6 +231,49 @@ static int r_take_note(void *ctx, uint64_t server_id, uint8_t *buf, size_t cap, 
 	return rc;
 }
 
+static int r_card_put(void *ctx, const struct rdv_card *c, uint32_t ttl_ms, uint64_t now_ms)
+{
+	struct redis_store *r = ctx;
+	uint8_t enc[RDV_CARD_MAX_BYTES];
+	size_t len = rdv_card_encode(c, enc, sizeof(enc));
+	char key[64];
+	redisReply *rep;
+
+	(void)now_ms;
+	if (len == 0)
+		return SRM_ERR_INVALID;
+	snprintf(key, sizeof(key), KEY_PREFIX "s:%016llx", (unsigned long long)c->server_id);
+	rep = cmd(r, "SET %s %b PX %u", key, (const char *)enc, len, ttl_ms);
+	if (rep == NULL)
+		return SRM_ERR_IO;
+	freeReplyObject(rep);
+	return 0;
+}
+
+static int r_card_get(void *ctx, uint64_t server_id, uint64_t now_ms, struct rdv_card *out)
+{
+	struct redis_store *r = ctx;
+	char key[64];
+	redisReply *rep;
+	int rc;
+
+	(void)now_ms;
+	snprintf(key, sizeof(key), KEY_PREFIX "s:%016llx", (unsigned long long)server_id);
+	rep = cmd(r, "GET %s", key);
+	if (rep == NULL)
+		return SRM_ERR_IO;
+	if (rep->type == REDIS_REPLY_NIL)
+		rc = SRM_ERR_NOTFOUND;
+	else if (rep->type != REDIS_REPLY_STRING ||
+		 rdv_card_decode((const uint8_t *)rep->str, rep->len, out) != 0 ||
+		 out->server_id != server_id)
+		rc = SRM_ERR_IO; /* corrupt or not its own: never trust it */
+	else
+		rc = 0;
+	freeReplyObject(rep);
+	return rc;
+}
+
 static size_t r_count(void *ctx)
 {
 	(void)ctx;
@@ -252,6 +295,8 @@ static const struct rdv_store_ops redis_ops = {
 	.del = r_del,
 	.note = r_note,
 	.take_note = r_take_note,
+	.card_put = r_card_put,
+	.card_get = r_card_get,
 	.count = r_count,
 	.free = r_free,
 };

@@ -21,54 +21,8 @@
 #include <sodium.h>
 #include <uthash.h>
 
-#include "rendezvous.h"
+#include "rdv_server_priv.h"
 #include "log.h"
-#include "ratelimit.h"
-
-#define ADDR_KEY_BYTES 20 /* length byte + compact endpoint (6 or 18) + via */
-#define NOTE_TTL_MS 5000   /* a punch request older than this is useless */
-#define RELAY_MIN_BURST (64 * 1024)
-
-struct reg {
-	uint8_t pub[RDV_KEY_BYTES];
-	uint8_t addr_key[ADDR_KEY_BYTES]; /* the source it registered from */
-	uint8_t k_c2s[RDV_KEY_BYTES], k_s2c[RDV_KEY_BYTES];
-	struct rdv_window rx;
-	uint64_t tx_ctr, last_ts, expires_ms;
-	uint64_t relay_tokens, relay_ms; /* bytes */
-	uint64_t lookup_tokens, lookup_ms; /* thousandths of a lookup */
-	uint8_t last_relay_to[4];          /* log a relay once per target */
-	/* Consent: the pair tags this registrant listed (malloc'd, as most
-	 * list a handful), and the last relay target both consented, valid
-	 * while no registration changed its tags (allow_gen). */
-	uint8_t *allow;
-	size_t allow_count;
-	uint8_t relay_ok_to[RDV_KEY_BYTES];
-	uint64_t relay_ok_gen;
-	UT_hash_handle hh, hh_addr;
-};
-
-struct eph {
-	uint8_t priv[RDV_KEY_BYTES], pub[RDV_KEY_BYTES];
-};
-
-struct rdv_server {
-	struct rdv_server_config cfg;
-	struct rdv_store *store;
-	struct reg *by_pub, *by_addr;
-	size_t count;
-	uint8_t cookie_secret[RDV_KEY_BYTES];
-	int have_static; /* --key: pinned AUTHs can be answered */
-	uint8_t static_secret[RDV_KEY_BYTES], static_pub[RDV_KEY_BYTES];
-	struct eph eph[2]; /* [0] current, [1] previous epoch */
-	uint64_t rotate_ms;
-	struct ratelimit *unauth;
-	struct ratelimit *relay_src; /* relay bytes per source address */
-	uint64_t allow_gen;          /* bumped whenever a registrant's tags change */
-	struct rdv_server_stats st;
-	struct log_ratelimit log_auth, log_relay;
-	uint64_t now_ms; /* of the packet being handled, for log limits */
-};
 
 /* ---- Helpers ------------------------------------------------------------ */
 
@@ -80,14 +34,14 @@ static int addr_key(uint8_t key[ADDR_KEY_BYTES], const struct rdv_endpoint *ep)
 	return key[0] ? 0 : -1;
 }
 
-static void reg_endpoint(const struct reg *r, struct rdv_endpoint *ep)
+void srv_reg_endpoint(const struct reg *r, struct rdv_endpoint *ep)
 {
 	if (rdv_endpoint_get(r->addr_key + 1, r->addr_key[0], ep) != 0)
 		memset(ep, 0, sizeof(*ep));
 	ep->via = r->addr_key[ADDR_KEY_BYTES - 1];
 }
 
-static const char *keytext(const uint8_t pub[RDV_KEY_BYTES], char buf[SRM_PUBKEY_TEXT_BYTES])
+const char *srv_keytext(const uint8_t pub[RDV_KEY_BYTES], char buf[SRM_PUBKEY_TEXT_BYTES])
 {
 	srm_pubkey_encode(pub, buf);
 	return buf;
@@ -115,7 +69,7 @@ static void cookie_of(const struct rdv_server *s, const uint8_t akey[ADDR_KEY_BY
 }
 
 /* Token bucket in the units of *tokens; rate per second, burst cap. */
-static int bucket_take(uint64_t *tokens, uint64_t *last_ms, uint64_t rate, uint64_t burst,
+int srv_bucket_take(uint64_t *tokens, uint64_t *last_ms, uint64_t rate, uint64_t burst,
 		       uint64_t cost, uint64_t now_ms)
 {
 	if (now_ms > *last_ms) {
@@ -141,7 +95,7 @@ static void reg_free(struct rdv_server *s, struct reg *r)
 	s->allow_gen++;
 }
 
-static int emit(struct rdv_server *s, struct rdv_out *o, const struct rdv_endpoint *to,
+int srv_emit(struct rdv_server *s, struct rdv_out *o, const struct rdv_endpoint *to,
 		size_t len)
 {
 	if (len == 0)
@@ -159,7 +113,7 @@ static int reply_unauth(struct rdv_server *s, struct rdv_out *o, const struct rd
 {
 	if (len > req_len)
 		return SRM_DROP_CODE(SRM_DROP_MALFORMED);
-	return emit(s, o, to, len);
+	return srv_emit(s, o, to, len);
 }
 
 /* A message MAC'd for registrant r, to r's address. */
@@ -168,10 +122,10 @@ static int send_to_reg(struct rdv_server *s, struct reg *r, struct rdv_msg *m,
 {
 	struct rdv_endpoint to;
 
-	reg_endpoint(r, &to);
+	srv_reg_endpoint(r, &to);
 	m->ctr = ++r->tx_ctr;
 	m->present |= 1u << RDV_F_CTR;
-	return emit(s, o, &to, rdv_msg_encode(m, r->k_s2c, 0, o->buf, sizeof(o->buf)));
+	return srv_emit(s, o, &to, rdv_msg_encode(m, r->k_s2c, 0, o->buf, sizeof(o->buf)));
 }
 
 /* ---- REGISTER / AUTH ---------------------------------------------------- */
@@ -267,7 +221,7 @@ static int reg_set_allow(struct rdv_server *s, struct reg *r, const struct rdv_m
 
 /* Both keys list the pair: the only case in which the server tells one
  * where the other is, or carries packets between them. */
-static int consent(const uint8_t a[RDV_KEY_BYTES], const uint8_t *a_tags, size_t a_count,
+int srv_consent(const uint8_t a[RDV_KEY_BYTES], const uint8_t *a_tags, size_t a_count,
 		   const uint8_t b[RDV_KEY_BYTES], const uint8_t *b_tags, size_t b_count)
 {
 	uint8_t tag[RDV_TAG_BYTES];
@@ -375,10 +329,10 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 	s->st.records = s->count;
 	if (is_new || moved)
 		LOG_INFO(NULL, "rendezvous: %s peer %s at %s (%zu candidates)",
-			 is_new ? "registered" : "moved", keytext(m->pub, kt),
+			 is_new ? "registered" : "moved", srv_keytext(m->pub, kt),
 			 rdv_endpoint_str(src, at, sizeof(at)), m->cand_count);
 	else
-		LOG_DEBUG(NULL, "rendezvous: refreshed peer %s at %s", keytext(m->pub, kt),
+		LOG_DEBUG(NULL, "rendezvous: refreshed peer %s at %s", srv_keytext(m->pub, kt),
 			  rdv_endpoint_str(src, at, sizeof(at)));
 
 	rep.kind = RDV_REGISTERED;
@@ -449,7 +403,7 @@ static int on_lookup(struct rdv_server *s, const uint8_t *pkt, size_t len,
 		return SRM_DROP_CODE(SRM_DROP_MAC);
 	if (!rdv_window_accept(&r->rx, m->ctr))
 		return SRM_DROP_CODE(SRM_DROP_REPLAY);
-	if (!bucket_take(&r->lookup_tokens, &r->lookup_ms, RDV_LOOKUP_PER_SEC * 1000,
+	if (!srv_bucket_take(&r->lookup_tokens, &r->lookup_ms, RDV_LOOKUP_PER_SEC * 1000,
 			 RDV_LOOKUP_BURST * 1000, 1000, now_ms)) {
 		s->st.rate_limited++;
 		return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
@@ -458,7 +412,7 @@ static int on_lookup(struct rdv_server *s, const uint8_t *pkt, size_t len,
 	memcpy(rep.peer, m->peer, RDV_KEY_BYTES);
 	rep.present = 1u << RDV_F_PEER;
 	rc = s->store->ops->get(s->store->ctx, m->peer, now_ms, &them);
-	if (rc == 0 && !consent(r->pub, r->allow, r->allow_count, them.pub, them.allow,
+	if (rc == 0 && !srv_consent(r->pub, r->allow, r->allow_count, them.pub, them.allow,
 				them.allow_count)) {
 		/* Not both listed: the same answer as for an absent key, so a
 		 * stranger learns neither the address nor that it exists. */
@@ -470,7 +424,7 @@ static int on_lookup(struct rdv_server *s, const uint8_t *pkt, size_t len,
 			s->st.store_errors++;
 		s->st.not_found++;
 		LOG_INFO(NULL, "rendezvous: lookup by %s for %s: not registered",
-			 keytext(r->pub, k1), keytext(m->peer, k2));
+			 srv_keytext(r->pub, k1), srv_keytext(m->peer, k2));
 		rep.kind = RDV_NOTFOUND;
 		return send_to_reg(s, r, &rep, &out[0]);
 	}
@@ -479,7 +433,7 @@ static int on_lookup(struct rdv_server *s, const uint8_t *pkt, size_t len,
 	endpoints_of(&them, &rep);
 	n += send_to_reg(s, r, &rep, &out[0]);
 	LOG_INFO(NULL, "rendezvous: lookup by %s for %s: found, both told to punch",
-		 keytext(r->pub, k1), keytext(m->peer, k2));
+		 srv_keytext(r->pub, k1), srv_keytext(m->peer, k2));
 
 	/* The other side punches too: from the asker's own record, so it gets
 	 * the candidates the asker announced. */
@@ -520,6 +474,7 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 	uint8_t akey[ADDR_KEY_BYTES];
 	struct rdv_endpoint to;
 	struct reg *from, *t;
+	const struct mesh_card *remote = NULL;
 	char k1[SRM_PUBKEY_TEXT_BYTES], k2[SRM_PUBKEY_TEXT_BYTES];
 
 	if (len < RDV_RELAY_OVERHEAD + WIRE_HEADER_BYTES || len > RDV_MAX_PACKET ||
@@ -543,15 +498,21 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 								sizeof(out->buf)), len);
 	}
 	HASH_FIND(hh, s->by_pub, pkt + WIRE_HEADER_BYTES, RDV_KEY_BYTES, t);
-	if (t == NULL || t->expires_ms <= now_ms || t == from) {
+	if (t == from) {
 		s->st.relay_unknown++;
 		return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
 	}
-	if (from->relay_ok_gen != s->allow_gen ||
-	    memcmp(from->relay_ok_to, t->pub, RDV_KEY_BYTES) != 0) {
+	if (t == NULL || t->expires_ms <= now_ms) {
+		/* Registered on another server sharing the store, perhaps. */
+		remote = mesh_route(s, from, pkt + WIRE_HEADER_BYTES, now_ms);
+		if (remote == NULL)
+			return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
+		t = NULL;
+	} else if (from->relay_ok_gen != s->allow_gen ||
+		   memcmp(from->relay_ok_to, t->pub, RDV_KEY_BYTES) != 0) {
 		/* One hash per new target or changed registration, not per
 		 * packet. */
-		if (!consent(from->pub, from->allow, from->allow_count, t->pub, t->allow,
+		if (!srv_consent(from->pub, from->allow, from->allow_count, t->pub, t->allow,
 			     t->allow_count)) {
 			s->st.relay_refused++;
 			return SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER);
@@ -559,12 +520,12 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 		memcpy(from->relay_ok_to, t->pub, RDV_KEY_BYTES);
 		from->relay_ok_gen = s->allow_gen;
 	}
-	if (!bucket_take(&from->relay_tokens, &from->relay_ms, s->cfg.relay_rate,
+	if (!srv_bucket_take(&from->relay_tokens, &from->relay_ms, s->cfg.relay_rate,
 			 s->cfg.relay_burst, len, now_ms)) {
 		s->st.relay_limited++;
 		if (log_ratelimit_ok(&s->log_relay, now_ms, 1000))
 			LOG_INFO(NULL, "rendezvous: relay from %s over its rate limit",
-				 keytext(from->pub, k1));
+				 srv_keytext(from->pub, k1));
 		return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
 	}
 	/* Then the sender's address, all its keys together (checked second,
@@ -577,18 +538,20 @@ static int on_relay(struct rdv_server *s, const uint8_t *pkt, size_t len,
 				 rdv_endpoint_str(src, k2, sizeof(k2)));
 		return SRM_DROP_CODE(SRM_DROP_RATELIMIT);
 	}
-	if (memcmp(from->last_relay_to, t->pub, sizeof(from->last_relay_to)) != 0) {
-		memcpy(from->last_relay_to, t->pub, sizeof(from->last_relay_to));
-		LOG_INFO(NULL, "rendezvous: relaying %s -> %s", keytext(from->pub, k1),
-			 keytext(t->pub, k2));
+	if (memcmp(from->last_relay_to, pkt + WIRE_HEADER_BYTES, sizeof(from->last_relay_to)) != 0) {
+		memcpy(from->last_relay_to, pkt + WIRE_HEADER_BYTES, sizeof(from->last_relay_to));
+		LOG_INFO(NULL, "rendezvous: relaying %s -> %s%s", srv_keytext(from->pub, k1),
+			 srv_keytext(pkt + WIRE_HEADER_BYTES, k2), t ? "" : " (through its server)");
 	}
+	if (t == NULL)
+		return mesh_wrap(s, remote, from, pkt, len, now_ms, out);
 	/* Same size out as in: the key now names the sender. */
 	memcpy(out->buf, pkt, len);
 	memcpy(out->buf + WIRE_HEADER_BYTES, from->pub, RDV_KEY_BYTES);
 	s->st.relay_packets++;
 	s->st.relay_bytes += len;
-	reg_endpoint(t, &to);
-	return emit(s, out, &to, len);
+	srv_reg_endpoint(t, &to);
+	return srv_emit(s, out, &to, len);
 }
 
 /* ---- Entry points ------------------------------------------------------- */
@@ -610,6 +573,10 @@ int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
 		rotate(s, now_ms);
 	if (len >= WIRE_HEADER_BYTES && pkt[0] == WIRE_RELAY && pkt[1] == WIRE_VERSION) {
 		rc = on_relay(s, pkt, len, &from, now_ms, out);
+		goto done;
+	}
+	if (len >= WIRE_HEADER_BYTES && pkt[0] == WIRE_MESH && pkt[1] == WIRE_VERSION) {
+		rc = mesh_receive(s, pkt, len, &from, now_ms, out);
 		goto done;
 	}
 	rc = rdv_msg_decode(pkt, len, &m);
@@ -652,11 +619,12 @@ int rdv_server_tick(struct rdv_server *s, uint64_t now_ms, struct rdv_out *out, 
 	if (now_ms >= s->rotate_ms)
 		rotate(s, now_ms);
 	while (s->by_pub != NULL && s->by_pub->expires_ms <= now_ms) {
-		LOG_INFO(NULL, "rendezvous: peer %s expired", keytext(s->by_pub->pub, kt));
+		LOG_INFO(NULL, "rendezvous: peer %s expired", srv_keytext(s->by_pub->pub, kt));
 		reg_free(s, s->by_pub);
 		s->st.expired++;
 	}
 	s->st.records = s->count;
+	mesh_announce(s, now_ms);
 	/* Punch requests left by other servers for our registrants. */
 	while ((size_t)n < out_cap &&
 	       (len = s->store->ops->take_note(s->store->ctx, s->cfg.server_id, buf, sizeof(buf),
@@ -688,7 +656,7 @@ uint64_t rdv_server_deadline(const struct rdv_server *s)
 
 	if (s->by_pub != NULL && s->by_pub->expires_ms < d)
 		d = s->by_pub->expires_ms;
-	return d;
+	return mesh_deadline(s) < d ? mesh_deadline(s) : d;
 }
 
 void rdv_server_get_stats(const struct rdv_server *s, struct rdv_server_stats *out)
@@ -752,6 +720,7 @@ struct rdv_server *rdv_server_new(const struct rdv_server_config *cfg, struct rd
 	}
 	rotate(s, now_ms);
 	rotate(s, now_ms); /* both slots hold real keys */
+	mesh_init(s);
 	return s;
 }
 

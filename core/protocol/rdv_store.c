@@ -31,8 +31,14 @@ struct mem_note {
 	uint8_t *msg;
 };
 
+struct mem_card {
+	struct rdv_card card;
+	uint64_t expires_ms; /* 0: free slot */
+};
+
 struct mem_store {
 	struct rdv_store st;
+	struct mem_card cards[RDV_MESH_SERVERS];
 	struct mem_rec *recs;
 	size_t count, max;
 	struct mem_note notes[RDV_STORE_MAX_NOTES]; /* ring */
@@ -170,6 +176,39 @@ static int mem_take_note(void *ctx, uint64_t server_id, uint8_t *buf, size_t cap
 	return 0;
 }
 
+/* A server's slot, or the first free or expired one (the oldest when all
+ * are live: a dead server's card goes first). */
+static int mem_card_put(void *ctx, const struct rdv_card *c, uint32_t ttl_ms, uint64_t now_ms)
+{
+	struct mem_store *m = ctx;
+	struct mem_card *slot = &m->cards[0];
+
+	for (size_t i = 0; i < RDV_MESH_SERVERS; i++) {
+		struct mem_card *k = &m->cards[i];
+		if (k->expires_ms > now_ms && k->card.server_id == c->server_id) {
+			slot = k;
+			break;
+		}
+		if (k->expires_ms < slot->expires_ms)
+			slot = k;
+	}
+	slot->card = *c;
+	slot->expires_ms = now_ms + ttl_ms;
+	return 0;
+}
+
+static int mem_card_get(void *ctx, uint64_t server_id, uint64_t now_ms, struct rdv_card *out)
+{
+	struct mem_store *m = ctx;
+
+	for (size_t i = 0; i < RDV_MESH_SERVERS; i++)
+		if (m->cards[i].expires_ms > now_ms && m->cards[i].card.server_id == server_id) {
+			*out = m->cards[i].card;
+			return 0;
+		}
+	return SRM_ERR_NOTFOUND;
+}
+
 static size_t mem_count(void *ctx)
 {
 	return ((struct mem_store *)ctx)->count;
@@ -195,6 +234,8 @@ static const struct rdv_store_ops mem_ops = {
 	.del = mem_del,
 	.note = mem_note,
 	.take_note = mem_take_note,
+	.card_put = mem_card_put,
+	.card_get = mem_card_get,
 	.count = mem_count,
 	.free = mem_free,
 };

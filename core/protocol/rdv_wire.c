@@ -645,3 +645,27 @@ int rdv_window_accept(struct rdv_window *w, uint64_t ctr)
 	w->bits |= UINT64_C(1) << back;
 	return 1;
 }
+
+/* ---- Server cards ------------------------------------------------------- */
+
+size_t rdv_card_encode(const struct rdv_card *c, uint8_t *out, size_t cap)
+{
+	size_t n;
+
+	if (cap < 8 + RDV_KEY_BYTES)
+		return 0;
+	put_le64(out, c->server_id);
+	memcpy(out + 8, c->pub, RDV_KEY_BYTES);
+	n = rdv_endpoint_put(out + 8 + RDV_KEY_BYTES, cap - 8 - RDV_KEY_BYTES, &c->addr);
+	return n ? 8 + RDV_KEY_BYTES + n : 0;
+}
+
+int rdv_card_decode(const uint8_t *p, size_t len, struct rdv_card *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (len < 8 + RDV_KEY_BYTES + 6)
+		return SRM_ERR_INVALID;
+	c->server_id = get_le64(p);
+	memcpy(c->pub, p + 8, RDV_KEY_BYTES);
+	return rdv_endpoint_get(p + 8 + RDV_KEY_BYTES, len - 8 - RDV_KEY_BYTES, &c->addr);
+}

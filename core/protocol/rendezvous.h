@@ -35,6 +35,11 @@
  *   RELAY      both  WIRE_RELAY | peer key (32) | inner srmudp packet:
  *                    c->s the key names the target, s->c the sender;
  *                    forwarded only between consenting registrants
+ *   MESH       s->s  WIRE_MESH | sending server id (8) | wall-clock ms (8)
+ *                    | target key (32) | sender key (32) | inner | MAC (16):
+ *                    a RELAY whose target registered on another server
+ *                    sharing the store (rdv_mesh.c), MAC'd under the two
+ *                    servers' static keys
  *
  * Errors: negative enum srm_error, or SRM_DROP_CODE(reason) (<= -100) for
  * a packet to drop and count, as in session.h.
@@ -99,6 +104,19 @@ extern "C" {
  * below IPv6's 1,280-byte minimum MTU. */
 #define RDV_TAG_BYTES 8
 #define RDV_MAX_ALLOW 100
+/* Servers sharing a store relay between their registrants (MESH): each
+ * publishes a card (its id, static public key and the UDP address others
+ * reach it at) every RDV_MESH_ANNOUNCE_MS, kept RDV_MESH_CARD_TTL_MS.  A
+ * MESH packet more than RDV_MESH_SKEW_MS away from the receiver's wall
+ * clock is dropped (a replay later than that delivers nothing).  A sender
+ * keeps where its last remote target is for RDV_MESH_ROUTE_MS (one store
+ * read then, not per packet), and at most RDV_MESH_SERVERS cards. */
+#define RDV_MESH_ANNOUNCE_MS 10000
+#define RDV_MESH_CARD_TTL_MS 30000
+#define RDV_MESH_SKEW_MS 30000
+#define RDV_MESH_ROUTE_MS 5000
+#define RDV_MESH_SERVERS 64
+#define RDV_MESH_OVERHEAD (WIRE_HEADER_BYTES + 8 + 8 + 2 * RDV_KEY_BYTES + RDV_MAC_BYTES)
 /* Server defaults. */
 #define RDV_DEFAULT_MAX_RECORDS 100000
 #define RDV_DEFAULT_RELAY_RATE (1024 * 1024) /* bytes/s per registered peer */
@@ -276,6 +294,20 @@ struct rdv_record {
 	size_t allow_count;
 };
 
+/* A server's card, for the others sharing its store (MESH). */
+struct rdv_card {
+	uint64_t server_id;
+	uint8_t pub[RDV_KEY_BYTES];   /* its static key (--key, or one made at start) */
+	struct rdv_endpoint addr;     /* UDP, where other servers reach it */
+};
+
+/* Card <-> bytes: id (8, LE) | key (32) | compact endpoint (6 or 18).
+ * encode returns the length or 0; decode returns 0 or SRM_ERR_INVALID. */
+#define RDV_CARD_MAX_BYTES (8 + RDV_KEY_BYTES + 18)
+size_t rdv_card_encode(const struct rdv_card *c, uint8_t *out, size_t cap);
+int rdv_card_decode(const uint8_t *p, size_t len, struct rdv_card *c)
+	__attribute__((warn_unused_result));
+
 /* Record <-> bytes (msgpack), for stores that keep bytes (Redis).
  * encode returns the length or 0; decode returns 0 or SRM_ERR_INVALID. */
 size_t rdv_record_encode(const struct rdv_record *r, uint8_t *out, size_t cap);
@@ -294,6 +326,8 @@ int rdv_record_decode(const uint8_t *p, size_t len, struct rdv_record *r)
  *         registered on another server); dropped after ttl_ms.
  *  take_note: pop one note for server server_id into buf; returns its
  *         length, 0 if none, or a negative error.
+ *  card_put: publish this server's card, gone after ttl_ms.
+ *  card_get: server_id's card: 0 with *out, or SRM_ERR_NOTFOUND.
  *  count: records held, when known (the memory store), else 0.
  */
 struct rdv_store_ops {
@@ -305,6 +339,8 @@ struct rdv_store_ops {
 		    uint32_t ttl_ms, uint64_t now_ms);
 	int (*take_note)(void *ctx, uint64_t server_id, uint8_t *buf, size_t cap,
 			 uint64_t now_ms);
+	int (*card_put)(void *ctx, const struct rdv_card *c, uint32_t ttl_ms, uint64_t now_ms);
+	int (*card_get)(void *ctx, uint64_t server_id, uint64_t now_ms, struct rdv_card *out);
 	size_t (*count)(void *ctx);
 	void (*free)(void *ctx);
 };
@@ -317,7 +353,8 @@ struct rdv_store {
 
 /* In-memory store (uthash), at most max_records records: when full, the
  * least recently refreshed record goes first.  Notes: at most
- * RDV_STORE_MAX_NOTES, oldest dropped.  NULL on NOMEM. */
+ * RDV_STORE_MAX_NOTES, oldest dropped; cards: RDV_MESH_SERVERS.  NULL on
+ * NOMEM. */
 #define RDV_STORE_MAX_NOTES 4096
 struct rdv_store *rdv_store_memory_new(size_t max_records);
 void rdv_store_free(struct rdv_store *st);
@@ -331,6 +368,14 @@ struct rdv_server_config {
 	uint64_t source_rate;    /* relay bytes/s per source address (IPv4, IPv6 /64);
 				  * 0: RDV_SOURCE_RATE_FACTOR * relay_rate */
 	uint64_t server_id;      /* 0: random (shared stores need distinct ids) */
+	/* With a shared store: the UDP address other servers reach this one
+	 * at, published in its card, so that the relay joins peers registered
+	 * on different servers (MESH).  len 0: not published; relaying to
+	 * another server's registrants still works. */
+	struct rdv_endpoint mesh_addr;
+	/* CLOCK_REALTIME - CLOCK_MONOTONIC in ms: MESH packets carry wall
+	 * time (servers' monotonic clocks differ). */
+	uint64_t wall_offset_ms;
 	/* The server's static key (srmudp rendezvous --key), for clients that
 	 * pin it (SRMUDP_RENDEZVOUS=KEY@HOST:PORT); NULL: none, and a pinned
 	 * AUTH fails.  Copied. */
@@ -353,6 +398,7 @@ struct rdv_server_stats {
 	uint64_t relay_packets, relay_bytes, relay_limited, relay_unknown;
 	uint64_t lookup_refused, relay_refused, relay_source_limited; /* no consent; per source */
 	uint64_t rate_limited, malformed, expired, evicted, store_errors;
+	uint64_t mesh_out, mesh_in, mesh_bad; /* MESH sent, delivered, dropped */
 	uint64_t records; /* current local registrations */
 };
 

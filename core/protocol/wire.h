@@ -24,6 +24,7 @@ enum wire_type {
 	WIRE_PUNCH = 5,      /* keeps NAT state open towards a peer; no answer */
 	WIRE_RENDEZVOUS = 8, /* peer <-> rendezvous server, see rendezvous.h */
 	WIRE_RELAY = 9,      /* a DATA/handshake packet wrapped for the relay */
+	WIRE_MESH = 10,      /* the same, between two rendezvous servers sharing a store */
 };
 
 #define WIRE_HEADER_BYTES 4

@@ -376,14 +376,8 @@ if want relay; then
 	done
 	# rdv_counters: the relay server's counters (SIGUSR1 prints them).
 	rdv_counters() {
-		local n k h
-		n=$(grep -c '^rendezvous stats:' "$RDV_LOG")
-		kill -USR1 "$RDV_PID"
-		for ((k = 0; k < 40; k++)); do
-			(($(grep -c '^rendezvous stats:' "$RDV_LOG") > n)) && break
-			sleep 0.05
-		done
-		grep '^rendezvous stats:' "$RDV_LOG" | tail -1 | tr ' ' '\n' | grep '='
+		local h
+		srm_rdv_stats "$RDV_PID" "$RDV_LOG"
 		# Datagrams the relay host's and b's kernels dropped (socket buffer full).
 		for h in rdv b; do
 			# shellcheck disable=SC2016 # awk's $6

@@ -1,15 +1,18 @@
 /*
  * rdv_fuzz.c — libFuzzer harness for the rendezvous codec, server and
- * client (core/protocol/rdv_wire.c, rdv_server.c, rdv_client.c, rdv_store.c).
+ * client (core/protocol/rdv_wire.c, rdv_server.c, rdv_mesh.c, rdv_client.c,
+ * rdv_store.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
- *     tests/fuzz/rdv_fuzz.c core/protocol/rdv_wire.c core/protocol/rdv_server.c core/protocol/rdv_client.c \
+ *     tests/fuzz/rdv_fuzz.c core/protocol/rdv_wire.c core/protocol/rdv_server.c core/protocol/rdv_mesh.c \
+ *     core/protocol/rdv_client.c \
  *     core/protocol/rdv_store.c core/protocol/ratelimit.c core/protocol/noise.c core/protocol/cookie.c core/protocol/hkdf.c core/config/log.c \
  *     core/config/keyfile.c -lsodium -lmsgpackc -o build/rdv_fuzz
  *   build/rdv_fuzz -max_total_time=60
  *
  * Every input goes to the decoder (a message that decodes must re-encode
- * to one that decodes to the same fields), the record decoder, a server
+ * to one that decodes to the same fields), the record and server card
+ * decoders (a card must survive re-encoding), a server
  * (from a stranger's address: whatever it answers must be no larger than
  * the input, and go back to the sender), and a client.
  */
@@ -92,6 +95,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	if (rdv_record_decode(data, len, &r) == 0 && r.cand_count > RDV_MAX_CANDIDATES)
 		abort();
+	struct rdv_card card, card2;
+	if (rdv_card_decode(data, len, &card) == 0) {
+		size_t n = rdv_card_encode(&card, again, sizeof(again));
+		if (n == 0 || rdv_card_decode(again, n, &card2) != 0 ||
+		    card2.server_id != card.server_id || memcmp(card2.pub, card.pub, 32) != 0 ||
+		    !rdv_endpoint_equal(&card2.addr, &card.addr))
+			abort();
+	}
 
 	/* A new stranger each time (so the rate limiter lets most through). */
 	now += 50;

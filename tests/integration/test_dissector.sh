@@ -94,7 +94,7 @@ if nft add table inet srmtest 2>nft.err &&
 		tail -n 5 cerr2 serve2.err | sed 's/^/    /'
 	timeout 10 "$SRMUDP" status "$s2pid" >status2.txt 2>&1
 	check "srmudp status shows the relayed path and the rendezvous registration" \
-		bash -c "grep -qE '^ +cli +${C:0:8} +relayed ' status2.txt && grep -q 'rendezvous: registered, public 127.0.0.1:$US2' status2.txt"
+		bash -c "grep -qE '^ +cli +${C:0:8} +relayed ' status2.txt && grep -q 'rendezvous: registered at 127.0.0.1:$R, public 127.0.0.1:$US2' status2.txt"
 	relay_ok=1
 else
 	echo "  note  nft unusable here ($(head -c 200 nft.err)): relay phase skipped"

@@ -354,16 +354,7 @@ main()
 PY
 ws() { python3 "$tmp/wsclient.py" "$@"; }
 # counter PID NAME: NAME in the stats line the server prints on SIGUSR1.
-counter() {
-	local before
-	before=$(grep -c '^rendezvous stats:' "$tmp/$1.out")
-	kill -USR1 "$1"
-	for ((i = 0; i < 40; i++)); do
-		(($(grep -c '^rendezvous stats:' "$tmp/$1.out") > before)) && break
-		sleep 0.05
-	done
-	grep '^rendezvous stats:' "$tmp/$1.out" | tail -1 | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
+counter() { srm_rdv_stats "$1" "$tmp/$1.out" | sed -n "s/^$2=//p"; }
 # start NAME ARGS...: a server; its pid in $NAME, its stdout in $tmp/PID.out,
 # its log in $tmp/NAME.log.
 start() {
@@ -628,7 +619,7 @@ rc1=$?
 wait "$s2"
 check "S1 exits 0 on SIGTERM" test "$rc1" -eq 0
 check "S1's counters at exit: ws_ counters after the server's" \
-	has "$tmp/$s1.out" "store_errors=0 ws_clients=0 ws_accepted=[0-9]+ ws_upgrades=[0-9]+ .*ws_timeouts=[2-9]"
+	has "$tmp/$s1.out" "store_errors=0 mesh_out=0 mesh_in=0 mesh_bad=0 ws_clients=0 ws_accepted=[0-9]+ ws_upgrades=[0-9]+ .*ws_timeouts=[2-9]"
 check "S2 counts the failed TLS handshake and the timeout" \
 	has "$tmp/$s2.out" "ws_timeouts=1 ws_malformed=0 ws_tls_failed=[1-9]"
 

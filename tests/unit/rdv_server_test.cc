@@ -393,6 +393,90 @@ TEST(RdvServer, TwoServersSharingAStoreFindEachOther)
 	EXPECT_EQ(stats(sim, 1).notes_received, 1u);
 }
 
+// Issue 18 item 11: a peer on server 0 relays to a peer on server 1.
+TEST(RdvServer, RelayJoinsPeersOnTwoServersSharingAStore)
+{
+	Sim sim(2);
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001), 0);
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002), 1);
+	SimPeer &s = sim.add_peer(3, sim_v4("198.51.100.9", 50000), 0, false);
+	ASSERT_EQ(rdv_client_set_peers(s.c, reinterpret_cast<const uint8_t(*)[32]>(b.pub), 1, sim.now),
+		  0);
+	sim.run(500);
+	uint8_t inner[300], pkt[RDV_MAX_PACKET];
+	memset(inner, 0xcd, sizeof inner);
+	inner[0] = WIRE_DATA;
+	size_t len = rdv_client_wrap_relay(a.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+	Raw raw(sim);
+	rdv_out out[2], fwd[2];
+	// Server 0 wraps it for server 1...
+	ASSERT_EQ(raw.send(a.addr, pkt, len, out), 1);
+	EXPECT_EQ(out[0].buf[0], WIRE_MESH);
+	EXPECT_EQ(out[0].len, sizeof inner + RDV_MESH_OVERHEAD);
+	EXPECT_TRUE(rdv_endpoint_equal(&out[0].to, &sim.servers[1].addr));
+	// ...which hands it to b as an ordinary relayed packet from a.
+	rdv_server *s1 = sim.servers[1].s;
+	const rdv_endpoint &s0 = sim.servers[0].addr;
+	ASSERT_EQ(rdv_server_receive(s1, out[0].buf, out[0].len, &s0, sim.now, fwd, 2), 1);
+	EXPECT_TRUE(rdv_endpoint_equal(&fwd[0].to, &b.addr));
+	ASSERT_EQ(fwd[0].len, len);
+	EXPECT_EQ(fwd[0].buf[0], WIRE_RELAY);
+	EXPECT_EQ(0, memcmp(fwd[0].buf + WIRE_HEADER_BYTES, a.pub, 32));
+	EXPECT_EQ(0, memcmp(fwd[0].buf + RDV_RELAY_OVERHEAD, inner, sizeof inner));
+	// One flipped bit anywhere: dropped and counted.
+	for (size_t i = 0; i < out[0].len; i += 37) {
+		rdv_out bad = out[0];
+		bad.buf[i] ^= 4;
+		EXPECT_LT(rdv_server_receive(s1, bad.buf, bad.len, &s0, sim.now, fwd, 2), 0) << i;
+	}
+	EXPECT_GT(stats(sim, 1).mesh_bad, 0u);
+	// A copy replayed once the skew window passed: dropped.
+	sim.run(RDV_MESH_SKEW_MS + 1000, 1000); // cards and registrations kept fresh
+	EXPECT_EQ(rdv_server_receive(s1, out[0].buf, out[0].len, &s0, sim.now, fwd, 2),
+		  SRM_DROP_CODE(SRM_DROP_STALE));
+	// A stranger listed by b but not listing it back... refused at server 0.
+	size_t slen = rdv_client_wrap_relay(s.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+	ASSERT_GT(slen, 0u);
+	EXPECT_EQ(raw.send(s.addr, pkt, slen, out), SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	EXPECT_EQ(stats(sim, 0).relay_refused, 1u);
+	// End to end through the simulated network, both ways.
+	len = rdv_client_wrap_relay(a.c, b.pub, inner, sizeof inner, pkt, sizeof pkt);
+	sim.to_server(a, pkt, len);
+	const SimEvent *got = b.last(RDV_EV_RELAYED);
+	ASSERT_NE(got, nullptr);
+	EXPECT_EQ(0, memcmp(got->ev.peer, a.pub, 32));
+	EXPECT_EQ(got->inner, std::vector<uint8_t>(inner, inner + sizeof inner));
+	len = rdv_client_wrap_relay(b.c, a.pub, inner, sizeof inner, pkt, sizeof pkt);
+	sim.to_server(b, pkt, len);
+	ASSERT_NE(a.last(RDV_EV_RELAYED), nullptr);
+	EXPECT_EQ(stats(sim, 0).mesh_out, 2u);
+	EXPECT_EQ(stats(sim, 1).mesh_in, 2u);
+	EXPECT_EQ(stats(sim, 1).mesh_out, 1u);
+	EXPECT_EQ(stats(sim, 0).mesh_in, 1u);
+}
+
+// A MESH packet from something that is not a server of the store: nothing.
+TEST(RdvServer, MeshPacketsFromStrangersAreDropped)
+{
+	Sim sim(1);
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	sim.run(500);
+	uint8_t pkt[RDV_MAX_PACKET] = { WIRE_MESH, WIRE_VERSION };
+	size_t len = RDV_MESH_OVERHEAD + 100;
+	memcpy(pkt + WIRE_HEADER_BYTES + 16, b.pub, 32); // the target
+	Raw raw(sim);
+	rdv_out out[2];
+	for (uint64_t id = 1; id <= 5; id++) {
+		put_le64(pkt + WIRE_HEADER_BYTES, id);
+		EXPECT_LT(raw.send(sim_v4("198.51.100.7", 3478), pkt, len, out), 0);
+	}
+	// Its own id, as if it came from itself: no card lookup, dropped.
+	put_le64(pkt + WIRE_HEADER_BYTES, rdv_server_id(sim.servers[0].s));
+	EXPECT_LT(raw.send(sim_v4("198.51.100.7", 3478), pkt, len, out), 0);
+	EXPECT_EQ(stats(sim).mesh_bad, 6u);
+	EXPECT_EQ(stats(sim).relay_packets, 0u);
+}
+
 TEST(RdvServer, RelayOnlyBetweenRegisteredPeersFromTheirAddress)
 {
 	Sim sim;

@@ -116,6 +116,8 @@ struct Sim {
 			rdv_server_config c = cfg;
 			c.rng = sim_rng;
 			c.rng_ctx = &sv.rng_ctr;
+			c.mesh_addr = sv.addr; // servers relay to each other's registrants
+			c.wall_offset_ms = wall_offset;
 			sv.s = rdv_server_new(&c, store, now);
 		}
 	}
@@ -185,9 +187,26 @@ struct Sim {
 		return nullptr;
 	}
 
-	void deliver(const rdv_out *out, int n)
+	SimServer *server_at(const rdv_endpoint &a)
+	{
+		for (auto &sv : servers)
+			if (rdv_endpoint_equal(&sv.addr, &a))
+				return &sv;
+		return nullptr;
+	}
+
+	// What server `from` sent: to peers, or to another server (MESH),
+	// which passes it on.
+	void deliver(const rdv_endpoint &from, const rdv_out *out, int n)
 	{
 		for (int i = 0; i < n; i++) {
+			if (SimServer *sv = server_at(out[i].to)) {
+				rdv_out next[2];
+				int m = rdv_server_receive(sv->s, out[i].buf, out[i].len, &from, now, next, 2);
+				if (m > 0)
+					deliver(sv->addr, next, m);
+				continue;
+			}
 			SimPeer *p = peer_at(out[i].to);
 			if (p == nullptr || (filter && !filter(*p, false, out[i].buf, out[i].len)))
 				continue;
@@ -212,7 +231,7 @@ struct Sim {
 			return 0;
 		int n = rdv_server_receive(servers[p.server].s, pkt, len, &p.addr, now, out, 2);
 		if (n > 0)
-			deliver(out, n);
+			deliver(servers[p.server].addr, out, n);
 		return n;
 	}
 
@@ -235,7 +254,7 @@ struct Sim {
 				int n;
 				while ((n = rdv_server_tick(sv.s, now, out, 4)) > 0) {
 					any = true;
-					deliver(out, n);
+					deliver(sv.addr, out, n);
 				}
 			}
 			if (!any)
