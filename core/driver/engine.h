@@ -248,6 +248,7 @@ struct srm_engine {
 	/* The rendezvous server in use over UDP: cfg.rendezvous[rdv_at], its
 	 * address in our socket's family (len 0: none configured). */
 	size_t rdv_at;
+	bool rdv_refusal_told;      /* warned that it does not register us */
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 

@@ -95,6 +95,7 @@ static void aim_at(struct srm_engine *e, size_t i)
 void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
 {
 	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
+	e->rdv_refusal_told = false;
 	if (e->rdv)
 		rdv_client_relink(e->rdv, e->rdv_at < e->cfg.rendezvous_count && r->pinned
 						      ? r->key : NULL, now_ms);
@@ -208,6 +209,22 @@ uint64_t engine_rdv_deadline(struct srm_engine *e)
 	return ws < d ? ws : d;
 }
 
+/* The server answers REGISTER but never our AUTH: nothing else would say
+ * why peers stay unreachable.  Once per server. */
+static void tell_refusal(struct srm_engine *e)
+{
+	char where[64] = "the relay";
+	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
+	bool pinned = e->rdv_at < e->cfg.rendezvous_count && r->pinned;
+	if (e->rdv_refusal_told || rdv_client_auth_failures(e->rdv) == 0)
+		return;
+	e->rdv_refusal_told = true;
+	if (pathman_server(e->paths) == PATH_RDV_RELAY && e->rdv_server_len)
+		engine_addr_text(&e->rdv_server, where, sizeof(where));
+	LOG_WARN(NULL, "rendezvous: %s answers but does not accept our registration%s", where,
+		 pinned ? " (is the key pinned for it in SRMUDP_RENDEZVOUS the server's?)" : "");
+}
+
 void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
 {
 	if (!e->rdv)
@@ -216,6 +233,7 @@ void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
 	size_t n;
 	for (int i = 0; i < 8 && (n = rdv_client_poll(e->rdv, now_us / 1000, pkt, sizeof(pkt))); i++)
 		engine_rdv_send(e, pkt, n, true);
+	tell_refusal(e);
 }
 
 /* Ask the rendezvous server where peer is (the path manager spaces these). */

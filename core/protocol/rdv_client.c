@@ -41,6 +41,7 @@ struct rdv_client {
 	uint64_t ch_time, ch_recv_ms;
 	uint8_t k_auth[RDV_KEY_BYTES], p_c2s[RDV_KEY_BYTES], p_s2c[RDV_KEY_BYTES];
 	uint64_t auth_ts_first, last_ts;
+	unsigned auth_failures; /* AUTH rounds unanswered since the last REGISTERED */
 	/* The current registration. */
 	int have_keys;
 	uint8_t k_c2s[RDV_KEY_BYTES], k_s2c[RDV_KEY_BYTES];
@@ -169,6 +170,7 @@ void rdv_client_relink(struct rdv_client *c, const uint8_t *server_pub, uint64_t
 	c->pinned = server_pub != NULL;
 	if (server_pub != NULL)
 		memcpy(c->server_pub, server_pub, RDV_KEY_BYTES);
+	c->auth_failures = 0;
 	restart(c, now_ms);
 	for (size_t i = 0; i < RDV_MAX_PENDING_LOOKUPS; i++) {
 		c->lookups[i].next_ms = now_ms;
@@ -264,6 +266,7 @@ size_t rdv_client_poll(struct rdv_client *c, uint64_t now_ms, uint8_t *out, size
 		return send_register(c, now_ms, out, cap);
 	if (c->state == C_AUTH && now_ms >= c->next_ms) {
 		if (c->retry_ms >= RDV_RETRY_MAX_MS) {
+			c->auth_failures++;
 			restart(c, now_ms); /* no answer to several AUTHs */
 			return send_register(c, now_ms, out, cap);
 		}
@@ -353,6 +356,7 @@ static int on_registered(struct rdv_client *c, const uint8_t *pkt, size_t len,
 	if (!rdv_window_accept(&c->rx, m->ctr))
 		return SRM_DROP_CODE(SRM_DROP_REPLAY);
 	c->have_keys = 1;
+	c->auth_failures = 0;
 	ttl = RDV_HAS(m, RDV_F_TTL) && m->ttl < RDV_RECORD_TTL_MS ? m->ttl : RDV_RECORD_TTL_MS;
 	c->expires_ms = now_ms + ttl;
 	c->reflexive = m->addr;
@@ -467,4 +471,9 @@ int rdv_client_registered(const struct rdv_client *c, uint64_t now_ms,
 	if (reflexive != NULL)
 		*reflexive = c->reflexive;
 	return 1;
+}
+
+unsigned rdv_client_auth_failures(const struct rdv_client *c)
+{
+	return c->auth_failures;
 }

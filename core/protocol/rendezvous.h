@@ -533,6 +533,12 @@ int rdv_client_receive(struct rdv_client *c, const uint8_t *pkt, size_t len, uin
 size_t rdv_client_wrap_relay(const struct rdv_client *c, const uint8_t target[RDV_KEY_BYTES],
 			     const uint8_t *inner, size_t len, uint8_t *out, size_t cap);
 
+/* AUTH rounds (an AUTH and its retransmissions, about 15 s) that went
+ * unanswered since the last registration or relink: the server answers
+ * REGISTER, so it is there, but not our AUTH.  With a pinned key, the
+ * likely cause is a key that is not the server's. */
+unsigned rdv_client_auth_failures(const struct rdv_client *c);
+
 /* 1 once registered (and until the record would have expired without a
  * refresh); *reflexive gets our public address when not NULL. */
 int rdv_client_registered(const struct rdv_client *c, uint64_t now_ms,

@@ -789,6 +789,8 @@ nums from_a from_b && check "pinned: the victim got nothing (a $from_a, b $from_
 for p in a b; do
 	check "pinned: $p never registered with the fake (no 'rendezvous: registered' in its log)" \
 		not grep -q "rendezvous: registered" "$work/$p.log"
+	check "pinned: $p says why (the server does not accept it; is the pinned key right?)" \
+		grep -q "does not accept our registration (is the key pinned for it" "$work/$p.log"
 done
 check "pinned: the fake accepted no AUTH and refused theirs (${stats:-no counters})" \
 	grep -Eq '^auth_ok=0 auth_failed=[1-9]' <<<"$stats"

@@ -433,6 +433,15 @@ TEST(RdvClient, PinnedClientDropsAnswersMadeWithoutTheServerSecret)
 			EXPECT_LT(rc, 0);
 			EXPECT_NE(ev.type, RDV_EV_REGISTERED);
 			EXPECT_EQ(rdv_client_registered(c, now, &refl), 0);
+			// The AUTH and its retransmissions go unanswered: counted,
+			// so the engine can say why (a wrong pinned key).
+			EXPECT_EQ(rdv_client_auth_failures(c), 0u);
+			for (int i = 0; i < 40; i++) {
+				now += 1000;
+				while (rdv_client_poll(c, now, pkt, sizeof pkt) > 0) {
+				}
+			}
+			EXPECT_GE(rdv_client_auth_failures(c), 1u);
 		} else {
 			EXPECT_EQ(rc, 1);
 			EXPECT_EQ(ev.type, RDV_EV_REGISTERED);
