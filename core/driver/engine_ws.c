@@ -263,7 +263,6 @@ static const uint8_t *next_mask(struct ws_link *w)
 static bool put_frame(struct ws_link *w, uint8_t opcode, const uint8_t *p, size_t n)
 {
 	uint8_t stack[WS_MSG_MAX];
-	const uint8_t *mask = next_mask(w);
 	if (n > RDV_MAX_PACKET)
 		return false;
 	uint8_t *frame = stack;
@@ -272,6 +271,7 @@ static bool put_frame(struct ws_link *w, uint8_t opcode, const uint8_t *p, size_
 			return false;
 		frame = w->out + w->out_len;
 	}
+	const uint8_t *mask = next_mask(w); /* only for a frame that is sent */
 	size_t h = ws_frame_header(frame, opcode, n, mask);
 	memcpy(frame + h, p, n);
 	ws_mask(frame + h, n, mask);
