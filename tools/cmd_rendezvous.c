@@ -270,10 +270,13 @@ struct loop {
 	uint8_t tx_buf[TX_BATCH][RDV_MAX_PACKET];
 };
 
-/* Every waiting datagram leaves: one sendmmsg per run of the same socket.
- * A datagram the kernel will not take now is dropped, as a router would. */
+/* Every waiting datagram leaves: one sendmmsg per run of the same socket,
+ * and what waits for WebSocket clients.  A datagram the kernel will not
+ * take now is dropped, as a router would. */
 static void tx_flush(struct loop *l)
 {
+	if (l->ws != NULL)
+		rdv_ws_flush(l->ws);
 	for (unsigned i = 0; i < l->tx_count;) {
 		unsigned j = i + 1;
 		while (j < l->tx_count && l->tx_fd[j] == l->tx_fd[i])

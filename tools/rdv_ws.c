@@ -95,6 +95,7 @@ struct conn {
 	uint32_t slot;
 	enum conn_state state;
 	bool dead, paused, want_write, tls_broken, registered, has_pending;
+	bool unflushed; /* in rdv_ws.unflushed: rdv_ws_send queued for it */
 	SSL *ssl;
 	struct rdv_endpoint peer; /* via RDV_VIA_WS */
 	char text[64];		  /* peer for logs */
@@ -130,6 +131,8 @@ struct rdv_ws {
 	struct conn **slots;
 	uint32_t *free_slots;
 	size_t nfree;
+	uint32_t *unflushed; /* slots with frames for rdv_ws_flush */
+	size_t nunflushed;
 	struct conn *by_addr;
 	struct ip_count *by_ip;
 	struct conn *dead;
@@ -737,7 +740,26 @@ void rdv_ws_send(struct rdv_ws *ws, const struct rdv_out *o, uint64_t now_ms)
 			  c->text, c->q_len);
 		return;
 	}
-	flush(ws, c);
+	if (c->q_len >= RDV_WS_FLUSH_AT) {
+		flush(ws, c);
+	} else if (!c->unflushed) {
+		c->unflushed = true;
+		ws->unflushed[ws->nunflushed++] = c->slot;
+	}
+}
+
+/* By slot: a connection freed meanwhile is gone from its slot, and one
+ * that took the slot since has not queued (its flag is clear). */
+void rdv_ws_flush(struct rdv_ws *ws)
+{
+	for (size_t i = 0; i < ws->nunflushed; i++) {
+		struct conn *c = ws->slots[ws->unflushed[i]];
+		if (c != NULL && c->unflushed) {
+			c->unflushed = false;
+			flush(ws, c);
+		}
+	}
+	ws->nunflushed = 0;
 }
 
 void rdv_ws_tick(struct rdv_ws *ws, uint64_t now_ms)
@@ -859,7 +881,8 @@ struct rdv_ws *rdv_ws_new(const struct rdv_ws_config *cfg, struct rdv_server *sr
 	ws->next_ms = UINT64_MAX;
 	ws->slots = calloc(ws->cfg.max_clients, sizeof(*ws->slots));
 	ws->free_slots = calloc(ws->cfg.max_clients, sizeof(*ws->free_slots));
-	if (ws->slots == NULL || ws->free_slots == NULL) {
+	ws->unflushed = calloc(ws->cfg.max_clients, sizeof(*ws->unflushed));
+	if (ws->slots == NULL || ws->free_slots == NULL || ws->unflushed == NULL) {
 		snprintf(err, errlen, "out of memory");
 		rdv_ws_free(ws);
 		return NULL;
@@ -918,6 +941,7 @@ void rdv_ws_free(struct rdv_ws *ws)
 	SSL_CTX_free(ws->tls);
 	free(ws->slots);
 	free(ws->free_slots);
+	free(ws->unflushed);
 	free(ws);
 }
 

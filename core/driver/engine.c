@@ -142,8 +142,7 @@ struct conn *engine_peer_conn(struct srm_engine *e, struct peer *p, uint64_t now
 		.cpu_clock_us = thread_cpu_us,
 	};
 	p->conn = conn_new(&cc, now_us);
-	if (p->conn && path_is_relay(path_active(p->paths)->kind))
-		engine_path_relay_mtu(p, now_us);
+	engine_path_fit_mtu(p, now_us);
 	p->conn_boot_id = session_established(p->session) ? session_peer_boot_id(p->session) : 0;
 	return p->conn;
 }

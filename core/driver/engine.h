@@ -427,7 +427,7 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 /* An authenticated packet from p came over `from`. */
 void engine_path_received(struct srm_engine *e, struct peer *p, const struct path_addr *from,
 			  uint64_t now_ms);
-void engine_path_relay_mtu(struct peer *p, uint64_t now_us);
+void engine_path_fit_mtu(struct peer *p, uint64_t now_us);
 void engine_path_send_failed(struct srm_engine *e, const struct sockaddr_storage *to, int err);
 
 /* engine_control.c */

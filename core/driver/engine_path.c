@@ -149,11 +149,20 @@ void engine_send_handshake(struct srm_engine *e, struct peer *p, const uint8_t *
 	}
 }
 
-/* The relay wraps every packet: cap the path MTU search below it. */
-void engine_path_relay_mtu(struct peer *p, uint64_t now_us)
+/* The ceiling of the path MTU search, for the active path: the relay
+ * wraps every packet in RDV_RELAY_OVERHEAD bytes, and its packets must
+ * still fit an IPv4 datagram on the server's UDP leg (over the WebSocket,
+ * probes never fail: the TCP leg carries anything, so only this ceiling
+ * keeps the server from fragmenting, which cost its CPU a quarter of its
+ * time in the relay bench); IPv6 carries 20 bytes less than IPv4. */
+void engine_path_fit_mtu(struct peer *p, uint64_t now_us)
 {
-	conn_on_too_big(p->conn, WIRE_MAX_UDP_PAYLOAD, WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD,
-			now_us);
+	uint32_t max = path_is_relay(path_active(p->paths)->kind)
+			       ? WIRE_MAX_UDP_PAYLOAD - RDV_RELAY_OVERHEAD
+		       : engine_path_is_ipv6(p) ? PMTU_MAX_UDP6_PAYLOAD
+						: WIRE_MAX_UDP_PAYLOAD;
+	if (p->conn)
+		conn_set_max_udp_payload(p->conn, max, now_us);
 }
 
 void engine_path_received(struct srm_engine *e, struct peer *p, const struct path_addr *from,
@@ -163,11 +172,10 @@ void engine_path_received(struct srm_engine *e, struct peer *p, const struct pat
 	if (!path_on_receive(p->paths, from, now_ms))
 		return;
 	char text[64];
+	engine_path_fit_mtu(p, now_ms * 1000);
 	if (path_is_relay(from->kind)) {
 		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server%s",
 			 from->kind == PATH_WS_RELAY ? " over the WebSocket" : "");
-		if (p->conn)
-			engine_path_relay_mtu(p, now_ms * 1000);
 	} else {
 		LOG_INFO(p->cfg.name, "path: direct to %s", engine_addr_text(&from->addr, text, sizeof(text)));
 	}

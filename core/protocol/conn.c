@@ -244,6 +244,12 @@ void conn_on_too_big(struct conn *c, uint32_t udp_size, uint32_t mtu_hint, uint6
 		recovery_set_mtu(&c->rec, pmtu_current(&c->pmtu));
 }
 
+void conn_set_max_udp_payload(struct conn *c, uint32_t max, uint64_t now_us)
+{
+	if (pmtu_set_max(&c->pmtu, max, now_us))
+		recovery_set_mtu(&c->rec, pmtu_current(&c->pmtu));
+}
+
 int conn_is_dead(const struct conn *c)
 {
 	return c->dead;

@@ -93,6 +93,8 @@ size_t conn_mtu_payload(const struct conn *c);
 /* sendmsg said EMSGSIZE, or ICMP packet-too-big arrived, for a datagram of
  * udp_size bytes; mtu_hint is the UDP payload that fits, or 0. */
 void conn_on_too_big(struct conn *c, uint32_t udp_size, uint32_t mtu_hint, uint64_t now_us);
+/* The largest datagram the active path can carry changed (pmtu_set_max). */
+void conn_set_max_udp_payload(struct conn *c, uint32_t max, uint64_t now_us);
 
 /* ---- Streams ------------------------------------------------------------ */
 

@@ -43,6 +43,28 @@ static void finish_if_done(struct pmtu *p, uint64_t now_us)
 	}
 }
 
+bool pmtu_set_max(struct pmtu *p, uint32_t max_payload, uint64_t now_us)
+{
+	uint32_t old = p->current, max = max_payload > p->base ? max_payload : p->base;
+
+	if (max == p->max)
+		return false;
+	p->max = max;
+	if (p->current > max)
+		p->current = max;
+	if (p->lo > p->current)
+		p->lo = p->current;
+	if (p->hi > max + 1)
+		p->hi = max + 1;
+	if (p->probe_size > max) {
+		p->probe_size = 0; /* its answer, if any, is ignored (> max) */
+		p->probe_losses = 0;
+	}
+	p->next_probe_us = now_us; /* below a higher ceiling: probe it now */
+	finish_if_done(p, now_us);
+	return p->current != old;
+}
+
 uint32_t pmtu_probe_size_due(const struct pmtu *p, uint64_t now_us)
 {
 	if (p->probe_size != 0 || now_us < p->next_probe_us)

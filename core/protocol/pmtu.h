@@ -66,7 +66,7 @@ enum pmtu_state {
 struct pmtu {
 	enum pmtu_state state;
 	uint32_t base;         /* WIRE_BASE_UDP_PAYLOAD */
-	uint32_t max;          /* largest size ever probed */
+	uint32_t max;          /* largest size probed: the path's ceiling */
 	uint32_t current;      /* confirmed; what conn fills packets to */
 	uint32_t lo;           /* largest confirmed size in this search */
 	uint32_t hi;           /* smallest failed size (max + 1 if none) */
@@ -82,6 +82,13 @@ struct pmtu {
 /* max_payload: WIRE_MAX_UDP_PAYLOAD for IPv4, PMTU_MAX_UDP6_PAYLOAD for
  * IPv6, less any relay encapsulation; clamped to >= base. */
 void pmtu_init(struct pmtu *p, uint32_t max_payload, uint64_t now_us);
+
+/* The active path changed its ceiling: a relay wraps every packet, an
+ * IPv6 path carries less than IPv4.  A lower one applies at once (probes
+ * cannot find it: a relay's TCP leg carries anything, and its UDP leg
+ * fragments what does not fit); a higher one is searched for at once.
+ * Returns true when pmtu_current() changed. */
+bool pmtu_set_max(struct pmtu *p, uint32_t max_payload, uint64_t now_us);
 
 /* Largest datagram conn may send (>= WIRE_BASE_UDP_PAYLOAD). */
 uint32_t pmtu_current(const struct pmtu *p);

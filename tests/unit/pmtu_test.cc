@@ -249,3 +249,51 @@ TEST(Pmtu, SimulatedTransferFindsMtuAndSurvivesShrink)
 	EXPECT_GT(s.acked_bytes, before);
 	EXPECT_GT(s.goodput_fraction(b1, t1), 0.8);
 }
+
+// A relay (or an IPv6 path) lowers the ceiling: it applies at once, and no
+// probe goes above it even where every probe would pass (a relay's TCP leg
+// carries anything; its UDP leg fragments).  A higher one is searched for
+// at once.
+TEST(Pmtu, CeilingFollowsThePath)
+{
+	const uint32_t relay = WIRE_MAX_UDP_PAYLOAD - 36;
+	pmtu p;
+	pmtu_init(&p, WIRE_MAX_UDP_PAYLOAD, 0);
+	uint64_t now = 0;
+	converge(p, 9000, now);
+	ASSERT_EQ(pmtu_current(&p), (uint32_t)WIRE_MAX_UDP_PAYLOAD);
+	EXPECT_TRUE(pmtu_set_max(&p, relay, now));
+	EXPECT_EQ(pmtu_current(&p), relay);
+	EXPECT_FALSE(pmtu_set_max(&p, relay, now)) << "no change";
+	// Black-hole fallback, raise timer, probes: never above the ceiling.
+	for (int i = 0; i < 2 * PMTU_BLACK_HOLE_LOSSES; i++)
+		pmtu_on_packet_lost(&p, relay, now);
+	now += 2 * PMTU_RAISE_INTERVAL_US;
+	for (int i = 0; i < 50; i++) {
+		uint32_t size = pmtu_probe_size_due(&p, now);
+		EXPECT_LE(size, relay);
+		if (size) {
+			pmtu_on_probe_sent(&p, size, now);
+			pmtu_on_probe_acked(&p, size, now + 1000);
+		}
+		now += 10000;
+	}
+	EXPECT_EQ(pmtu_current(&p), relay);
+	// A probe of the old size answered late: ignored.
+	EXPECT_FALSE(pmtu_on_probe_acked(&p, WIRE_MAX_UDP_PAYLOAD, now));
+	EXPECT_EQ(pmtu_current(&p), relay);
+	// Direct again: the full size is probed at once.
+	EXPECT_FALSE(pmtu_set_max(&p, WIRE_MAX_UDP_PAYLOAD, now));
+	EXPECT_EQ(pmtu_probe_size_due(&p, now), (uint32_t)WIRE_MAX_UDP_PAYLOAD);
+	converge(p, 9000, now);
+	EXPECT_EQ(pmtu_current(&p), (uint32_t)WIRE_MAX_UDP_PAYLOAD);
+	// In the middle of a search, a lower ceiling ends probes above it.
+	pmtu q;
+	pmtu_init(&q, WIRE_MAX_UDP_PAYLOAD, 0);
+	ASSERT_EQ(pmtu_probe_size_due(&q, 0), (uint32_t)WIRE_MAX_UDP_PAYLOAD);
+	pmtu_on_probe_sent(&q, WIRE_MAX_UDP_PAYLOAD, 0);
+	EXPECT_FALSE(pmtu_set_max(&q, relay, 100));
+	EXPECT_EQ(pmtu_probe_size_due(&q, 100), relay);
+	EXPECT_FALSE(pmtu_on_probe_acked(&q, WIRE_MAX_UDP_PAYLOAD, 200));
+	EXPECT_EQ(pmtu_current(&q), (uint32_t)WIRE_BASE_UDP_PAYLOAD);
+}
