@@ -50,6 +50,7 @@
 #include "rdv_control.h"
 #include "rdv_ws.h"
 #include "clock.h"
+#include "udp_batch.h"
 
 /* tools/cmd_rendezvous_probe.c: `srmudp rendezvous probe ...`. */
 int cmd_rendezvous_probe(int argc, char **argv);
@@ -58,10 +59,9 @@ int cmd_rendezvous_probe(int argc, char **argv);
 #define UDP_BUFFER_BYTES (8 * 1024 * 1024) /* as the engine's socket */
 #define RX_BATCH 64 /* datagrams per socket per wakeup: others get a turn */
 #define EVENT_BATCH 256
-/* Datagrams leave in batches, one sendmmsg for up to this many, at the end
+/* Datagrams leave in batches (udp_batch.h: sendmmsg, GSO runs) at the end
  * of each pass over the events: a stream relayed from a WebSocket client
  * made one sendto per datagram the loop's largest cost. */
-#define TX_BATCH 64
 
 struct listener {
 	int fd;
@@ -261,32 +261,16 @@ struct loop {
 	const struct listener *ls;
 	size_t n, in;
 	struct rdv_ws *ws;
-	/* UDP datagrams waiting for tx_flush, and the socket of each. */
-	unsigned tx_count;
-	int tx_fd[TX_BATCH];
-	struct mmsghdr tx[TX_BATCH];
-	struct iovec tx_iov[TX_BATCH];
-	struct sockaddr_storage tx_to[TX_BATCH];
-	uint8_t tx_buf[TX_BATCH][RDV_MAX_PACKET];
+	struct udp_batch tx; /* UDP datagrams waiting for tx_flush */
 };
 
-/* Every waiting datagram leaves: one sendmmsg per run of the same socket,
- * and what waits for WebSocket clients.  A datagram the kernel will not
- * take now is dropped, as a router would. */
+/* Every waiting datagram leaves (a datagram the kernel will not take now
+ * is dropped, as a router would), and what waits for WebSocket clients. */
 static void tx_flush(struct loop *l)
 {
 	if (l->ws != NULL)
 		rdv_ws_flush(l->ws);
-	for (unsigned i = 0; i < l->tx_count;) {
-		unsigned j = i + 1;
-		while (j < l->tx_count && l->tx_fd[j] == l->tx_fd[i])
-			j++;
-		while (i < j) {
-			int sent = sendmmsg(l->tx_fd[i], &l->tx[i], j - i, MSG_DONTWAIT);
-			i += sent > 0 ? (unsigned)sent : 1;
-		}
-	}
-	l->tx_count = 0;
+	(void)udp_batch_flush(&l->tx, NULL, NULL);
 }
 
 static void route(void *ctx, const struct rdv_out *o)
@@ -299,19 +283,15 @@ static void route(void *ctx, const struct rdv_out *o)
 		return;
 	}
 	int fd = pick_fd(l->ls, l->n, l->in, &o->to);
-	if (fd < 0 || o->len > RDV_MAX_PACKET || o->to.len > sizeof(l->tx_to[0]))
+	if (fd < 0 || o->len > UDP_BATCH_BUF || o->to.len > sizeof(o->to.addr))
 		return;
-	if (l->tx_count == TX_BATCH)
+	uint8_t *slot = udp_batch_slot(&l->tx);
+	if (slot == NULL) {
 		tx_flush(l);
-	unsigned k = l->tx_count++;
-	memcpy(l->tx_buf[k], o->buf, o->len);
-	memcpy(&l->tx_to[k], &o->to.addr, o->to.len);
-	l->tx_iov[k] = (struct iovec){ l->tx_buf[k], o->len };
-	l->tx[k] = (struct mmsghdr){ .msg_hdr = { .msg_name = &l->tx_to[k],
-						  .msg_namelen = o->to.len,
-						  .msg_iov = &l->tx_iov[k],
-						  .msg_iovlen = 1 } };
-	l->tx_fd[k] = fd;
+		slot = udp_batch_slot(&l->tx);
+	}
+	memcpy(slot, o->buf, o->len);
+	udp_batch_commit(&l->tx, fd, &o->to.addr, o->to.len, o->len);
 }
 
 static void send_all(struct loop *l, size_t in, const struct rdv_out *out, int count)
@@ -450,7 +430,7 @@ int cmd_rendezvous(int argc, char **argv)
 	size_t nws = 0;
 	struct rdv_ws_config wcfg = { 0 };
 	struct rdv_ws *ws = NULL;
-	static struct loop loop; /* its send batch is 128 KiB */
+	static struct loop loop; /* its send batch is 128 KiB: not on the stack */
 	int ep = -1;
 	struct rdv_server_config cfg = { 0 };
 	enum srm_log_level level = SRM_LOG_INFO;

@@ -25,6 +25,7 @@
 #include "conn.h"
 #include "ends.h"
 #include "rendezvous.h"
+#include "udp_batch.h"
 #include "path.h"
 #include "ratelimit.h"
 #include "log.h"
@@ -169,11 +170,6 @@ struct listener {
  * syscalls, small enough to keep every stream served in turn. */
 #define BRIDGE_CHUNK (64 * 1024)
 
-#define SEND_BATCH 32
-/* UDP GSO limits: the kernel takes at most 64 segments, and one message
- * must fit a UDP length field. */
-#define GSO_MAX_SEGMENTS 64
-#define GSO_MAX_BYTES 65000
 #define RECV_BATCH 32
 /* With GRO, one buffer takes a whole coalesced run (up to 64 KiB). */
 #define RECV_GRO_BATCH 8
@@ -257,17 +253,8 @@ struct srm_engine {
 	_Atomic uint8_t *owned;
 	size_t owned_bytes;
 
-	/* Outgoing datagrams, flushed with sendmmsg. */
-	struct mmsghdr send_msgs[SEND_BATCH];
-	struct iovec send_iov[SEND_BATCH];
-	struct sockaddr_storage send_addr[SEND_BATCH];
-	uint8_t send_buf[SEND_BATCH][PACKET_BUF];
-	unsigned send_count;
-	bool gso_off;              /* the kernel refused UDP_SEGMENT once */
-	union {                    /* aligned for struct cmsghdr */
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} gso_ctrl[SEND_BATCH];
+	/* Outgoing datagrams, flushed with sendmmsg and UDP GSO. */
+	struct udp_batch tx;
 
 	/* Engine-thread buffers (kept out of TLS: a preloaded library's
 	 * static TLS is scarce). */

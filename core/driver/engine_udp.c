@@ -129,7 +129,7 @@ int engine_udp_open(struct srm_engine *e, char *err, size_t errlen)
 	}
 	set_int(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
 	int on = 1;
-	e->gso_off = e->cfg.gso_off;
+	e->tx.gso_off = e->cfg.gso_off;
 	e->gro = !e->cfg.gso_off && sys_setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on)) == 0;
 	set_int(fd, SOL_SOCKET, SO_RCVBUFFORCE, UDP_SOCKET_BUFFER);
 	set_int(fd, SOL_SOCKET, SO_SNDBUFFORCE, UDP_SOCKET_BUFFER);
@@ -159,129 +159,34 @@ static bool blocked(int err)
 	return err == EPERM || err == EACCES || err == ENETUNREACH || err == EHOSTUNREACH;
 }
 
-static void send_failed(struct srm_engine *e, unsigned slot, int err)
+static void send_failed(void *ctx, const struct sockaddr_storage *to, int err)
 {
 	if (blocked(err))
-		engine_path_send_failed(e, &e->send_addr[slot], err);
-}
-
-/* One datagram per message, from slot `from` on. */
-static void flush_plain(struct srm_engine *e, unsigned from)
-{
-	unsigned done = from;
-	while (done < e->send_count) {
-		int n = sendmmsg(e->udp_fd, &e->send_msgs[done], e->send_count - done, 0);
-		if (n <= 0) {
-			/* EAGAIN (socket buffer full) or a per-destination error
-			 * such as EMSGSIZE/ECONNREFUSED: drop this datagram; loss
-			 * recovery treats it like any lost packet. */
-			send_failed(e, done, errno);
-			done++;
-			continue;
-		}
-		e->stats.packets_sent += (uint64_t)n;
-		done += (unsigned)n;
-	}
-}
-
-static bool same_dest(const struct srm_engine *e, unsigned a, unsigned b)
-{
-	socklen_t la = e->send_msgs[a].msg_hdr.msg_namelen;
-	return la == e->send_msgs[b].msg_hdr.msg_namelen &&
-	       memcmp(&e->send_addr[a], &e->send_addr[b], la) == 0;
-}
-
-/* UDP GSO: runs of equal-sized datagrams to one address leave in one
- * message with a UDP_SEGMENT size; the kernel cuts them (in the NIC, or in
- * software late in the stack), which costs a fraction of one syscall path
- * per datagram.  Returns the slot to continue from with plain sends: the
- * batch end, or the first slot of a message GSO refused (the caller then
- * turns GSO off). */
-static unsigned flush_gso(struct srm_engine *e)
-{
-	struct mmsghdr msgs[SEND_BATCH];
-	unsigned first[SEND_BATCH], segs[SEND_BATCH], n = 0;
-	for (unsigned i = 0; i < e->send_count; n++) {
-		size_t size = e->send_iov[i].iov_len;
-		unsigned j = i + 1;
-		while (j < e->send_count && j - i < GSO_MAX_SEGMENTS && same_dest(e, i, j) &&
-		       e->send_iov[j - 1].iov_len == size && e->send_iov[j].iov_len <= size &&
-		       (j - i + 1) * size <= GSO_MAX_BYTES)
-			j++;
-		msgs[n].msg_hdr = e->send_msgs[i].msg_hdr;
-		msgs[n].msg_hdr.msg_iov = &e->send_iov[i];
-		msgs[n].msg_hdr.msg_iovlen = j - i;
-		msgs[n].msg_hdr.msg_control = NULL;
-		msgs[n].msg_hdr.msg_controllen = 0;
-		if (j - i > 1) {
-			struct cmsghdr *cm = &e->gso_ctrl[n].align;
-			msgs[n].msg_hdr.msg_control = cm;
-			msgs[n].msg_hdr.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
-			cm->cmsg_level = SOL_UDP;
-			cm->cmsg_type = UDP_SEGMENT;
-			cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-			uint16_t gso = (uint16_t)size;
-			memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
-		}
-		first[n] = i;
-		segs[n] = j - i;
-		i = j;
-	}
-	unsigned done = 0;
-	while (done < n) {
-		int k = sendmmsg(e->udp_fd, &msgs[done], n - done, 0);
-		if (k > 0) {
-			for (unsigned m = done; m < done + (unsigned)k; m++)
-				e->stats.packets_sent += segs[m];
-			done += (unsigned)k;
-			continue;
-		}
-		if (errno == EAGAIN || errno == ECONNREFUSED || errno == EMSGSIZE || blocked(errno)) {
-			send_failed(e, first[done], errno);
-			done++; /* lost, as in flush_plain */
-			continue;
-		}
-		return first[done]; /* EIO, EINVAL...: no GSO on this path */
-	}
-	return e->send_count;
+		engine_path_send_failed(ctx, to, err);
 }
 
 void engine_send_flush(struct srm_engine *e)
 {
 	engine_ws_flush(e);
-	unsigned from = 0;
-	if (!e->gso_off) {
-		from = flush_gso(e);
-		if (from < e->send_count) {
-			LOG_INFO(NULL, "UDP GSO unavailable here (%s): one datagram per send",
-				 strerror(errno));
-			e->gso_off = true;
-		}
-	}
-	flush_plain(e, from);
-	e->send_count = 0;
+	e->stats.packets_sent += udp_batch_flush(&e->tx, send_failed, e);
 }
 
 /* The next free slot of the send batch, flushing when full. */
 uint8_t *engine_send_slot(struct srm_engine *e)
 {
-	if (e->send_count == SEND_BATCH)
+	_Static_assert(PACKET_BUF <= UDP_BATCH_BUF, "a packet fits a batch slot");
+	uint8_t *slot = udp_batch_slot(&e->tx);
+	if (!slot) {
 		engine_send_flush(e);
-	return e->send_buf[e->send_count];
+		slot = udp_batch_slot(&e->tx);
+	}
+	return slot;
 }
 
 void engine_send_commit(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
 			size_t len)
 {
-	unsigned i = e->send_count++;
-	memcpy(&e->send_addr[i], to, tolen);
-	e->send_iov[i] = (struct iovec){ e->send_buf[i], len };
-	e->send_msgs[i].msg_hdr = (struct msghdr){
-		.msg_name = &e->send_addr[i],
-		.msg_namelen = tolen,
-		.msg_iov = &e->send_iov[i],
-		.msg_iovlen = 1,
-	};
+	udp_batch_commit(&e->tx, e->udp_fd, to, tolen, len);
 }
 
 void engine_send(struct srm_engine *e, const struct sockaddr_storage *to, socklen_t tolen,
