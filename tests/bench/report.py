@@ -351,8 +351,8 @@ for t in ("SET", "GET"):
       f"{fig(b + '.socat.p50')} | {fig(b + '.ws.p99')} | {fig(b + '.socat.p99')} |")
 w("\nTime to first byte (`latency.py ttfb`, as in §3; ms). *Cold* is the first connection of "
   "a fresh `srmudp run` process, with warm-up: its engine's UDP to the server goes "
-  "unanswered for 1.5 s (`PATH_WS_AFTER_MS`), the WebSocket opens, and punching gets "
-  "another 1.5 s (`PATH_WS_RELAY_AFTER_MS`) before the handshake goes through the relay. "
+  "unanswered for 1.5 s (`PATH_WS_AFTER_MS`), the WebSocket opens, and the handshake goes "
+  "through the relay at once (`PATH_WS_RELAY_AFTER_MS` = 0), beside the punches. "
   "*Engine start to session*: a's log, from the engine's start (before `main()`) to "
   "\"session established\".\n")
 w("| | relay | socat |")
