@@ -115,49 +115,68 @@ static void rec_key(char key[80], const uint8_t pub[RDV_KEY_BYTES])
 	*p = '\0';
 }
 
-static int r_put(void *ctx, const struct rdv_record *rec, uint32_t ttl_ms, uint64_t now_ms)
+/* SET key to len bytes, gone after ttl_ms. */
+static int set_bytes(struct redis_store *r, const char *key, const uint8_t *p, size_t len,
+		     uint32_t ttl_ms)
 {
-	struct redis_store *r = ctx;
-	uint8_t enc[RDV_MAX_PACKET];
-	size_t len = rdv_record_encode(rec, enc, sizeof(enc));
-	char key[80];
 	redisReply *rep;
 
-	(void)now_ms;
 	if (len == 0)
 		return SRM_ERR_INVALID;
-	rec_key(key, rec->pub);
-	rep = cmd(r, "SET %s %b PX %u", key, (const char *)enc, len, ttl_ms);
+	rep = cmd(r, "SET %s %b PX %u", key, (const char *)p, len, ttl_ms);
 	if (rep == NULL)
 		return SRM_ERR_IO;
 	freeReplyObject(rep);
 	return 0;
 }
 
+/* GET key into buf: its length, SRM_ERR_NOTFOUND, or SRM_ERR_IO (also for
+ * a value larger than cap: nothing we wrote). */
+static int get_bytes(struct redis_store *r, const char *key, uint8_t *buf, size_t cap)
+{
+	redisReply *rep = cmd(r, "GET %s", key);
+	int rc;
+
+	if (rep == NULL)
+		return SRM_ERR_IO;
+	if (rep->type == REDIS_REPLY_NIL) {
+		rc = SRM_ERR_NOTFOUND;
+	} else if (rep->type != REDIS_REPLY_STRING || rep->len > cap) {
+		rc = SRM_ERR_IO;
+	} else {
+		memcpy(buf, rep->str, rep->len);
+		rc = (int)rep->len;
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+static int r_put(void *ctx, const struct rdv_record *rec, uint32_t ttl_ms, uint64_t now_ms)
+{
+	uint8_t enc[RDV_MAX_PACKET];
+	char key[80];
+
+	(void)now_ms;
+	rec_key(key, rec->pub);
+	return set_bytes(ctx, key, enc, rdv_record_encode(rec, enc, sizeof(enc)), ttl_ms);
+}
+
 static int r_get(void *ctx, const uint8_t pub[RDV_KEY_BYTES], uint64_t now_ms,
 		 struct rdv_record *out)
 {
-	struct redis_store *r = ctx;
+	uint8_t enc[RDV_MAX_PACKET];
 	char key[80];
-	redisReply *rep;
-	int rc;
+	int n;
 
 	(void)now_ms;
 	rec_key(key, pub);
-	rep = cmd(r, "GET %s", key);
-	if (rep == NULL)
+	n = get_bytes(ctx, key, enc, sizeof(enc));
+	if (n < 0)
+		return n;
+	/* Not ours, or corrupt: never trust it. */
+	if (rdv_record_decode(enc, (size_t)n, out) != 0 || memcmp(out->pub, pub, RDV_KEY_BYTES) != 0)
 		return SRM_ERR_IO;
-	if (rep->type == REDIS_REPLY_NIL)
-		rc = SRM_ERR_NOTFOUND;
-	else if (rep->type != REDIS_REPLY_STRING)
-		rc = SRM_ERR_IO;
-	else if (rdv_record_decode((const uint8_t *)rep->str, rep->len, out) != 0 ||
-		 memcmp(out->pub, pub, RDV_KEY_BYTES) != 0)
-		rc = SRM_ERR_IO; /* not ours, or corrupt: never trust it */
-	else
-		rc = 0;
-	freeReplyObject(rep);
-	return rc;
+	return 0;
 }
 
 static int r_del(void *ctx, const uint8_t pub[RDV_KEY_BYTES])
@@ -231,47 +250,36 @@ static int r_take_note(void *ctx, uint64_t server_id, uint8_t *buf, size_t cap, 
 	return rc;
 }
 
+static void card_key(char key[64], uint64_t server_id)
+{
+	snprintf(key, 64, KEY_PREFIX "s:%016llx", (unsigned long long)server_id);
+}
+
 static int r_card_put(void *ctx, const struct rdv_card *c, uint32_t ttl_ms, uint64_t now_ms)
 {
-	struct redis_store *r = ctx;
 	uint8_t enc[RDV_CARD_MAX_BYTES];
-	size_t len = rdv_card_encode(c, enc, sizeof(enc));
 	char key[64];
-	redisReply *rep;
 
 	(void)now_ms;
-	if (len == 0)
-		return SRM_ERR_INVALID;
-	snprintf(key, sizeof(key), KEY_PREFIX "s:%016llx", (unsigned long long)c->server_id);
-	rep = cmd(r, "SET %s %b PX %u", key, (const char *)enc, len, ttl_ms);
-	if (rep == NULL)
-		return SRM_ERR_IO;
-	freeReplyObject(rep);
-	return 0;
+	card_key(key, c->server_id);
+	return set_bytes(ctx, key, enc, rdv_card_encode(c, enc, sizeof(enc)), ttl_ms);
 }
 
 static int r_card_get(void *ctx, uint64_t server_id, uint64_t now_ms, struct rdv_card *out)
 {
-	struct redis_store *r = ctx;
+	uint8_t enc[RDV_CARD_MAX_BYTES];
 	char key[64];
-	redisReply *rep;
-	int rc;
+	int n;
 
 	(void)now_ms;
-	snprintf(key, sizeof(key), KEY_PREFIX "s:%016llx", (unsigned long long)server_id);
-	rep = cmd(r, "GET %s", key);
-	if (rep == NULL)
+	card_key(key, server_id);
+	n = get_bytes(ctx, key, enc, sizeof(enc));
+	if (n < 0)
+		return n;
+	/* Corrupt, or not its own: never trust it. */
+	if (rdv_card_decode(enc, (size_t)n, out) != 0 || out->server_id != server_id)
 		return SRM_ERR_IO;
-	if (rep->type == REDIS_REPLY_NIL)
-		rc = SRM_ERR_NOTFOUND;
-	else if (rep->type != REDIS_REPLY_STRING ||
-		 rdv_card_decode((const uint8_t *)rep->str, rep->len, out) != 0 ||
-		 out->server_id != server_id)
-		rc = SRM_ERR_IO; /* corrupt or not its own: never trust it */
-	else
-		rc = 0;
-	freeReplyObject(rep);
-	return rc;
+	return 0;
 }
 
 static size_t r_count(void *ctx)
