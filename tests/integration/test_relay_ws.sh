@@ -312,27 +312,23 @@ block_b all
 # --- 8. a relay that closes every WebSocket right after the upgrade -----------------------
 echo "-- 8. a relay that closes every upgrade: the retries back off"
 cat >"$work/closer.py" <<'EOF'
-import base64, hashlib, socket, sys
+import socket, sys
+from wshttp import accept_key, read_head
 srv = socket.create_server((sys.argv[1], int(sys.argv[2])))
 n = 0
 while True:
     c, _ = srv.accept()
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = c.recv(4096)
-        if not d:
-            break
-        head += d
-    key = next((l.split(b":", 1)[1].strip() for l in head.split(b"\r\n")
-                if l.lower().startswith(b"sec-websocket-key:")), b"")
-    acc = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
-    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-              b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
+    head, _ = read_head(c)
+    key = next((l.split(":", 1)[1].strip() for l in head.split("\r\n")
+                if l.lower().startswith("sec-websocket-key:")), "")
+    c.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_key(key) +
+               "\r\n\r\n").encode())
     c.close()
     n += 1
     print("upgraded and closed", n, flush=True)
 EOF
-lab_bg rdv python3 "$work/closer.py" "$RDV4" 8090
+lab_bg rdv env PYTHONPATH="$root/tests/integration" python3 "$work/closer.py" "$RDV4" 8090
 closer_log=$LAB_LAST_LOG
 lab_wait_port rdv tcp 8090 5
 block_a tcp

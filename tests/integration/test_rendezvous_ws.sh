@@ -57,6 +57,7 @@ registration: X25519 from python3-cryptography).  Options first: --tls CAFILE
                                   the other relays MIB MiB to it; stay until FLAG
 """
 import base64, hashlib, os, select, socket, ssl, struct, sys, time
+from wshttp import accept_key, read_head
 
 REGISTER = bytes([8, 1, 0, 0, 0x82, 0, 1, 11, 0xc4, 118]) + bytes(118)
 
@@ -81,20 +82,10 @@ def request(s, host, path="/srmudp", extra=None):
     s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n\r\n" % (path, host, "\r\n".join(hdrs))).encode())
     return key
 
-def read_head(s):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        d = s.recv(4096)
-        if not d:
-            break
-        buf += d
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    return head.decode(errors="replace"), rest
-
 def upgrade(s, host):
     key = request(s, host)
     head, rest = read_head(s)
-    want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+    want = accept_key(key)
     if not head.startswith("HTTP/1.1 101") or want not in head:
         raise SystemExit("upgrade failed: " + head.splitlines()[0] if head else "upgrade failed: no answer")
     return rest
@@ -352,7 +343,7 @@ def main():
 
 main()
 PY
-ws() { python3 "$tmp/wsclient.py" "$@"; }
+ws() { PYTHONPATH="$root/tests/integration" python3 "$tmp/wsclient.py" "$@"; }
 # counter PID NAME: NAME in the stats line the server prints on SIGUSR1.
 counter() { srm_rdv_stats "$1" "$tmp/$1.out" | sed -n "s/^$2=//p"; }
 # start NAME ARGS...: a server; its pid in $NAME, its stdout in $tmp/PID.out,
