@@ -90,15 +90,19 @@ static void aim_at(struct srm_engine *e, size_t i)
 		e->rdv_server_len = engine_addr_for_socket(e, &r->addr, r->addr_len, &e->rdv_server);
 }
 
-/* The key of the server in use is pinned (none configured: only WebSocket
- * relays, whose key is not pinned). */
-void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
+/* The key pinned for the server in use; NULL: none (or no server over
+ * UDP: only WebSocket relays, whose key is not pinned). */
+static const uint8_t *pinned_key(const struct srm_engine *e)
 {
 	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
+	return e->rdv_at < e->cfg.rendezvous_count && r->pinned ? r->key : NULL;
+}
+
+void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
+{
 	e->rdv_refusal_told = false;
 	if (e->rdv)
-		rdv_client_relink(e->rdv, e->rdv_at < e->cfg.rendezvous_count && r->pinned
-						      ? r->key : NULL, now_ms);
+		rdv_client_relink(e->rdv, pinned_key(e), now_ms);
 }
 
 void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms)
@@ -214,15 +218,13 @@ uint64_t engine_rdv_deadline(struct srm_engine *e)
 static void tell_refusal(struct srm_engine *e)
 {
 	char where[64] = "the relay";
-	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
-	bool pinned = e->rdv_at < e->cfg.rendezvous_count && r->pinned;
 	if (e->rdv_refusal_told || rdv_client_auth_failures(e->rdv) == 0)
 		return;
 	e->rdv_refusal_told = true;
 	if (pathman_server(e->paths) == PATH_RDV_RELAY && e->rdv_server_len)
 		engine_addr_text(&e->rdv_server, where, sizeof(where));
 	LOG_WARN(NULL, "rendezvous: %s answers but does not accept our registration%s", where,
-		 pinned ? " (is the key pinned for it in SRMUDP_RENDEZVOUS the server's?)" : "");
+		 pinned_key(e) ? " (is the key pinned for it in SRMUDP_RENDEZVOUS the server's?)" : "");
 }
 
 void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)

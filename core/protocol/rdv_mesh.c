@@ -97,9 +97,16 @@ const struct mesh_card *mesh_route(struct rdv_server *s, struct reg *from,
 	int rc;
 
 	if (from->mesh_until_ms > now_ms && from->mesh_gen == s->allow_gen &&
-	    memcmp(from->mesh_to, target, RDV_KEY_BYTES) == 0 &&
-	    (c = card_of(s, from->mesh_server, now_ms)) != NULL)
-		return c;
+	    memcmp(from->mesh_to, target, RDV_KEY_BYTES) == 0) {
+		/* Per packet: the slot it was in, not a walk of the cards. */
+		c = &s->mesh.cards[from->mesh_slot];
+		if (c->until_ms > now_ms && c->card.server_id == from->mesh_server)
+			return c;
+		if ((c = card_of(s, from->mesh_server, now_ms)) != NULL) {
+			from->mesh_slot = (uint32_t)(c - s->mesh.cards);
+			return c;
+		}
+	}
 	/* A store read per new route: the sender's lookup budget pays. */
 	if (!srv_bucket_take(&from->lookup_tokens, &from->lookup_ms, RDV_LOOKUP_PER_SEC * 1000,
 			     RDV_LOOKUP_BURST * 1000, 1000, now_ms)) {
@@ -125,6 +132,7 @@ const struct mesh_card *mesh_route(struct rdv_server *s, struct reg *from,
 	}
 	memcpy(from->mesh_to, target, RDV_KEY_BYTES);
 	from->mesh_server = rec.server_id;
+	from->mesh_slot = (uint32_t)(c - s->mesh.cards);
 	from->mesh_until_ms = now_ms + RDV_MESH_ROUTE_MS;
 	from->mesh_gen = s->allow_gen;
 	return c;

@@ -37,6 +37,7 @@ struct reg {
 	 * mesh_gen. */
 	uint8_t mesh_to[RDV_KEY_BYTES];
 	uint64_t mesh_server, mesh_until_ms, mesh_gen;
+	uint32_t mesh_slot; /* where that server's card was (mesh.cards) */
 	UT_hash_handle hh, hh_addr;
 };
 
