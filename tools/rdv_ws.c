@@ -743,6 +743,10 @@ void rdv_ws_send(struct rdv_ws *ws, const struct rdv_out *o, uint64_t now_ms)
 	if (c->q_len >= RDV_WS_FLUSH_AT) {
 		flush(ws, c);
 	} else if (!c->unflushed) {
+		/* A slot freed and taken again in one pass is listed twice:
+		 * the list can outgrow the slots, so it empties when full. */
+		if (ws->nunflushed == ws->cfg.max_clients)
+			rdv_ws_flush(ws);
 		c->unflushed = true;
 		ws->unflushed[ws->nunflushed++] = c->slot;
 	}
