@@ -75,7 +75,7 @@ static void help(FILE *f)
 		"Usage: srmudp rendezvous --listen ADDR:PORT [--listen ADDR:PORT ...]\n"
 		"                         [--store redis://HOST:PORT] [--relay-rate BYTES/s]\n"
 		"                         [--relay-source-rate BYTES/s] [--max-records N]\n"
-		"                         [--key FILE] [--announce ADDR:PORT]\n"
+		"                         [--key FILE] [--announce ADDR:PORT] [--gso auto|off]\n"
 		"                         [--log-level LEVEL] [--log-file FILE]\n"
 		"                         [--ws-listen ADDR:PORT [--tls-cert FILE --tls-key FILE]\n"
 		"                          [--ws-max-clients N] [--ws-max-per-ip N] [--ws-rate BYTES/s]]\n\n"
@@ -100,6 +100,8 @@ static void help(FILE *f)
 		"                       this one at, so the relay joins peers registered on\n"
 		"                       different servers (default: the first --listen address,\n"
 		"                       unless it is 0.0.0.0 or [::])\n"
+		"  --gso off            one datagram per send, no UDP GSO (as SRMUDP_GSO=off for\n"
+		"                       engines: a capture on this host then shows each datagram)\n"
 		"  --log-level LEVEL    error, warn, info (default) or debug\n"
 		"  --log-file FILE      append log lines to FILE (default stderr)\n\n"
 		"For clients whose network blocks UDP (SRMUDP_RELAY=ws://, wss://):\n"
@@ -415,6 +417,7 @@ int cmd_rendezvous(int argc, char **argv)
 		{ "tls-key", required_argument, NULL, 'k' },
 		{ "key", required_argument, NULL, 'K' },
 		{ "announce", required_argument, NULL, 'A' },
+		{ "gso", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -514,6 +517,13 @@ int cmd_rendezvous(int argc, char **argv)
 			break;
 		case 'K':
 			key_file = optarg;
+			break;
+		case 'G':
+			if (strcmp(optarg, "off") != 0 && strcmp(optarg, "auto") != 0) {
+				cli_error("bad --gso %s (expected auto or off)", quote_str(q, optarg));
+				return EXIT_USAGE;
+			}
+			loop.tx.gso_off = strcmp(optarg, "off") == 0;
 			break;
 		case 'A':
 			if (cli_parse_hostport(optarg, 0, &announce, &announce_len) != 0) {

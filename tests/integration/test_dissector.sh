@@ -56,7 +56,7 @@ pids+=($dpid)
 for _ in $(seq 100); do grep -q 'Capturing on' dumpcap.err && break; sleep 0.1; done
 grep -q 'Capturing on' dumpcap.err || { echo "FAIL: dumpcap did not start: $(cat dumpcap.err)"; exit 1; }
 
-"$SRMUDP" rendezvous --listen 127.0.0.1:$R >rdv.out 2>rdv.err &
+"$SRMUDP" rendezvous --listen 127.0.0.1:$R --gso off >rdv.out 2>rdv.err &
 pids+=($!)
 socat TCP-LISTEN:$E,bind=127.0.0.1,reuseaddr,fork EXEC:cat 2>echo.err &
 pids+=($!)
