@@ -58,26 +58,24 @@ else
 	for f in tests/fuzz/*_fuzz.c; do targets+=("$(basename "${f%.c}")"); done
 fi
 
-failed=()
-for t in "${targets[@]}"; do
+# One target: build, then replay or fuzz.  Prints its verdict; exit 0 ok,
+# 1 failed, 2 build failed.
+run_target() {
+	local t=$1 rc
 	echo "  LD      $out/$t"
-	if ! $CC $CFLAGS -fsanitize=fuzzer "tests/fuzz/$t.c" "$out/libcore.a" $LIBS -o "$out/$t"; then
-		failed+=("$t (build)"); continue
-	fi
-	seeds=tests/fuzz/corpus/$t
-	regress=tests/fuzz/regressions/$t
-	dirs=()
+	$CC $CFLAGS -fsanitize=fuzzer "tests/fuzz/$t.c" "$out/libcore.a" $LIBS -o "$out/$t" || return 2
+	local seeds=tests/fuzz/corpus/$t regress=tests/fuzz/regressions/$t dirs=()
 	[[ -d $seeds ]] && dirs+=("$seeds")
 	[[ -d $regress ]] && dirs+=("$regress")
 	rm -rf "$out/crashes/$t"
 	mkdir -p "$out/crashes/$t"
-	log=$out/$t.log
+	local log=$out/$t.log
 	if ((secs == 0)); then
-		((${#dirs[@]})) || { echo "  skip    $t: no corpus"; continue; }
+		((${#dirs[@]})) || { echo "  skip    $t: no corpus"; return 0; }
 		echo "  REPLAY  $t"
 		"$out/$t" -runs=0 "${dirs[@]}" >"$log" 2>&1
 	else
-		work=$out/corpus/$t
+		local work=$out/corpus/$t d
 		mkdir -p "$work"
 		for d in "${dirs[@]}"; do cp -n "$d"/* "$work"/ 2>/dev/null; done
 		echo "  FUZZ    $t ${secs}s"
@@ -88,13 +86,33 @@ for t in "${targets[@]}"; do
 	fi
 	rc=$?
 	if ((rc != 0)); then
-		failed+=("$t")
 		echo "  FAIL    $t (exit $rc), log $log; inputs: $(ls "$out/crashes/$t" 2>/dev/null | tr '\n' ' ')"
 		grep -E 'ERROR|SUMMARY|runtime error|==[0-9]+==' "$log" | head -8 | sed 's/^/          /'
-	else
-		echo "  ok      $t: $(grep -E '^stat::number_of_executed_units|Done [0-9]+ runs' "$log" | tail -1)"
+		return 1
 	fi
+	echo "  ok      $t: $(grep -E '^stat::number_of_executed_units|Done [0-9]+ runs' "$log" | tail -1)"
+}
+
+# Targets run SRM_FUZZ_JOBS at a time (default: one per core); each
+# libFuzzer run is single-threaded, so two cores halve the wall time of
+# CI's 60 s per target.
+jobs=${SRM_FUZZ_JOBS:-$(nproc)}
+declare -A pid_of=()
+failed=()
+reap() { # wait for one running target; note it if it failed
+	local done_pid t
+	wait -n -p done_pid "${!pid_of[@]}" 2>/dev/null
+	local rc=$?
+	t=${pid_of[$done_pid]}
+	unset "pid_of[$done_pid]"
+	case $rc in 0) ;; 2) failed+=("$t (build)") ;; *) failed+=("$t") ;; esac
+}
+for t in "${targets[@]}"; do
+	while ((${#pid_of[@]} >= jobs)); do reap; done
+	run_target "$t" &
+	pid_of[$!]=$t
 done
+while ((${#pid_of[@]})); do reap; done
 if ((${#failed[@]})); then
 	echo "fuzz: ${#failed[@]} of ${#targets[@]} failed: ${failed[*]}"
 	exit 1

@@ -4,7 +4,7 @@
 # inputs (tests/fuzz/regressions/<target>/: each crash ever found).
 #
 #   SRM_FUZZ_SECONDS  seconds per target (default 60; CI's minimum)
-# Skips (77) without clang/libFuzzer.  Takes about SECONDS x 8 targets plus
+# Skips (77) without clang/libFuzzer.  Takes about SECONDS x 11 targets / cores, plus
 # 2 minutes of builds, inside tests/run-all.sh's default 1200 s per script.
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
