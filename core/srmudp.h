@@ -121,6 +121,7 @@ struct srm_relay_config {
 /* One SRMUDP_RENDEZVOUS entry, HOST:PORT or KEY@HOST:PORT: with a key
  * (pinned), only answers authenticated under it count. */
 #define SRM_RENDEZVOUS_MAX 8
+#define SRM_GATES_MAX 8
 struct srm_rendezvous_config {
 	struct sockaddr_storage addr;
 	socklen_t addr_len;
@@ -188,6 +189,14 @@ struct srm_config {
 	struct srm_allow_rule *allow;
 	size_t allow_count;
 	int allow_set;
+	/* Gates (docs/NAT.md "Gates").  gate: this engine also introduces and
+	 * relays for its peers (SRMUDP_GATE=on; `srmudp gate` does only that).
+	 * gates: SRMUDP_GATES, the names of configured peers with an endpoint
+	 * that introduce and relay for us; tried in order before the
+	 * rendezvous servers, as the servers are. */
+	int gate;
+	char gates[SRM_GATES_MAX][SRM_PEER_NAME_MAX + 1];
+	size_t gate_count;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

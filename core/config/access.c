@@ -154,8 +154,7 @@ static int add_rule(struct srm_config *cfg, size_t *cap, const char *peer, uint1
 	return 0;
 }
 
-/* The peer index of name[0..len), or -1 with the error written. */
-static int allow_peer(const struct source *src, const struct srm_config *cfg, const char *name,
+int config_peer_index(const struct source *src, const struct srm_config *cfg, const char *name,
 		      size_t len, char *err, size_t errlen)
 {
 	char low[SRM_PEER_NAME_MAX + 1], qb[QUOTE_BUF];
@@ -194,7 +193,7 @@ static int allow_entry(const struct source *src, struct srm_config *cfg, size_t 
 			   quote_bytes(qb, tok, len));
 		return SRM_ERR_INVALID;
 	}
-	peer = allow_peer(src, cfg, tok, (size_t)(eq - tok), err, errlen);
+	peer = config_peer_index(src, cfg, tok, (size_t)(eq - tok), err, errlen);
 	if (peer < 0)
 		return SRM_ERR_INVALID;
 	quote_str(qn, cfg->peers[peer].name);

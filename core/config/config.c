@@ -79,6 +79,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
 	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY", "SRMUDP_EXPOSE", "SRMUDP_ALLOW",
+	"SRMUDP_GATE", "SRMUDP_GATES",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -665,6 +666,50 @@ static int parse_peers(const struct source *src, struct srm_config *cfg, size_t 
 	}
 }
 
+/* SRMUDP_GATES: names of configured peers with an endpoint, separated
+ * by commas or whitespace, each once. */
+static int parse_gates(const struct source *src, struct srm_config *cfg, char *err,
+		       size_t errlen)
+{
+	char qb[QUOTE_BUF];
+	const char *s = src->value;
+
+	cfg->gate_count = 0;
+	for (;;) {
+		size_t len;
+
+		while (*s == ',' || config_is_space(*s))
+			s++;
+		if (*s == '\0')
+			return 0;
+		for (len = 0; s[len] != '\0' && s[len] != ',' && !config_is_space(s[len]); len++)
+			;
+		int i = config_peer_index(src, cfg, s, len, err, errlen);
+		if (i < 0)
+			return SRM_ERR_INVALID;
+		const struct srm_peer_config *p = &cfg->peers[i];
+		if (p->endpoint_len == 0) {
+			config_err(err, errlen, src->where,
+				   "gate %s has no endpoint (list it as %s=KEY@HOST:PORT in SRMUDP_PEERS)",
+				   quote_bytes(qb, s, len), p->name);
+			return SRM_ERR_INVALID;
+		}
+		for (size_t k = 0; k < cfg->gate_count; k++)
+			if (strcmp(cfg->gates[k], p->name) == 0) {
+				config_err(err, errlen, src->where, "gate %s listed twice",
+					   quote_bytes(qb, s, len));
+				return SRM_ERR_INVALID;
+			}
+		if (cfg->gate_count == SRM_GATES_MAX) {
+			config_err(err, errlen, src->where, "more than %d gates (at %s)", SRM_GATES_MAX,
+				   quote_bytes(qb, s, len));
+			return SRM_ERR_INVALID;
+		}
+		strcpy(cfg->gates[cfg->gate_count++], p->name);
+		s += len;
+	}
+}
+
 /* ---- Putting it together --------------------------------------------- */
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
@@ -674,6 +719,7 @@ static const char *const pad_names[] = { "off", "bucket", "mtu" };
 static const char *const gso_names[] = { "auto", "off" };
 /* In the order of enum srm_warmup. */
 static const char *const warmup_names[] = { "auto", "on", "off" };
+static const char *const off_on_names[] = { "off", "on" };
 
 static int parse_one(int id, const struct source *src, struct srm_config *cfg, char *err,
 		     size_t errlen)
@@ -752,6 +798,10 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return access_parse_expose(src, cfg, err, errlen);
 	case K_ALLOW:
 		return access_parse_allow(src, cfg, err, errlen);
+	case K_GATE:
+		return parse_choice(src, off_on_names, 2, "on or off", &cfg->gate, err, errlen);
+	case K_GATES:
+		return parse_gates(src, cfg, err, errlen);
 	}
 	return SRM_ERR_INVALID;
 }

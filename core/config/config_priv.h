@@ -35,6 +35,8 @@ enum config_key {
 	K_RELAY,
 	K_EXPOSE,
 	K_ALLOW,    /* after K_PEERS: its rules name peers */
+	K_GATE,
+	K_GATES,    /* after K_PEERS: it names peers */
 	K_COUNT
 };
 
@@ -77,6 +79,10 @@ CONFIG_INTERNAL int access_parse_expose(const struct source *src, struct srm_con
 					char *err, size_t errlen);
 CONFIG_INTERNAL int access_parse_allow(const struct source *src, struct srm_config *cfg,
 				       char *err, size_t errlen);
+/* The index of the configured peer named name[0..len) (any case), or -1
+ * with the error written ("unknown peer ..., did you mean ...?"). */
+CONFIG_INTERNAL int config_peer_index(const struct source *src, const struct srm_config *cfg,
+				      const char *name, size_t len, char *err, size_t errlen);
 
 /* "WHERE: message" into err (nothing if err is NULL or errlen 0). */
 CONFIG_INTERNAL void config_err(char *err, size_t errlen, const char *where, const char *fmt,

@@ -260,6 +260,12 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 			e = &s->eph[i];
 	if (e == NULL)
 		return auth_fail(s, src, "ephemeral key expired", SRM_DROP_CODE(SRM_DROP_STALE));
+	/* A gate serves its members only, and they know its key. */
+	if (s->cfg.admit != NULL &&
+	    (!RDV_HAS(m, RDV_F_SERVER) || !s->cfg.admit(s->cfg.admit_ctx, m->pub))) {
+		s->st.not_member++;
+		return auth_fail(s, src, "not a member", SRM_DROP_CODE(SRM_DROP_UNKNOWN_PEER));
+	}
 	/* The proof: only the holder of pub's secret (or of our ephemeral)
 	 * computes this DH. */
 	if (rdv_derive_keys(e->priv, m->pub, m->pub, m->eph, k_auth, k_c2s, k_s2c) != 0) {

@@ -47,6 +47,7 @@
 #ifndef SRMUDP_RENDEZVOUS_H
 #define SRMUDP_RENDEZVOUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -380,6 +381,12 @@ struct rdv_server_config {
 	 * pin it (SRMUDP_RENDEZVOUS=KEY@HOST:PORT); NULL: none, and a pinned
 	 * AUTH fails.  Copied. */
 	const uint8_t *static_secret;
+	/* A gate (an engine with SRMUDP_GATE=on, docs/NAT.md "Gates"): only
+	 * the keys admit() accepts may register, and only with the server's
+	 * key pinned, so nobody outside the group looks anyone up or gets
+	 * relayed.  NULL: anyone may register (srmudp rendezvous). */
+	bool (*admit)(void *ctx, const uint8_t pub[RDV_KEY_BYTES]);
+	void *admit_ctx;
 	srm_rng_fn *rng;         /* NULL: randombytes_buf */
 	void *rng_ctx;
 };
@@ -394,6 +401,7 @@ struct rdv_out {
 struct rdv_server_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 	uint64_t registers, challenges, auth_ok, auth_failed, replays, cookie_bad;
+	uint64_t not_member; /* AUTHs refused by admit (counted in auth_failed too) */
 	uint64_t lookups, found, not_found, punches, notes_sent, notes_received;
 	uint64_t relay_packets, relay_bytes, relay_limited, relay_unknown;
 	uint64_t lookup_refused, relay_refused, relay_source_limited; /* no consent; per source */

@@ -357,3 +357,31 @@ TEST_F(AccessEngineTest, AllowNarrowsEveryListenerPerPeer)
 }
 
 } // namespace
+
+// SRMUDP_GATE and SRMUDP_GATES (issue 17): gates are configured peers
+// with an endpoint, each once; errors name the variable and the token.
+TEST_F(AccessConfigTest, Gates)
+{
+	std::string peers = "alice=" + Key(1) + " bob=" + Key(2) + "@192.0.2.7:4500 carol=" +
+			    Key(3) + "@192.0.2.8:4500";
+	setenv("SRMUDP_PEERS", peers.c_str(), 1);
+	ASSERT_EQ(Load(), 0) << err_;
+	EXPECT_EQ(cfg_.gate, 0);
+	EXPECT_EQ(cfg_.gate_count, 0u);
+	setenv("SRMUDP_GATES", " Carol,bob ", 1);
+	setenv("SRMUDP_GATE", "on", 1);
+	ASSERT_EQ(Load(), 0) << err_;
+	EXPECT_EQ(cfg_.gate, 1);
+	ASSERT_EQ(cfg_.gate_count, 2u);
+	EXPECT_STREQ(cfg_.gates[0], "carol");
+	EXPECT_STREQ(cfg_.gates[1], "bob");
+	unsetenv("SRMUDP_GATES");
+	unsetenv("SRMUDP_GATE");
+	EXPECT_EQ(Error("SRMUDP_GATE", "yes"), "SRMUDP_GATE: bad value \"yes\" (expected on or off)");
+	EXPECT_EQ(Error("SRMUDP_GATES", "alice"),
+		  "SRMUDP_GATES: gate \"alice\" has no endpoint (list it as "
+		  "alice=KEY@HOST:PORT in SRMUDP_PEERS)");
+	EXPECT_EQ(Error("SRMUDP_GATES", "bob,dave"),
+		  "SRMUDP_GATES: unknown peer \"dave\" (not in SRMUDP_PEERS)");
+	EXPECT_EQ(Error("SRMUDP_GATES", "bob bob"), "SRMUDP_GATES: gate \"bob\" listed twice");
+}

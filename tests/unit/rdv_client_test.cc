@@ -450,3 +450,47 @@ TEST(RdvClient, PinnedClientDropsAnswersMadeWithoutTheServerSecret)
 		rdv_client_free(c);
 	}
 }
+
+// A gate (issue 17) registers its members only, and only those that pin
+// its key: a stranger, or a member that does not pin it, is never
+// registered, never finds a member, and is never found.
+TEST(RdvClient, GateAdmitsPinnedMembersOnly)
+{
+	uint8_t gate[32], gate_pub[32];
+	memset(gate, 0x55, sizeof gate);
+	crypto_scalarmult_base(gate_pub, gate);
+	static std::vector<std::array<uint8_t, 32>> members;
+	members.clear();
+	rdv_server_config cfg{};
+	cfg.static_secret = gate;
+	cfg.admit = [](void *, const uint8_t pub[32]) {
+		for (auto &m : members)
+			if (memcmp(m.data(), pub, 32) == 0)
+				return true;
+		return false;
+	};
+	Sim sim(1, cfg);
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001), 0, true, gate_pub);
+	SimPeer &b = sim.add_peer(2, sim_v4("203.0.113.2", 40002), 0, true, gate_pub);
+	SimPeer &stranger = sim.add_peer(3, sim_v4("203.0.113.3", 40003), 0, true, gate_pub);
+	SimPeer &unpinned = sim.add_peer(4, sim_v4("203.0.113.4", 40004));
+	for (SimPeer *p : { &a, &b, &unpinned }) {
+		std::array<uint8_t, 32> k;
+		memcpy(k.data(), p->pub, 32);
+		members.push_back(k);
+	}
+	ASSERT_EQ(rdv_client_lookup(b.c, a.pub, sim.now), 0);
+	ASSERT_EQ(rdv_client_lookup(stranger.c, a.pub, sim.now), 0);
+	sim.run(60000);
+	EXPECT_TRUE(sim.registered(a));
+	EXPECT_TRUE(sim.registered(b));
+	EXPECT_EQ(b.count(RDV_EV_PEER_CANDIDATES), 1);
+	EXPECT_FALSE(sim.registered(stranger));
+	EXPECT_FALSE(sim.registered(unpinned));
+	EXPECT_EQ(stranger.count(RDV_EV_PEER_CANDIDATES) + stranger.count(RDV_EV_REGISTERED), 0);
+	EXPECT_EQ(a.count(RDV_EV_PUNCH_REQUEST), 1); // b's lookup only
+	rdv_server_stats st;
+	rdv_server_get_stats(sim.servers[0].s, &st);
+	EXPECT_GT(st.not_member, 0u);
+	EXPECT_EQ(st.records, 2u);
+}

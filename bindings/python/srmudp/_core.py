@@ -23,6 +23,7 @@ PUBKEY_TEXT_BYTES = 44
 PEER_NAME_MAX = 63
 RELAY_MAX = 8
 RENDEZVOUS_MAX = 8
+GATES_MAX = 8
 DROP_REASONS = 10
 REFUSALS = 4  # enum srm_refusal
 SLACK = 4096
@@ -108,7 +109,10 @@ class Config(ctypes.Structure):
                 ("expose_count", ctypes.c_size_t),
                 ("allow", ctypes.POINTER(AllowRule)),
                 ("allow_count", ctypes.c_size_t),
-                ("allow_set", ctypes.c_int)]
+                ("allow_set", ctypes.c_int),
+                ("gate", ctypes.c_int),
+                ("gates", (ctypes.c_char * 64) * GATES_MAX),
+                ("gate_count", ctypes.c_size_t)]
 
 
 class StreamStats(ctypes.Structure):
