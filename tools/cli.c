@@ -202,3 +202,44 @@ int cli_peer_name(const char *arg, char name[SRM_PEER_NAME_MAX + 1])
 	name[n] = '\0';
 	return 0;
 }
+
+/* SIGHUP: the configuration again, from the environment and the
+ * SRMUDP_CONFIG file; a bad one changes nothing.  One line either way. */
+static void reload(srm_engine *e)
+{
+	struct srm_config cfg;
+	char err[1024] = "", msg[1024] = "";
+	int rc = srm_config_from_env(&cfg, err, sizeof(err));
+	if (rc != 0) {
+		cli_error("reload: %s; the running configuration stays", err[0] ? err : srm_strerror(rc));
+		return;
+	}
+	rc = srm_engine_reload(e, &cfg, msg, sizeof(msg));
+	srm_config_free(&cfg);
+	if (rc != 0)
+		cli_error("reload: %s; the running configuration stays", msg);
+	else
+		fprintf(stderr, "%s: reloaded: %s\n", cli_name, msg);
+}
+
+void cli_block_signals(sigset_t *stop)
+{
+	sigemptyset(stop);
+	sigaddset(stop, SIGINT);
+	sigaddset(stop, SIGTERM);
+	sigaddset(stop, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, stop, NULL);
+}
+
+void cli_run_until_stopped(srm_engine *e, const sigset_t *stop)
+{
+	int rc, sig;
+	for (;;) {
+		do
+			rc = sigwait(stop, &sig);
+		while (rc == EINTR);
+		if (sig != SIGHUP)
+			return;
+		reload(e);
+	}
+}

@@ -11,6 +11,7 @@
 #ifndef SRMUDP_CLI_H
 #define SRMUDP_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -24,6 +25,7 @@ int cmd_keygen(int argc, char **argv);
 int cmd_pubkey(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_gate(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_rendezvous(int argc, char **argv);
@@ -67,6 +69,14 @@ int cli_load_config(struct srm_config *cfg, uint8_t pub[SRM_KEY_BYTES]);
  * NULL) gets SRMUDP_IDLE_TIMEOUT, for the drain at the end.  On failure
  * prints the one-line error and returns nonzero. */
 int cli_start_engine(srm_engine **e, uint32_t *idle_ms);
+
+/* Daemons (serve, gate): block SIGINT, SIGTERM and SIGHUP before the
+ * engine thread exists, so it inherits the mask; then wait for them,
+ * reloading the configuration on SIGHUP (srm_engine_reload, what `srmudp
+ * reload` does; a bad one changes nothing, one line either way) and
+ * returning on the others. */
+void cli_block_signals(sigset_t *stop);
+void cli_run_until_stopped(srm_engine *e, const sigset_t *stop);
 
 /* The configured name behind what a user (or ssh's %h) typed: case folded,
  * as srm_config stores names, and "NAME.srmudp" or "NAME." accepted as the

@@ -160,25 +160,6 @@ static int parse_list(const char *list, struct expose **xs, size_t *n)
 	return rc;
 }
 
-/* SIGHUP: the configuration again, from the environment and the
- * SRMUDP_CONFIG file; a bad one changes nothing.  One line either way. */
-static void reload(srm_engine *e)
-{
-	struct srm_config cfg;
-	char err[1024] = "", msg[1024] = "";
-	int rc = srm_config_from_env(&cfg, err, sizeof(err));
-	if (rc != 0) {
-		cli_error("reload: %s; the running configuration stays", err[0] ? err : srm_strerror(rc));
-		return;
-	}
-	rc = srm_engine_reload(e, &cfg, msg, sizeof(msg));
-	srm_config_free(&cfg);
-	if (rc != 0)
-		cli_error("reload: %s; the running configuration stays", msg);
-	else
-		fprintf(stderr, "%s: reloaded: %s\n", cli_name, msg);
-}
-
 int cmd_serve(int argc, char **argv)
 {
 	struct expose *xs = NULL;
@@ -186,7 +167,7 @@ int cmd_serve(int argc, char **argv)
 	char q[QUOTE_BUF];
 	srm_engine *e = NULL;
 	sigset_t stop;
-	int rc, sig, status = EXIT_CONFIG;
+	int rc, status = EXIT_CONFIG;
 
 	if (cli_wants_help(argc, argv)) {
 		help(stdout);
@@ -220,13 +201,7 @@ int cmd_serve(int argc, char **argv)
 		help(stderr);
 		return EXIT_USAGE;
 	}
-	/* Block the stop signals before the engine thread exists, so it
-	 * inherits the mask and sigwait() below receives them. */
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	cli_block_signals(&stop);
 	if (cli_start_engine(&e, NULL) != 0) {
 		free(xs);
 		return EXIT_CONFIG;
@@ -243,14 +218,7 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "%s %u -> %s", i ? "," : "", xs[i].port, xs[i].to_text);
 	fprintf(stderr, "\n");
 
-	for (;;) {
-		do
-			rc = sigwait(&stop, &sig);
-		while (rc == EINTR);
-		if (sig != SIGHUP)
-			break;
-		reload(e);
-	}
+	cli_run_until_stopped(e, &stop);
 	status = 0;
 out:
 	srm_engine_stop(e);

@@ -21,6 +21,7 @@ static const struct {
 	{ "pubkey", cmd_pubkey, "Print the public key of a private key file" },
 	{ "run", cmd_run, "Run a program with its peer connections carried by srmudp" },
 	{ "serve", cmd_serve, "Expose local TCP ports to the configured peers" },
+	{ "gate", cmd_gate, "Introduce and relay for the configured peers (a group's own rendezvous)" },
 	{ "connect", cmd_connect, "Bridge stdin/stdout to a port on a peer (ssh ProxyCommand)" },
 	{ "forward", cmd_forward, "Forward a local TCP port to a port on a peer (like ssh -L)" },
 	{ "rendezvous", cmd_rendezvous, "Run the rendezvous and relay server (NAT traversal)" },

@@ -186,9 +186,11 @@ void engine_peer_check_restart(struct srm_engine *e, struct peer *p)
 static uint64_t next_deadline(struct srm_engine *e, uint64_t now_us)
 {
 	uint64_t when = engine_rdv_deadline(e);
-	uint64_t addr = engine_addrwatch_deadline(e);
+	uint64_t addr = engine_addrwatch_deadline(e), gate = engine_gate_deadline(e);
 	if (addr < when)
 		when = addr;
+	if (gate < when)
+		when = gate;
 	for (size_t i = 0; i < engine_slot_count(e); i++) {
 		struct peer *p = engine_slot(e, i);
 		if (!p->session)
@@ -280,6 +282,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 	engine_paths_run(e, now_us);
 	engine_ws_run(e, now_us);
 	engine_rdv_poll(e, now_us);
+	engine_gate_run(e, now_us);
 	for (size_t i = 0; i < engine_slot_count(e); i++) {
 		struct peer *p = engine_slot(e, i);
 		if (!p->session || engine_instance_reap(e, p, now_us / 1000))
@@ -442,6 +445,7 @@ static void *engine_memdup(const void *p, size_t n)
 static void engine_free(struct srm_engine *e)
 {
 	listen_free_all(e);
+	engine_gate_free(e);
 	engine_rdv_free(e);
 	engine_probes_free(e);
 	engine_control_close(e);
@@ -558,11 +562,14 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	rc = engine_udp_open(e, err, errlen);
 	if (rc < 0)
 		goto fail;
+	engine_rdv_list_servers(e);
 	rc = engine_paths_setup(e);
 	if (rc < 0)
 		goto fail;
 	engine_addrwatch_open(e);
 	rc = engine_rdv_start(e, err, errlen);
+	if (rc == 0)
+		rc = engine_gate_start(e, err, errlen);
 	if (rc < 0)
 		goto fail;
 	e->wake_tag.kind = EV_WAKE;

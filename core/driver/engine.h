@@ -241,8 +241,16 @@ struct srm_engine {
 	uint32_t next_probe_id;
 	struct rdv_client *rdv;     /* NULL without SRMUDP_RENDEZVOUS or SRMUDP_RELAY */
 	struct ws_link *ws;         /* NULL without SRMUDP_RELAY (engine_ws.c) */
-	/* The rendezvous server in use over UDP: cfg.rendezvous[rdv_at], its
+	/* SRMUDP_GATE=on: the rendezvous server we run for our peers
+	 * (engine_gate.c), and its directory. */
+	struct rdv_server *gate;
+	struct rdv_store *gate_store;
+	/* The rendezvous servers, in the order they are tried: our gates
+	 * (SRMUDP_GATES: each a listed peer's endpoint, its key pinned), then
+	 * SRMUDP_RENDEZVOUS.  The one in use over UDP is servers[rdv_at], its
 	 * address in our socket's family (len 0: none configured). */
+	struct srm_rendezvous_config servers[SRM_GATES_MAX + SRM_RENDEZVOUS_MAX];
+	size_t server_count;
 	size_t rdv_at;
 	bool rdv_refusal_told;      /* warned that it does not register us */
 	struct sockaddr_storage rdv_server;
@@ -340,6 +348,8 @@ void engine_peer_unreachable(struct srm_engine *e, struct peer *p, uint64_t now_
 bool engine_peer_held(struct peer *p, uint64_t now_ms);
 
 /* engine_rdv.c */
+/* e->servers from the configuration (the peers are set up). */
+void engine_rdv_list_servers(struct srm_engine *e);
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen);
 void engine_rdv_free(struct srm_engine *e);
 uint64_t engine_rdv_deadline(struct srm_engine *e);
@@ -390,6 +400,15 @@ bool engine_ws_up(const struct srm_engine *e);
 /* For status: counters, state name, the relay in use, the last error. */
 void engine_ws_stats(const struct srm_engine *e, struct srm_ws_stats *out, const char **state,
 		     const char **url, const char **error);
+
+/* engine_gate.c: SRMUDP_GATE=on, introducing and relaying for our peers */
+int engine_gate_start(struct srm_engine *e, char *err, size_t errlen);
+void engine_gate_free(struct srm_engine *e);
+/* A rendezvous or relay packet from a member (false: not ours, we are no gate). */
+bool engine_gate_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
+			 const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us);
+void engine_gate_run(struct srm_engine *e, uint64_t now_us);
+uint64_t engine_gate_deadline(const struct srm_engine *e);
 
 /* engine_addrwatch.c */
 void engine_addrwatch_open(struct srm_engine *e);

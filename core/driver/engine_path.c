@@ -29,7 +29,7 @@ int engine_paths_setup(struct srm_engine *e)
 {
 	int port = srm_engine_udp_port(e);
 	struct path_config pc = {
-		.servers = e->cfg.rendezvous_count,
+		.servers = e->server_count,
 		.ws = e->cfg.relay_count != 0,
 		.local_port = port > 0 ? (uint16_t)port : 0,
 	};

@@ -80,13 +80,31 @@ static size_t host_candidates(struct srm_engine *e, struct rdv_endpoint *out, si
 	return n;
 }
 
-/* Server i of SRMUDP_RENDEZVOUS is the one UDP goes to from now on. */
+void engine_rdv_list_servers(struct srm_engine *e)
+{
+	e->server_count = 0;
+	for (size_t g = 0; g < e->cfg.gate_count; g++)
+		for (size_t i = 0; i < e->peer_count; i++) {
+			const struct srm_peer_config *p = &e->peers[i].cfg;
+			if (strcmp(p->name, e->cfg.gates[g]) != 0 || !p->endpoint_len)
+				continue;
+			struct srm_rendezvous_config *r = &e->servers[e->server_count++];
+			memcpy(&r->addr, &p->endpoint, sizeof(r->addr));
+			r->addr_len = p->endpoint_len;
+			memcpy(r->key, p->pubkey, SRM_KEY_BYTES);
+			r->pinned = 1;
+		}
+	for (size_t i = 0; i < e->cfg.rendezvous_count; i++)
+		e->servers[e->server_count++] = e->cfg.rendezvous[i];
+}
+
+/* Server i of e->servers is the one UDP goes to from now on. */
 static void aim_at(struct srm_engine *e, size_t i)
 {
-	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[i];
+	const struct srm_rendezvous_config *r = &e->servers[i];
 	e->rdv_at = i;
 	e->rdv_server_len = 0;
-	if (i < e->cfg.rendezvous_count)
+	if (i < e->server_count)
 		e->rdv_server_len = engine_addr_for_socket(e, &r->addr, r->addr_len, &e->rdv_server);
 }
 
@@ -94,8 +112,8 @@ static void aim_at(struct srm_engine *e, size_t i)
  * UDP: only WebSocket relays, whose key is not pinned). */
 static const uint8_t *pinned_key(const struct srm_engine *e)
 {
-	const struct srm_rendezvous_config *r = &e->cfg.rendezvous[e->rdv_at];
-	return e->rdv_at < e->cfg.rendezvous_count && r->pinned ? r->key : NULL;
+	const struct srm_rendezvous_config *r = &e->servers[e->rdv_at];
+	return e->rdv_at < e->server_count && r->pinned ? r->key : NULL;
 }
 
 void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
@@ -108,7 +126,7 @@ void engine_rdv_relink(struct srm_engine *e, uint64_t now_ms)
 void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms)
 {
 	char was[64], now[64];
-	size_t n = e->cfg.rendezvous_count;
+	size_t n = e->server_count;
 	if (!e->rdv || n < 2)
 		return;
 	engine_addr_text(&e->rdv_server, was, sizeof(was));
@@ -121,7 +139,7 @@ void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms)
 
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 {
-	if (!e->cfg.rendezvous_count && !e->cfg.relay_count)
+	if (!e->server_count && !e->cfg.relay_count)
 		return 0;
 	int rc = engine_ws_setup(e, err, errlen);
 	if (rc != 0)

@@ -204,6 +204,16 @@ static bool rendezvous_equal(const struct srm_config *a, const struct srm_config
 	return true;
 }
 
+static bool gates_equal(const struct srm_config *a, const struct srm_config *b)
+{
+	if (a->gate_count != b->gate_count)
+		return false;
+	for (size_t i = 0; i < a->gate_count; i++)
+		if (strcmp(a->gates[i], b->gates[i]) != 0)
+			return false;
+	return true;
+}
+
 /* Settings that need a restart and differ: "SRMUDP_LISTEN, ..." into l. */
 static void restart_only(const struct srm_config *run, const struct srm_config *cfg, struct line *l)
 {
@@ -219,6 +229,8 @@ static void restart_only(const struct srm_config *run, const struct srm_config *
 		{ strcmp(run->relay_ca, cfg->relay_ca) != 0, "SRMUDP_RELAY_CA" },
 		{ run->gso_off != cfg->gso_off, "SRMUDP_GSO" },
 		{ run->warmup != cfg->warmup, "SRMUDP_WARMUP" },
+		{ run->gate != cfg->gate, "SRMUDP_GATE" },
+		{ !gates_equal(run, cfg), "SRMUDP_GATES" },
 	};
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		if (s[i].differs) {
