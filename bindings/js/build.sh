@@ -96,6 +96,13 @@ core_src=()
 for m in "${CORE[@]}"; do core_src+=("$root/core/protocol/$m.c"); done
 EXPORTS=$(grep -o 'SRMJS_EXPORT [a-z_ *]*\bjsc_[a-z_]*' "$here/src/client.c" |
 	sed 's/.*\(jsc_[a-z_]*\)$/"_\1"/' | sort -u | paste -sd, -)
+# Relink only when an input is newer than the output.
+if [[ -f $dist/srmudp_core.wasm && -f $dist/srmudp_core.js ]] &&
+	[[ -z $(find "$root/core/protocol" "$root/core/srmudp.h" "$here/src" "$here/build.sh" \
+		"$out"/lib*.a -newer "$dist/srmudp_core.wasm" -print -quit) ]]; then
+	echo "  OK    $dist/srmudp_core.wasm is up to date"
+	exit 0
+fi
 echo "  EMCC  srmudp_core.wasm"
 nice -n 10 emcc "${CFLAGS[@]}" -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
 	-I"$root/core" -I"$root/core/protocol" -I"$out/include" -I"$out/include/sodium" \

@@ -521,16 +521,21 @@ class Client {
 			this._M._jsc_receive(this._j, this._io, ev.data.byteLength, performance.now());
 			this._kick();
 		};
-		ws.onerror = () => {};
-		ws.onclose = (ev) => {
-			if (this._closed)
-				return;
-			const e = new SrmudpError(ERR.IO, `relay ${this.relay}: connection closed` +
-				(ev && ev.code ? ` (code ${ev.code})` : ''));
-			this._log(e.message);
-			this._readyP.rej(e);
-			this._shutdownAll(e);
-		};
+		// Per the spec an error is followed by a close; Node 20's
+		// experimental WebSocket sends only the error when the connection
+		// fails, so either ends the client.
+		ws.onerror = () => this._lost();
+		ws.onclose = (ev) => this._lost(ev && ev.code);
+	}
+
+	_lost(code) {
+		if (this._closed)
+			return;
+		const e = new SrmudpError(ERR.IO, `relay ${this.relay}: connection closed` +
+			(code ? ` (code ${code})` : ''));
+		this._log(e.message);
+		this._readyP.rej(e);
+		this._shutdownAll(e);
 	}
 
 	// Run the core soon (after the current callback): coalesces the many

@@ -5,11 +5,61 @@
  * PEERS as SRMUDP_PEERS ("name=KEY ...").  Writes the response body to
  * OUT and prints "status CODE bytes N sha256 HEX"; exit 1 with the error
  * on failure.
+ *
+ * Environment:
+ *   FETCH_STREAMS=N  N requests at once on one client (one line each; OUT
+ *                    gets the first body)
+ *   FETCH_SPY=1      also record what the relay's WebSocket carried and
+ *                    print "relay messages M bytes B plaintext P": P is how
+ *                    many of 64 samples (32 bytes) of the body appear in
+ *                    any message, 0 unless application data went out in
+ *                    clear (a body of random bytes does not compress)
+ *   SRMUDP_JS_LOG=1  the client's log lines on stderr
  */
 'use strict';
 const fs = require('fs');
 const crypto = require('crypto');
 const srmudp = require('..');
+
+// Record every message of every WebSocket this process opens.
+function spyOnWebSockets() {
+	const seen = [];
+	const Base = globalThis.WebSocket || require('ws');
+	class Spy extends Base {
+		constructor(...args) {
+			super(...args);
+			this.addEventListener('message', (ev) => seen.push(Buffer.from(ev.data)));
+		}
+		send(data) {
+			seen.push(Buffer.from(data));
+			super.send(data);
+		}
+	}
+	globalThis.WebSocket = Spy;
+	return seen;
+}
+
+function plaintextSamples(body, messages) {
+	let found = 0;
+	for (let i = 0; i < 64 && body.length >= 32; i++) {
+		const off = Math.floor((body.length - 32) * i / 63);
+		const sample = body.subarray(off, off + 32);
+		if (messages.some((m) => m.indexOf(sample) >= 0))
+			found++;
+	}
+	return found;
+}
+
+async function get(client, name, port, path) {
+	const sock = await client.connect(name, Number(port));
+	await sock.write(`GET ${path} HTTP/1.0\r\nHost: ${name}\r\n\r\n`);
+	await sock.end();
+	const resp = Buffer.from(await sock.readAll());
+	const head = resp.indexOf('\r\n\r\n');
+	if (head < 0)
+		throw new Error('no HTTP response head in ' + resp.length + ' bytes');
+	return { status: resp.subarray(0, head).toString().split(' ')[1], body: resp.subarray(head + 4) };
+}
 
 async function main() {
 	const [relay, keyFile, peers, name, port, path, out] = process.argv.slice(2);
@@ -18,18 +68,28 @@ async function main() {
 		process.exit(2);
 	}
 	const log = process.env.SRMUDP_JS_LOG ? (m) => console.error('srmudp: ' + m) : undefined;
-	const sock = await srmudp.connect({ relay, key: srmudp.loadKey(keyFile), peers, log }, name, Number(port));
-	await sock.write(`GET ${path} HTTP/1.0\r\nHost: ${name}\r\n\r\n`);
-	await sock.end();
-	const resp = Buffer.from(await sock.readAll());
-	const head = resp.indexOf('\r\n\r\n');
-	if (head < 0)
-		throw new Error('no HTTP response head in ' + resp.length + ' bytes');
-	const status = resp.subarray(0, head).toString().split(' ')[1];
-	const body = resp.subarray(head + 4);
-	fs.writeFileSync(out, body);
-	const sha = crypto.createHash('sha256').update(body).digest('hex');
-	console.log(`status ${status} bytes ${body.length} sha256 ${sha}`);
+	const seen = process.env.FETCH_SPY ? spyOnWebSockets() : null;
+	const n = Number(process.env.FETCH_STREAMS || 1);
+	const client = await srmudp.createClient({ relay, key: srmudp.loadKey(keyFile), peers, log });
+	const t0 = performance.now();
+	let results;
+	try {
+		results = await Promise.all(Array.from({ length: n }, () => get(client, name, port, path)));
+	} finally {
+		client.close();
+	}
+	const secs = (performance.now() - t0) / 1000;
+	fs.writeFileSync(out, results[0].body);
+	for (const { status, body } of results) {
+		const sha = crypto.createHash('sha256').update(body).digest('hex');
+		console.log(`status ${status} bytes ${body.length} sha256 ${sha}`);
+	}
+	const total = results.reduce((a, r) => a + r.body.length, 0);
+	console.error(`fetch.js: ${total} bytes in ${secs.toFixed(2)} s`);
+	if (seen) {
+		const bytes = seen.reduce((a, m) => a + m.length, 0);
+		console.log(`relay messages ${seen.length} bytes ${bytes} plaintext ${plaintextSamples(results[0].body, seen)}`);
+	}
 }
 
 main().then(() => process.exit(0), (e) => {
