@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# test_js.sh: the JavaScript package (bindings/js: the protocol core in
+# WebAssembly, driven from Node) against a C engine, through the WebSocket
+# relay, on loopback.
+#
+#   node test/fetch.js --ws--> srmudp rendezvous --listen U --ws-listen W
+#   (wasm core, key "js")                 |  relay (RELAY packets, sealed)
+#                                         | udp
+#                          srmudp serve --expose H  (C engine, key "b")
+#                                         |
+#                          python3 -m http.server H (127.0.0.1)
+#
+# Checks: the wasm core builds (bindings/js/build.sh, from Debian sources);
+# a key written by the JS keygen is the one `srmudp pubkey` reads; the
+# client registers over the WebSocket, handshakes with the pinned C peer
+# through the relay and fetches a 4 MiB file of random bytes, sha256
+# equal; none of 64 samples of that file crossed the relay in clear;
+# 4 streams at once on one client; a C-made key file works in JS; a port
+# nothing listens on is ECONNREFUSED; a peer that does not list our key
+# and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
+# bad key and a bad relay URL are clear errors.  About 15 s.
+#
+# Exit 0 pass, 1 fail, 77 skipped (no node, or no emscripten to build the
+# core with: run bindings/js/deps.sh).
+set -uo pipefail
+
+source "$(dirname "$0")/../lib.sh"
+srm_require_tools node python3 sha256sum
+srm_require_built
+js=$root/bindings/js
+if ! command -v emcc >/dev/null 2>&1 && [[ ! -f $js/dist/srmudp_core.wasm ]]; then
+	echo "SKIP: emscripten is not installed (run: bindings/js/deps.sh)"
+	exit 77
+fi
+srm_tmpdir js
+srm_clean_env
+srm_private_runtime
+checks=0 failures=0 pids=()
+
+# A WebSocket for Node: its own (Node 22, or 20 with the flag), else the
+# npm package ws.
+node_flags=()
+if node -e 'process.exit(typeof WebSocket == "function" ? 0 : 1)' 2>/dev/null; then
+	:
+elif node --experimental-websocket -e 'process.exit(typeof WebSocket == "function" ? 0 : 1)' 2>/dev/null; then
+	node_flags=(--experimental-websocket)
+elif ! (cd "$js" && node -e 'require("ws")') 2>/dev/null &&
+	! (cd "$js" && npm install --no-save --no-audit --no-fund ws >/dev/null 2>&1); then
+	echo "SKIP: this Node has no WebSocket and npm could not install ws"
+	exit 77
+fi
+jsnode() { node "${node_flags[@]}" "$@"; }
+
+echo "-- build"
+if command -v emcc >/dev/null 2>&1; then
+	check "bindings/js/build.sh builds the wasm core" "$js/build.sh" >"$tmp/build.log" 2>&1 ||
+		{ tail -20 "$tmp/build.log"; srm_finish; }
+fi
+
+echo "-- keys"
+jsnode -e 'require(process.argv[1]).keygen(process.argv[2]).then((k) => console.log(k.publicKey))' \
+	"$js" "$tmp/js.key" >"$tmp/js.pub" 2>"$tmp/keygen.err"
+check "JS keygen writes a 0600 key file" test "$(stat -c %a "$tmp/js.key" 2>/dev/null)" = 600
+check "srmudp pubkey reads it: the same public key" \
+	test "$("$SRMUDP" pubkey "$tmp/js.key" 2>&1)" = "$(cat "$tmp/js.pub")"
+srm_keygen b c other
+check "JS publicKey() of a C-made key equals srmudp keygen's" \
+	test "$(jsnode -e 'const s = require(process.argv[1]);
+		s.publicKey(s.loadKey(process.argv[2])).then(console.log)' "$js" "$tmp/c.key")" = "$(cat "$tmp/c.pub")"
+
+echo "-- relay, C peer, web server"
+udp=$(srm_free_port udp) wsp=$(srm_free_port) http=$(srm_free_port)
+mkdir "$tmp/www"
+head -c $((4 << 20)) /dev/urandom >"$tmp/www/blob"
+want=$(sha256sum <"$tmp/www/blob" | cut -d' ' -f1)
+# A raised relay rate: the default 1 MiB/s per peer would make this slow.
+"$SRMUDP" rendezvous --listen "127.0.0.1:$udp" --ws-listen "127.0.0.1:$wsp" \
+	--relay-rate 67108864 --log-level info >"$tmp/rdv.log" 2>&1 &
+pids+=($!)
+python3 -m http.server "$http" --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
+pids+=($!)
+SRMUDP_KEY="$tmp/b.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
+	SRMUDP_LOG_FILE="$tmp/b.log" SRMUDP_PEERS="js=$(cat "$tmp/js.pub") c=$(cat "$tmp/c.pub")" \
+	"$SRMUDP" serve --expose "$http" >"$tmp/serve.log" 2>&1 &
+pids+=($!)
+srm_wait_log "$tmp/b.log" "rendezvous: registered" 10 || fail "the C peer registers with the rendezvous server"
+relay="ws://127.0.0.1:$wsp/srmudp"
+bpeer="b=$(cat "$tmp/b.pub")"
+
+# fetch NAME KEY PEERS PEER PORT PATH [ENV...]: test/fetch.js's output in
+# $tmp/NAME.out (stderr in NAME.err), its exit status.
+fetch() {
+	local name=$1 key=$2 peers=$3 peer=$4 port=$5 path=$6
+	shift 6
+	env "$@" timeout 60 node "${node_flags[@]}" "$js/test/fetch.js" "$relay" "$tmp/$key" "$peers" \
+		"$peer" "$port" "$path" "$tmp/$name.body" >"$tmp/$name.out" 2>"$tmp/$name.err"
+}
+
+echo "-- a file through the relay"
+t0=$SECONDS
+fetch one js.key "$bpeer" b "$http" /blob FETCH_SPY=1 SRMUDP_JS_LOG=1
+rc=$?
+cat "$tmp/one.out" "$tmp/one.err" | sed 's/^/    /'
+check "fetch.js exits 0" test $rc = 0
+check "status 200, 4 MiB, sha256 equal to the file's" \
+	has "$tmp/one.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+check "registered over the WebSocket, session with b relayed" \
+	has "$tmp/one.err" "session established \(relayed\)"
+check "the C engine answered through the relay" \
+	has "$tmp/b.log" "peer=js: .*relayed"
+read -r _ _ msgs _ bytes _ clear < <(grep '^relay messages' "$tmp/one.out")
+check "the relay carried at least the file's size ($bytes bytes in $msgs messages)" \
+	test "${bytes:-0}" -ge $((4 << 20))
+check "none of 64 samples of the file crossed the relay in clear" test "${clear:-x}" = 0
+echo "    $((SECONDS - t0)) s"
+
+echo "-- 4 streams at once, C-made key"
+# c's key is a C keygen's; b lists c too.
+fetch four c.key "$bpeer" b "$http" /blob FETCH_STREAMS=4
+check "4 concurrent fetches, all sha256 equal" \
+	test "$(grep -c "^status 200 bytes $((4 << 20)) sha256 $want$" "$tmp/four.out")" = 4
+cat "$tmp/four.err" | sed 's/^/    /'
+
+echo "-- refusals and errors"
+closed=$(srm_free_port)
+fetch refused js.key "$bpeer" b "$closed" / 
+check "a port b does not expose: ECONNREFUSED" has "$tmp/refused.err" "connection refused by the peer \(ECONNREFUSED\)"
+t0=$SECONDS
+fetch notlisted other.key "$bpeer" b "$http" /
+check "b does not list our key: refused at once (EHOSTUNREACH)" \
+	has "$tmp/notlisted.err" "peer b is not registered with the relay \(or does not list our key\) \(EHOSTUNREACH\)"
+check "... within 5 s" test $((SECONDS - t0)) -le 5
+fetch unknown js.key "x=$(cat "$tmp/other.pub")" x "$http" /
+check "a key the relay does not know: EHOSTUNREACH" has "$tmp/unknown.err" "peer x is not registered"
+fetch badpeer js.key "b=abc" b "$http" /
+check "a bad peer key is named" has "$tmp/badpeer.err" 'peers: peer "b": bad key "abc"'
+relay=http://127.0.0.1:$wsp/srmudp fetch badurl js.key "$bpeer" b "$http" /
+check "an http:// relay URL is refused" has "$tmp/badurl.err" "is not a ws:// or wss:// URL"
+relay=ws://127.0.0.1:$closed/srmudp fetch norelay js.key "$bpeer" b "$http" /
+check "no relay listening: a clear error" has "$tmp/norelay.err" "relay ws://127.0.0.1:$closed/srmudp: connection closed"
+chmod 644 "$tmp/js.key"
+fetch openkey js.key "$bpeer" b "$http" /
+check "a key file others may read is refused" has "$tmp/openkey.err" "readable by others"
+
+srm_finish "$tmp/b.log" "$tmp/rdv.log"
