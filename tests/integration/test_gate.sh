@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# test_gate.sh — gates (SRMUDP_GATE, SRMUDP_GATES, `srmudp gate`) in the NAT
+# lab (tests/lab/lab.sh), with real programs and no rendezvous server:
+#
+#      rdv: srmudp gate, SRMUDP_LISTEN 198.18.0.2:4500, members a and b
+#            |
+#      a --(nata)--+                  +--(natb)-- b
+#
+# Members name the gate in SRMUDP_GATES and list it as a peer with its
+# endpoint; they register with it under their pinned keys (docs/NAT.md,
+# "Gates").
+#   1. symmetric/symmetric: punching cannot work, the gate relays: redis
+#      and a 64 MiB curl (sha256); a capture at the gate finds no
+#      application byte;
+#   2. a key the gate does not list is refused: it registers nowhere and
+#      learns nothing, and the gate says why;
+#   3. the gate restarts mid-transfer: the file arrives whole;
+#   4. cone/cone: the gate introduces a and b, the session goes direct.
+#
+# Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
+set -uo pipefail
+source "$(dirname "$0")/../lib.sh"
+srm_lab --shim
+srm_require_tools redis-server redis-cli curl tshark
+
+lab_up --nat-a symmetric --nat-b symmetric
+srm_lab_keys
+pub_g=$("$SRMUDP" keygen "$work/g.key")
+pub_x=$("$SRMUDP" keygen "$work/x.key")
+RDV4=$(lab_addr rdv v4)
+GATE=$RDV4:4500
+
+GATE_PID="" GATE_LOG=$work/gate.log
+gate_start() {
+	lab_bg rdv env SRMUDP_KEY="$work/g.key" SRMUDP_LISTEN="$GATE" \
+		SRMUDP_PEERS="a=$pub_a b=$pub_b" SRMUDP_LOG=info SRMUDP_LOG_FILE="$GATE_LOG" \
+		"$SRMUDP" gate
+	GATE_PID=$LAB_LAST_PID
+	srm_wait_log "$LAB_LAST_LOG" "gate on UDP port 4500" 5
+}
+gate_stop() { [[ -z $GATE_PID ]] || lab_stop "$GATE_PID"; GATE_PID=""; }
+
+# IPv4 only: the lab's global IPv6 prefixes are routed without NAT, so a
+# dual-stack engine would (rightly) find a direct IPv6 path past any NAT.
+member_env() { # NAME OTHER OTHER_PUB: a member's environment
+	echo SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/$1.key" SRMUDP_PEERS="$2=$3,gate=$pub_g@$GATE" SRMUDP_GATES=gate \
+		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log"
+}
+# Servers on b, preloaded, one at a time (one registration per key).
+B_PID=""
+on_b() { # PORT CMD...
+	local port=$1
+	shift
+	[[ -z $B_PID ]] || lab_stop "$B_PID"
+	: >"$work/b.log"
+	# shellcheck disable=SC2046
+	lab_bg b env $(member_env b a "$pub_a") SRMUDP_EXPOSE=6379 "$SRMUDP" run -- "$@"
+	B_PID=$LAB_LAST_PID
+	lab_wait_port b tcp "$port" 10 || echo "  note: nothing listens on b:$port"
+	srm_wait_log "$work/b.log" "registered; our public" 10
+}
+on_a() { # CMD...: preloaded on a (timeout outside: it would be an engine itself)
+	# shellcheck disable=SC2046
+	lab_exec a env $(member_env a b "$pub_b") timeout 300 "$SRMUDP" run -- "$@"
+}
+head -c $((64 << 20)) /dev/urandom >"$work/blob"
+blob_sum=$(sha256sum <"$work/blob" | cut -d' ' -f1)
+same_blob() { [[ $(sha256sum <"$1" | cut -d' ' -f1) == "$blob_sum" ]]; }
+fetch() { on_a curl -sS --max-time 280 -o "$1" "http://b:8000/blob"; }
+
+gate_start
+
+# --- 1. symmetric/symmetric: relayed by the gate ------------------------------
+echo "-- 1. symmetric NATs on both sides: the gate relays"
+lab_exec rdv tshark -q -i eth0 -f "udp port 4500" -w "$work/gate.pcap" >/dev/null 2>&1 &
+tshark_pid=$!
+lab_on_exit "kill $tshark_pid 2>/dev/null"
+sleep 1
+on_b 6379 redis-server --port 6379 --bind 127.0.0.1 --save '' --appendonly no --protected-mode no
+check "b registered with the gate" has "$work/b.log" "registered; our public address is $(lab_addr natb v4)"
+: >"$work/a.log"
+got=$(on_a redis-cli -h b SET secret "plaintext-marker-5e1d07" 2>&1)
+check "redis-cli SET through the gate ($got)" test "$got" = OK
+got=$(on_a redis-cli -h b GET secret 2>&1)
+check "redis-cli GET gives the value back" test "$got" = "plaintext-marker-5e1d07"
+grep -E "path:|hard NAT|candidate" "$work/a.log" | head -4 | cut -c1-150 | sed 's/^/    a: /'
+check "a's session is relayed by the gate" has "$work/a.log" "path: relayed through"
+on_b 8000 python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
+fetch "$work/got1"
+check "curl 64 MiB through the gate, sha256 equal" same_blob "$work/got1"
+kill "$tshark_pid" 2>/dev/null
+wait "$tshark_pid" 2>/dev/null
+mib=$(tshark -r "$work/gate.pcap" -T fields -e frame.len 2>/dev/null |
+	awk '{ s += $1 } END { print int(s / 1048576) }')
+check "the capture at the gate holds the relayed file, in and out ($mib MiB)" test "$mib" -ge 128
+check "...and not one application byte (the redis value)" \
+	not grep -aq "plaintext-marker-5e1d07" "$work/gate.pcap"
+
+# --- 2. a key the gate does not list -------------------------------------------
+echo "-- 2. a stranger's key is refused"
+lab_exec a "$SRMUDP" rendezvous probe --server "$pub_g@$GATE" --key "$work/x.key" \
+	--lookup "$pub_b" >"$work/x.out" 2>&1
+check "the stranger does not register (exit $?)" not has "$work/x.out" "^registered"
+check "...and learns nothing about b" not has "$work/x.out" "candidates|^peer"
+check "the gate refused it as no member" has "$GATE_LOG" "refused: not a member"
+
+# --- 3. the gate restarts mid-transfer -----------------------------------------
+echo "-- 3. the gate restarts mid-transfer"
+lab_impair wa --rate 100
+fetch "$work/got3" &
+fetcher=$!
+sleep 3
+gate_stop
+sleep 1
+gate_start
+wait "$fetcher"
+check "curl 64 MiB across the gate's restart, sha256 equal" same_blob "$work/got3"
+lab_clear_impair wa
+
+# --- 4. cone/cone: introduced by the gate, then direct -------------------------
+echo "-- 4. cone NATs: the gate introduces, the session goes direct"
+lab_nat nata cone
+lab_nat natb cone
+on_b 8000 python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
+: >"$work/a.log"
+fetch "$work/got4"
+check "curl 64 MiB, sha256 equal" same_blob "$work/got4"
+check "the gate told a where b is" has "$work/a.log" "rendezvous: [0-9]+ candidate"
+check "a's session went direct to b's NAT" has "$work/a.log" "path: direct to $(lab_addr natb v4)"
+srm_finish
