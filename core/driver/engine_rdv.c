@@ -3,9 +3,9 @@
  * addresses as candidates), lookups, and the server's answers, which go to
  * the path manager (core/protocol/path.c) and, for relayed packets, to the
  * receive path.  The protocol itself is rdv_client.c (sans-I/O).  The
- * server is reached over UDP (SRMUDP_RENDEZVOUS) or over the WebSocket
- * relay (SRMUDP_RELAY, engine_ws.c), as the path manager says: the same
- * packets either way.
+ * server (a gate of SRMUDP_GATES, or SRMUDP_RENDEZVOUS) is reached over
+ * UDP or over the WebSocket relay (SRMUDP_RELAY, engine_ws.c), as the
+ * path manager says: the same packets either way.
  */
 #include <ifaddrs.h>
 #include <net/if.h>
