@@ -10,6 +10,9 @@
 #                                         |
 #                          python3 -m http.server H (127.0.0.1)
 #
+#   chromium (test/browser.html) --ws--> the same relay <--udp--
+#                          srmudp run -- python3 -m http.server (key "web")
+#
 # Checks: the wasm core builds (bindings/js/build.sh, from Debian sources);
 # a key written by the JS keygen is the one `srmudp pubkey` reads; the
 # client registers over the WebSocket, handshakes with the pinned C peer
@@ -18,7 +21,10 @@
 # 4 streams at once on one client; a C-made key file works in JS; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
-# bad key and a bad relay URL are clear errors.  About 15 s.
+# bad key and a bad relay URL are clear errors; a page in headless
+# Chromium (Debian's chromium, npm's playwright-core) fetches the file from
+# a preloaded python3 http.server through the relay, sha256 equal (a
+# "skip" line without chromium).  About 15 s.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no node, or no emscripten to build the
 # core with: run bindings/js/deps.sh).
@@ -141,5 +147,41 @@ check "no relay listening: a clear error" has "$tmp/norelay.err" "relay ws://127
 chmod 644 "$tmp/js.key"
 fetch openkey js.key "$bpeer" b "$http" /
 check "a key file others may read is refused" has "$tmp/openkey.err" "readable by others"
+chmod 600 "$tmp/js.key"
+
+echo "-- a browser: headless Chromium, a preloaded http.server"
+# The page loads the package as any page would (two scripts, the wasm next
+# to them); playwright-core only drives the browser.
+if ! command -v chromium >/dev/null 2>&1; then
+	skip "browser: chromium is not installed (apt-get install chromium)"
+elif ! (cd "$js" && node -e 'require("playwright-core")') 2>/dev/null &&
+	! (cd "$js" && npm install --no-save --no-audit --no-fund playwright-core >/dev/null 2>&1); then
+	skip "browser: npm could not install playwright-core"
+else
+	srm_keygen web
+	web=$(srm_free_port) page=$(srm_free_port)
+	# An unmodified server under the preload (key "web"), as a member
+	# behind NAT would run it; --bind 0.0.0.0: reachable by peers.
+	SRMUDP_KEY="$tmp/web.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
+		SRMUDP_LOG_FILE="$tmp/web.log" SRMUDP_PEERS="js=$(cat "$tmp/js.pub")" \
+		"$SRMUDP" run -- python3 -m http.server "$web" --bind 0.0.0.0 --directory "$tmp/www" \
+		>"$tmp/webserver.log" 2>&1 &
+	pids+=($!)
+	python3 -m http.server "$page" --bind 127.0.0.1 --directory "$js" >"$tmp/page.log" 2>&1 &
+	pids+=($!)
+	srm_wait_log "$tmp/web.log" "peers may open streams to port $web" 10 &&
+		srm_wait_log "$tmp/web.log" "rendezvous: registered" 10 ||
+		fail "the preloaded http.server listens and registers with the rendezvous server"
+	t0=$SECONDS
+	timeout 90 node "$js/test/browser_test.js" "http://127.0.0.1:$page/test/browser.html" "$relay" \
+		"$tmp/js.key" "web=$(cat "$tmp/web.pub")" web "$web" /blob >"$tmp/browser.out" 2>"$tmp/browser.err"
+	rc=$?
+	cat "$tmp/browser.out" | sed 's/^/    /'
+	grep -v 'unexpected operator' "$tmp/browser.err" | sed 's/^/    /'
+	check "the page fetched the 4 MiB file through the relay, sha256 equal ($((SECONDS - t0)) s)" \
+		has "$tmp/browser.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+	check "the preloaded server answered the page's handshake through the relay" \
+		has "$tmp/web.log" "peer=js: .*relayed"
+fi
 
 srm_finish "$tmp/b.log" "$tmp/rdv.log"
