@@ -31,6 +31,9 @@ PACKAGES=(
 	# the Python package (bindings/python): its tests, and an offline
 	# `pip install --no-build-isolation` into a venv
 	python3-pytest python3-venv python3-setuptools
+	# the JavaScript package (bindings/js): its WebAssembly build (the C
+	# sources come from apt-get source: bindings/js/deps.sh) and browser test
+	emscripten nodejs dpkg-dev chromium
 )
 
 missing=()
