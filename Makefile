@@ -128,6 +128,11 @@ bench: deps all
 fuzz:
 	$(Q)tests/fuzz/run.sh 30
 
+# The JavaScript package's WebAssembly core (bindings/js/README.md).
+js:
+	$(Q)bindings/js/build.sh
+.PHONY: js
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 0755 $(SHIM_SO) $(CORE_SO) $(DESTDIR)$(PREFIX)/lib/
