@@ -31,37 +31,14 @@
 set -uo pipefail
 
 source "$(dirname "$0")/../lib.sh"
-srm_require_tools node python3 sha256sum
+source "$root/bindings/js/test/env.sh"
 srm_require_built
-js=$root/bindings/js
-if ! command -v emcc >/dev/null 2>&1 && [[ ! -f $js/dist/srmudp_core.wasm ]]; then
-	echo "SKIP: emscripten is not installed (run: bindings/js/deps.sh)"
-	exit 77
-fi
+checks=0 failures=0 pids=()
+echo "-- build"
+js_prepare
 srm_tmpdir js
 srm_clean_env
 srm_private_runtime
-checks=0 failures=0 pids=()
-
-# A WebSocket for Node: its own (Node 22, or 20 with the flag), else the
-# npm package ws.
-node_flags=()
-if node -e 'process.exit(typeof WebSocket == "function" ? 0 : 1)' 2>/dev/null; then
-	:
-elif node --experimental-websocket -e 'process.exit(typeof WebSocket == "function" ? 0 : 1)' 2>/dev/null; then
-	node_flags=(--experimental-websocket)
-elif ! (cd "$js" && node -e 'require("ws")') 2>/dev/null &&
-	! (cd "$js" && npm install --no-save --no-audit --no-fund ws >/dev/null 2>&1); then
-	echo "SKIP: this Node has no WebSocket and npm could not install ws"
-	exit 77
-fi
-jsnode() { node "${node_flags[@]}" "$@"; }
-
-echo "-- build"
-if command -v emcc >/dev/null 2>&1; then
-	check "bindings/js/build.sh builds the wasm core" "$js/build.sh" >"$tmp/build.log" 2>&1 ||
-		{ tail -20 "$tmp/build.log"; srm_finish; }
-fi
 
 echo "-- keys"
 jsnode -e 'require(process.argv[1]).keygen(process.argv[2]).then((k) => console.log(k.publicKey))' \
@@ -152,12 +129,7 @@ chmod 600 "$tmp/js.key"
 echo "-- a browser: headless Chromium, a preloaded http.server"
 # The page loads the package as any page would (two scripts, the wasm next
 # to them); playwright-core only drives the browser.
-if ! command -v chromium >/dev/null 2>&1; then
-	skip "browser: chromium is not installed (apt-get install chromium)"
-elif ! (cd "$js" && node -e 'require("playwright-core")') 2>/dev/null &&
-	! (cd "$js" && npm install --no-save --no-audit --no-fund playwright-core >/dev/null 2>&1); then
-	skip "browser: npm could not install playwright-core"
-else
+if js_have_browser; then
 	srm_keygen web
 	web=$(srm_free_port) page=$(srm_free_port)
 	# An unmodified server under the preload (key "web"), as a member
