@@ -32,6 +32,7 @@ async function main() {
 			srmudpFetch({ relay, key, peers, log: (m) => console.log(m) }, name, Number(port), path),
 			[relay, key, peers, name, port, path]);
 		console.log(`status ${r.status} bytes ${r.bytes} sha256 ${r.sha256}`);
+		console.error(`browser_test.js: ${r.bytes} bytes in ${(r.ms / 1000).toFixed(2)} s`);
 	} finally {
 		await browser.close();
 	}
