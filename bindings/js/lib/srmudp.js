@@ -33,9 +33,6 @@ const WS_QUEUE_MAX = 64 * 1024;
 const WS_DRAIN_POLL_MS = 5;
 const IO_BYTES = 64 * 1024;
 const READ_CHUNK = 16 * 1024;
-// HTML's minimum for nested setTimeout.
-const TIMER_CLAMP_MS = 4;
-
 // A task (not a microtask: I/O events get their turn) that no timer clamp
 // delays: setImmediate in Node, a MessageChannel message in browsers.
 const quickTask = typeof setImmediate === 'function' ? setImmediate
@@ -595,10 +592,10 @@ class Client {
 			this._run();
 		};
 		const handle = {};
-		if (delay < TIMER_CLAMP_MS && quickTask) {
-			// Browsers clamp chained timers to 4 ms, longer than pacing
-			// gaps at speed: a task without the clamp, and the core
-			// looks at the time again (a wake a little early costs a pass).
+		if (delay <= 0 && quickTask) {
+			// Due now (a full queue, the per-pass packet cap): browsers
+			// would clamp a chained setTimeout(0) to 4 ms.  Only when due,
+			// so that waiting never spins.
 			quickTask(fire);
 		} else {
 			handle.id = setTimeout(fire, Math.max(0, Math.ceil(delay)));
