@@ -281,6 +281,18 @@ SRM_EXPORT int srm_engine_owns_fd(srm_engine *e, int fd);
 /* The bound UDP port (useful with an ephemeral port). */
 SRM_EXPORT int srm_engine_udp_port(srm_engine *e);
 
+/* A gate (cfg.gate, `srmudp gate --ws-listen`) also takes members over
+ * WebSocket on the TCP address addr (path /srmudp), for members whose
+ * network blocks UDP (docs/NAT.md "Gates"); wss:// with tls_cert and
+ * tls_key (PEM files, both or neither; the first call decides for all).
+ * text names the address in logs and errors.  Returns 0, or
+ * SRM_ERR_INVALID (no gate), SRM_ERR_IO or SRM_ERR_NOMEM with err
+ * filled. */
+SRM_EXPORT SRM_MUST_CHECK int srm_engine_gate_ws_listen(srm_engine *e, const struct sockaddr *addr,
+							socklen_t len, const char *text,
+							const char *tls_cert, const char *tls_key,
+							char *err, size_t errlen);
+
 /* Returns the peer index (>= 0) for a configured name, or SRM_ERR_NOTFOUND. */
 SRM_EXPORT int srm_peer_find(srm_engine *e, const char *name);
 /* Copy the configuration of peer index into out.  Returns 0 or NOTFOUND. */

@@ -252,6 +252,9 @@ static void handle_events(struct srm_engine *e, struct epoll_event *evs, int n, 
 		case EV_WS:
 			engine_ws_event(e, evs[i].events, now_us);
 			break;
+		case EV_GATE_WS:
+			engine_gate_ws_event(e, now_us);
+			break;
 		}
 	}
 }
@@ -497,7 +500,7 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	struct srm_engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return SRM_ERR_NOMEM;
-	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = e->addrwatch_fd = -1;
+	e->udp_fd = e->wake_fd = e->epfd = e->control_fd = e->addrwatch_fd = e->gate_ws_epfd = -1;
 	e->started_ms = clock_now_us() / 1000;
 	e->cfg = *cfg;
 	e->cfg.peers = NULL;

@@ -26,12 +26,15 @@
 #include "ends.h"
 #include "rendezvous.h"
 #include "udp_batch.h"
+#include "rdv_ws.h"
 #include "path.h"
 #include "ratelimit.h"
 #include "log.h"
 
 /* What an epoll registration points at. */
-enum ev_kind { EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH, EV_WS };
+enum ev_kind {
+	EV_UDP, EV_WAKE, EV_BRIDGE, EV_CONTROL, EV_PROBE_SOCKET, EV_ADDRWATCH, EV_WS, EV_GATE_WS
+};
 struct ev_tag {
 	enum ev_kind kind;
 };
@@ -245,6 +248,12 @@ struct srm_engine {
 	 * (engine_gate.c), and its directory. */
 	struct rdv_server *gate;
 	struct rdv_store *gate_store;
+	/* ...and its WebSocket side (srm_engine_gate_ws_listen): rdv_ws's
+	 * sockets sit in an epoll set of their own (they tag events with
+	 * numbers, ours with pointers), itself in e->epfd. */
+	struct rdv_ws *gate_ws;
+	int gate_ws_epfd;
+	struct ev_tag gate_ws_tag;
 	/* The rendezvous servers, in the order they are tried: our gates
 	 * (SRMUDP_GATES: each a listed peer's endpoint, its key pinned), then
 	 * SRMUDP_RENDEZVOUS.  The one in use over UDP is servers[rdv_at], its
@@ -408,6 +417,10 @@ void engine_gate_free(struct srm_engine *e);
 bool engine_gate_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			 const struct sockaddr_storage *src, socklen_t srclen, uint64_t now_us);
 void engine_gate_run(struct srm_engine *e, uint64_t now_us);
+/* The gate's WebSocket sockets have events. */
+void engine_gate_ws_event(struct srm_engine *e, uint64_t now_us);
+/* What the gate queued for WebSocket members leaves (engine_send_flush). */
+void engine_gate_ws_flush(struct srm_engine *e);
 uint64_t engine_gate_deadline(const struct srm_engine *e);
 
 /* engine_addrwatch.c */

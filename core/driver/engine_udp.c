@@ -168,6 +168,7 @@ static void send_failed(void *ctx, const struct sockaddr_storage *to, int err)
 void engine_send_flush(struct srm_engine *e)
 {
 	engine_ws_flush(e);
+	engine_gate_ws_flush(e);
 	e->stats.packets_sent += udp_batch_flush(&e->tx, send_failed, e);
 }
 

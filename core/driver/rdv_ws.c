@@ -1,10 +1,10 @@
 /*
- * rdv_ws.c — `srmudp rendezvous --ws-listen`: the rendezvous and relay
- * server over WebSocket, for clients whose network blocks UDP (rdv_ws.h).
+ * rdv_ws.c — `srmudp rendezvous --ws-listen` and `srmudp gate --ws-listen`:
+ * the rendezvous and relay server over WebSocket, for clients whose
+ * network blocks UDP (rdv_ws.h).
  *
  * The protocol is core/protocol/ws.c's (sans-I/O); this file owns the
- * sockets, TLS (OpenSSL, non-blocking on the fd: this is the server
- * process, not the preloaded library) and the limits that keep a public
+ * sockets, TLS (OpenSSL, non-blocking on the fd) and the limits that keep a public
  * TCP service up against strangers:
  *   - nothing is sent before a complete upgrade request but the HTTP
  *     answer (no amplification), and the request, TLS included, must be
@@ -44,6 +44,7 @@
 
 #include "rdv_ws.h"
 #include "log.h"
+#include "sys.h"
 #include "ws.h"
 
 #define WS_PATH "/srmudp"
@@ -245,7 +246,7 @@ static void conn_free(struct rdv_ws *ws, struct conn *c, uint64_t now_ms)
 		SSL_free(c->ssl);
 		ERR_clear_error();
 	}
-	close(c->fd);
+	sys_close(c->fd);
 	HASH_DEL(ws->by_addr, c);
 	if (--c->ip->n == 0) {
 		HASH_DEL(ws->by_ip, c->ip);
@@ -274,7 +275,7 @@ static void reap(struct rdv_ws *ws, uint64_t now_ms)
 static ssize_t io_read(struct conn *c, uint8_t *p, size_t n)
 {
 	if (c->ssl == NULL) {
-		ssize_t r = recv(c->fd, p, n, 0);
+		ssize_t r = sys_recv(c->fd, p, n, 0);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
@@ -304,7 +305,7 @@ static ssize_t io_read(struct conn *c, uint8_t *p, size_t n)
 static ssize_t io_write(struct conn *c, const uint8_t *p, size_t n)
 {
 	if (c->ssl == NULL) {
-		ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r = sys_send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (r >= 0)
 			return r;
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? -1 : -2;
@@ -594,7 +595,7 @@ static void refuse(struct rdv_ws *ws, int fd, const char *text, const char *why,
 {
 	ws->st.ws_rejected++;
 	EVENT_LOG(&ws->log_refuse, now_ms, "%s refused: %s", text, why);
-	close(fd);
+	sys_close(fd);
 }
 
 static void accept_one(struct rdv_ws *ws, int fd, const struct sockaddr_storage *ss, socklen_t sl,
@@ -657,7 +658,7 @@ static void accept_one(struct rdv_ws *ws, int fd, const struct sockaddr_storage 
 	if (c->ssl != NULL)
 		SSL_set_fd(c->ssl, fd);
 	/* Datagrams, not a byte stream: send each at once. */
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RDV_WS_TAG + RDV_WS_MAX_LISTEN + c->slot };
 	if (epoll_ctl(ws->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
 		conn_fail(ws, c, "epoll failed");
@@ -681,7 +682,7 @@ static void on_accept(struct rdv_ws *ws, size_t i, uint64_t now_ms)
 	for (int b = 0; b < ACCEPT_BATCH; b++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
-		int fd = accept4(ws->ls[i].fd, (struct sockaddr *)&ss, &sl,
+		int fd = sys_accept4(ws->ls[i].fd, (struct sockaddr *)&ss, &sl,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {
 			accept_one(ws, fd, &ss, sl, now_ms);
@@ -914,14 +915,14 @@ int rdv_ws_listen(struct rdv_ws *ws, const struct sockaddr_storage *ss, socklen_
 	l->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		return -1;
-	(void)setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	(void)sys_setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss->ss_family == AF_INET6)
-		(void)setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		(void)sys_setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = RDV_WS_TAG + ws->nls };
-	if (bind(l->fd, (const struct sockaddr *)ss, len) != 0 || listen(l->fd, 1024) != 0 ||
+	if (bind(l->fd, (const struct sockaddr *)ss, len) != 0 || sys_listen(l->fd, 1024) != 0 ||
 	    epoll_ctl(ws->epfd, EPOLL_CTL_ADD, l->fd, &ev) != 0) {
 		e = errno;
-		close(l->fd);
+		sys_close(l->fd);
 		errno = e;
 		return -1;
 	}
@@ -941,7 +942,7 @@ void rdv_ws_free(struct rdv_ws *ws)
 			conn_fail(ws, ws->slots[i], "server stopping");
 	reap(ws, 0);
 	for (size_t i = 0; i < ws->nls; i++)
-		close(ws->ls[i].fd);
+		sys_close(ws->ls[i].fd);
 	SSL_CTX_free(ws->tls);
 	free(ws->slots);
 	free(ws->free_slots);

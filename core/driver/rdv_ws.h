@@ -1,11 +1,13 @@
 /*
- * rdv_ws.h — the WebSocket side of `srmudp rendezvous` (rdv_ws.c): TCP (or
+ * rdv_ws.h — the WebSocket side of `srmudp rendezvous` and of a gate
+ * (engine_gate.c), in rdv_ws.c: TCP (or
  * TLS) listeners on --ws-listen, the HTTP/1.1 upgrade on /srmudp, and one
  * rendezvous/relay datagram per binary message, fed to the same
  * rdv_server as the UDP port's (src.via = RDV_VIA_WS).  docs/OPERATIONS.md
  * "Relay over WebSocket" describes the deployment and the limits.
  *
- * It lives in the server's event loop (cmd_rendezvous.c): its sockets sit
+ * It lives in an event loop (cmd_rendezvous.c's, or a gate's own epoll
+ * set nested in the engine's): its sockets sit
  * in the loop's epoll set under tags >= RDV_WS_TAG, the loop hands those
  * events to rdv_ws_event, calls rdv_ws_tick when rdv_ws_deadline passes,
  * and gives every rdv_server output whose to.via is RDV_VIA_WS to

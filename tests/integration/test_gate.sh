@@ -2,7 +2,8 @@
 # test_gate.sh — gates (SRMUDP_GATE, SRMUDP_GATES, `srmudp gate`) in the NAT
 # lab (tests/lab/lab.sh), with real programs and no rendezvous server:
 #
-#      rdv: srmudp gate, SRMUDP_LISTEN 198.18.0.2:4500, members a and b
+#      rdv: srmudp gate, SRMUDP_LISTEN 198.18.0.2:4500, members a and b,
+#           --ws-listen 198.18.0.2:8080
 #            |
 #      a --(nata)--+                  +--(natb)-- b
 #
@@ -15,13 +16,15 @@
 #   2. a key the gate does not list is refused: it registers nowhere and
 #      learns nothing, and the gate says why;
 #   3. the gate restarts mid-transfer: the file arrives whole;
-#   4. cone/cone: the gate introduces a and b, the session goes direct.
+#   4. cone/cone: the gate introduces a and b, the session goes direct;
+#   5. UDP blocked in a's network: a reaches b through the gate's
+#      WebSocket (64 MiB, sha256).
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 srm_lab --shim
-srm_require_tools redis-server redis-cli curl tshark
+srm_require_tools redis-server redis-cli curl tshark nft
 
 lab_up --nat-a symmetric --nat-b symmetric
 srm_lab_keys
@@ -34,9 +37,9 @@ GATE_PID="" GATE_LOG=$work/gate.log
 gate_start() {
 	lab_bg rdv env SRMUDP_KEY="$work/g.key" SRMUDP_LISTEN="$GATE" \
 		SRMUDP_PEERS="a=$pub_a b=$pub_b" SRMUDP_LOG=info SRMUDP_LOG_FILE="$GATE_LOG" \
-		"$SRMUDP" gate
+		"$SRMUDP" gate --ws-listen "$RDV4:8080"
 	GATE_PID=$LAB_LAST_PID
-	srm_wait_log "$LAB_LAST_LOG" "gate on UDP port 4500" 5
+	srm_wait_log "$LAB_LAST_LOG" "gate on UDP port 4500; WebSocket on ws://$RDV4:8080" 5
 }
 gate_stop() { [[ -z $GATE_PID ]] || lab_stop "$GATE_PID"; GATE_PID=""; }
 
@@ -44,8 +47,9 @@ gate_stop() { [[ -z $GATE_PID ]] || lab_stop "$GATE_PID"; GATE_PID=""; }
 # dual-stack engine would (rightly) find a direct IPv6 path past any NAT.
 member_env() { # NAME OTHER OTHER_PUB: a member's environment
 	echo SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/$1.key" SRMUDP_PEERS="$2=$3,gate=$pub_g@$GATE" SRMUDP_GATES=gate \
-		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log"
+		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log" $A_RELAY
 }
+A_RELAY="" # a's SRMUDP_RELAY (part 5)
 # Servers on b, preloaded, one at a time (one registration per key).
 B_PID=""
 on_b() { # PORT CMD...
@@ -127,4 +131,23 @@ fetch "$work/got4"
 check "curl 64 MiB, sha256 equal" same_blob "$work/got4"
 check "the gate told a where b is" has "$work/a.log" "rendezvous: [0-9]+ candidate"
 check "a's session went direct to b's NAT" has "$work/a.log" "path: direct to $(lab_addr natb v4)"
+
+# --- 5. UDP blocked in a's network: the gate's WebSocket -----------------------
+echo "-- 5. UDP dropped by a's NAT: through the gate's WebSocket"
+ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
+	table inet srmblock {
+		chain block {
+			type filter hook forward priority 0; policy accept;
+			iifname "lan0" meta l4proto udp drop
+		}
+	}
+	EOF
+A_RELAY="SRMUDP_RELAY=ws://$RDV4:8080/srmudp"
+: >"$work/a.log"
+fetch "$work/got5"
+check "curl 64 MiB over the gate's WebSocket, sha256 equal" same_blob "$work/got5"
+check "a registered with the gate over the WebSocket" \
+	has "$work/a.log" "registered over the WebSocket relay"
+check "the session is relayed over the WebSocket" \
+	has "$work/a.log" "path: relayed through the rendezvous server over the WebSocket"
 srm_finish
