@@ -18,7 +18,8 @@
 # client registers over the WebSocket, handshakes with the pinned C peer
 # through the relay and fetches a 4 MiB file of random bytes, sha256
 # equal; none of 64 samples of that file crossed the relay in clear;
-# 4 streams at once on one client; a C-made key file works in JS; a port
+# 4 streams at once on one client; a C-made key file works in JS; the
+# relay restarts mid-transfer and the file still arrives whole; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
 # bad key and a bad relay URL are clear errors; a page in headless
@@ -57,9 +58,14 @@ mkdir "$tmp/www"
 head -c $((4 << 20)) /dev/urandom >"$tmp/www/blob"
 want=$(sha256sum <"$tmp/www/blob" | cut -d' ' -f1)
 # A raised relay rate: the default 1 MiB/s per peer would make this slow.
-"$SRMUDP" rendezvous --listen "127.0.0.1:$udp" --ws-listen "127.0.0.1:$wsp" \
-	--relay-rate 67108864 --log-level info >"$tmp/rdv.log" 2>&1 &
-pids+=($!)
+rdv_start() {
+	"$SRMUDP" rendezvous --listen "127.0.0.1:$udp" --ws-listen "127.0.0.1:$wsp" \
+		--relay-rate 67108864 --log-level info >>"$tmp/rdv.log" 2>&1 &
+	rdv_pid=$!
+	pids+=($rdv_pid)
+	srm_wait_log "$tmp/rdv.log" "WebSocket on 127.0.0.1:$wsp" 5
+}
+rdv_start
 python3 -m http.server "$http" --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
 pids+=($!)
 SRMUDP_KEY="$tmp/b.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
@@ -103,6 +109,27 @@ fetch four c.key "$bpeer" b "$http" /blob FETCH_STREAMS=4
 check "4 concurrent fetches, all sha256 equal" \
 	test "$(grep -c "^status 200 bytes $((4 << 20)) sha256 $want$" "$tmp/four.out")" = 4
 cat "$tmp/four.err" | sed 's/^/    /'
+
+echo "-- the relay restarts mid-transfer"
+# The reader takes 1 MiB/s, so the transfer lasts 4 s; the relay is down
+# from 1 s to 2 s.  The client reconnects and registers again, the C
+# engine registers again on the server's NOTREG hint, the transport
+# resends what was lost.
+fetch restart js.key "$bpeer" b "$http" /blob FETCH_RATE=1048576 SRMUDP_JS_LOG=1 &
+fetch_pid=$!
+sleep 1
+kill "$rdv_pid"
+wait "$rdv_pid" 2>/dev/null
+sleep 1
+: >"$tmp/rdv.log"
+rdv_start
+wait "$fetch_pid"
+rc=$?
+sed 's/^/    /' "$tmp/restart.out" "$tmp/restart.err"
+check "the file arrives whole across the restart (sha256 equal)" \
+	has "$tmp/restart.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+check "the client reconnected and registered again" \
+	test "$(grep -c 'registered$' "$tmp/restart.err")" -ge 2
 
 echo "-- refusals and errors"
 closed=$(srm_free_port)

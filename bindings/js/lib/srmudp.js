@@ -32,6 +32,12 @@ const WS_QUEUE_MAX = 64 * 1024;
 // Re-check a backed-up WebSocket this often (it has no "drained" event).
 const WS_DRAIN_POLL_MS = 5;
 const IO_BYTES = 64 * 1024;
+// Relay reconnection, as the C engine's (core/driver/engine_ws.c): 0.5 s
+// doubling to 30 s; a link that stayed up 10 s worked, and losing it (a
+// relay restart) reconnects at once.
+const RELAY_RETRY_MIN_MS = 500;
+const RELAY_RETRY_MAX_MS = 30000;
+const RELAY_SETTLED_MS = 10000;
 const READ_CHUNK = 16 * 1024;
 // A task (not a microtask: I/O events get their turn) that no timer clamp
 // delays: setImmediate in Node, a MessageChannel message in browsers.
@@ -476,6 +482,11 @@ class Client {
 		this._timerAt = Infinity;
 		this._kicked = false;
 		this._closed = false;
+		this._ws = null;
+		this._registeredOnce = false;
+		this._openedAt = 0;
+		this._retryMs = 0;
+		this._reconnect = null;
 		const secret = decodeKey(opts.key, 'key');
 		let url;
 		try {
@@ -513,17 +524,22 @@ class Client {
 			ws = openWebSocket(this.relay);
 		} catch (e) {
 			this._readyP.rej(e);
-			throw e;
+			this._shutdownAll(e);
+			return;
 		}
 		ws.binaryType = 'arraybuffer';
 		this._ws = ws;
 		ws.onopen = () => {
+			if (ws !== this._ws)
+				return;
+			this._openedAt = performance.now();
 			this._log(`relay ${this.relay}: connected`);
 			this._M._jsc_link(this._j, 1, performance.now());
 			this._run();
 		};
 		ws.onmessage = (ev) => {
-			if (this._closed || !(ev.data instanceof ArrayBuffer) || ev.data.byteLength > IO_BYTES)
+			if (ws !== this._ws || this._closed || !(ev.data instanceof ArrayBuffer) ||
+			    ev.data.byteLength > IO_BYTES)
 				return; // the relay sends only binary messages <= 2 KiB
 			this._M.HEAPU8.set(new Uint8Array(ev.data), this._io);
 			this._M._jsc_receive(this._j, this._io, ev.data.byteLength, performance.now());
@@ -531,19 +547,43 @@ class Client {
 		};
 		// Per the spec an error is followed by a close; Node 20's
 		// experimental WebSocket sends only the error when the connection
-		// fails, so either ends the client.
-		ws.onerror = () => this._lost();
-		ws.onclose = (ev) => this._lost(ev && ev.code);
+		// fails, so either means the link is gone.
+		ws.onerror = () => this._lost(ws);
+		ws.onclose = (ev) => this._lost(ws, ev && ev.code);
 	}
 
-	_lost(code) {
-		if (this._closed)
+	// The relay connection is gone.  Before the first registration that
+	// ends the client; after it, the client reconnects as the C engine
+	// does (engine_ws.c): sessions and streams wait, and the transport's
+	// idle timeout ends them if the relay stays away.
+	_lost(ws, code) {
+		if (this._closed || ws !== this._ws)
 			return;
-		const e = new SrmudpError(ERR.IO, `relay ${this.relay}: connection closed` +
-			(code ? ` (code ${code})` : ''));
-		this._log(e.message);
-		this._readyP.rej(e);
-		this._shutdownAll(e);
+		this._ws = null;
+		try { ws.close(); } catch (e) { /* closing already */ }
+		const what = `relay ${this.relay}: connection closed` + (code ? ` (code ${code})` : '');
+		if (!this._registeredOnce) {
+			const e = new SrmudpError(ERR.IO, what);
+			this._log(what);
+			this._readyP.rej(e);
+			this._shutdownAll(e);
+			return;
+		}
+		this._M._jsc_link(this._j, 0, performance.now());
+		// A link that worked for a while lost to a restart comes back at
+		// once; one that keeps dying backs off.
+		if (this._openedAt && performance.now() - this._openedAt >= RELAY_SETTLED_MS)
+			this._retryMs = 0;
+		const delay = this._retryMs;
+		this._retryMs = Math.min(Math.max(2 * this._retryMs, RELAY_RETRY_MIN_MS), RELAY_RETRY_MAX_MS);
+		this._openedAt = 0;
+		this._log(`${what}; reconnecting in ${(delay / 1000).toFixed(1)} s`);
+		this._reconnect = setTimeout(() => {
+			this._reconnect = null;
+			if (!this._closed)
+				this._connect();
+		}, delay);
+		this._run();
 	}
 
 	// Run the core soon (after the current callback): coalesces the many
@@ -563,12 +603,14 @@ class Client {
 			return;
 		const M = this._M, j = this._j;
 		const now = performance.now();
-		const backed = this._ws.readyState === 1 && this._ws.bufferedAmount > WS_QUEUE_MAX;
-		M._jsc_flush(j, now, backed ? 0 : 1);
+		const ws = this._ws && this._ws.readyState === 1 ? this._ws : null;
+		const backed = ws && ws.bufferedAmount > WS_QUEUE_MAX;
+		// No data packets without a link: they would only count as lost.
+		M._jsc_flush(j, now, ws && !backed ? 1 : 0);
 		let n;
 		while ((n = M._jsc_out_take(j, this._io, IO_BYTES)) > 0) {
-			if (this._ws.readyState === 1)
-				this._ws.send(M.HEAPU8.slice(this._io, this._io + n));
+			if (ws)
+				ws.send(M.HEAPU8.slice(this._io, this._io + n));
 		}
 		this._events();
 		let at = M._jsc_deadline(j, performance.now());
@@ -618,6 +660,7 @@ class Client {
 			const s = this._streams.get(peer + ':' + id);
 			switch (type) {
 			case EV.REGISTERED:
+				this._registeredOnce = true;
 				this._log(`relay ${this.relay}: registered`);
 				this._readyP.res();
 				break;
@@ -699,6 +742,9 @@ class Client {
 	_free() {
 		this._closed = true;
 		this._cancelTimer();
+		if (this._reconnect)
+			clearTimeout(this._reconnect);
+		this._reconnect = null;
 		if (this._j) {
 			this._M._jsc_free(this._j);
 			this._j = 0;
@@ -715,7 +761,10 @@ class Client {
 		this._M._jsc_close(this._j);
 		this._run();
 		const ws = this._ws;
+		this._ws = null;
 		this._shutdownAll(new SrmudpError(ERR.CLOSED, 'client closed'));
+		if (!ws)
+			return;
 		if (ws.readyState === 1 && ws.bufferedAmount === 0)
 			ws.close(1000);
 		else

@@ -97,6 +97,7 @@ struct jsc {
 	struct jsc_peer peers[JSC_MAX_PEERS];
 	size_t npeers;
 	bool link_up;
+	bool relinked; /* the link came (back) up: report the next registration */
 	struct jsc_msg out[JSC_OUTQ];
 	size_t out_head, out_count;
 	struct jsc_event ev[JSC_EVQ];
@@ -510,8 +511,10 @@ SRMJS_EXPORT int jsc_add_peer(struct jsc *j, const uint8_t pub[NOISE_KEY_BYTES],
 SRMJS_EXPORT void jsc_link(struct jsc *j, int up, double now)
 {
 	j->link_up = up != 0;
-	if (j->link_up)
+	if (j->link_up) {
+		j->relinked = true;
 		rdv_client_relink(j->rdv, NULL, us_of(now) / 1000);
+	}
 }
 
 SRMJS_EXPORT int jsc_registered(struct jsc *j, double now)
@@ -539,8 +542,9 @@ SRMJS_EXPORT int jsc_receive(struct jsc *j, const uint8_t *msg, size_t len, doub
 	struct jsc_peer *p = peer_by_key(j, ev.peer);
 	switch (ev.type) {
 	case RDV_EV_REGISTERED:
-		if (!was)
+		if (!was || j->relinked)
 			push_event(j, JSC_EV_REGISTERED, -1, 0, 0);
+		j->relinked = false;
 		/* Handshakes waiting for the registration leave now. */
 		for (size_t i = 0; i < j->npeers; i++)
 			if (j->peers[i].conn)

@@ -9,6 +9,7 @@
  * Environment:
  *   FETCH_STREAMS=N  N requests at once on one client (one line each; OUT
  *                    gets the first body)
+ *   FETCH_RATE=B     read at most B bytes/s
  *   FETCH_SPY=1      also record what the relay's WebSocket carried and
  *                    print "relay messages M bytes B plaintext P": P is how
  *                    many of 64 samples (32 bytes) of the body appear in
@@ -50,11 +51,29 @@ function plaintextSamples(body, messages) {
 	return found;
 }
 
+// Read at most rate bytes/s: the peer's sending then waits on flow
+// control, and the transfer lasts as long as a test needs it to.
+async function readSlowly(sock, rate) {
+	const parts = [];
+	const t0 = performance.now();
+	let n = 0, part;
+	while ((part = await sock.read()) !== null) {
+		parts.push(part);
+		n += part.length;
+		const ahead = n / rate * 1000 - (performance.now() - t0);
+		if (ahead > 0)
+			await new Promise((res) => setTimeout(res, ahead));
+	}
+	return Buffer.concat(parts);
+}
+
+const rate = Number(process.env.FETCH_RATE || 0);
+
 async function get(client, name, port, path) {
 	const sock = await client.connect(name, Number(port));
 	await sock.write(`GET ${path} HTTP/1.0\r\nHost: ${name}\r\n\r\n`);
 	await sock.end();
-	const resp = Buffer.from(await sock.readAll());
+	const resp = Buffer.from(rate ? await readSlowly(sock, rate) : await sock.readAll());
 	const head = resp.indexOf('\r\n\r\n');
 	if (head < 0)
 		throw new Error('no HTTP response head in ' + resp.length + ' bytes');
