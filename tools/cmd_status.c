@@ -175,14 +175,14 @@ static void print_peer(FILE *f, const struct json_node *p)
 	print_streams(f, p);
 }
 
-/* A document without peers (e.g. a rendezvous server): its numbers. */
-static void print_counters(FILE *f, const struct json_node *doc)
+/* A server's numbers (a rendezvous server's document, an engine's gate),
+ * after label. */
+static void print_counters(FILE *f, const struct json_node *server, const char *label)
 {
-	const struct json_node *c = json_get(doc, "counters");
+	const struct json_node *c = json_get(server, "counters");
 	if (!c || c->type != JSON_OBJ)
 		return;
-	fprintf(f, "  counters:");
-	int col = 11;
+	int col = fprintf(f, "  %s:", label);
 	for (const struct json_node *n = c->child; n; n = n->next) {
 		if (n->type != JSON_NUM || !n->key)
 			continue;
@@ -271,8 +271,13 @@ static void print_engine(FILE *f, const struct json_node *doc)
 	}
 	if (json_get(doc, "drops"))
 		print_drops(f, doc, "  ");
-	print_counters(f, doc);
+	print_counters(f, doc, "counters");
 	print_ws_clients(f, doc);
+	const struct json_node *gate = json_get(doc, "gate");
+	if (gate) {
+		print_counters(f, gate, "gate");
+		print_ws_clients(f, gate);
+	}
 	const struct json_node *peers = json_get(doc, "peers");
 	if (!peers || peers->type != JSON_ARR)
 		return;

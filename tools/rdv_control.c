@@ -6,7 +6,7 @@
  * same accept loop); only the document differs: "kind":"rendezvous" and a
  * "counters" object (the server's statistics, as SIGUSR1 prints them)
  * instead of peers, and with --ws-listen a "websocket" object: its
- * listeners and one entry per connected client (rdv_ws_put_status).
+ * listeners and one entry per connected client (rdv_put_status).
  *
  * It runs in the server's own event loop (the loop owns the server state;
  * no lock, no thread): rdv_control_open registers the socket in the
@@ -67,61 +67,13 @@ struct doc_args {
 static void put_document(struct json_out *d, void *ctx)
 {
 	const struct doc_args *a = ctx;
-	struct rdv_server_stats c;
-
-	rdv_server_get_stats(a->s, &c);
 	control_doc_begin(d);
 	json_out_printf(d, ",\"kind\":\"rendezvous\",\"udp_port\":%d,\"uptime_ms\":%llu,\"store\":",
 			udp_port, (unsigned long long)(clock_now_ms() - started_ms));
 	json_out_string(d, a->store_name);
-	json_out_printf(d, ",\"server_id\":\"%016llx\",\"counters\":{",
-			(unsigned long long)rdv_server_id(a->s));
-	json_out_printf(d, "\"records\":%llu", (unsigned long long)c.records);
-#define C(name) json_out_printf(d, ",\"" #name "\":%llu", (unsigned long long)c.name)
-	C(rx_packets);
-	C(rx_bytes);
-	C(tx_packets);
-	C(tx_bytes);
-	C(registers);
-	C(challenges);
-	C(auth_ok);
-	C(auth_failed);
-	C(replays);
-	C(cookie_bad);
-	C(lookups);
-	C(found);
-	C(not_found);
-	C(punches);
-	C(notes_sent);
-	C(notes_received);
-	C(relay_packets);
-	C(relay_bytes);
-	C(relay_limited);
-	C(relay_unknown);
-	C(lookup_refused);
-	C(relay_refused);
-	C(relay_source_limited);
-	C(rate_limited);
-	C(malformed);
-	C(expired);
-	C(evicted);
-	C(store_errors);
-	C(mesh_out);
-	C(mesh_in);
-	C(mesh_bad);
-#undef C
-	if (a->ws != NULL) {
-		struct rdv_ws_stats w;
-		rdv_ws_get_stats(a->ws, &w);
-#define W(name) json_out_printf(d, ",\"" #name "\":%llu", (unsigned long long)w.name);
-		RDV_WS_COUNTERS(W)
-#undef W
-		json_out_printf(d, "}");
-		rdv_ws_put_status(a->ws, d, clock_now_ms());
-		json_out_printf(d, "}\n");
-		return;
-	}
-	json_out_printf(d, "}}\n");
+	json_out_printf(d, ",\"server_id\":\"%016llx\",", (unsigned long long)rdv_server_id(a->s));
+	rdv_put_status(d, a->s, a->ws, clock_now_ms());
+	json_out_printf(d, "}\n");
 }
 
 /* `srmudp reload`: what SIGHUP does (cmd_rendezvous.c).  The server's

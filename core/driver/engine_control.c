@@ -148,6 +148,11 @@ static void put_document(struct json_out *d, void *ctx)
 			(unsigned long long)ws.rx_messages, (unsigned long long)ws.tx_bytes,
 			(unsigned long long)ws.rx_bytes, (unsigned long long)ws.queue_drops,
 			(unsigned long long)ws.malformed, ws.queued);
+	if (e->gate) {
+		json_out_printf(d, "\"gate\":{");
+		rdv_put_status(d, e->gate, e->gate_ws, now_ms);
+		json_out_printf(d, "},");
+	}
 	json_out_printf(d, "\"packets_in\":%llu,\"packets_out\":%llu,\"drops\":{",
 			(unsigned long long)e->stats.packets_received,
 			(unsigned long long)e->stats.packets_sent);

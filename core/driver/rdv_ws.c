@@ -957,7 +957,7 @@ void rdv_ws_get_stats(const struct rdv_ws *ws, struct rdv_ws_stats *st)
 	*st = ws->st;
 }
 
-void rdv_ws_put_status(const struct rdv_ws *ws, struct json_out *d, uint64_t now_ms)
+static void ws_put_status(const struct rdv_ws *ws, struct json_out *d, uint64_t now_ms)
 {
 	const char *sep = "";
 
@@ -990,4 +990,26 @@ void rdv_ws_put_status(const struct rdv_ws *ws, struct json_out *d, uint64_t now
 		sep = ",";
 	}
 	json_out_printf(d, "]}");
+}
+
+void rdv_put_status(struct json_out *d, const struct rdv_server *s, const struct rdv_ws *ws,
+		    uint64_t now_ms)
+{
+	struct rdv_server_stats c;
+	rdv_server_get_stats(s, &c);
+	json_out_printf(d, "\"counters\":{\"records\":%llu", (unsigned long long)c.records);
+#define C(name) json_out_printf(d, ",\"" #name "\":%llu", (unsigned long long)c.name);
+	RDV_SERVER_COUNTERS(C)
+#undef C
+	if (ws == NULL) {
+		json_out_printf(d, "}");
+		return;
+	}
+	struct rdv_ws_stats w;
+	rdv_ws_get_stats(ws, &w);
+#define W(name) json_out_printf(d, ",\"" #name "\":%llu", (unsigned long long)w.name);
+	RDV_WS_COUNTERS(W)
+#undef W
+	json_out_printf(d, "}");
+	ws_put_status(ws, d, now_ms);
 }

@@ -103,9 +103,12 @@ void rdv_ws_tick(struct rdv_ws *ws, uint64_t now_ms);
 uint64_t rdv_ws_deadline(const struct rdv_ws *ws);
 
 void rdv_ws_get_stats(const struct rdv_ws *ws, struct rdv_ws_stats *st);
-/* ,"websocket":{"listen":[...],"tls":BOOL,"clients":[{address, key,
- * state, bytes_in, bytes_out, queue, drops, age_ms}...]} for the status
- * document (the counters go with the server's). */
-void rdv_ws_put_status(const struct rdv_ws *ws, struct json_out *d, uint64_t now_ms);
+/* A server's part of a status document (`srmudp rendezvous`, a gate):
+ * "counters":{records, every RDV_SERVER_COUNTERS and, with ws, every
+ * RDV_WS_COUNTERS} and, with ws, ,"websocket":{"listen":[...],"tls":BOOL,
+ * "clients":[{address, key, state, bytes_in, bytes_out, queue, drops,
+ * age_ms}...]} (ws may be NULL). */
+void rdv_put_status(struct json_out *d, const struct rdv_server *s, const struct rdv_ws *ws,
+		    uint64_t now_ms);
 
 #endif

@@ -398,15 +398,23 @@ struct rdv_out {
 	uint8_t buf[RDV_MAX_PACKET];
 };
 
+/* Every counter, in the order status documents list them.  not_member:
+ * AUTHs refused by admit (in auth_failed too); lookup_refused and
+ * relay_refused: no consent; relay_source_limited: per source; mesh_*:
+ * MESH packets sent, delivered, dropped. */
+#define RDV_SERVER_COUNTERS(X)                                                       \
+	X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes)                          \
+	X(registers) X(challenges) X(auth_ok) X(auth_failed) X(not_member) X(replays) \
+	X(cookie_bad) X(lookups) X(found) X(not_found) X(punches) X(notes_sent)      \
+	X(notes_received) X(relay_packets) X(relay_bytes) X(relay_limited)           \
+	X(relay_unknown) X(lookup_refused) X(relay_refused) X(relay_source_limited)  \
+	X(rate_limited) X(malformed) X(expired) X(evicted) X(store_errors)           \
+	X(mesh_out) X(mesh_in) X(mesh_bad)
+
 struct rdv_server_stats {
-	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
-	uint64_t registers, challenges, auth_ok, auth_failed, replays, cookie_bad;
-	uint64_t not_member; /* AUTHs refused by admit (counted in auth_failed too) */
-	uint64_t lookups, found, not_found, punches, notes_sent, notes_received;
-	uint64_t relay_packets, relay_bytes, relay_limited, relay_unknown;
-	uint64_t lookup_refused, relay_refused, relay_source_limited; /* no consent; per source */
-	uint64_t rate_limited, malformed, expired, evicted, store_errors;
-	uint64_t mesh_out, mesh_in, mesh_bad; /* MESH sent, delivered, dropped */
+#define RDV_SERVER_FIELD(name) uint64_t name;
+	RDV_SERVER_COUNTERS(RDV_SERVER_FIELD)
+#undef RDV_SERVER_FIELD
 	uint64_t records; /* current local registrations */
 };
 

@@ -14,7 +14,7 @@
 #      and a 64 MiB curl (sha256); a capture at the gate finds no
 #      application byte;
 #   2. a key the gate does not list is refused: it registers nowhere and
-#      learns nothing, and the gate says why;
+#      learns nothing, and the gate says why (log, `srmudp status`);
 #   3. the gate restarts mid-transfer: the file arrives whole;
 #   4. cone/cone: the gate introduces a and b, the session goes direct;
 #   5. UDP blocked in a's network: a reaches b through the gate's
@@ -107,6 +107,10 @@ lab_exec a "$SRMUDP" rendezvous probe --server "$pub_g@$GATE" --key "$work/x.key
 check "the stranger does not register (exit $?)" not has "$work/x.out" "^registered"
 check "...and learns nothing about b" not has "$work/x.out" "candidates|^peer"
 check "the gate refused it as no member" has "$GATE_LOG" "refused: not a member"
+"$SRMUDP" status >"$work/status.txt" 2>&1
+check "srmudp status shows the gate's counters: the refusal" \
+	has "$work/status.txt" "not_member [1-9]"
+check "...and the relayed packets" has "$work/status.txt" "relay_packets [1-9][0-9]{4}"
 
 # --- 3. the gate restarts mid-transfer -----------------------------------------
 echo "-- 3. the gate restarts mid-transfer"
