@@ -96,6 +96,18 @@ core_src=()
 for m in "${CORE[@]}"; do core_src+=("$root/core/protocol/$m.c"); done
 EXPORTS=$(grep -o 'SRMJS_EXPORT [a-z_ *]*\bjsc_[a-z_]*' "$here/src/client.c" |
 	sed 's/.*\(jsc_[a-z_]*\)$/"_\1"/' | sort -u | paste -sd, -)
+# The document's test vectors, computed by this same wasm build of the
+# core (test/vectors.c; test_js.sh runs it with node).
+vec_src=("$root/core/protocol/noise.c" "$root/core/protocol/cookie.c" "$root/core/protocol/aead.c"
+	"$root/core/protocol/hkdf.c" "$here/test/vectors.c")
+if [[ ! -f $out/vectors.js || -n $(find "${vec_src[@]}" "$out/libsodium.a" -newer "$out/vectors.js" -print -quit) ]]; then
+	echo "  EMCC  vectors.js"
+	nice -n 10 emcc "${CFLAGS[@]}" -std=gnu11 -Wall -Wextra -I"$root/core" -I"$root/core/protocol" \
+		-I"$out/include" -I"$out/include/sodium" "${vec_src[@]}" "$out/libsodium.a" \
+		-s ENVIRONMENT=node -s NODEJS_CATCH_EXIT=0 -s NODEJS_CATCH_REJECTION=0 \
+		-s WASM_ASYNC_COMPILATION=0 -s SINGLE_FILE=1 -o "$out/vectors.js"
+fi
+
 # Relink only when an input is newer than the output.
 if [[ -f $dist/srmudp_core.wasm && -f $dist/srmudp_core.js ]] &&
 	[[ -z $(find "$root/core/protocol" "$root/core/srmudp.h" "$here/src" "$here/build.sh" \

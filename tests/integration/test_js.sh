@@ -13,11 +13,13 @@
 #   chromium (test/browser.html) --ws--> the same relay <--udp--
 #                          srmudp run -- python3 -m http.server (key "web")
 #
-# Checks: the wasm core builds (bindings/js/build.sh, from Debian sources);
+# Checks: the wasm core builds (bindings/js/build.sh, from Debian sources)
+# and computes docs/PROTOCOL.md's test vectors (test/vectors.c);
 # a key written by the JS keygen is the one `srmudp pubkey` reads; the
 # client registers over the WebSocket, handshakes with the pinned C peer
 # through the relay and fetches a 4 MiB file of random bytes, sha256
-# equal; none of 64 samples of that file crossed the relay in clear;
+# equal; none of 64 samples of that file crossed the relay in clear; a
+# compressible text crosses it zstd-compressed;
 # 4 streams at once on one client; a C-made key file works in JS; the
 # relay restarts mid-transfer and the file still arrives whole; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
@@ -40,6 +42,25 @@ js_prepare
 srm_tmpdir js
 srm_clean_env
 srm_private_runtime
+
+echo "-- docs/PROTOCOL.md's test vectors, computed by the wasm build"
+if [[ -f $js/build/wasm/vectors.js ]]; then
+	doc=$root/docs/PROTOCOL.md
+	vec() { sed -n "s/^$1  *\([0-9a-f]\{2,\}\).*/\1/p" "$doc" | head -n1; }
+	vectors=("$(vec 'initiator static secret')" "$(vec 'responder static secret')"
+		"$(vec 'initiator ephemeral')" "$(vec 'responder ephemeral')"
+		"$(vec 'initiator static pub')" "$(vec 'responder static pub')"
+		"$(grep -E '^[0-9a-f]{352}$' "$doc" | head -n1)" "$(grep -E '^[0-9a-f]{248}$' "$doc" | head -n1)"
+		"$(vec 'T1 initiator -> responder')" "$(vec 'T2 responder -> initiator')"
+		"$(grep -A1 '^ChaCha20-Poly1305, pn 0' "$doc" | grep -E '^04[0-9a-f]+$')")
+	node "$js/build/wasm/vectors.js" "${vectors[@]}" >"$tmp/vectors.out" 2>&1
+	rc=$?
+	sed 's/^/  /' "$tmp/vectors.out"
+	check "INIT, RESP, transport keys and a DATA packet equal the document's" \
+		test $rc = 0 -a "$(grep -c '^  ok' "$tmp/vectors.out")" = 8
+else
+	skip "test vectors: no wasm build here (emscripten missing)"
+fi
 
 echo "-- keys"
 jsnode -e 'require(process.argv[1]).keygen(process.argv[2]).then((k) => console.log(k.publicKey))' \
@@ -102,6 +123,22 @@ check "the relay carried at least the file's size ($bytes bytes in $msgs message
 	test "${bytes:-0}" -ge $((4 << 20))
 check "none of 64 samples of the file crossed the relay in clear" test "${clear:-x}" = 0
 echo "    $((SECONDS - t0)) s"
+
+echo "-- a compressible file: zstd in the wasm core"
+# Log-like text: zstd (SRMUDP_COMPRESS=auto on both sides) shrinks it
+# several times, so the relay carries far less than the file.
+python3 -c 'import sys
+for i in range(60000):
+    sys.stdout.write("2026-12-06T13:%02d:%02d.%03dZ srmudp[%d] info peer=web: request %d served\n"
+                     % (i // 3600 % 60, i // 60 % 60, i % 1000, 4000 + i % 7, i))' >"$tmp/www/log.txt"
+text_sum=$(sha256sum <"$tmp/www/log.txt" | cut -d' ' -f1)
+text_len=$(stat -c %s "$tmp/www/log.txt")
+fetch text js.key "$bpeer" b "$http" /log.txt FETCH_SPY=1
+sed 's/^/    /' "$tmp/text.out"
+check "the text arrives whole (sha256 equal)" has "$tmp/text.out" "^status 200 bytes $text_len sha256 $text_sum$"
+read -r _ _ _ _ bytes _ clear < <(grep '^relay messages' "$tmp/text.out")
+check "the relay carried less than a third of its $text_len bytes (${bytes:-?})" \
+	test "${bytes:-$text_len}" -lt $((text_len / 3))
 
 echo "-- 4 streams at once, C-made key"
 # c's key is a C keygen's; b lists c too.
