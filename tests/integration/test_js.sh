@@ -94,6 +94,17 @@ SRMUDP_KEY="$tmp/b.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
 	"$SRMUDP" serve --expose "$http" >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 srm_wait_log "$tmp/b.log" "rendezvous: registered" 10 || fail "the C peer registers with the rendezvous server"
+# tcp_wait PORT: until something accepts on 127.0.0.1:PORT (5 s): a
+# python3 server takes a moment to start, and a fetch before that is refused.
+tcp_wait() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+tcp_wait "$http" || fail "the web server listens"
 relay="ws://127.0.0.1:$wsp/srmudp"
 bpeer="b=$(cat "$tmp/b.pub")"
 
@@ -205,6 +216,7 @@ if js_have_browser; then
 	pids+=($!)
 	python3 -m http.server "$page" --bind 127.0.0.1 --directory "$js" >"$tmp/page.log" 2>&1 &
 	pids+=($!)
+	tcp_wait "$page" || fail "the page's web server listens"
 	srm_wait_log "$tmp/web.log" "peers may open streams to port $web" 10 &&
 		srm_wait_log "$tmp/web.log" "rendezvous: registered" 10 ||
 		fail "the preloaded http.server listens and registers with the rendezvous server"
