@@ -27,7 +27,7 @@
 # bad key and a bad relay URL are clear errors; a page in headless
 # Chromium (Debian's chromium, npm's playwright-core) fetches the file from
 # a preloaded python3 http.server through the relay, sha256 equal (a
-# "skip" line without chromium).  About 15 s.
+# "skip" line without chromium).  About 25 s.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no node, or no emscripten to build the
 # core with: run bindings/js/deps.sh).
