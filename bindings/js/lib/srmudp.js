@@ -31,6 +31,10 @@ const KEY_TEXT_LEN = 43; // unpadded URL-safe base64 of 32 bytes, as `srmudp key
 const WS_QUEUE_MAX = 64 * 1024;
 // Re-check a backed-up WebSocket this often (it has no "drained" event).
 const WS_DRAIN_POLL_MS = 5;
+// Without a relay link only the transport's timers (idle timeout, the
+// open timeout) run: they need no precision (src/client.c's
+// JSC_NO_SESSION_TICK_US, the engine's NO_SESSION_TICK).
+const NO_LINK_TICK_MS = 50;
 const IO_BYTES = 64 * 1024;
 // Relay reconnection, as the C engine's (core/driver/engine_ws.c): 0.5 s
 // doubling to 30 s; a link that stayed up 10 s worked, and losing it (a
@@ -325,8 +329,12 @@ class Socket {
 	async _write(chunk) {
 		if (typeof chunk === 'string')
 			chunk = new TextEncoder().encode(chunk);
-		if (!(chunk instanceof Uint8Array))
-			chunk = new Uint8Array(chunk.buffer ? chunk.buffer : chunk, chunk.byteOffset || 0, chunk.byteLength);
+		if (ArrayBuffer.isView(chunk) && !(chunk instanceof Uint8Array))
+			chunk = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+		else if (chunk instanceof ArrayBuffer)
+			chunk = new Uint8Array(chunk);
+		else if (!(chunk instanceof Uint8Array))
+			throw new TypeError('write: give a string, an ArrayBuffer or a typed array');
 		const c = this._c;
 		let off = 0;
 		while (off < chunk.length) {
@@ -614,8 +622,13 @@ class Client {
 		}
 		this._events();
 		let at = M._jsc_deadline(j, performance.now());
+		// Blocked, the core's "send now" would wake us at once, again and
+		// again: look again when the queue may have drained, or (no link)
+		// at the pace the transport's timers need.
 		if (backed)
-			at = Math.min(at, now + WS_DRAIN_POLL_MS);
+			at = Math.max(at, now + WS_DRAIN_POLL_MS);
+		else if (!ws)
+			at = Math.max(at, now + NO_LINK_TICK_MS);
 		this._arm(at);
 	}
 
