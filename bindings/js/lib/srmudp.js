@@ -313,8 +313,10 @@ class Socket {
 			}
 			if (n === 0)
 				break;
-			// A copy: the heap is reused and may grow (detaching views).
+			// A copy: the heap is reused and may grow (detaching views);
+			// the scratch copy is wiped as the written one is.
 			this._rctl.enqueue(c._M.HEAPU8.slice(c._io, c._io + n));
+			c._M.HEAPU8.fill(0, c._io, c._io + n);
 		}
 		c._kick(); // reading opened the flow-control window
 	}
