@@ -21,7 +21,8 @@
 # equal; none of 64 samples of that file crossed the relay in clear; a
 # compressible text crosses it zstd-compressed;
 # 4 streams at once on one client; a C-made key file works in JS; the
-# relay restarts mid-transfer and the file still arrives whole; a port
+# relay restarts mid-transfer and the file still arrives whole; wss://
+# with a test CA, refused without it; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
 # bad key and a bad relay URL are clear errors; a page in headless
@@ -178,6 +179,41 @@ check "the file arrives whole across the restart (sha256 equal)" \
 	has "$tmp/restart.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
 check "the client reconnected and registered again" \
 	test "$(grep -c 'registered$' "$tmp/restart.err")" -ge 2
+
+echo "-- wss:// (TLS) with a test CA"
+# A second relay, with TLS, and a C peer (key d) registered with it; Node
+# trusts the test CA through NODE_EXTRA_CA_CERTS, as a deployment would
+# through its system store.
+if command -v openssl >/dev/null 2>&1; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj "/CN=srmudp test CA" -keyout "$tmp/ca.key" -out "$tmp/ca.pem" 2>/dev/null
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+		-keyout "$tmp/relay.key" -out "$tmp/relay.csr" 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$tmp/san.ext"
+	openssl x509 -req -in "$tmp/relay.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+		-days 2 -extfile "$tmp/san.ext" -out "$tmp/relay.pem" 2>/dev/null
+	udp2=$(srm_free_port udp) wss=$(srm_free_port)
+	"$SRMUDP" rendezvous --listen "127.0.0.1:$udp2" --ws-listen "127.0.0.1:$wss" \
+		--tls-cert "$tmp/relay.pem" --tls-key "$tmp/relay.key" --relay-rate 67108864 \
+		>"$tmp/rdv2.log" 2>&1 &
+	pids+=($!)
+	srm_keygen d
+	SRMUDP_KEY="$tmp/d.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp2" SRMUDP_LOG=info \
+		SRMUDP_LOG_FILE="$tmp/d.log" SRMUDP_PEERS="js=$(cat "$tmp/js.pub")" \
+		"$SRMUDP" serve --expose "$http" >"$tmp/serve2.log" 2>&1 &
+	pids+=($!)
+	srm_wait_log "$tmp/d.log" "rendezvous: registered" 10 || fail "d registers with the TLS relay"
+	relay=wss://127.0.0.1:$wss/srmudp fetch wss js.key "d=$(cat "$tmp/d.pub")" d "$http" /blob \
+		NODE_EXTRA_CA_CERTS="$tmp/ca.pem"
+	sed 's/^/    /' "$tmp/wss.out" "$tmp/wss.err"
+	check "over wss:// the file arrives whole (sha256 equal)" \
+		has "$tmp/wss.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+	relay=wss://127.0.0.1:$wss/srmudp fetch wssnoca js.key "d=$(cat "$tmp/d.pub")" d "$http" /blob
+	check "without the CA the relay is refused" \
+		has "$tmp/wssnoca.err" "relay wss://127.0.0.1:$wss/srmudp: connection closed"
+else
+	skip "wss://: no openssl"
+fi
 
 echo "-- refusals and errors"
 closed=$(srm_free_port)
