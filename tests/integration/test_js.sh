@@ -21,7 +21,8 @@
 # equal; none of 64 samples of that file crossed the relay in clear; a
 # compressible text crosses it zstd-compressed;
 # 4 streams at once on one client; a C-made key file works in JS; the
-# relay restarts mid-transfer and the file still arrives whole; wss://
+# relay restarts mid-transfer and the file still arrives whole; the C peer
+# restarts between two streams of one client; wss://
 # with a test CA, refused without it; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
@@ -90,11 +91,17 @@ rdv_start() {
 rdv_start
 python3 -m http.server "$http" --bind 127.0.0.1 --directory "$tmp/www" >"$tmp/http.log" 2>&1 &
 pids+=($!)
-SRMUDP_KEY="$tmp/b.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
-	SRMUDP_LOG_FILE="$tmp/b.log" SRMUDP_PEERS="js=$(cat "$tmp/js.pub") c=$(cat "$tmp/c.pub")" \
-	"$SRMUDP" serve --expose "$http" >"$tmp/serve.log" 2>&1 &
-pids+=($!)
-srm_wait_log "$tmp/b.log" "rendezvous: registered" 10 || fail "the C peer registers with the rendezvous server"
+# b_start: the C peer, srmudp serve in front of the web server.
+b_start() {
+	SRMUDP_KEY="$tmp/b.key" SRMUDP_RENDEZVOUS="127.0.0.1:$udp" SRMUDP_LOG=info \
+		SRMUDP_LOG_FILE="$tmp/b.log" SRMUDP_PEERS="js=$(cat "$tmp/js.pub") c=$(cat "$tmp/c.pub")" \
+		"$SRMUDP" serve --expose "$http" >>"$tmp/serve.log" 2>&1 &
+	b_pid=$!
+	pids+=($b_pid)
+	srm_wait_log "$tmp/b.log" "rendezvous: registered" 10 ||
+		fail "the C peer registers with the rendezvous server"
+}
+b_start
 # tcp_wait PORT: until something accepts on 127.0.0.1:PORT (5 s): a
 # python3 server takes a moment to start, and a fetch before that is refused.
 tcp_wait() {
@@ -179,6 +186,24 @@ check "the file arrives whole across the restart (sha256 equal)" \
 	has "$tmp/restart.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
 check "the client reconnected and registered again" \
 	test "$(grep -c 'registered$' "$tmp/restart.err")" -ge 2
+
+echo "-- the C peer restarts between two streams of one client"
+# Its new instance knows no keys: the client must see the old session end
+# (b's CLOSE) and handshake afresh for the second stream.
+fetch again js.key "$bpeer" b "$http" /blob FETCH_AGAIN_AFTER="$tmp/go" SRMUDP_JS_LOG=1 &
+fetch_pid=$!
+srm_wait_log "$tmp/again.out" "^status 200" 30
+kill "$b_pid"
+wait "$b_pid" 2>/dev/null
+: >"$tmp/b.log"
+b_start
+touch "$tmp/go"
+wait "$fetch_pid"
+sed 's/^/    /' "$tmp/again.out" "$tmp/again.err"
+check "both fetches, before and after the restart, are whole" \
+	test "$(grep -c "^status 200 bytes $((4 << 20)) sha256 $want$" "$tmp/again.out")" = 2
+check "the client handshook with b's new instance" \
+	test "$(grep -c 'session established' "$tmp/again.err")" -ge 2
 
 echo "-- wss:// (TLS) with a test CA"
 # A second relay, with TLS, and a C peer (key d) registered with it; Node

@@ -82,6 +82,7 @@ struct jsc_peer {
 	struct session *session;
 	struct conn *conn;
 	uint64_t conn_boot_id; /* the peer instance the conn talks to; 0: fresh */
+	uint32_t rx_last_index; /* our receiver index of the last DATA opened */
 };
 
 struct jsc_msg {
@@ -385,6 +386,7 @@ static void on_data(struct jsc *j, struct jsc_peer *from, const uint8_t *pkt, si
 		j->dropped++;
 		return;
 	}
+	p->rx_last_index = get_le32(pkt + DATA_RECEIVER_AT);
 	peer_conn(j, p, now_us);
 	check_restart(j, p); /* may drop the conn */
 	struct conn *c = peer_conn(j, p, now_us);
@@ -657,14 +659,21 @@ SRMJS_EXPORT int jsc_poll_event(struct jsc *j, int32_t ev[3], double *stream)
 			case CONN_EV_FIN: type = JSC_EV_FIN; break;
 			case CONN_EV_RESET: type = JSC_EV_RESET; break;
 			case CONN_EV_DEAD:
-				/* Their streams' RESET events came first. */
+				/* Their streams' RESET events came first.  A peer
+				 * silent for the idle timeout has most likely lost
+				 * its keys (it restarted; nothing tells a relayed
+				 * client): the next stream handshakes afresh. */
 				drop_conn(j, p, SRM_ERR_TIMEOUT);
+				fresh_session(j, p);
 				return jsc_poll_event(j, ev, stream);
 			case CONN_EV_CLOSED:
-				/* The peer went away and forgot its keys: the
-				 * next stream needs a new handshake. */
+				/* The peer dropped its keys: ours go too, unless
+				 * newer ones than those the CLOSE came under are
+				 * already its next session (engine.c reasons the
+				 * same). */
 				drop_conn(j, p, SRM_ERR_RESET);
-				fresh_session(j, p);
+				if (session_index_is_newest(p->session, p->rx_last_index))
+					fresh_session(j, p);
 				return jsc_poll_event(j, ev, stream);
 			default:
 				continue;

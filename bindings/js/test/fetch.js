@@ -10,6 +10,8 @@
  *   FETCH_STREAMS=N  N requests at once on one client (one line each; OUT
  *                    gets the first body)
  *   FETCH_RATE=B     read at most B bytes/s
+ *   FETCH_AGAIN_AFTER=FILE  after the first results, wait until FILE
+ *                    exists, then fetch once more on the same client
  *   FETCH_SPY=1      also record what the relay's WebSocket carried and
  *                    print "relay messages M bytes B plaintext P": P is how
  *                    many of 64 samples (32 bytes) of the body appear in
@@ -68,6 +70,14 @@ async function readSlowly(sock, rate) {
 }
 
 const rate = Number(process.env.FETCH_RATE || 0);
+const again = process.env.FETCH_AGAIN_AFTER;
+
+function report(results) {
+	for (const { status, body } of results) {
+		const sha = crypto.createHash('sha256').update(body).digest('hex');
+		console.log(`status ${status} bytes ${body.length} sha256 ${sha}`);
+	}
+}
 
 async function get(client, name, port, path) {
 	const sock = await client.connect(name, Number(port));
@@ -94,15 +104,20 @@ async function main() {
 	let results;
 	try {
 		results = await Promise.all(Array.from({ length: n }, () => get(client, name, port, path)));
+		if (again) {
+			// The first result now; then, once the test says so (it
+			// restarted the peer, say), the same request on this client.
+			report(results);
+			while (!fs.existsSync(again))
+				await new Promise((res) => setTimeout(res, 50));
+			results = [await get(client, name, port, path)];
+		}
 	} finally {
 		client.close();
 	}
 	const secs = (performance.now() - t0) / 1000;
 	fs.writeFileSync(out, results[0].body);
-	for (const { status, body } of results) {
-		const sha = crypto.createHash('sha256').update(body).digest('hex');
-		console.log(`status ${status} bytes ${body.length} sha256 ${sha}`);
-	}
+	report(results);
 	const total = results.reduce((a, r) => a + r.body.length, 0);
 	console.error(`fetch.js: ${total} bytes in ${secs.toFixed(2)} s`);
 	if (seen) {
