@@ -197,6 +197,9 @@ struct srm_config {
 	int gate;
 	char gates[SRM_GATES_MAX][SRM_PEER_NAME_MAX + 1];
 	size_t gate_count;
+	/* SRMUDP_VIA=off: never forward between two of our peers that cannot
+	 * reach each other otherwise ("connect via", docs/NAT.md). */
+	int via_off;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

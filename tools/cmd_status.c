@@ -139,8 +139,8 @@ static void print_peer(FILE *f, const struct json_node *p)
 	char addr[64];
 	/* A session that ended keeps its last path: say it was. */
 	const char *was = json_get_true(p, "established") ? "" : "was ";
-	if (strcmp(kind, "direct") == 0)
-		snprintf(path, sizeof(path), "%sdirect %s", was, jstr(pa, "address", addr, sizeof(addr)));
+	if (strcmp(kind, "direct") == 0 || strcmp(kind, "via") == 0)
+		snprintf(path, sizeof(path), "%s%s %s", was, kind, jstr(pa, "address", addr, sizeof(addr)));
 	else if (strcmp(kind, "relayed") == 0 || strcmp(kind, "relay-ws") == 0)
 		snprintf(path, sizeof(path), "%s%s", was, kind);
 	else

@@ -79,7 +79,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
 	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY", "SRMUDP_EXPOSE", "SRMUDP_ALLOW",
-	"SRMUDP_GATE", "SRMUDP_GATES",
+	"SRMUDP_GATE", "SRMUDP_GATES", "SRMUDP_VIA",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -802,6 +802,11 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		return parse_choice(src, off_on_names, 2, "on or off", &cfg->gate, err, errlen);
 	case K_GATES:
 		return parse_gates(src, cfg, err, errlen);
+	case K_VIA:
+		rc = parse_choice(src, off_on_names, 2, "on or off", &v, err, errlen);
+		if (rc == 0)
+			cfg->via_off = v == 0;
+		return rc;
 	}
 	return SRM_ERR_INVALID;
 }

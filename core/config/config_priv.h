@@ -37,6 +37,7 @@ enum config_key {
 	K_ALLOW,    /* after K_PEERS: its rules name peers */
 	K_GATE,
 	K_GATES,    /* after K_PEERS: it names peers */
+	K_VIA,
 	K_COUNT
 };
 

@@ -286,6 +286,7 @@ static void run_peers(struct srm_engine *e, uint64_t now_us)
 	engine_ws_run(e, now_us);
 	engine_rdv_poll(e, now_us);
 	engine_gate_run(e, now_us);
+	engine_via_update(e, now_us / 1000);
 	for (size_t i = 0; i < engine_slot_count(e); i++) {
 		struct peer *p = engine_slot(e, i);
 		if (!p->session || engine_instance_reap(e, p, now_us / 1000))

@@ -116,6 +116,8 @@ struct peer {
 	uint32_t rx_last_index;    /* our receiver index of its last DATA */
 	bool closed_by_peer;       /* its CLOSE came, under closed_index's keys */
 	uint32_t closed_index;
+	double via_tokens;         /* bytes it may still have us forward (engine_via.c) */
+	uint64_t via_refill_us;
 };
 
 /* How long a peer just found unreachable fails new streams at once: long
@@ -254,6 +256,14 @@ struct srm_engine {
 	struct rdv_ws *gate_ws;
 	int gate_ws_epfd;
 	struct ev_tag gate_ws_tag;
+	/* Connect via (engine_via.c): the configured peers with direct
+	 * sessions now (one more than a peer may use: itself excepted), and
+	 * what we forwarded and refused. */
+	uint32_t via_ids[PATH_MAX_VIAS + 1];
+	size_t via_count;
+	struct {
+		uint64_t forwarded, forwarded_bytes, received, refused;
+	} via_stats;
 	/* The rendezvous servers, in the order they are tried: our gates
 	 * (SRMUDP_GATES: each a listed peer's endpoint, its key pinned), then
 	 * SRMUDP_RENDEZVOUS.  The one in use over UDP is servers[rdv_at], its
@@ -422,6 +432,16 @@ void engine_gate_ws_event(struct srm_engine *e, uint64_t now_us);
 /* What the gate queued for WebSocket members leaves (engine_send_flush). */
 void engine_gate_ws_flush(struct srm_engine *e);
 uint64_t engine_gate_deadline(const struct srm_engine *e);
+
+/* engine_via.c: forwarding between two of our peers ("connect via") */
+/* Tell the path manager which peers may forward to which (each pass). */
+void engine_via_update(struct srm_engine *e, uint64_t now_ms);
+/* pkt for p, through configured peer `via`. */
+void engine_via_send(struct srm_engine *e, struct peer *p, uint32_t via, const uint8_t *pkt,
+		     size_t len);
+/* A WIRE_VIA packet from `from` (a direct UDP source). */
+void engine_via_receive(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path_addr *from,
+			uint64_t now_us);
 
 /* engine_addrwatch.c */
 void engine_addrwatch_open(struct srm_engine *e);

@@ -3,6 +3,7 @@
  * served on the control socket (control.c) from the engine thread.
  */
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -42,7 +43,8 @@ static void put_refused(struct json_out *d, const uint64_t refused[SRM_REFUSALS]
 				(unsigned long long)refused[r]);
 }
 
-static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
+static void put_peer(struct json_out *d, const struct srm_engine *e, struct peer *p,
+		     uint64_t now_ms)
 {
 	struct srm_peer_stats st;
 	memset(&st, 0, sizeof(st));
@@ -53,6 +55,8 @@ static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 	const struct path_addr *path = path_active(p->paths);
 	if (path->kind == PATH_UDP)
 		engine_addr_text(&path->addr, addr, sizeof(addr));
+	else if (path->kind == PATH_VIA && path->sock < e->peer_count)
+		snprintf(addr, sizeof(addr), "%s", e->peers[path->sock].cfg.name);
 	json_out_printf(d, "{\"name\":");
 	json_out_string(d, p->cfg.name);
 	json_out_printf(d,
@@ -61,7 +65,8 @@ static void put_peer(struct json_out *d, struct peer *p, uint64_t now_ms)
 			key, key, p->extra ? "\"extra\"" : "\"configured\"",
 			session_established(p->session) ? "true" : "false");
 	static const char *const kinds[] = { [PATH_NONE] = "none", [PATH_UDP] = "direct",
-					     [PATH_RDV_RELAY] = "relayed", [PATH_WS_RELAY] = "relay-ws" };
+					     [PATH_RDV_RELAY] = "relayed", [PATH_WS_RELAY] = "relay-ws",
+					     [PATH_VIA] = "via" };
 	json_out_printf(d, "\"path\":{\"kind\":\"%s\",\"address\":\"%s\"},", kinds[path->kind],
 			addr);
 	uint64_t age = session_handshake_age_ms(p->session, now_ms);
@@ -148,6 +153,11 @@ static void put_document(struct json_out *d, void *ctx)
 			(unsigned long long)ws.rx_messages, (unsigned long long)ws.tx_bytes,
 			(unsigned long long)ws.rx_bytes, (unsigned long long)ws.queue_drops,
 			(unsigned long long)ws.malformed, ws.queued);
+	json_out_printf(d, "\"via\":{\"forwarded\":%llu,\"forwarded_bytes\":%llu,\"received\":%llu,"
+			   "\"refused\":%llu},",
+			(unsigned long long)e->via_stats.forwarded,
+			(unsigned long long)e->via_stats.forwarded_bytes,
+			(unsigned long long)e->via_stats.received, (unsigned long long)e->via_stats.refused);
 	if (e->gate) {
 		json_out_printf(d, "\"gate\":{");
 		rdv_put_status(d, e->gate, e->gate_ws, now_ms);
@@ -165,7 +175,7 @@ static void put_document(struct json_out *d, void *ctx)
 		if (!engine_slot(e, i)->session)
 			continue;
 		json_out_printf(d, "%s", sep);
-		put_peer(d, engine_slot(e, i), now_ms);
+		put_peer(d, e, engine_slot(e, i), now_ms);
 		sep = ",";
 	}
 	json_out_printf(d, "]}\n");

@@ -135,6 +135,9 @@ void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_ad
 			engine_send(e, &e->rdv_server, e->rdv_server_len, wrapped, n);
 		return;
 	}
+	case PATH_VIA:
+		engine_via_send(e, p, path->sock, pkt, len);
+		return;
 	case PATH_NONE:
 		return;
 	}
@@ -168,12 +171,14 @@ void engine_path_fit_mtu(struct peer *p, uint64_t now_us)
 void engine_path_received(struct srm_engine *e, struct peer *p, const struct path_addr *from,
 			  uint64_t now_ms)
 {
-	(void)e;
 	if (!path_on_receive(p->paths, from, now_ms))
 		return;
 	char text[64];
 	engine_path_fit_mtu(p, now_ms * 1000);
-	if (path_is_relay(from->kind)) {
+	if (from->kind == PATH_VIA) {
+		LOG_INFO(p->cfg.name, "path: via %s",
+			 from->sock < e->peer_count ? e->peers[from->sock].cfg.name : "a peer");
+	} else if (path_is_relay(from->kind)) {
 		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server%s",
 			 from->kind == PATH_WS_RELAY ? " over the WebSocket" : "");
 	} else {

@@ -398,6 +398,10 @@ void engine_receive(struct srm_engine *e, uint32_t sock, uint8_t *pkt, size_t le
 	    (engine_rdv_receive(e, pkt, len, &from.addr, now_us) ||
 	     engine_gate_receive(e, pkt, len, &from.addr, from.len, now_us)))
 		return;
+	if (len >= WIRE_HEADER_BYTES && pkt[0] == WIRE_VIA) {
+		engine_via_receive(e, pkt, len, &from, now_us);
+		return;
+	}
 	engine_handle_datagram(e, pkt, len, &from, NULL, now_us);
 }
 

@@ -322,6 +322,7 @@ static void apply_settings(struct srm_engine *e, const struct srm_config *cfg, u
 	CHANGE(rate_packets, "SRMUDP_RATE_PACKETS");
 	CHANGE(pad, "SRMUDP_PAD");
 	CHANGE(busy_poll_us, "SRMUDP_BUSY_POLL");
+	CHANGE(via_off, "SRMUDP_VIA");
 #undef CHANGE
 	e->session_cfg.connect_timeout_ms = run->connect_timeout_ms;
 	if (log_changed) {

@@ -63,6 +63,8 @@ bool path_same(const struct path_addr *a, const struct path_addr *b)
 {
 	if (a->kind == PATH_NONE || a->kind != b->kind)
 		return false;
+	if (a->kind == PATH_VIA)
+		return a->sock == b->sock; /* forwarded by the same peer */
 	if (a->kind != PATH_UDP)
 		return true; /* the relay, over the same link */
 	return a->len && a->sock == b->sock &&
@@ -273,6 +275,12 @@ void path_on_candidates(struct peer_paths *pp, const struct path_addr *cands, si
 	pp->probe_cands = true;
 }
 
+void path_set_vias(struct peer_paths *pp, const uint32_t *ids, size_t n)
+{
+	pp->via_count = n < PATH_MAX_VIAS ? n : PATH_MAX_VIAS;
+	memcpy(pp->vias, ids, pp->via_count * sizeof(*ids));
+}
+
 void path_sockets_opened(struct peer_paths *pp, const uint32_t *socks, size_t n)
 {
 	struct hardnat *h = &pp->pm->hn;
@@ -325,6 +333,20 @@ static bool relay_due(const struct peer_paths *pp, uint64_t now_ms)
 		(pp->punch_started_ms && now_ms >= pp->punch_started_ms + relay_after_ms(pm)));
 }
 
+/* Handshakes go via mutual peers too: forwarded already, UDP sends fail,
+ * punching had its time, or there is nothing else to try. */
+static bool via_due(const struct peer_paths *pp, uint64_t now_ms)
+{
+	if (!pp->via_count)
+		return false;
+	if (pp->active.kind == PATH_VIA || pp->relay_now)
+		return true;
+	if (!pp->want_ms)
+		return false;
+	return now_ms >= pp->want_ms + PATH_RELAY_AFTER_MS ||
+	       (!has_address(pp) && pp->pm->server == PATH_NONE);
+}
+
 /* Data was flowing in, stopped, and nothing at all came since. */
 static bool rx_stalled(const struct peer_paths *pp, const struct path_status *st, uint64_t now_ms)
 {
@@ -364,6 +386,10 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 		pp->rx_probes = 0;
 		pp->next_rx_probe_ms = 0;
 	}
+	if (!st->has_conn || st->session_up)
+		pp->want_ms = 0, pp->via_kicked = false;
+	else if (!pp->want_ms)
+		pp->want_ms = now_ms;
 	if (pm->hn.pp == pp) {
 		if (path_hardnat_step(pp, st, now_ms, act))
 			return true;
@@ -374,6 +400,11 @@ bool path_poll(struct peer_paths *pp, const struct path_status *st, uint64_t now
 	 * handshake's next retransmission (by then up to 3.5 s away). */
 	if (!st->session_up && st->has_conn && !pp->relay_kicked && relay_due(pp, now_ms)) {
 		pp->relay_kicked = true;
+		*act = (struct path_action){ .kind = PATH_DO_HANDSHAKE };
+		return true;
+	}
+	if (!st->session_up && st->has_conn && !pp->via_kicked && via_due(pp, now_ms)) {
+		pp->via_kicked = true;
 		*act = (struct path_action){ .kind = PATH_DO_HANDSHAKE };
 		return true;
 	}
@@ -456,6 +487,9 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 	if (!st->session_up && st->has_conn && !pp->relay_kicked && pm->server != PATH_NONE &&
 	    pp->punch_started_ms)
 		d = min_u64(d, pp->relay_now ? now_ms : pp->punch_started_ms + relay_after_ms(pm));
+	if (!st->session_up && st->has_conn && !pp->via_kicked && pp->via_count)
+		d = min_u64(d, !pp->want_ms || via_due(pp, now_ms) ? now_ms
+								 : pp->want_ms + PATH_RELAY_AFTER_MS);
 	if (lookup_wanted(pp, st))
 		d = min_u64(d, pp->next_lookup_ms);
 	if (relayed_with_traffic(pp, st))
@@ -492,12 +526,17 @@ size_t path_handshake_targets(const struct peer_paths *pp, uint64_t now_ms, stru
 		struct path_addr relay = { .kind = pp->pm->server };
 		n = add_target(out, n, cap, &relay);
 	}
+	if (via_due(pp, now_ms))
+		for (size_t i = 0; i < pp->via_count; i++) {
+			struct path_addr via = { .kind = PATH_VIA, .sock = pp->vias[i] };
+			n = add_target(out, n, cap, &via);
+		}
 	return n;
 }
 
 bool path_can_handshake(const struct peer_paths *pp, uint64_t now_ms)
 {
-	if (pp->home.len || relay_due(pp, now_ms))
+	if (pp->home.len || relay_due(pp, now_ms) || via_due(pp, now_ms))
 		return true;
 	/* Addresses over their budget do not count: the handshake waits. */
 	struct path_addr t[PATH_MAX_TARGETS];

@@ -21,7 +21,8 @@
  * Adding a kind of path (a WebSocket relay, a gate, a route through a
  * mutual peer): a value in enum path_kind, and its place in the rules of
  * path.c (when it is tried, what it yields to); the driver learns to send
- * on it.  Nothing else changes.
+ * on it.  Nothing else changes.  (A gate is a rendezvous server to its
+ * members, so its relay is PATH_RDV_RELAY or PATH_WS_RELAY.)
  */
 #ifndef SRMUDP_PATH_H
 #define SRMUDP_PATH_H
@@ -38,17 +39,21 @@ enum path_kind {
 	PATH_UDP,       /* straight to addr, from socket `sock` */
 	PATH_RDV_RELAY, /* wrapped for the rendezvous server's relay, over UDP */
 	PATH_WS_RELAY,  /* the same relay, over the WebSocket (SRMUDP_RELAY) */
+	PATH_VIA,       /* forwarded by a mutual peer (`sock`: its id, via.h) */
 };
 
-/* Through the rendezvous server's relay, over either link. */
+/* Relayed: through the rendezvous server (or a gate), over either link, or
+ * forwarded by a mutual peer.  Each wraps our packets in a header of
+ * RDV_RELAY_OVERHEAD (= VIA_OVERHEAD) bytes. */
 static inline bool path_is_relay(enum path_kind k)
 {
-	return k == PATH_RDV_RELAY || k == PATH_WS_RELAY;
+	return k == PATH_RDV_RELAY || k == PATH_WS_RELAY || k == PATH_VIA;
 }
 
 struct path_addr {
 	enum path_kind kind;
-	uint32_t sock;                /* PATH_UDP: 0 the engine's socket, else a probe socket */
+	uint32_t sock;                /* PATH_UDP: 0 the engine's socket, else a probe socket;
+				       * PATH_VIA: the forwarding peer's id (the driver's) */
 	socklen_t len;                /* PATH_UDP: 0 means no address */
 	struct sockaddr_storage addr; /* PATH_UDP: the peer's address, in our socket's family */
 };
@@ -112,6 +117,14 @@ struct path_addr {
  * over first (PATH_WS_AFTER_MS) and each UDP probe that went unanswered
  * moves the next probe to the next server. */
 #define PATH_FAILOVER_MS 3000
+
+/* Connect via (via.h): a peer we cannot reach directly, nor through a
+ * server or gate, gets its handshakes through up to PATH_MAX_VIAS peers we
+ * hold direct sessions with (path_set_vias), once punching had
+ * PATH_RELAY_AFTER_MS alone, or at once when there is nothing else to try
+ * (no address, no server).  A direct path that answers later takes over,
+ * as from the relay. */
+#define PATH_MAX_VIAS 4
 
 /* Hard NAT (birthday probing, see path.c): the hard side opens this many
  * sockets, the easy side guesses this many ports per round, in bursts. */
@@ -214,6 +227,10 @@ void path_on_send_failed(struct peer_paths *pp, const struct path_addr *to, uint
  * addresses, its public one first, then those it announced. */
 void path_on_candidates(struct peer_paths *pp, const struct path_addr *cands, size_t n,
 			uint64_t now_ms);
+/* The peers that may forward to this one now (ids the driver gives
+ * PATH_VIA paths, at most PATH_MAX_VIAS): its direct sessions, the peer
+ * itself excepted.  Called as they change, or every pass. */
+void path_set_vias(struct peer_paths *pp, const uint32_t *ids, size_t n);
 /* The driver opened the probe sockets a PATH_DO_OPEN_SOCKETS asked for
  * (maybe fewer: out of fds). */
 void path_sockets_opened(struct peer_paths *pp, const uint32_t *socks, size_t n);

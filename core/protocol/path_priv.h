@@ -130,6 +130,10 @@ struct peer_paths {
 	uint64_t home_tx_ms;         /* last packet to the configured endpoint */
 	uint64_t hardnat_next_ms;
 	uint32_t won_sock;           /* a probe socket that carries the path */
+	uint32_t vias[PATH_MAX_VIAS]; /* path_set_vias */
+	size_t via_count;
+	uint64_t want_ms;            /* the conn wants a session and has none, since */
+	bool via_kicked;             /* the INIT went via peers as they became due */
 };
 
 /* ---- Small helpers ---- */

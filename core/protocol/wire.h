@@ -25,6 +25,7 @@ enum wire_type {
 	WIRE_RENDEZVOUS = 8, /* peer <-> rendezvous server, see rendezvous.h */
 	WIRE_RELAY = 9,      /* a DATA/handshake packet wrapped for the relay */
 	WIRE_MESH = 10,      /* the same, between two rendezvous servers sharing a store */
+	WIRE_VIA = 11,       /* a DATA/handshake packet forwarded by a mutual peer, see via.h */
 };
 
 #define WIRE_HEADER_BYTES 4

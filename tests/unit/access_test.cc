@@ -384,4 +384,10 @@ TEST_F(AccessConfigTest, Gates)
 	EXPECT_EQ(Error("SRMUDP_GATES", "bob,dave"),
 		  "SRMUDP_GATES: unknown peer \"dave\" (not in SRMUDP_PEERS)");
 	EXPECT_EQ(Error("SRMUDP_GATES", "bob bob"), "SRMUDP_GATES: gate \"bob\" listed twice");
+	EXPECT_EQ(cfg_.via_off, 0);
+	setenv("SRMUDP_VIA", "OFF", 1);
+	ASSERT_EQ(Load(), 0) << err_;
+	EXPECT_EQ(cfg_.via_off, 1);
+	unsetenv("SRMUDP_VIA");
+	EXPECT_EQ(Error("SRMUDP_VIA", "no"), "SRMUDP_VIA: bad value \"no\" (expected on or off)");
 }

@@ -659,3 +659,68 @@ TEST(PathSim, RebindingAfterARendezvousRestartIsStillRepaired)
 }
 
 } // namespace
+
+// Connect via (issue 17): handshakes go through the peers the driver
+// names (path_set_vias) at once when there is nothing else to try, else
+// once punching had PATH_RELAY_AFTER_MS alone; an answer through one makes
+// it the path; a direct answer later takes over.
+TEST_F(PathRules, ViaPeersCarryHandshakesWhenNothingElseCan)
+{
+	auto vias = [&](uint64_t now) {
+		std::vector<uint32_t> ids;
+		path_addr t[PATH_MAX_TARGETS];
+		size_t n = path_handshake_targets(pp, now, t, PATH_MAX_TARGETS);
+		for (size_t i = 0; i < n; i++)
+			if (t[i].kind == PATH_VIA)
+				ids.push_back(t[i].sock);
+		return ids;
+	};
+	make(false, false); // no address, no server
+	path_status wanting{false, true, 0};
+	EXPECT_FALSE(path_can_handshake(pp, 0));
+	const uint32_t ids[] = { 3, 7, 9, 11, 13 };
+	path_set_vias(pp, ids, 5);
+	auto acts = poll(wanting, 10);
+	EXPECT_NE(std::find(acts.begin(), acts.end(), PATH_DO_HANDSHAKE), acts.end());
+	EXPECT_TRUE(path_can_handshake(pp, 10));
+	EXPECT_EQ(vias(10), (std::vector<uint32_t>{ 3, 7, 9, 11 })); // PATH_MAX_VIAS
+	path_addr via7{};
+	via7.kind = PATH_VIA;
+	via7.sock = 7;
+	EXPECT_TRUE(path_on_receive(pp, &via7, 20));
+	EXPECT_EQ(path_active(pp)->kind, PATH_VIA);
+	EXPECT_EQ(path_active(pp)->sock, 7u);
+	EXPECT_TRUE(path_is_relay(PATH_VIA));
+	path_addr via3 = via7;
+	via3.sock = 3;
+	EXPECT_FALSE(path_same(&via7, &via3));
+	path_addr direct{};
+	direct.kind = PATH_UDP;
+	direct.len = sizeof(sockaddr_in);
+	sockaddr_storage ss = to_ss(Ep{0xC6120203, 5000});
+	memcpy(&direct.addr, &ss, sizeof(ss));
+	EXPECT_TRUE(path_on_receive(pp, &direct, 30));
+	EXPECT_EQ(path_active(pp)->kind, PATH_UDP);
+}
+
+TEST_F(PathRules, ViaWaitsForPunchingWhenThePeerHasAnAddress)
+{
+	make(false, true);
+	const uint32_t ids[] = { 2 };
+	path_set_vias(pp, ids, 1);
+	path_status wanting{false, true, 0};
+	bool via_early = false;
+	for (uint64_t t = 0; t < PATH_RELAY_AFTER_MS; t += 10) {
+		poll(wanting, t);
+		path_addr tg[PATH_MAX_TARGETS];
+		size_t n = path_handshake_targets(pp, t, tg, PATH_MAX_TARGETS);
+		for (size_t i = 0; i < n; i++)
+			via_early |= tg[i].kind == PATH_VIA;
+	}
+	EXPECT_FALSE(via_early);
+	auto acts = poll(wanting, PATH_RELAY_AFTER_MS + 10);
+	EXPECT_NE(std::find(acts.begin(), acts.end(), PATH_DO_HANDSHAKE), acts.end());
+	path_addr tg[PATH_MAX_TARGETS];
+	size_t n = path_handshake_targets(pp, PATH_RELAY_AFTER_MS + 10, tg, PATH_MAX_TARGETS);
+	EXPECT_TRUE(std::any_of(tg, tg + n, [](const path_addr &a) { return a.kind == PATH_VIA; }));
+}

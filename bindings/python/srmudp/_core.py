@@ -112,7 +112,8 @@ class Config(ctypes.Structure):
                 ("allow_set", ctypes.c_int),
                 ("gate", ctypes.c_int),
                 ("gates", (ctypes.c_char * 64) * GATES_MAX),
-                ("gate_count", ctypes.c_size_t)]
+                ("gate_count", ctypes.c_size_t),
+                ("via_off", ctypes.c_int)]
 
 
 class StreamStats(ctypes.Structure):

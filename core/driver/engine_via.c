@@ -1,0 +1,135 @@
+/*
+ * engine_via.c — "connect via" (core/protocol/via.h) in the driver: which
+ * peers may forward for us (the path manager's PATH_VIA targets), sending
+ * on such a path, and the WIRE_VIA packets that come in, forwarded on
+ * (we are the mutual peer) or taken in (we are the target).
+ *
+ * A forwarding peer relays between two peers it lists and holds
+ * established direct sessions with, from the address of one to the address
+ * of the other, and nothing else: it sees the two peers' end-to-end
+ * encrypted packets only, and its own peers cannot make it send anywhere
+ * else.  SRMUDP_VIA=off refuses.
+ */
+#include <string.h>
+
+#include "engine.h"
+#include "log.h"
+#include "via.h"
+
+/* A session counts as a way to its peer while its confirmed direct path
+ * brought something this recently (keepalives come every 15 s). */
+#define VIA_FRESH_MS 30000
+/* What one peer may have forwarded per second (SRMUDP_RATE overrides):
+ * bounds what a listed peer can make us carry, above any one stream. */
+#define VIA_RATE (256.0 * 1024 * 1024)
+
+_Static_assert(VIA_OVERHEAD == RDV_RELAY_OVERHEAD, "relayed paths share one MTU ceiling");
+
+/* p holds an established session over a direct path that works. */
+static bool direct(const struct peer *p, uint64_t now_ms)
+{
+	return p->session && session_established(p->session) && path_confirmed(p->paths) &&
+	       path_active(p->paths)->kind == PATH_UDP && now_ms < path_last_rx_ms(p->paths) + VIA_FRESH_MS;
+}
+
+static struct peer *configured_by_key(struct srm_engine *e, const uint8_t key[VIA_KEY_BYTES])
+{
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (e->peers[i].session && memcmp(e->peers[i].cfg.pubkey, key, VIA_KEY_BYTES) == 0)
+			return &e->peers[i];
+	return NULL;
+}
+
+void engine_via_update(struct srm_engine *e, uint64_t now_ms)
+{
+	uint32_t ids[PATH_MAX_VIAS + 1];
+	size_t n = 0;
+	for (size_t i = 0; i < e->peer_count && n < PATH_MAX_VIAS + 1; i++)
+		if (direct(&e->peers[i], now_ms))
+			ids[n++] = (uint32_t)i;
+	if (n == e->via_count && memcmp(ids, e->via_ids, n * sizeof(ids[0])) == 0)
+		return;
+	e->via_count = n;
+	memcpy(e->via_ids, ids, n * sizeof(ids[0]));
+	for (size_t i = 0; i < e->peer_count; i++) {
+		uint32_t others[PATH_MAX_VIAS];
+		size_t k = 0;
+		for (size_t j = 0; j < n && k < PATH_MAX_VIAS; j++)
+			if (ids[j] != i)
+				others[k++] = ids[j];
+		if (e->peers[i].paths)
+			path_set_vias(e->peers[i].paths, others, k);
+	}
+}
+
+void engine_via_send(struct srm_engine *e, struct peer *p, uint32_t via, const uint8_t *pkt,
+		     size_t len)
+{
+	if (via >= e->peer_count || !direct(&e->peers[via], clock_now_ms()))
+		return;
+	struct peer *v = &e->peers[via];
+	uint8_t wrapped[PACKET_BUF + VIA_OVERHEAD];
+	size_t n = via_wrap(VIA_TO, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
+	if (n)
+		engine_send_path(e, v, path_active(v->paths), wrapped, n);
+}
+
+/* Token bucket of what `from` may have us forward. */
+static bool within_rate(struct srm_engine *e, struct peer *from, size_t len, uint64_t now_us)
+{
+	double rate = e->cfg.rate_bytes ? (double)e->cfg.rate_bytes : VIA_RATE;
+	double t = (double)(now_us - from->via_refill_us) / 1e6 * rate + from->via_tokens;
+	from->via_refill_us = now_us;
+	from->via_tokens = t > rate ? rate : t; /* a second's worth at most */
+	if (from->via_tokens < (double)len)
+		return false;
+	from->via_tokens -= (double)len;
+	return true;
+}
+
+static void refuse(struct srm_engine *e, enum srm_drop_reason why)
+{
+	e->via_stats.refused++;
+	engine_drop(e, why);
+}
+
+void engine_via_receive(struct srm_engine *e, uint8_t *pkt, size_t len, const struct path_addr *from,
+			uint64_t now_us)
+{
+	uint64_t now_ms = now_us / 1000;
+	struct via_view v;
+	int rc = via_parse(pkt, len, &v);
+	if (rc < 0) {
+		refuse(e, session_drop_reason(rc));
+		return;
+	}
+	/* Only from where a listed peer's working session is. */
+	struct peer *s = NULL;
+	for (size_t i = 0; i < e->peer_count && !s; i++)
+		if (direct(&e->peers[i], now_ms) && path_same(path_active(e->peers[i].paths), from))
+			s = &e->peers[i];
+	struct peer *other = s ? configured_by_key(e, v.key) : NULL;
+	if (!s || !other || other == s) {
+		refuse(e, SRM_DROP_UNKNOWN_PEER);
+		return;
+	}
+	if (v.dir == VIA_FROM) {
+		/* For us, from `other`, forwarded by s. */
+		struct path_addr via = { .kind = PATH_VIA, .sock = (uint32_t)s->index };
+		e->via_stats.received++;
+		engine_handle_datagram(e, pkt + VIA_OVERHEAD, v.inner_len, &via, other, now_us);
+		return;
+	}
+	if (e->cfg.via_off || !direct(other, now_ms)) {
+		refuse(e, SRM_DROP_UNKNOWN_PEER);
+		return;
+	}
+	if (!within_rate(e, s, len, now_us)) {
+		refuse(e, SRM_DROP_RATELIMIT);
+		return;
+	}
+	via_turn(pkt, s->cfg.pubkey);
+	e->via_stats.forwarded++;
+	e->via_stats.forwarded_bytes += len;
+	engine_send_path(e, other, path_active(other->paths), pkt, len);
+}
