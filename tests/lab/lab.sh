@@ -8,33 +8,37 @@
 #   # lab_down runs by itself on EXIT, INT and TERM, failures included.
 #
 # Topology (one network namespace per box, veth pairs between them; the
-# link names in [brackets] are what lab_impair takes):
+# link names in [brackets] are what lab_impair takes).  The dotted column,
+# natc and c, exists only with `lab_up --nat-c MODE`: most tests need two
+# NATed peers, and a third one (a mesh, a peer joining late) costs two more
+# namespaces that the others should not pay for.
 #
 #              rdv  198.18.0.2   2001:db8::2        (rendezvous host, public)
 #               | eth0
 #              [r]
 #               | r0  198.18.0.1  2001:db8::1
-#    +--------- inet ---------+                      ("internet" router, public;
-#    | wa0 198.18.1.1         | wb0 198.18.2.1        it routes no private prefix)
-#    |     2001:db8:1::1      |     2001:db8:2::1
-#   [wa]                     [wb]
-#    | wan0 198.18.1.2        | wan0 198.18.2.2
-#    |      2001:db8:1::2     |      2001:db8:2::2
-#   nata (NAT router A)      natb (NAT router B)
-#    | lan0 10.1.0.1          | lan0 10.2.0.1
-#    |      fd00:a::1         |      fd00:b::1
-#    |      2001:db8:a::1     |      2001:db8:b::1
-#   [a]                      [b]
-#    | eth0 10.1.0.2          | eth0 10.2.0.2
-#    |      fd00:a::2         |      fd00:b::2
-#    |      2001:db8:a::2     |      2001:db8:b::2
-#    a  (private host A)      b  (private host B)
+#    +--------- inet ---------+- - - - - - - - - - - -+
+#    | wa0 198.18.1.1         | wb0 198.18.2.1        : wc0 198.18.3.1
+#    |     2001:db8:1::1      |     2001:db8:2::1     :     2001:db8:3::1
+#   [wa]                     [wb]                    [wc]
+#    | wan0 198.18.1.2        | wan0 198.18.2.2       : wan0 198.18.3.2
+#    |      2001:db8:1::2     |      2001:db8:2::2    :      2001:db8:3::2
+#   nata (NAT router A)      natb (NAT router B)     natc (NAT router C)
+#    | lan0 10.1.0.1          | lan0 10.2.0.1         : lan0 10.3.0.1
+#    |      fd00:a::1         |      fd00:b::1        :      fd00:c::1
+#    |      2001:db8:a::1     |      2001:db8:b::1    :      2001:db8:c::1
+#   [a]                      [b]                     [c]
+#    | eth0 10.1.0.2          | eth0 10.2.0.2         : eth0 10.3.0.2
+#    |      fd00:a::2         |      fd00:b::2        :      fd00:c::2
+#    |      2001:db8:a::2     |      2001:db8:b::2    :      2001:db8:c::2
+#    a  (private host A)      b  (private host B)     c  (private host C)
 #
+# inet is the "internet" router (public; it routes no private prefix).
 # Every address lives only inside these namespaces: 198.18.0.0/15 is the
 # benchmarking range (RFC 2544), 2001:db8::/32 the documentation prefix,
 # 10/8 and fd00::/8 are private.  Nothing here reaches the host's network.
 #
-# NAT modes, per router (--nat-a / --nat-b):
+# NAT modes, per router (--nat-a / --nat-b / --nat-c):
 #   none       plain routing: inet routes the LAN prefixes (10.x, fd00, 2001:db8:x)
 #              to the router, nothing is translated or filtered.
 #   cone       address-and-port preserving NAT: nftables masquerade keeps the
@@ -51,7 +55,8 @@
 # In none mode both v6 prefixes are routed.
 #
 # Namespaces are named "$LAB_PREFIX<host>"; the prefix defaults to
-# "srm<pid>-", so parallel runs never collide.  Hosts: inet rdv nata natb a b.
+# "srm<pid>-", so parallel runs never collide.  Hosts: inet rdv nata natb a b,
+# plus natc c with --nat-c.
 #
 # Impairments (lab_impair) use no netem (this kernel has none):
 #   delay, jitter, reordering, duplication, loss  -> tests/lab/impair.c, an
@@ -66,7 +71,7 @@
 # State.  Everything the lab creates is listed here so lab_down can undo it.
 
 LAB_PREFIX=${LAB_PREFIX:-srm$$-}
-LAB_HOSTS=(inet rdv nata natb a b)
+LAB_HOSTS=(inet rdv nata natb a b) # + natc c while a --nat-c lab is up
 LAB_DIR=""          # scratch directory: logs of background processes
 LAB_PIDS=()         # processes started by lab_bg, stopped by PID
 LAB_LAST_PID=""     # set by lab_bg
@@ -91,6 +96,13 @@ declare -gA LAB_LINKS=(
 	[wb]="natb wan0 inet wb0 4"
 	[r]="rdv eth0 inet r0 5"
 )
+# The optional column's links, entered in LAB_LINKS only while it is up, so
+# that lab_impair refuses them (unknown link) in a lab without c rather than
+# reaching for namespaces that do not exist.
+declare -gA LAB_LINKS_C=(
+	[c]="c eth0 natc lan0 6"
+	[wc]="natc wan0 inet wc0 7"
+)
 
 # Address book: "<host>.<kind>" -> address.  Kinds: v4, v6 (global), ula,
 # lan4/lan6 (a router's LAN side).
@@ -99,11 +111,16 @@ declare -gA LAB_ADDRS=(
 	[inet.v4]=198.18.0.1    [inet.v6]=2001:db8::1
 	[nata.v4]=198.18.1.2    [nata.v6]=2001:db8:1::2
 	[natb.v4]=198.18.2.2    [natb.v6]=2001:db8:2::2
+	[natc.v4]=198.18.3.2    [natc.v6]=2001:db8:3::2
 	[nata.lan4]=10.1.0.1    [nata.lan6]=2001:db8:a::1  [nata.ula]=fd00:a::1
 	[natb.lan4]=10.2.0.1    [natb.lan6]=2001:db8:b::1  [natb.ula]=fd00:b::1
+	[natc.lan4]=10.3.0.1    [natc.lan6]=2001:db8:c::1  [natc.ula]=fd00:c::1
 	[a.v4]=10.1.0.2         [a.v6]=2001:db8:a::2       [a.ula]=fd00:a::2
 	[b.v4]=10.2.0.2         [b.v6]=2001:db8:b::2       [b.ula]=fd00:b::2
+	[c.v4]=10.3.0.2         [c.v6]=2001:db8:c::2       [c.ula]=fd00:c::2
 )
+# (natc's and c's entries are always here; lab_addr still refuses them in a
+# lab without c, since _lab_host only knows the hosts that are up.)
 
 # ---------------------------------------------------------------------------
 # Small helpers.
@@ -135,7 +152,7 @@ lab_addr() {
 lab_public_addr() {
 	local h r
 	h=$(_lab_host "$1")
-	case $h in a) r=nata ;; b) r=natb ;; *) r="" ;; esac
+	case $h in a) r=nata ;; b) r=natb ;; c) r=natc ;; *) r="" ;; esac
 	if [[ -n $r && ${2:-v4} == v4 && ${LAB_NAT[$r]} != none ]]; then
 		lab_addr "$r" v4
 	else
@@ -257,16 +274,17 @@ _lab_addr() { # HOST DEV ADDR/LEN...
 	done
 }
 
-# lab_nat ROUTER MODE: switch ROUTER (nata or natb) to MODE (none, cone,
-# symmetric) while the lab is up.  Its conntrack table is flushed, so flows
-# through it start afresh; nothing else is touched.
+# lab_nat ROUTER MODE: switch ROUTER (nata, natb, or natc when built) to MODE
+# (none, cone, symmetric) while the lab is up.  Its conntrack table is
+# flushed, so flows through it start afresh; nothing else is touched.
 lab_nat() {
 	local r mode=$2 lan4 ula random="" ns inet
 	r=$(_lab_host "$1")
 	case $r in
 	nata) lan4=10.1.0.0/24 ula=fd00:a::/64 ;;
 	natb) lan4=10.2.0.0/24 ula=fd00:b::/64 ;;
-	*) _lab_die "lab_nat: '$r' is not a NAT router (nata, natb)" ;;
+	natc) lan4=10.3.0.0/24 ula=fd00:c::/64 ;;
+	*) _lab_die "lab_nat: '$r' is not a NAT router (nata, natb, natc)" ;;
 	esac
 	[[ $mode == none || $mode == cone || $mode == symmetric ]] ||
 		_lab_die "NAT mode '$mode' is not none, cone or symmetric"
@@ -303,19 +321,23 @@ lab_nat() {
 	EOF
 }
 
-# lab_up [--nat-a MODE] [--nat-b MODE]: build the lab (modes: none, cone,
-# symmetric; default cone) and install lab_down as the EXIT/INT/TERM trap.
+# lab_up [--nat-a MODE] [--nat-b MODE] [--nat-c MODE]: build the lab (modes:
+# none, cone, symmetric; default cone) and install lab_down as the
+# EXIT/INT/TERM trap.  natc and c are built only when --nat-c is given.
 # Takes about a second.  Dies (exit 1) if any step fails.
 lab_up() {
-	local nat_a=cone nat_b=cone h
+	local nat_a=cone nat_b=cone nat_c="" with_c=0 modes h
 	while (($#)); do
 		case $1 in
 		--nat-a) nat_a=$2; shift 2 ;;
 		--nat-b) nat_b=$2; shift 2 ;;
+		--nat-c) nat_c=$2 with_c=1; shift 2 ;;
 		*) _lab_die "lab_up: unknown option '$1'" ;;
 		esac
 	done
-	for h in "$nat_a" "$nat_b"; do
+	modes=("$nat_a" "$nat_b")
+	((with_c)) && modes+=("$nat_c")
+	for h in "${modes[@]}"; do
 		[[ $h == none || $h == cone || $h == symmetric ]] ||
 			_lab_die "NAT mode '$h' is not none, cone or symmetric"
 	done
@@ -328,6 +350,12 @@ lab_up() {
 	trap 'lab_down; exit 143' TERM
 	LAB_UP=1
 	LAB_DIR=$(mktemp -d "${TMPDIR:-/tmp}/srmlab.XXXXXX")
+	# Listed before anything is built, so that a failure half-way still
+	# has lab_down delete c's namespaces.
+	if ((with_c)); then
+		LAB_HOSTS+=(natc c)
+		for h in "${!LAB_LINKS_C[@]}"; do LAB_LINKS[$h]=${LAB_LINKS_C[$h]}; done
+	fi
 
 	set -e # any failure below exits, and the EXIT trap tears down
 	for h in "${LAB_HOSTS[@]}"; do
@@ -378,6 +406,24 @@ lab_up() {
 
 	lab_nat nata "$nat_a"
 	lab_nat natb "$nat_b"
+
+	# The third NATed host, the same as a and b in every respect.
+	if ((with_c)); then
+		_lab_sysctl natc net.ipv4.ip_forward=1
+		_lab_sysctl natc net.ipv6.conf.all.forwarding=1
+		_lab_link natc wan0 inet wc0
+		_lab_link c eth0 natc lan0
+		_lab_addr inet wc0 198.18.3.1/24 2001:db8:3::1/64
+		_lab_addr natc wan0 198.18.3.2/24 2001:db8:3::2/64
+		_lab_addr natc lan0 10.3.0.1/24 fd00:c::1/64 2001:db8:c::1/64
+		_lab_addr c eth0 10.3.0.2/24 fd00:c::2/64 2001:db8:c::2/64
+		ip -n "$(lab_ns natc)" route add default via 198.18.3.1
+		ip -n "$(lab_ns natc)" -6 route add default via 2001:db8:3::1
+		ip -n "$(lab_ns c)" route add default via 10.3.0.1
+		ip -n "$(lab_ns c)" -6 route add default via 2001:db8:c::1
+		ip -n "$(lab_ns inet)" -6 route add 2001:db8:c::/64 via 2001:db8:3::2
+		lab_nat natc "$nat_c"
+	fi
 	((errexit)) || set +e
 }
 
@@ -408,6 +454,14 @@ lab_down() {
 		if [[ -n ${SRM_KEEP_TMP:-} ]]; then echo "kept $LAB_DIR" >&2; else rm -rf "$LAB_DIR"; fi
 	fi
 	LAB_PIDS=()
+	# Every stage was in LAB_PIDS and is gone: a later lab must not stop
+	# these PIDs again (they may belong to someone else by then).
+	LAB_IMPAIR_PIDS=()
+	# Back to the two-peer lab, so that a following lab_up without --nat-c
+	# knows nothing of c.
+	LAB_HOSTS=(inet rdv nata natb a b)
+	for h in "${!LAB_LINKS_C[@]}"; do unset "LAB_LINKS[$h]"; done
+	unset "LAB_NAT[natc]"
 	((errexit)) && set -e
 	return "$rc"
 }
@@ -446,7 +500,8 @@ _lab_queue_rules() {
 
 # lab_impair LINK [--delay MS] [--jitter MS] [--loss PCT] [--reorder PCT]
 #            [--dup PCT] [--rate MBIT] [--mtu N] [--to HOST] [--seed S]
-# Impair LINK (a b wa wb r, see the drawing), replacing what it had.
+# Impair LINK (a b wa wb r, and c wc with --nat-c; see the drawing),
+# replacing what it had.
 # Each direction is impaired on its own, so --delay 20 adds 40 ms of RTT;
 # --to HOST restricts delay/jitter/loss/reorder/dup to packets travelling
 # toward HOST (one end of LINK).  Jitter spreads each packet's delay
