@@ -680,7 +680,9 @@ class Client {
 				this._readyP.res();
 				break;
 			case EV.ESTABLISHED:
-				this._log(`peer ${this._peerNames[peer]}: session established (relayed)`);
+				this._log(`peer ${this._peerNames[peer]}: ` + (reason
+					? 'handshake answered (relayed, peer initiated)'
+					: 'session established (relayed)'));
 				break;
 			case EV.OPENED:
 				if (s)

@@ -69,7 +69,7 @@ enum jsc_event_type {
 	JSC_EV_RESET = 6,      /* reason: enum wire_reset_reason */
 	JSC_EV_PEER_DOWN = 7,  /* reason: enum srm_error; every stream of the peer is gone */
 	JSC_EV_NOTFOUND = 8,   /* the server knows no such peer (or no consent) */
-	JSC_EV_ESTABLISHED = 9,/* a session with the peer completed */
+	JSC_EV_ESTABLISHED = 9,/* a handshake completed: reason 0 ours, 1 the peer's we answered */
 };
 
 struct jsc_event {
@@ -327,6 +327,8 @@ static void on_init(struct jsc *j, struct jsc_peer *from, const uint8_t *pkt, si
 		send_relayed(j, from, resp, resp_len);
 	if (rc < 0)
 		j->dropped++;
+	else if (resp_len)
+		push_event(j, JSC_EV_ESTABLISHED, peer_index(j, from), 1, 0);
 }
 
 static struct jsc_peer *by_index(struct jsc *j, struct jsc_peer *from, const uint8_t *pkt, size_t len)
