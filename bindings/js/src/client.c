@@ -48,7 +48,9 @@
 /* Messages waiting for the driver; jsc_flush stops building data packets
  * when it is full (the transport then simply has not sent them yet). */
 #define JSC_OUTQ 128
-#define JSC_EVQ 64
+/* Our own notices (conn events are polled from the conns): a few per peer
+ * between two polls of the driver, which drains them on every pass. */
+#define JSC_EVQ (4 * JSC_MAX_PEERS + 8)
 /* Data packets one peer may build per flush before the others get a turn,
  * as the engine's PEER_PACKETS_PER_PASS. */
 #define JSC_PEER_PACKETS 64
@@ -114,7 +116,7 @@ static uint64_t us_of(double now_ms) { return now_ms > 0 ? (uint64_t)(now_ms * 1
 static void push_event(struct jsc *j, int type, int peer, int reason, uint64_t stream)
 {
 	if (j->ev_count == JSC_EVQ)
-		return; /* only our own notices queue here, a few per peer */
+		return; /* cannot happen: see JSC_EVQ */
 	j->ev[(j->ev_head + j->ev_count++) % JSC_EVQ] =
 		(struct jsc_event){ type, peer, reason, stream };
 }
