@@ -161,9 +161,14 @@ check "the relay carried less than a third of its $text_len bytes (${bytes:-?})"
 
 echo "-- 4 streams at once, C-made key"
 # c's key is a C keygen's; b lists c too.
-fetch four c.key "$bpeer" b "$http" /blob FETCH_STREAMS=4
+fetch four c.key "$bpeer" b "$http" /blob FETCH_STREAMS=4 FETCH_STATS=1
 check "4 concurrent fetches, all sha256 equal" \
 	test "$(grep -c "^status 200 bytes $((4 << 20)) sha256 $want$" "$tmp/four.out")" = 4
+sed -n 's/^stats /    /p' "$tmp/four.out"
+check "peerStats: established, an RTT, at least the 16 MiB received" python3 -c 'import json, sys
+s = json.loads(sys.argv[1])
+sys.exit(not (s["established"] and s["rttMs"] > 0 and s["streamBytesReceived"] >= 4 << 22
+              and s["packetsReceived"] > 0 and s["pmtu"] >= 1200))' "$(sed -n 's/^stats //p' "$tmp/four.out")"
 cat "$tmp/four.err" | sed 's/^/    /'
 
 echo "-- the relay restarts mid-transfer"

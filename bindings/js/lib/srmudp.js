@@ -67,6 +67,10 @@ const ERR_CODE = { [-5]: 'ECONNREFUSED', [-6]: 'ETIMEDOUT', [-7]: 'ECONNRESET', 
 	[-14]: 'EPIPE' };
 const EV = { REGISTERED: 1, OPENED: 2, READABLE: 3, WRITABLE: 4, FIN: 5, RESET: 6, PEER_DOWN: 7,
 	NOTFOUND: 8, ESTABLISHED: 9 };
+// src/client.c's jsc_peer_stats, in order.
+const STATS_FIELDS = ['established', 'rttMs', 'minRttMs', 'cwndBytes', 'pmtu', 'bytesSent',
+	'bytesReceived', 'streamBytesSent', 'streamBytesReceived', 'packetsSent', 'packetsReceived',
+	'packetsLost', 'packetsRetransmitted', 'streams', 'handshakeAgeMs'];
 // enum wire_reset_reason -> the error a stream reset with it means.
 const RESET_ERR = [ERR.RESET, ERR.REFUSED, ERR.TIMEOUT, ERR.RESET, ERR.RESET];
 
@@ -748,6 +752,29 @@ class Client {
 		this._streams.set(s._key(), s);
 		this._run();
 		return s._opened;
+	}
+
+	// Statistics of the named peer: the transport's (RTT, congestion
+	// window, path MTU, counters) as `srmudp status` shows them.
+	peerStats(name) {
+		const peer = this._peerNames.indexOf(name);
+		if (peer < 0)
+			throw new SrmudpError(ERR.NOTFOUND, `peerStats: no peer named ${JSON.stringify(name)}`);
+		if (this._closed)
+			throw new SrmudpError(ERR.CLOSED, 'client closed');
+		const M = this._M, out = M._malloc(8 * STATS_FIELDS.length);
+		try {
+			M._jsc_peer_stats(this._j, peer, performance.now(), out);
+			const v = M.HEAPF64.subarray(out >> 3, (out >> 3) + STATS_FIELDS.length);
+			const st = { path: 'relayed' };
+			STATS_FIELDS.forEach((f, i) => { st[f] = v[i]; });
+			st.established = st.established !== 0;
+			if (st.handshakeAgeMs < 0)
+				st.handshakeAgeMs = null;
+			return st;
+		} finally {
+			M._free(out);
+		}
 	}
 
 	_shutdownAll(e) {

@@ -761,4 +761,30 @@ SRMJS_EXPORT void jsc_close(struct jsc *j)
 			conn_close(j->peers[i].conn, 0);
 }
 
+/* Fields of jsc_peer_stats, in order (lib/srmudp.js names them). */
+#define JSC_STATS 15
+
+/* One peer's statistics into out[JSC_STATS] (doubles: exact below 2^53).
+ * Returns 0 or SRM_ERR_NOTFOUND. */
+SRMJS_EXPORT int jsc_peer_stats(struct jsc *j, int peer, double now, double *out)
+{
+	struct jsc_peer *p = peer_at(j, peer);
+	if (!p)
+		return SRM_ERR_NOTFOUND;
+	struct srm_peer_stats st;
+	memset(&st, 0, sizeof(st));
+	if (p->conn)
+		conn_get_stats(p->conn, &st);
+	uint64_t age = session_handshake_age_ms(p->session, us_of(now) / 1000);
+	const double v[JSC_STATS] = {
+		session_established(p->session), st.srtt_us / 1000.0, st.min_rtt_us / 1000.0,
+		(double)st.cwnd_bytes, st.pmtu, (double)st.bytes_sent, (double)st.bytes_received,
+		(double)st.stream_bytes_sent, (double)st.stream_bytes_received,
+		(double)st.packets_sent, (double)st.packets_received, (double)st.packets_lost,
+		(double)st.packets_retransmitted, st.streams, age == UINT64_MAX ? -1 : (double)age,
+	};
+	memcpy(out, v, sizeof(v));
+	return 0;
+}
+
 SRMJS_EXPORT double jsc_dropped(struct jsc *j) { return (double)j->dropped; }

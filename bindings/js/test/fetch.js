@@ -17,6 +17,7 @@
  *                    many of 64 samples (32 bytes) of the body appear in
  *                    any message, 0 unless application data went out in
  *                    clear (a body of random bytes does not compress)
+ *   FETCH_STATS=1    print the peer's statistics after the requests
  *   SRMUDP_JS_LOG=1  the client's log lines on stderr
  */
 'use strict';
@@ -104,6 +105,8 @@ async function main() {
 	let results;
 	try {
 		results = await Promise.all(Array.from({ length: n }, () => get(client, name, port, path)));
+		if (process.env.FETCH_STATS)
+			console.log('stats ' + JSON.stringify(client.peerStats(name)));
 		if (again) {
 			// The first result now; then, once the test says so (it
 			// restarted the peer, say), the same request on this client.
