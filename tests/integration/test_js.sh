@@ -22,14 +22,15 @@
 # compressible text crosses it zstd-compressed;
 # 4 streams at once on one client; a C-made key file works in JS; the
 # relay restarts mid-transfer and the file still arrives whole; the C peer
-# restarts between two streams of one client; wss://
+# restarts between two streams of one client; 30,000 forged relay
+# messages are dropped and the client works on; wss://
 # with a test CA, refused without it; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
 # bad key and a bad relay URL are clear errors; a page in headless
 # Chromium (Debian's chromium, npm's playwright-core) fetches the file from
 # a preloaded python3 http.server through the relay, sha256 equal (a
-# "skip" line without chromium).  About 25 s.
+# "skip" line without chromium).  About 30 s.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no node, or no emscripten to build the
 # core with: run bindings/js/deps.sh).
@@ -245,6 +246,19 @@ if command -v openssl >/dev/null 2>&1; then
 else
 	skip "wss://: no openssl"
 fi
+
+echo "-- forged relay messages"
+# The relay's header carries no MAC: whoever is on the path can inject
+# messages.  30,000 forged ones (random, rendezvous-looking, and RELAY
+# packets from b with mangled handshakes and DATA) are all dropped, and
+# the client still fetches the file.
+timeout 60 node "${node_flags[@]}" "$js/test/garbage.js" "$relay" "$tmp/js.key" "$bpeer" b "$http" /blob 30000 \
+	>"$tmp/garbage.out" 2>&1
+rc=$?
+sed 's/^/    /' "$tmp/garbage.out"
+check "garbage.js survives and exits 0" test $rc = 0
+check "every forged message dropped" has "$tmp/garbage.out" "^forged 30000 dropped 30000$"
+check "the client then fetches the file whole" has "$tmp/garbage.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
 
 echo "-- refusals and errors"
 closed=$(srm_free_port)
