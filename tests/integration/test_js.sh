@@ -279,7 +279,8 @@ relay=ws://127.0.0.1:$closed/srmudp fetch norelay js.key "$bpeer" b "$http" /
 check "no relay listening: a clear error" has "$tmp/norelay.err" "relay ws://127.0.0.1:$closed/srmudp: connection closed"
 chmod 644 "$tmp/js.key"
 fetch openkey js.key "$bpeer" b "$http" /
-check "a key file others may read is refused" has "$tmp/openkey.err" "readable by others"
+check "a key file others may read is refused" \
+	has "$tmp/openkey.err" "has mode 0644: group or others can access it; refusing it"
 chmod 600 "$tmp/js.key"
 
 echo "-- a browser: headless Chromium, a preloaded http.server"

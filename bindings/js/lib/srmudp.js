@@ -162,8 +162,6 @@ function addPeer(map, name, key) {
 
 // ---- The WebAssembly core ------------------------------------------------
 
-let corePromise = null;
-
 function randomValue() {
 	const b = new Uint32Array(1);
 	globalThis.crypto.getRandomValues(b);
@@ -224,8 +222,19 @@ function withBytes(M, bytes, fn) {
 // A new key pair {secret, publicKey} as text.  In Node, with a path, the
 // secret is also written there as `srmudp keygen` does (mode 0600, never
 // over an existing file), so the C tools can use it.
+// Key work shares one instance; each client has its own (its heap holds
+// its keys and sessions).
+let keyCore = null;
+function keyCoreGet() {
+	if (!keyCore) {
+		keyCore = loadCore();
+		keyCore.catch(() => { keyCore = null; }); // a failed load is tried again
+	}
+	return keyCore;
+}
+
 async function keygen(path) {
-	const M = await loadCore();
+	const M = await keyCoreGet();
 	const p = M._malloc(2 * KEY_BYTES);
 	M._jsc_keygen(p, p + KEY_BYTES);
 	const secret = encodeKey(M.HEAPU8.subarray(p, p + KEY_BYTES));
@@ -241,14 +250,18 @@ async function keygen(path) {
 }
 
 // Node: the secret key in a key file, refused (as srmudp does) when group
-// or others may read it.
+// or others may access it or another user owns it.
 function loadKey(path) {
 	if (!isNode)
 		throw new SrmudpError(ERR.INVALID, 'loadKey needs Node; pass the key text instead');
 	const fs = require('fs');
 	const st = fs.statSync(path);
 	if (st.mode & 0o077)
-		throw new SrmudpError(ERR.PERM, `key file ${path} is readable by others (chmod 600 ${path})`);
+		throw new SrmudpError(ERR.PERM, `key file ${path} has mode ` +
+			`0${(st.mode & 0o777).toString(8)}: group or others can access it; refusing it ` +
+			`(run: chmod 600 ${path})`);
+	if (typeof process.getuid === 'function' && st.uid !== process.getuid())
+		throw new SrmudpError(ERR.PERM, `key file ${path} belongs to another user (uid ${st.uid}); refusing it`);
 	const text = fs.readFileSync(path, 'utf8').trim();
 	decodeKey(text, `key file ${path}`);
 	return text;
@@ -256,7 +269,7 @@ function loadKey(path) {
 
 async function publicKey(secret) {
 	const s = decodeKey(secret, 'key');
-	const M = await loadCore();
+	const M = await keyCoreGet();
 	const out = M._malloc(KEY_BYTES);
 	try {
 		const rc = withBytes(M, s, (p) => M._jsc_public_key(p, out));
