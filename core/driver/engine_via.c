@@ -40,12 +40,23 @@ static struct peer *configured_by_key(struct srm_engine *e, const uint8_t key[VI
 	return NULL;
 }
 
+/* A gate of ours relays for us as a rendezvous server does (its relay is
+ * the path manager's PATH_RDV_RELAY); asking it to forward as well would
+ * only send each handshake twice through it. */
+static bool is_our_gate(const struct srm_engine *e, const struct peer *p)
+{
+	for (size_t g = 0; g < e->cfg.gate_count; g++)
+		if (strcmp(e->cfg.gates[g], p->cfg.name) == 0)
+			return true;
+	return false;
+}
+
 void engine_via_update(struct srm_engine *e, uint64_t now_ms)
 {
 	uint32_t ids[PATH_MAX_VIAS + 1];
 	size_t n = 0;
 	for (size_t i = 0; i < e->peer_count && n < PATH_MAX_VIAS + 1; i++)
-		if (direct(&e->peers[i], now_ms))
+		if (direct(&e->peers[i], now_ms) && !is_our_gate(e, &e->peers[i]))
 			ids[n++] = (uint32_t)i;
 	if (n == e->via_count && memcmp(ids, e->via_ids, n * sizeof(ids[0])) == 0)
 		return;

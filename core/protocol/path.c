@@ -343,8 +343,16 @@ static bool via_due(const struct peer_paths *pp, uint64_t now_ms)
 		return true;
 	if (!pp->want_ms)
 		return false;
-	return now_ms >= pp->want_ms + PATH_RELAY_AFTER_MS ||
-	       (!has_address(pp) && pp->pm->server == PATH_NONE);
+	if (pp->pm->server != PATH_NONE)
+		return now_ms >= pp->want_ms + PATH_RELAY_AFTER_MS + PATH_VIA_AFTER_RELAY_MS;
+	return !has_address(pp) || now_ms >= pp->want_ms + PATH_RELAY_AFTER_MS;
+}
+
+/* When via_due becomes true, for path_deadline. */
+static uint64_t via_due_at(const struct peer_paths *pp)
+{
+	return pp->want_ms + PATH_RELAY_AFTER_MS +
+	       (pp->pm->server != PATH_NONE ? PATH_VIA_AFTER_RELAY_MS : 0);
 }
 
 /* Data was flowing in, stopped, and nothing at all came since. */
@@ -488,8 +496,7 @@ uint64_t path_deadline(const struct peer_paths *pp, const struct path_status *st
 	    pp->punch_started_ms)
 		d = min_u64(d, pp->relay_now ? now_ms : pp->punch_started_ms + relay_after_ms(pm));
 	if (!st->session_up && st->has_conn && !pp->via_kicked && pp->via_count)
-		d = min_u64(d, !pp->want_ms || via_due(pp, now_ms) ? now_ms
-								 : pp->want_ms + PATH_RELAY_AFTER_MS);
+		d = min_u64(d, !pp->want_ms || via_due(pp, now_ms) ? now_ms : via_due_at(pp));
 	if (lookup_wanted(pp, st))
 		d = min_u64(d, pp->next_lookup_ms);
 	if (relayed_with_traffic(pp, st))

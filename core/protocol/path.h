@@ -120,11 +120,15 @@ struct path_addr {
 
 /* Connect via (via.h): a peer we cannot reach directly, nor through a
  * server or gate, gets its handshakes through up to PATH_MAX_VIAS peers we
- * hold direct sessions with (path_set_vias), once punching had
- * PATH_RELAY_AFTER_MS alone, or at once when there is nothing else to try
- * (no address, no server).  A direct path that answers later takes over,
- * as from the relay. */
+ * hold direct sessions with (path_set_vias): at once when there is nothing
+ * else to try (no address, no server), after PATH_RELAY_AFTER_MS of
+ * punching without a server, and with one only after the relay had
+ * PATH_VIA_AFTER_RELAY_MS more (its INIT and two retransmissions, 1 s
+ * apart then 2 s: a session that can go through the server's relay does,
+ * rather than through a member's uplink).  A direct path that answers
+ * later takes over, as from the relay. */
 #define PATH_MAX_VIAS 4
+#define PATH_VIA_AFTER_RELAY_MS 4000
 
 /* Hard NAT (birthday probing, see path.c): the hard side opens this many
  * sockets, the easy side guesses this many ports per round, in bursts. */

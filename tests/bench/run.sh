@@ -16,7 +16,7 @@
 #                       first connect varies by half a millisecond
 #   BENCH_SECS=6        iperf3 seconds, clean-path bulk runs
 #   BENCH_GRID_SECS=6   iperf3 seconds per grid cell
-#   BENCH_ONLY="aead handshake scale callgrind bulk grid latency compress relay"
+#   BENCH_ONLY="aead handshake scale callgrind bulk grid latency compress relay gate"
 #                       sections to run (default: all); the report keeps
 #                       the sections of an earlier run that were skipped
 #   BENCH_NO_REPORT=1   skip report.py (any value: set it empty, not 0, to
@@ -32,7 +32,7 @@ RUNS=${BENCH_RUNS:-3}
 SECS=${BENCH_SECS:-6}
 GSECS=${BENCH_GRID_SECS:-6}
 TTFB_RUNS=${BENCH_TTFB_RUNS:-5}
-ALL="aead handshake scale callgrind bulk grid latency compress relay"
+ALL="aead handshake scale callgrind bulk grid latency compress relay gate"
 ONLY=${BENCH_ONLY:-$ALL}
 RAW=$OUT/raw.tsv
 LOG=$OUT/run.log
@@ -133,7 +133,7 @@ fi
 # ---------------------------------------------------------------------------
 # The lab: a and b, routed (no NAT), impairments on wa.
 lab_sections=0
-for s in bulk grid latency relay; do want "$s" && lab_sections=1; done
+for s in bulk grid latency relay gate; do want "$s" && lab_sections=1; done
 if ((lab_sections)); then
 	lab_up --nat-a none --nat-b none
 	W=$LAB_DIR/w
@@ -176,8 +176,8 @@ HZ=$(getconf CLK_TCK)
 
 # iperf WHO KEY SECS [iperf3 args]: one run; records KEY (Mbit/s at the
 # receiver) and KEY.cpu (CPU seconds per GB, both ends, and the processes
-# in between: kcptun's, the relay's, socat's).  WHO: ours, tcp, kcptun;
-# ws and socat for the relay section.
+# in between: kcptun's, the relay's, socat's, the gate's).  WHO: ours,
+# tcp, kcptun; ws and socat for the relay section; gate for the gate's.
 iperf() {
 	local who=$1 key=$2 secs=$3 j k0 k1 res
 	shift 3
@@ -193,6 +193,12 @@ iperf() {
 		lab_exec a env $(ws_env "$PBI") timeout $((secs + 30)) "$SRMUDP" run -- \
 			iperf3 -c b -p 5302 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
 		k1=$(ticks "$RDV_PID") ;;
+	gate) # (the gate section's servers; the gate's time counts too)
+		k0=$(ticks "$GATE_PID")
+		# shellcheck disable=SC2046
+		lab_exec a env $(gate_env "$PBG") timeout $((secs + 30)) "$SRMUDP" run -- \
+			iperf3 -c b -p 5402 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
+		k1=$(ticks "$GATE_PID") ;;
 	socat) # socat forks per connection: its children's time, once reaped
 		k0=$(ticks "$SOCAT_IPERF" 1)
 		lab_exec a timeout $((secs + 30)) iperf3 -c "$RDV4" -p 5301 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
@@ -488,6 +494,89 @@ if want relay; then
 			"$W/a.log" | kv relay.ttfb.ws
 	done
 	ip netns exec "$(lab_ns nata)" nft delete table inet srmblock
+fi
+
+if want gate; then
+	# Issue 17: a session relayed by a gate (`srmudp gate` on rdv) against
+	# the same session direct, on the same hosts in the same run.  With no
+	# NAT in this lab, a and b would reach each other: the inet router drops
+	# UDP between their networks while the gate carries them, and lets it
+	# through for the direct runs.  The gate's own time goes into CPU/GB.
+	note "gate: one stream and redis -c 1 through srmudp gate on rdv vs direct"
+	RDV4=$(lab_addr rdv v4)
+	GATE_ADDR=$RDV4:4500
+	PG=$("$SRMUDP" keygen "$W/g.key")
+	PBG=$("$SRMUDP" keygen "$W/bg.key")
+	PBG2=$("$SRMUDP" keygen "$W/bg2.key")
+	# a_b_udp on|off: whether UDP (v4 and v6) passes between a's and b's
+	# networks.
+	a_b_udp() {
+		ip netns exec "$(lab_ns inet)" nft delete table inet srmgate 2>/dev/null
+		[[ $1 == on ]] && return 0
+		ip netns exec "$(lab_ns inet)" nft -f - <<-EOF
+		table inet srmgate {
+			chain block {
+				type filter hook forward priority 0; policy accept;
+				iifname "wa0" oifname "wb0" meta l4proto udp drop
+				iifname "wb0" oifname "wa0" meta l4proto udp drop
+			}
+		}
+		EOF
+	}
+	lab_bg rdv env SRMUDP_KEY="$W/g.key" SRMUDP_LISTEN="$GATE_ADDR" \
+		SRMUDP_PEERS="a=$PA,b=$PBG,b2=$PBG2" SRMUDP_LOG=info "$SRMUDP" gate
+	GATE_PID=$LAB_LAST_PID
+	srm_wait_log "$LAB_LAST_LOG" "gate on UDP port" 5 || note "the gate did not start"
+	# gate_env PEERKEY: a's client through the gate, b being that key's server.
+	gate_env() { echo SRMUDP_KEY="$W/a.key" SRMUDP_LISTEN=0 SRMUDP_PEERS="b=$1,gate=$PG@$GATE_ADDR" \
+		SRMUDP_GATES=gate SRMUDP_LOG=info SRMUDP_LOG_FILE="$W/ga.log"; }
+	GB_ENV=(SRMUDP_PEERS="a=$PA,gate=$PG@$GATE_ADDR" SRMUDP_GATES=gate SRMUDP_LOG=info)
+	lab_bg b env SRMUDP_KEY="$W/bg.key" "${GB_ENV[@]}" SRMUDP_LOG_FILE="$W/bg.log" \
+		"$SRMUDP" run -- iperf3 -s -p 5402
+	lab_bg b env SRMUDP_KEY="$W/bg2.key" "${GB_ENV[@]}" SRMUDP_LOG_FILE="$W/bg2.log" \
+		"$SRMUDP" run -- redis-server --port 6580 --save '' --appendonly no --protected-mode no
+	for p in 5402 6580; do lab_wait_port b tcp "$p" 10 || note "port $p did not open on b"; done
+	for k in bg bg2; do
+		srm_wait_log "$W/$k.log" "registered; our public" 10 || note "b's $k server did not register"
+	done
+	# gate_run KEY CMD...: CMD through the gate with a's log fresh;
+	# records KEY.path_gate (1: relayed by the gate, never direct).
+	gate_run() {
+		local key=$1
+		shift
+		: >"$W/ga.log"
+		"$@"
+		if grep -q "peer=b: path: relayed through" "$W/ga.log" &&
+			! grep -q "peer=b: path: direct" "$W/ga.log"; then
+			rec "$key.path_gate" 1
+		else
+			rec "$key.path_gate" 0
+			note "  $key: a's session did not go (only) through the gate (a's log: $OUT/$key.a.log)"
+			cp "$W/ga.log" "$OUT/$key.a.log"
+		fi
+	}
+	# shellcheck disable=SC2046
+	redis_gate() {
+		lab_exec a env $(gate_env "$PBG2") timeout 120 "$SRMUDP" run -- redis-benchmark -h b -p 6580 \
+			-t set,get -n 20000 -c 1 -P 1 --csv >"$SCRATCH/redis.csv" 2>>"$LOG"
+	}
+	for ((i = 0; i < RUNS; i++)); do
+		a_b_udp off
+		gate_run gate.fwd.gate iperf gate gate.fwd.gate "$SECS" -O 1
+		gate_run gate.rev.gate iperf gate gate.rev.gate "$SECS" -O 1 -R
+		: >"$SCRATCH/redis.csv"
+		gate_run gate.redis redis_gate
+		redis_rec gate.redis gate <"$SCRATCH/redis.csv"
+		a_b_udp on
+		iperf ours gate.fwd.direct "$SECS" -O 1
+		iperf ours gate.rev.direct "$SECS" -O 1 -R
+		# shellcheck disable=SC2046
+		out=$(lab_exec a env $(cli_env 4001) timeout 120 "$SRMUDP" run -- \
+			redis-benchmark -h b -p 6380 -t set,get -n 20000 -c 1 -P 1 --csv 2>>"$LOG")
+		redis_rec gate.redis direct <<<"$out"
+	done
+	a_b_udp on
+	lab_stop "$GATE_PID"
 fi
 
 ((lab_sections)) && lab_down
