@@ -23,14 +23,15 @@
 # 4 streams at once on one client; a C-made key file works in JS; the
 # relay restarts mid-transfer and the file still arrives whole; the C peer
 # restarts between two streams of one client; 30,000 forged relay
-# messages are dropped and the client works on; wss://
+# messages are dropped and the client works on; a gate's WebSocket (its
+# key pinned; refused, with the reason, without); wss://
 # with a test CA, refused without it; a port
 # nothing listens on is ECONNREFUSED; a peer that does not list our key
 # and an unknown key are refused by the relay (EHOSTUNREACH, quickly); a
 # bad key and a bad relay URL are clear errors; a page in headless
 # Chromium (Debian's chromium, npm's playwright-core) fetches the file from
 # a preloaded python3 http.server through the relay, sha256 equal (a
-# "skip" line without chromium).  About 30 s.
+# "skip" line without chromium).  About 45 s.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no node, or no emscripten to build the
 # core with: run bindings/js/deps.sh).
@@ -259,6 +260,32 @@ sed 's/^/    /' "$tmp/garbage.out"
 check "garbage.js survives and exits 0" test $rc = 0
 check "every forged message dropped" has "$tmp/garbage.out" "^forged 30000 dropped 30000$"
 check "the client then fetches the file whole" has "$tmp/garbage.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+
+echo "-- a gate's WebSocket"
+# srmudp gate: a member's own rendezvous and relay, which admits only the
+# keys it lists, and only when they pin its key (the gate option).
+srm_keygen g m
+gudp=$(srm_free_port udp) gws=$(srm_free_port)
+SRMUDP_KEY="$tmp/g.key" SRMUDP_LISTEN="127.0.0.1:$gudp" SRMUDP_LOG=info SRMUDP_LOG_FILE="$tmp/g.log" \
+	SRMUDP_PEERS="js=$(cat "$tmp/js.pub") m=$(cat "$tmp/m.pub")" \
+	"$SRMUDP" gate --ws-listen "127.0.0.1:$gws" >"$tmp/gatesrv.out" 2>&1 &
+pids+=($!)
+srm_wait_log "$tmp/gatesrv.out" "WebSocket on" 5 || fail "the gate listens"
+SRMUDP_KEY="$tmp/m.key" SRMUDP_LISTEN=127.0.0.1:0 SRMUDP_GATES=gate SRMUDP_LOG=info \
+	SRMUDP_LOG_FILE="$tmp/m.log" \
+	SRMUDP_PEERS="js=$(cat "$tmp/js.pub"),gate=$(cat "$tmp/g.pub")@127.0.0.1:$gudp" \
+	"$SRMUDP" serve --expose "$http" >"$tmp/serve3.log" 2>&1 &
+pids+=($!)
+srm_wait_log "$tmp/m.log" "registered" 10 || fail "the member registers with the gate"
+gpeers="gate=$(cat "$tmp/g.pub") m=$(cat "$tmp/m.pub")"
+relay=ws://127.0.0.1:$gws/srmudp fetch gate js.key "$gpeers" m "$http" /blob FETCH_GATE=gate
+sed 's/^/    /' "$tmp/gate.out" "$tmp/gate.err"
+check "through the gate's WebSocket the file arrives whole (sha256 equal)" \
+	has "$tmp/gate.out" "^status 200 bytes $((4 << 20)) sha256 $want$"
+t0=$SECONDS
+relay=ws://127.0.0.1:$gws/srmudp fetch nopin js.key "$gpeers" m "$http" /blob
+check "without the gate's key pinned: refused, and said why ($((SECONDS - t0)) s)" \
+	has "$tmp/nopin.err" "not registered after 10 s: it answers but does not take us"
 
 echo "-- refusals and errors"
 closed=$(srm_free_port)

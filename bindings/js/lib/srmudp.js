@@ -42,6 +42,9 @@ const IO_BYTES = 64 * 1024;
 const RELAY_RETRY_MIN_MS = 500;
 const RELAY_RETRY_MAX_MS = 30000;
 const RELAY_SETTLED_MS = 10000;
+// The first registration: a REGISTER/AUTH round trip, retried from 1 s
+// (RDV_RETRY_MIN_MS); as long as the engine's connect timeout.
+const REGISTER_TIMEOUT_MS = 10000;
 const READ_CHUNK = 16 * 1024;
 // A task (not a microtask: I/O events get their turn) that no timer clamp
 // delays: setImmediate in Node, a MessageChannel message in browsers.
@@ -531,6 +534,20 @@ class Client {
 		secret.fill(0);
 		if (!this._j)
 			throw new SrmudpError(ERR.INVALID, 'key: not a usable X25519 secret');
+		// The relay's key, pinned: a gate's (a peer named by `gate`), or
+		// any server's started with --key (`relayKey`).
+		let pin = null;
+		if (opts.gate !== undefined) {
+			pin = this._peers.get(opts.gate);
+			if (!pin) {
+				this._free();
+				throw new SrmudpError(ERR.INVALID, `gate: ${JSON.stringify(opts.gate)} is not one of the peers`);
+			}
+		} else if (opts.relayKey !== undefined) {
+			pin = decodeKey(opts.relayKey, 'relayKey');
+		}
+		if (pin)
+			withBytes(M, pin, (p) => M._jsc_pin_server(this._j, p));
 		for (const [name, pub] of this._peers) {
 			const idx = withBytes(M, pub, (p) => M._jsc_add_peer(this._j, p, performance.now()));
 			if (idx < 0) {
@@ -542,6 +559,23 @@ class Client {
 		}
 		this.ready = new Promise((res, rej) => { this._readyP = { res, rej }; });
 		this.ready.catch(() => {});
+		this._rxCount = 0;
+		// A relay that takes the connection but never registers us (a
+		// gate we are no member of, a key not pinned) would leave
+		// createClient waiting for ever.
+		this._regTimer = setTimeout(() => {
+			if (this._registeredOnce || this._closed)
+				return;
+			const e = new SrmudpError(ERR.TIMEOUT, `relay ${this.relay}: not registered after ` +
+				`${REGISTER_TIMEOUT_MS / 1000} s: ` + (this._rxCount
+				? 'it answers but does not take us (a gate admits only its members, and they ' +
+				  'pin its key: the gate or relayKey option)'
+				: 'no answer'));
+			this._log(e.message);
+			this._readyP.rej(e);
+			this._ws && this._ws.close();
+			this._shutdownAll(e);
+		}, REGISTER_TIMEOUT_MS);
 		this._connect();
 	}
 
@@ -568,6 +602,7 @@ class Client {
 			if (ws !== this._ws || this._closed || !(ev.data instanceof ArrayBuffer) ||
 			    ev.data.byteLength > IO_BYTES)
 				return; // the relay sends only binary messages <= 2 KiB
+			this._rxCount++;
 			this._M.HEAPU8.set(new Uint8Array(ev.data), this._io);
 			this._M._jsc_receive(this._j, this._io, ev.data.byteLength, performance.now());
 			this._kick();
@@ -799,6 +834,7 @@ class Client {
 	_free() {
 		this._closed = true;
 		this._cancelTimer();
+		clearTimeout(this._regTimer);
 		if (this._reconnect)
 			clearTimeout(this._reconnect);
 		this._reconnect = null;

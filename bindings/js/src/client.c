@@ -101,6 +101,8 @@ struct jsc {
 	size_t npeers;
 	bool link_up;
 	bool relinked; /* the link came (back) up: report the next registration */
+	bool pinned;   /* register only with the server whose key is server_pub */
+	uint8_t server_pub[RDV_KEY_BYTES];
 	struct jsc_msg out[JSC_OUTQ];
 	size_t out_head, out_count;
 	struct jsc_event ev[JSC_EVQ];
@@ -519,9 +521,25 @@ SRMJS_EXPORT void jsc_link(struct jsc *j, int up, double now)
 	j->link_up = up != 0;
 	if (j->link_up) {
 		j->relinked = true;
-		rdv_client_relink(j->rdv, NULL, us_of(now) / 1000);
+		rdv_client_relink(j->rdv, j->pinned ? j->server_pub : NULL, us_of(now) / 1000);
 	}
 }
+
+/* Pin the relay's static key (a gate's, or a server started with --key):
+ * the AUTH names it, and only answers under it count (rendezvous.h,
+ * rdv_pin_keys).  A gate admits only members that pin it.  Applies from
+ * the next jsc_link.  Returns 0. */
+SRMJS_EXPORT int jsc_pin_server(struct jsc *j, const uint8_t pub[RDV_KEY_BYTES])
+{
+	memcpy(j->server_pub, pub, RDV_KEY_BYTES);
+	j->pinned = true;
+	return 0;
+}
+
+/* AUTH rounds unanswered since the last registration: the server is
+ * there (it answers REGISTER) but refuses us (not a member of a gate, a
+ * pinned key that is not the server's). */
+SRMJS_EXPORT int jsc_auth_failures(struct jsc *j) { return (int)rdv_client_auth_failures(j->rdv); }
 
 SRMJS_EXPORT int jsc_registered(struct jsc *j, double now)
 {

@@ -18,6 +18,7 @@
  *                    any message, 0 unless application data went out in
  *                    clear (a body of random bytes does not compress)
  *   FETCH_STATS=1    print the peer's statistics after the requests
+ *   FETCH_GATE=NAME  the relay is the gate NAME (one of PEERS): its key pinned
  *   SRMUDP_JS_LOG=1  the client's log lines on stderr
  */
 'use strict';
@@ -100,7 +101,8 @@ async function main() {
 	const log = process.env.SRMUDP_JS_LOG ? (m) => console.error('srmudp: ' + m) : undefined;
 	const seen = process.env.FETCH_SPY ? spyOnWebSockets() : null;
 	const n = Number(process.env.FETCH_STREAMS || 1);
-	const client = await srmudp.createClient({ relay, key: srmudp.loadKey(keyFile), peers, log });
+	const gate = process.env.FETCH_GATE || undefined;
+	const client = await srmudp.createClient({ relay, key: srmudp.loadKey(keyFile), peers, log, gate });
 	const t0 = performance.now();
 	let results;
 	try {
