@@ -16,20 +16,18 @@
 #include "log.h"
 #include "via.h"
 
-/* A session counts as a way to its peer while its confirmed direct path
- * brought something this recently (keepalives come every 15 s). */
-#define VIA_FRESH_MS 30000
 /* What one peer may have forwarded per second (SRMUDP_RATE overrides):
  * bounds what a listed peer can make us carry, above any one stream. */
 #define VIA_RATE (256.0 * 1024 * 1024)
 
 _Static_assert(VIA_OVERHEAD == RDV_RELAY_OVERHEAD, "relayed paths share one MTU ceiling");
 
-/* p holds an established session over a direct path that works. */
+/* p holds an established session (keys under REJECT_AFTER_MS, 3 min) over
+ * a confirmed direct path that is not silent. */
 static bool direct(const struct peer *p, uint64_t now_ms)
 {
 	return p->session && session_established(p->session) && path_confirmed(p->paths) &&
-	       path_active(p->paths)->kind == PATH_UDP && now_ms < path_last_rx_ms(p->paths) + VIA_FRESH_MS;
+	       path_active(p->paths)->kind == PATH_UDP && !path_silent(p->paths, now_ms);
 }
 
 static struct peer *configured_by_key(struct srm_engine *e, const uint8_t key[VIA_KEY_BYTES])
@@ -38,6 +36,22 @@ static struct peer *configured_by_key(struct srm_engine *e, const uint8_t key[VI
 		if (e->peers[i].session && memcmp(e->peers[i].cfg.pubkey, key, VIA_KEY_BYTES) == 0)
 			return &e->peers[i];
 	return NULL;
+}
+
+/* The instance of the peer with this key that a packet reaches now: one
+ * with a working direct session, the most recently heard (a program that
+ * exec'd runs a new engine under the same key; see struct peer). */
+static struct peer *reachable_by_key(struct srm_engine *e, const uint8_t key[VIA_KEY_BYTES],
+				     uint64_t now_ms)
+{
+	struct peer *best = NULL;
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
+		if (direct(p, now_ms) && memcmp(p->cfg.pubkey, key, VIA_KEY_BYTES) == 0 &&
+		    (!best || path_last_rx_ms(p->paths) > path_last_rx_ms(best->paths)))
+			best = p;
+	}
+	return best;
 }
 
 /* A gate of ours relays for us as a rendezvous server does (its relay is
@@ -116,11 +130,11 @@ void engine_via_receive(struct srm_engine *e, uint8_t *pkt, size_t len, const st
 	}
 	/* Only from where a listed peer's working session is. */
 	struct peer *s = NULL;
-	for (size_t i = 0; i < e->peer_count && !s; i++)
-		if (direct(&e->peers[i], now_ms) && path_same(path_active(e->peers[i].paths), from))
-			s = &e->peers[i];
+	for (size_t i = 0; i < engine_slot_count(e) && !s; i++)
+		if (direct(engine_slot(e, i), now_ms) && path_same(path_active(engine_slot(e, i)->paths), from))
+			s = engine_slot(e, i);
 	struct peer *other = s ? configured_by_key(e, v.key) : NULL;
-	if (!s || !other || other == s) {
+	if (!s || !other || other->parent == s->parent) {
 		refuse(e, SRM_DROP_UNKNOWN_PEER);
 		return;
 	}
@@ -131,7 +145,8 @@ void engine_via_receive(struct srm_engine *e, uint8_t *pkt, size_t len, const st
 		engine_handle_datagram(e, pkt + VIA_OVERHEAD, v.inner_len, &via, other, now_us);
 		return;
 	}
-	if (e->cfg.via_off || !direct(other, now_ms)) {
+	other = reachable_by_key(e, v.key, now_ms);
+	if (e->cfg.via_off || !other) {
 		refuse(e, SRM_DROP_UNKNOWN_PEER);
 		return;
 	}
