@@ -174,6 +174,12 @@ target("WebSocket relay, redis-benchmark -c 1 ≥ 50 % of socat",
        None if not known else min(known) >= 0.5,
        "; ".join(f"{t} {num(x * 100 if x else None, 0)} %" for t, x in rr))
 
+for m, label in (("fwd", "a→b"), ("rev", "b→a")):
+    r = ratio(med(f"gate.{m}.gate"), med(f"gate.{m}.direct"))
+    target(f"Through a gate, one stream {label} ≥ 80 % of direct", None if r is None else r >= 0.8,
+           f"{num(r * 100 if r else None, 0)} % ({num(med(f'gate.{m}.gate'))} vs "
+           f"{num(med(f'gate.{m}.direct'))} Mbit/s)")
+
 w("\n## Targets\n")
 w("| target | status | measured in this run |")
 w("|---|---|---|")
@@ -382,6 +388,30 @@ for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
     extra = [x - y for x, y in zip(vals(b + ".snd_packets_retransmitted"), vals(b + ".snd_packets_lost"))]
     w(f"| {label} | {' | '.join(cnt)} | {num(pm, 2)} | "
       f"{num(statistics.median(extra) if extra else None, 0)} | {' | '.join(drops)} |")
+
+w("\n## 7. Through a gate\n")
+ng = len(vals("gate.fwd.gate.path_gate") + vals("gate.rev.gate.path_gate") + vals("gate.redis.path_gate")))
+okg = int(sum(vals("gate.fwd.gate.path_gate") + vals("gate.rev.gate.path_gate") + vals("gate.redis.path_gate")))
+w("`srmudp gate` on the public host rdv introduces and relays for a and b (`SRMUDP_GATES`), "
+  "with no rendezvous server; the lab's router drops UDP between a's and b's networks while "
+  "the gate carries them, and lets it through for *direct*: the same engines' sessions on "
+  "the same hosts, in the same run. Both ends run under `srmudp run` with default "
+  f"settings. a's log said the session was relayed by the gate in {okg} of {ng} runs.\n")
+w("| iperf3, one stream | gate | direct | gate / direct | gate CPU s/GB | direct CPU s/GB |")
+w("|---|---|---|---|---|---|")
+for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
+    w(f"| {label} | {fig(f'gate.{m}.gate')} | {fig(f'gate.{m}.direct')} | "
+      f"{rtxt(ratio(med(f'gate.{m}.gate'), med(f'gate.{m}.direct')))} | {fig(f'gate.{m}.gate.cpu')} | "
+      f"{fig(f'gate.{m}.direct.cpu')} |")
+w("\nCPU s/GB: both iperf3 processes (with the engines inside them) and, through the gate, "
+  "the gate process.\n")
+w("| redis-benchmark -c 1 | gate ops/s | direct ops/s | gate / direct | gate p50 ms | direct p50 ms |")
+w("|---|---|---|---|---|---|")
+for t in ("SET", "GET"):
+    b = f"gate.redis.{t}"
+    w(f"| {t} | {fig(b + '.gate.rps', 0)} | {fig(b + '.direct.rps', 0)} | "
+      f"{rtxt(ratio(med(b + '.gate.rps'), med(b + '.direct.rps')))} | {fig(b + '.gate.p50', 3)} | "
+      f"{fig(b + '.direct.p50', 3)} |")
 
 w("\n" + open(os.path.join(HERE, "bounds.md")).read().rstrip() + "\n")
 
