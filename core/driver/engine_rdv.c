@@ -172,7 +172,8 @@ void engine_rdv_set_peers(struct srm_engine *e, uint64_t now_ms)
 	if (!e->rdv)
 		return;
 	for (size_t i = 0; i < e->peer_count && n < RDV_MAX_ALLOW; i++)
-		memcpy(keys[n++], e->peers[i].cfg.pubkey, RDV_KEY_BYTES);
+		if (e->peers[i].session) /* removed by a reload: no longer */
+			memcpy(keys[n++], e->peers[i].cfg.pubkey, RDV_KEY_BYTES);
 	if (e->peer_count > RDV_MAX_ALLOW)
 		LOG_WARN(NULL, "rendezvous: %zu peers; only the first %d can find us through the "
 			       "server", e->peer_count, RDV_MAX_ALLOW);

@@ -501,6 +501,10 @@ int srm_engine_reload(srm_engine *e, const struct srm_config *cfg, char *msg, si
 	}
 	restart_only(&e->cfg, cfg, &lr);
 	apply_settings(e, cfg, &expose, &allow, &lc);
+	/* Who may find us, and (a gate) whom we serve, follow the new list. */
+	engine_rdv_set_peers(e, clock_now_ms());
+	if (e->gate)
+		rdv_server_readmit(e->gate);
 	size_t live = 0;
 	for (size_t i = 0; i < e->peer_count; i++)
 		live += e->peers[i].session != NULL;

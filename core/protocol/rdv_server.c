@@ -95,6 +95,20 @@ static void reg_free(struct rdv_server *s, struct reg *r)
 	s->allow_gen++;
 }
 
+void rdv_server_readmit(struct rdv_server *s)
+{
+	struct reg *r, *tmp;
+	if (s->cfg.admit == NULL)
+		return;
+	HASH_ITER(hh, s->by_pub, r, tmp) {
+		if (s->cfg.admit(s->cfg.admit_ctx, r->pub))
+			continue;
+		if (s->store->ops->del(s->store->ctx, r->pub) != 0)
+			s->st.store_errors++;
+		reg_free(s, r);
+	}
+}
+
 int srv_emit(struct rdv_server *s, struct rdv_out *o, const struct rdv_endpoint *to,
 		size_t len)
 {

@@ -443,6 +443,10 @@ int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
 int rdv_server_tick(struct rdv_server *s, uint64_t now_ms, struct rdv_out *out, size_t out_cap);
 uint64_t rdv_server_deadline(const struct rdv_server *s);
 void rdv_server_get_stats(const struct rdv_server *s, struct rdv_server_stats *out);
+/* What admit accepts changed (a gate's peers were reloaded): every
+ * registration it no longer admits is forgotten, here and in the store,
+ * so a removed member is neither found nor relayed from then on. */
+void rdv_server_readmit(struct rdv_server *s);
 uint64_t rdv_server_id(const struct rdv_server *s);
 
 /* ---- Client (rdv_client.c) ---------------------------------------------- */

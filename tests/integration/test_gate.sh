@@ -18,7 +18,9 @@
 #   3. the gate restarts mid-transfer: the file arrives whole;
 #   4. cone/cone: the gate introduces a and b, the session goes direct;
 #   5. UDP blocked in a's network: a reaches b through the gate's
-#      WebSocket (64 MiB, sha256).
+#      WebSocket (64 MiB, sha256);
+#   6. b removed from the gate's list (reloaded): its registration goes,
+#      and a finds it no more.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
@@ -34,11 +36,13 @@ RDV4=$(lab_addr rdv v4)
 GATE=$RDV4:4500
 
 GATE_PID="" GATE_LOG=$work/gate.log
+# The gate's members in a file, to reload (part 6).
+printf 'SRMUDP_PEERS = a=%s b=%s\n' "$pub_a" "$pub_b" >"$work/gate.conf"
 gate_start() {
-	lab_bg rdv env SRMUDP_KEY="$work/g.key" SRMUDP_LISTEN="$GATE" \
-		SRMUDP_PEERS="a=$pub_a b=$pub_b" SRMUDP_LOG=info SRMUDP_LOG_FILE="$GATE_LOG" \
+	lab_bg rdv env SRMUDP_KEY="$work/g.key" SRMUDP_LISTEN="$GATE" SRMUDP_CONFIG="$work/gate.conf" \
+		SRMUDP_LOG=info SRMUDP_LOG_FILE="$GATE_LOG" \
 		"$SRMUDP" gate --ws-listen "$RDV4:8080"
-	GATE_PID=$LAB_LAST_PID
+	GATE_PID=$LAB_LAST_PID GATE_OUT=$LAB_LAST_LOG
 	srm_wait_log "$LAB_LAST_LOG" "gate on UDP port 4500; WebSocket on ws://$RDV4:8080" 5
 }
 gate_stop() { [[ -z $GATE_PID ]] || lab_stop "$GATE_PID"; GATE_PID=""; }
@@ -154,4 +158,24 @@ check "a registered with the gate over the WebSocket" \
 	has "$work/a.log" "registered over the WebSocket relay"
 check "the session is relayed over the WebSocket" \
 	has "$work/a.log" "path: relayed through the rendezvous server over the WebSocket"
+
+# --- 6. a member removed from the gate's list -----------------------------------
+echo "-- 6. b removed from the gate's list, reloaded"
+gate_records() {
+	"$SRMUDP" status --json 2>/dev/null | python3 -c '
+import json, sys
+for e in json.load(sys.stdin):
+    if e.get("udp_port") == 4500 and "gate" in e:
+        print(e["gate"]["counters"]["records"])'
+}
+before=$(gate_records)
+printf 'SRMUDP_PEERS = a=%s\n' "$pub_a" >"$work/gate.conf"
+kill -HUP "$GATE_PID"
+check "the gate reloaded, b removed" srm_wait_log "$GATE_OUT" "reloaded: .*removed" 5
+after=$(gate_records)
+check "b's registration went at once (records $before -> $after)" test "${after:-9}" -lt "${before:-0}"
+: >"$work/a.log"
+on_a curl -sS --max-time 20 -o "$work/got6" "http://b:8000/blob" 2>/dev/null
+check "a reaches b no more" not same_blob "$work/got6"
+check "the gate told a that b is not found" has "$work/a.log" "peer=b: rendezvous: the peer is not registered"
 srm_finish

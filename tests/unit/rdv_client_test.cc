@@ -493,4 +493,15 @@ TEST(RdvClient, GateAdmitsPinnedMembersOnly)
 	rdv_server_get_stats(sim.servers[0].s, &st);
 	EXPECT_GT(st.not_member, 0u);
 	EXPECT_EQ(st.records, 2u);
+	// b leaves the gate's list (a reload): its registration goes at once,
+	// and a no longer finds it.
+	members.erase(members.begin() + 1);
+	rdv_server_readmit(sim.servers[0].s);
+	rdv_server_get_stats(sim.servers[0].s, &st);
+	EXPECT_EQ(st.records, 1u);
+	int before = a.count(RDV_EV_PEER_NOTFOUND);
+	ASSERT_EQ(rdv_client_lookup(a.c, b.pub, sim.now), 0);
+	sim.run(5000);
+	EXPECT_EQ(a.count(RDV_EV_PEER_NOTFOUND), before + 1);
+	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 0);
 }
