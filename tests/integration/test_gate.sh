@@ -73,7 +73,7 @@ on_a() { # CMD...: preloaded on a (timeout outside: it would be an engine itself
 }
 head -c $((64 << 20)) /dev/urandom >"$work/blob"
 blob_sum=$(sha256sum <"$work/blob" | cut -d' ' -f1)
-same_blob() { [[ $(sha256sum <"$1" | cut -d' ' -f1) == "$blob_sum" ]]; }
+same_blob() { [[ -f $1 && $(sha256sum <"$1" | cut -d' ' -f1) == "$blob_sum" ]]; }
 fetch() { on_a curl -sS --max-time 280 -o "$1" "http://b:8000/blob"; }
 
 gate_start
