@@ -643,6 +643,17 @@ static int add_peer(const struct source *src, struct srm_config *cfg, size_t *ca
 	return 0;
 }
 
+/* The next item of a list separated by whitespace or commas: its start,
+ * with its length in *len (0 at the end of the list). */
+static const char *next_item(const char *s, size_t *len)
+{
+	while (*s == ',' || config_is_space(*s))
+		s++;
+	for (*len = 0; s[*len] != '\0' && s[*len] != ',' && !config_is_space(s[*len]); (*len)++)
+		;
+	return s;
+}
+
 /* Entries separated by whitespace or commas. */
 static int parse_peers(const struct source *src, struct srm_config *cfg, size_t *cap,
 		       char *err, size_t errlen)
@@ -653,12 +664,9 @@ static int parse_peers(const struct source *src, struct srm_config *cfg, size_t 
 		size_t len;
 		int rc;
 
-		while (*s == ',' || config_is_space(*s))
-			s++;
-		if (*s == '\0')
+		s = next_item(s, &len);
+		if (len == 0)
 			return 0;
-		for (len = 0; s[len] != '\0' && s[len] != ',' && !config_is_space(s[len]); len++)
-			;
 		rc = add_peer(src, cfg, cap, s, len, err, errlen);
 		if (rc != 0)
 			return rc;
@@ -678,12 +686,9 @@ static int parse_gates(const struct source *src, struct srm_config *cfg, char *e
 	for (;;) {
 		size_t len;
 
-		while (*s == ',' || config_is_space(*s))
-			s++;
-		if (*s == '\0')
+		s = next_item(s, &len);
+		if (len == 0)
 			return 0;
-		for (len = 0; s[len] != '\0' && s[len] != ',' && !config_is_space(s[len]); len++)
-			;
 		int i = config_peer_index(src, cfg, s, len, err, errlen);
 		if (i < 0)
 			return SRM_ERR_INVALID;

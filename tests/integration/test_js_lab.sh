@@ -57,24 +57,21 @@ lab_wait_port b tcp 8000 10 || fail "b's http.server listens"
 srm_wait_log "$work/b.log" "registered; our public" 10 || fail "b registers over UDP"
 
 echo "-- a's UDP does not get out"
-got=$(lab_exec a python3 -c 'import socket, sys
+# register_from HOST: a REGISTER over UDP from HOST to the server, which
+# answers any with a CHALLENGE (docs/NAT.md): "answered" or "silent".
+register_from() {
+	lab_exec "$1" python3 -c 'import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(1.5)
-# A REGISTER: the server answers any with a CHALLENGE (docs/NAT.md).
 s.sendto(bytes([8, 1, 0, 0, 0x82, 0, 1, 11, 0xc4, 118]) + bytes(118), (sys.argv[1], 3478))
 try:
     s.recvfrom(2048); print("answered")
 except socket.timeout:
-    print("silent")' "$RDV4")
+    print("silent")' "$RDV4"
+}
+got=$(register_from a)
 check "a REGISTER over UDP from a goes unanswered ($got)" test "$got" = silent
-got=$(lab_exec b python3 -c 'import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(1.5)
-s.sendto(bytes([8, 1, 0, 0, 0x82, 0, 1, 11, 0xc4, 118]) + bytes(118), (sys.argv[1], 3478))
-try:
-    s.recvfrom(2048); print("answered")
-except socket.timeout:
-    print("silent")' "$RDV4")
+got=$(register_from b)
 check "... while one from b is answered ($got)" test "$got" = answered
 
 echo "-- Node on a fetches 16 MiB from b through the relay"
