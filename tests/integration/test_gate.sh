@@ -16,7 +16,10 @@
 #   2. a key the gate does not list is refused: it registers nowhere and
 #      learns nothing, and the gate says why (log, `srmudp status`);
 #   3. the gate restarts mid-transfer: the file arrives whole;
-#   4. cone/cone: the gate introduces a and b, the session goes direct;
+#   4. cone/cone with UDP between the NATs blocked, then let through
+#      mid-transfer: the session leaves the gate for the direct path within
+#      10 s (PATH_REPROBE_MS), file whole; then a fresh connection: the
+#      gate introduces a and b, direct;
 #   5. UDP blocked in a's network: a reaches b through the gate's
 #      WebSocket (64 MiB, sha256);
 #   6. b removed from the gate's list (reloaded): its registration goes,
@@ -130,9 +133,40 @@ check "curl 64 MiB across the gate's restart, sha256 equal" same_blob "$work/got
 lab_clear_impair wa
 
 # --- 4. cone/cone: introduced by the gate, then direct -------------------------
-echo "-- 4. cone NATs: the gate introduces, the session goes direct"
+echo "-- 4. a direct path appears mid-transfer: the session leaves the gate"
 lab_nat nata cone
 lab_nat natb cone
+# a_b_udp on|off: whether UDP passes between a's and b's NATs (the gate
+# reaches both either way).
+a_b_udp() {
+	ip netns exec "$(lab_ns inet)" nft delete table inet srmgate 2>/dev/null
+	[[ $1 == on ]] && return 0
+	ip netns exec "$(lab_ns inet)" nft -f - <<-EOF
+	table inet srmgate {
+		chain block {
+			type filter hook forward priority 0; policy accept;
+			iifname "wa0" oifname "wb0" meta l4proto udp drop
+			iifname "wb0" oifname "wa0" meta l4proto udp drop
+		}
+	}
+	EOF
+}
+a_b_udp off
+on_b 8000 python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
+lab_impair wa --rate 50
+: >"$work/a.log"
+fetch "$work/got4a" &
+fetcher=$!
+srm_wait_log "$work/a.log" "peer=b: path: relayed through" 10
+a_b_udp on
+opened=$(date +%s%3N)
+srm_wait_log "$work/a.log" "peer=b: path: direct to" 15
+moved=$(($(date +%s%3N) - opened))
+wait "$fetcher"
+check "curl 64 MiB across the move, sha256 equal" same_blob "$work/got4a"
+check "the session went direct within 10 s of UDP passing ($moved ms, polled)" test "$moved" -le 11000
+lab_clear_impair wa
+echo "-- 4b. cone NATs: the gate introduces, the session goes direct"
 on_b 8000 python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
 : >"$work/a.log"
 fetch "$work/got4"
