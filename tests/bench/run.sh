@@ -508,21 +508,6 @@ if want gate; then
 	PG=$("$SRMUDP" keygen "$W/g.key")
 	PBG=$("$SRMUDP" keygen "$W/bg.key")
 	PBG2=$("$SRMUDP" keygen "$W/bg2.key")
-	# a_b_udp on|off: whether UDP (v4 and v6) passes between a's and b's
-	# networks.
-	a_b_udp() {
-		ip netns exec "$(lab_ns inet)" nft delete table inet srmgate 2>/dev/null
-		[[ $1 == on ]] && return 0
-		ip netns exec "$(lab_ns inet)" nft -f - <<-EOF
-		table inet srmgate {
-			chain block {
-				type filter hook forward priority 0; policy accept;
-				iifname "wa0" oifname "wb0" meta l4proto udp drop
-				iifname "wb0" oifname "wa0" meta l4proto udp drop
-			}
-		}
-		EOF
-	}
 	lab_bg rdv env SRMUDP_KEY="$W/g.key" SRMUDP_LISTEN="$GATE_ADDR" \
 		SRMUDP_PEERS="a=$PA,b=$PBG,b2=$PBG2" SRMUDP_LOG=info "$SRMUDP" gate
 	GATE_PID=$LAB_LAST_PID
@@ -561,13 +546,13 @@ if want gate; then
 			-t set,get -n 20000 -c 1 -P 1 --csv >"$SCRATCH/redis.csv" 2>>"$LOG"
 	}
 	for ((i = 0; i < RUNS; i++)); do
-		a_b_udp off
+		lab_udp_a_b off
 		gate_run gate.fwd.gate iperf gate gate.fwd.gate "$SECS" -O 1
 		gate_run gate.rev.gate iperf gate gate.rev.gate "$SECS" -O 1 -R
 		: >"$SCRATCH/redis.csv"
 		gate_run gate.redis redis_gate
 		redis_rec gate.redis gate <"$SCRATCH/redis.csv"
-		a_b_udp on
+		lab_udp_a_b on
 		iperf ours gate.fwd.direct "$SECS" -O 1
 		iperf ours gate.rev.direct "$SECS" -O 1 -R
 		# shellcheck disable=SC2046
@@ -575,7 +560,7 @@ if want gate; then
 			redis-benchmark -h b -p 6380 -t set,get -n 20000 -c 1 -P 1 --csv 2>>"$LOG")
 		redis_rec gate.redis direct <<<"$out"
 	done
-	a_b_udp on
+	lab_udp_a_b on
 	lab_stop "$GATE_PID"
 fi
 

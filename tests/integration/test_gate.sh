@@ -136,29 +136,14 @@ lab_clear_impair wa
 echo "-- 4. a direct path appears mid-transfer: the session leaves the gate"
 lab_nat nata cone
 lab_nat natb cone
-# a_b_udp on|off: whether UDP passes between a's and b's NATs (the gate
-# reaches both either way).
-a_b_udp() {
-	ip netns exec "$(lab_ns inet)" nft delete table inet srmgate 2>/dev/null
-	[[ $1 == on ]] && return 0
-	ip netns exec "$(lab_ns inet)" nft -f - <<-EOF
-	table inet srmgate {
-		chain block {
-			type filter hook forward priority 0; policy accept;
-			iifname "wa0" oifname "wb0" meta l4proto udp drop
-			iifname "wb0" oifname "wa0" meta l4proto udp drop
-		}
-	}
-	EOF
-}
-a_b_udp off
+lab_udp_a_b off
 on_b 8000 python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
 lab_impair wa --rate 50
 : >"$work/a.log"
 fetch "$work/got4a" &
 fetcher=$!
 srm_wait_log "$work/a.log" "peer=b: path: relayed through" 10
-a_b_udp on
+lab_udp_a_b on
 opened=$(date +%s%3N)
 srm_wait_log "$work/a.log" "peer=b: path: direct to" 15
 moved=$(($(date +%s%3N) - opened))

@@ -576,6 +576,23 @@ lab_impair() {
 
 # lab_clear_impair LINK: remove every impairment from LINK: rules, stages
 # (stopped by PID; they release what they hold), qdiscs, MTU back to 1500.
+# lab_udp_a_b on|off: whether UDP (v4 and v6) passes between a's and b's
+# networks at the inet router; everything else (rdv, TCP) still does.  A
+# relay or gate on rdv then carries a and b where a direct path would not.
+lab_udp_a_b() {
+	ip netns exec "$(lab_ns inet)" nft delete table inet srmudpab 2>/dev/null
+	[[ $1 == on ]] && return 0
+	ip netns exec "$(lab_ns inet)" nft -f - <<-EOF
+	table inet srmudpab {
+		chain block {
+			type filter hook forward priority 0; policy accept;
+			iifname "wa0" oifname "wb0" meta l4proto udp drop
+			iifname "wb0" oifname "wa0" meta l4proto udp drop
+		}
+	}
+	EOF
+}
+
 lab_clear_impair() {
 	local link=$1 n1 d1 n2 d2 q ns dev ipt
 	[[ -n ${LAB_LINKS[$link]:-} ]] || _lab_die "unknown link '$link'"
