@@ -153,6 +153,9 @@ struct init_seen {
 
 #define ACCEPT_BACKLOG 128
 
+/* Entries of the index of forwarding peers by address (engine_via.c). */
+#define VIA_FROM_SLOTS 1024
+
 struct listener {
 	uint16_t port;
 	bool forward;
@@ -261,6 +264,12 @@ struct srm_engine {
 	 * what we forwarded and refused. */
 	uint32_t via_ids[PATH_MAX_VIAS + 1];
 	size_t via_count;
+	/* The slots with direct sessions by address, slot + 1 (open
+	 * addressing, checked on use): which peer a WIRE_VIA came from
+	 * without a walk of every slot per packet.  Rebuilt on a miss, once
+	 * a pass at most; full: too many to index, walk instead. */
+	uint32_t via_from[VIA_FROM_SLOTS];
+	bool via_from_built, via_from_full;
 	struct {
 		uint64_t forwarded, forwarded_bytes, received, refused;
 	} via_stats;

@@ -10,6 +10,7 @@
  * encrypted packets only, and its own peers cannot make it send anywhere
  * else.  SRMUDP_VIA=off refuses.
  */
+#include <netinet/in.h>
 #include <string.h>
 
 #include "engine.h"
@@ -54,6 +55,105 @@ static struct peer *reachable_by_key(struct srm_engine *e, const uint8_t key[VIA
 	return best;
 }
 
+/* The instance of configured peer `via` to send through: the one with a
+ * working direct session heard most recently, as reachable_by_key picks
+ * (the configured slot may be an old run that lingers).  Only the extras
+ * are walked, usually none. */
+static struct peer *via_instance(struct srm_engine *e, uint32_t via, uint64_t now_ms)
+{
+	struct peer *best = direct(&e->peers[via], now_ms) ? &e->peers[via] : NULL;
+	for (size_t i = 0; i < e->extra_count; i++) {
+		struct peer *p = &e->extras[i];
+		if (p->parent == (int)via && direct(p, now_ms) &&
+		    (!best || path_last_rx_ms(p->paths) > path_last_rx_ms(best->paths)))
+			best = p;
+	}
+	return best;
+}
+
+/* e->via_from's bucket for a UDP source (equal addresses, path_same, hash
+ * alike). */
+static size_t from_bucket(const struct path_addr *a)
+{
+	const uint8_t *b = NULL;
+	size_t n = 0;
+	uint16_t port = 0;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&a->addr;
+		b = (const uint8_t *)&in->sin_addr;
+		n = sizeof(in->sin_addr);
+		port = in->sin_port;
+	} else if (a->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&a->addr;
+		b = (const uint8_t *)&in6->sin6_addr;
+		n = sizeof(in6->sin6_addr);
+		port = in6->sin6_port;
+	}
+	uint32_t h = 2166136261u ^ a->sock; /* FNV-1a */
+	h = (h ^ (port & 0xff)) * 16777619u;
+	h = (h ^ (port >> 8)) * 16777619u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h % VIA_FROM_SLOTS;
+}
+
+/* Index every slot with a working direct session by its address; more
+ * than half the table full leaves it to the walk. */
+static void index_sources(struct srm_engine *e, uint64_t now_ms)
+{
+	memset(e->via_from, 0, sizeof(e->via_from));
+	e->via_from_built = true;
+	e->via_from_full = false;
+	size_t used = 0;
+	for (size_t i = 0; i < engine_slot_count(e); i++) {
+		struct peer *p = engine_slot(e, i);
+		if (!direct(p, now_ms))
+			continue;
+		if (++used > VIA_FROM_SLOTS / 2) {
+			e->via_from_full = true;
+			return;
+		}
+		size_t b = from_bucket(path_active(p->paths));
+		while (e->via_from[b])
+			b = (b + 1) % VIA_FROM_SLOTS;
+		e->via_from[b] = (uint32_t)i + 1;
+	}
+}
+
+/* The first slot with a working direct session at `from`, as the walk
+ * finds it: slots at one address went in in slot order. */
+static struct peer *indexed_at(struct srm_engine *e, const struct path_addr *from, uint64_t now_ms)
+{
+	for (size_t b = from_bucket(from); e->via_from[b]; b = (b + 1) % VIA_FROM_SLOTS) {
+		uint32_t i = e->via_from[b] - 1;
+		if (i >= engine_slot_count(e))
+			continue;
+		struct peer *p = engine_slot(e, i);
+		if (direct(p, now_ms) && path_same(path_active(p->paths), from))
+			return p;
+	}
+	return NULL;
+}
+
+/* The slot whose working direct session is at `from`.  A miss rebuilds
+ * the index (a session or an address may be new since) at most once a
+ * pass, so unknown senders cannot make us walk every slot per packet. */
+static struct peer *direct_at(struct srm_engine *e, const struct path_addr *from, uint64_t now_ms)
+{
+	struct peer *p = e->via_from_full ? NULL : indexed_at(e, from, now_ms);
+	if (p || (e->via_from_built && !e->via_from_full))
+		return p;
+	if (!e->via_from_built) {
+		index_sources(e, now_ms);
+		if (!e->via_from_full)
+			return indexed_at(e, from, now_ms);
+	}
+	for (size_t i = 0; i < engine_slot_count(e); i++)
+		if (direct(engine_slot(e, i), now_ms) && path_same(path_active(engine_slot(e, i)->paths), from))
+			return engine_slot(e, i);
+	return NULL;
+}
+
 /* A gate of ours relays for us as a rendezvous server does (its relay is
  * the path manager's PATH_RDV_RELAY); asking it to forward as well would
  * only send each handshake twice through it. */
@@ -69,6 +169,8 @@ void engine_via_update(struct srm_engine *e, uint64_t now_ms)
 {
 	uint32_t ids[PATH_MAX_VIAS + 1];
 	size_t n = 0;
+	/* Sessions and addresses change between passes: a miss may rebuild. */
+	e->via_from_built = false;
 	for (size_t i = 0; i < e->peer_count && n < PATH_MAX_VIAS + 1; i++)
 		if (direct(&e->peers[i], now_ms) && !is_our_gate(e, &e->peers[i]))
 			ids[n++] = (uint32_t)i;
@@ -90,9 +192,9 @@ void engine_via_update(struct srm_engine *e, uint64_t now_ms)
 void engine_via_send(struct srm_engine *e, struct peer *p, uint32_t via, const uint8_t *pkt,
 		     size_t len)
 {
-	if (via >= e->peer_count || !direct(&e->peers[via], clock_now_ms()))
+	struct peer *v = via < e->peer_count ? via_instance(e, via, clock_now_ms()) : NULL;
+	if (!v)
 		return;
-	struct peer *v = &e->peers[via];
 	uint8_t wrapped[PACKET_BUF + VIA_OVERHEAD];
 	size_t n = via_wrap(VIA_TO, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
 	if (n)
@@ -129,18 +231,16 @@ void engine_via_receive(struct srm_engine *e, uint8_t *pkt, size_t len, const st
 		return;
 	}
 	/* Only from where a listed peer's working session is. */
-	struct peer *s = NULL;
-	for (size_t i = 0; i < engine_slot_count(e) && !s; i++)
-		if (direct(engine_slot(e, i), now_ms) && path_same(path_active(engine_slot(e, i)->paths), from))
-			s = engine_slot(e, i);
+	struct peer *s = direct_at(e, from, now_ms);
 	struct peer *other = s ? configured_by_key(e, v.key) : NULL;
 	if (!s || !other || other->parent == s->parent) {
 		refuse(e, SRM_DROP_UNKNOWN_PEER);
 		return;
 	}
 	if (v.dir == VIA_FROM) {
-		/* For us, from `other`, forwarded by s. */
-		struct path_addr via = { .kind = PATH_VIA, .sock = (uint32_t)s->index };
+		/* For us, from `other`, forwarded by s; an extra instance's
+		 * index is -1, so the path names its configured slot. */
+		struct path_addr via = { .kind = PATH_VIA, .sock = (uint32_t)s->parent };
 		e->via_stats.received++;
 		engine_handle_datagram(e, pkt + VIA_OVERHEAD, v.inner_len, &via, other, now_us);
 		return;
