@@ -200,6 +200,11 @@ struct srm_config {
 	/* SRMUDP_VIA=off: never forward between two of our peers that cannot
 	 * reach each other otherwise ("connect via", docs/NAT.md). */
 	int via_off;
+	/* SRMUDP_GATE_CACHE: the file that keeps the gates our gates announced
+	 * (docs/NAT.md "Gates"); "" the default ($XDG_STATE_HOME/srmudp/gates,
+	 * else ~/.local/state/srmudp/gates); gate_cache_off: none. */
+	char gate_cache[4096];
+	int gate_cache_off;
 };
 
 /* Fill cfg with defaults, then the optional file named by SRMUDP_CONFIG,

@@ -79,7 +79,7 @@ const char *const config_key_names[K_COUNT] = {
 	"SRMUDP_CONNECT_TIMEOUT", "SRMUDP_IDLE_TIMEOUT", "SRMUDP_RATE", "SRMUDP_RATE_PACKETS",
 	"SRMUDP_PAD", "SRMUDP_GSO", "SRMUDP_BUSY_POLL", "SRMUDP_WARMUP",
 	"SRMUDP_PROXY", "SRMUDP_RELAY_CA", "SRMUDP_RELAY", "SRMUDP_EXPOSE", "SRMUDP_ALLOW",
-	"SRMUDP_GATE", "SRMUDP_GATES", "SRMUDP_VIA",
+	"SRMUDP_GATE", "SRMUDP_GATES", "SRMUDP_VIA", "SRMUDP_GATE_CACHE",
 };
 
 void config_err(char *err, size_t errlen, const char *where, const char *fmt, ...)
@@ -456,6 +456,34 @@ static int parse_rendezvous(const struct source *src, struct srm_config *cfg, ch
 	return 0;
 }
 
+int relay_config_make(const char *where, const char *url, size_t len, const struct relay_url *u,
+		      const char *srmudp_proxy, struct srm_relay_config *r, char *err,
+		      size_t errlen)
+{
+	struct proxy_url proxy;
+	char qb[QUOTE_BUF];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->url, sizeof(r->url), "%.*s", (int)len, url);
+	int rc = relay_proxy_for(u, srmudp_proxy, getenv, &proxy, err, errlen);
+	if (rc < 0)
+		return SRM_ERR_INVALID;
+	const char *host = rc ? proxy.host : u->host;
+	uint16_t port = rc ? proxy.port : u->port;
+	if (rc) {
+		/* For logs and status: the proxy without its credentials. */
+		bool v6 = strchr(proxy.host, ':') != NULL;
+		snprintf(r->proxy, sizeof(r->proxy), "http://%s%s%s:%u", v6 ? "[" : "", proxy.host,
+			 v6 ? "]" : "", (unsigned)proxy.port);
+	}
+	int gai = resolve(host, port, 0, 0, &r->connect_to, &r->connect_len);
+	if (gai != 0) {
+		config_err(err, errlen, where, "cannot resolve %s%s: %s", quote_str(qb, host),
+			   rc ? " (the proxy)" : "", gai_strerror(gai));
+		return SRM_ERR_INVALID;
+	}
+	return 0;
+}
+
 /* SRMUDP_RELAY: each URL, the proxy that leads to it (SRMUDP_PROXY, read
  * before this, or the curl variables) and the address to connect to. */
 static int parse_relays(const struct source *src, struct srm_config *cfg, char *err,
@@ -463,7 +491,6 @@ static int parse_relays(const struct source *src, struct srm_config *cfg, char *
 {
 	struct relay_url urls[RELAY_URL_MAX];
 	size_t n = 0;
-	char qb[QUOTE_BUF];
 	int rc = relay_url_list_parse(src->where, src->value, urls, &n, err, errlen);
 
 	if (rc != 0)
@@ -471,31 +498,13 @@ static int parse_relays(const struct source *src, struct srm_config *cfg, char *
 	/* The list again, item by item, to keep each URL as given. */
 	const char *s = src->value;
 	for (size_t i = 0; i < n; i++) {
-		struct srm_relay_config *r = &cfg->relays[i];
-		struct proxy_url proxy;
 		while (*s == ',' || config_is_space(*s))
 			s++;
 		size_t len = strcspn(s, ", \t\n\r\v\f");
-		snprintf(r->url, sizeof(r->url), "%.*s", (int)len, s);
+		if (relay_config_make(src->where, s, len, &urls[i], cfg->proxy_set ? cfg->proxy : NULL,
+				      &cfg->relays[i], err, errlen) != 0)
+			return SRM_ERR_INVALID;
 		s += len;
-		rc = relay_proxy_for(&urls[i], cfg->proxy_set ? cfg->proxy : NULL, getenv, &proxy, err,
-				     errlen);
-		if (rc < 0)
-			return SRM_ERR_INVALID;
-		const char *host = rc ? proxy.host : urls[i].host;
-		uint16_t port = rc ? proxy.port : urls[i].port;
-		if (rc) {
-			/* For logs and status: the proxy without its credentials. */
-			bool v6 = strchr(proxy.host, ':') != NULL;
-			snprintf(r->proxy, sizeof(r->proxy), "http://%s%s%s:%u", v6 ? "[" : "",
-				 proxy.host, v6 ? "]" : "", (unsigned)proxy.port);
-		}
-		int gai = resolve(host, port, 0, 0, &r->connect_to, &r->connect_len);
-		if (gai != 0) {
-			config_err(err, errlen, src->where, "cannot resolve %s%s: %s",
-				   quote_str(qb, host), rc ? " (the proxy)" : "", gai_strerror(gai));
-			return SRM_ERR_INVALID;
-		}
 	}
 	cfg->relay_count = n;
 	return 0;
@@ -812,6 +821,9 @@ static int parse_one(int id, const struct source *src, struct srm_config *cfg, c
 		if (rc == 0)
 			cfg->via_off = v == 0;
 		return rc;
+	case K_GATE_CACHE:
+		cfg->gate_cache_off = strcmp(src->value, "off") == 0;
+		return cfg->gate_cache_off ? 0 : parse_path(src, cfg->gate_cache, err, errlen);
 	}
 	return SRM_ERR_INVALID;
 }

@@ -38,6 +38,7 @@ enum config_key {
 	K_GATE,
 	K_GATES,    /* after K_PEERS: it names peers */
 	K_VIA,
+	K_GATE_CACHE,
 	K_COUNT
 };
 

@@ -88,6 +88,16 @@ SRM_MUST_CHECK int relay_proxy_for(const struct relay_url *u, const char *srmudp
 				   char *(*get)(const char *name), struct proxy_url *p,
 				   char *err, size_t errlen);
 
+/* One relay entry (struct srm_relay_config, srmudp.h) for the URL text
+ * url (len bytes, already parsed into u): its proxy (relay_proxy_for) and
+ * the address its TCP connection goes to, resolved now.  Returns 0, or
+ * SRM_ERR_INVALID with err naming where.  (config.c: SRMUDP_RELAY, and
+ * the engine for the WebSocket of a gate it learned.) */
+struct srm_relay_config;
+SRM_MUST_CHECK int relay_config_make(const char *where, const char *url, size_t len,
+				     const struct relay_url *u, const char *srmudp_proxy,
+				     struct srm_relay_config *r, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

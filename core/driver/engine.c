@@ -566,7 +566,9 @@ int srm_engine_start(const struct srm_config *cfg, srm_engine **out, char *err, 
 	rc = engine_udp_open(e, err, errlen);
 	if (rc < 0)
 		goto fail;
+	engine_gatebook_open(e);
 	engine_rdv_list_servers(e);
+	engine_gatebook_relays(e);
 	rc = engine_paths_setup(e);
 	if (rc < 0)
 		goto fail;

@@ -30,6 +30,7 @@
 #include "path.h"
 #include "ratelimit.h"
 #include "log.h"
+#include "gate_cache.h"
 
 /* What an epoll registration points at. */
 enum ev_kind {
@@ -184,6 +185,9 @@ struct listener {
 #define RECV_GRO_BYTES 65536
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
 
+/* Our gates, the rendezvous servers, the gates we learned. */
+#define ENGINE_SERVERS_MAX (SRM_GATES_MAX + SRM_RENDEZVOUS_MAX + GATE_CACHE_MAX)
+
 struct srm_engine {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;       /* stream state changes (srm_stream_wait) */
@@ -275,12 +279,27 @@ struct srm_engine {
 	} via_stats;
 	/* The rendezvous servers, in the order they are tried: our gates
 	 * (SRMUDP_GATES: each a listed peer's endpoint, its key pinned), then
-	 * SRMUDP_RENDEZVOUS.  The one in use over UDP is servers[rdv_at], its
+	 * SRMUDP_RENDEZVOUS, then the gates we learned (engine_gatebook.c).
+	 * The one in use over UDP is servers[rdv_at], its
 	 * address in our socket's family (len 0: none configured). */
-	struct srm_rendezvous_config servers[SRM_GATES_MAX + SRM_RENDEZVOUS_MAX];
+	struct srm_rendezvous_config servers[ENGINE_SERVERS_MAX];
 	size_t server_count;
 	size_t rdv_at;
 	bool rdv_refusal_told;      /* warned that it does not register us */
+	/* The WebSocket relays, in the order they are tried: SRMUDP_RELAY,
+	 * then each server's that is a gate with a WebSocket we know of.
+	 * relay_server[i]: that server's index in servers, or -1 (an
+	 * SRMUDP_RELAY: the same server, reached another way). */
+	struct srm_relay_config relays[SRM_RELAY_MAX];
+	int relay_server[SRM_RELAY_MAX];
+	size_t relay_count;
+	/* Gates announced to us (engine_gatebook.c), and the file that keeps
+	 * them ("" none); as a gate, our own WebSocket port (0: none). */
+	struct gate_cache_entry known_gates[GATE_CACHE_MAX];
+	size_t known_gate_count;
+	char gate_cache_path[4096];
+	uint16_t gate_ws_port;
+	uint8_t gate_wss;
 	struct sockaddr_storage rdv_server;
 	socklen_t rdv_server_len;
 
@@ -302,6 +321,16 @@ struct srm_engine {
 	uint8_t recv_buf[RECV_GRO_BATCH * RECV_GRO_BYTES];
 	uint8_t scratch[BRIDGE_CHUNK];
 };
+
+/* engine_gatebook.c: read SRMUDP_GATE_CACHE (the gates we list as peers);
+ * add those gates to the servers; build relays (SRMUDP_RELAY, then the
+ * gates' WebSockets); tell our members, as a gate, the gates we know;
+ * keep what a gate announced to us. */
+void engine_gatebook_open(struct srm_engine *e);
+void engine_gatebook_servers(struct srm_engine *e);
+void engine_gatebook_relays(struct srm_engine *e);
+void engine_gatebook_announce(struct srm_engine *e);
+void engine_gatebook_learn(struct srm_engine *e, const struct rdv_gate *gates, size_t n);
 
 /* engine.c */
 int engine_fd_adopt(struct srm_engine *e, int fd);
@@ -425,6 +454,8 @@ void engine_ws_event(struct srm_engine *e, uint32_t events, uint64_t now_us);
 void engine_ws_run(struct srm_engine *e, uint64_t now_us);
 uint64_t engine_ws_deadline(const struct srm_engine *e);
 bool engine_ws_up(const struct srm_engine *e);
+/* The server the WebSocket in use belongs to (relay_server), or -1. */
+int engine_ws_server(const struct srm_engine *e);
 /* For status: counters, state name, the relay in use, the last error. */
 void engine_ws_stats(const struct srm_engine *e, struct srm_ws_stats *out, const char **state,
 		     const char **url, const char **error);

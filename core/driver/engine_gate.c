@@ -12,6 +12,7 @@
  * UDP reach it over WebSocket (rdv_ws.c, as `srmudp rendezvous
  * --ws-listen` serves them).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,6 +56,7 @@ int engine_gate_start(struct srm_engine *e, char *err, size_t errlen)
 		return SRM_ERR_NOMEM;
 	}
 	LOG_INFO(NULL, "gate: introducing and relaying for %zu peers", e->peer_count);
+	engine_gatebook_announce(e);
 	return 0;
 }
 
@@ -134,6 +136,13 @@ int srm_engine_gate_ws_listen(srm_engine *e, const struct sockaddr *addr, sockle
 		goto out;
 	}
 	LOG_INFO(NULL, "gate: WebSocket on %s", text);
+	if (!e->gate_ws_port) {
+		/* Announced to members (engine_gatebook.c), at the host they
+		 * reach our UDP at: the first listener. */
+		e->gate_ws_port = ntohs(((const struct sockaddr_in *)&ss)->sin_port);
+		e->gate_wss = tls_cert != NULL;
+		engine_gatebook_announce(e);
+	}
 out:
 	pthread_mutex_unlock(&e->lock);
 	engine_wake(e); /* its deadline joins the engine's */

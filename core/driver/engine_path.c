@@ -30,7 +30,7 @@ int engine_paths_setup(struct srm_engine *e)
 	int port = srm_engine_udp_port(e);
 	struct path_config pc = {
 		.servers = e->server_count,
-		.ws = e->cfg.relay_count != 0,
+		.ws = e->relay_count != 0,
 		.local_port = port > 0 ? (uint16_t)port : 0,
 	};
 	e->paths = pathman_new(&pc);

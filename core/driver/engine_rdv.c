@@ -96,6 +96,7 @@ void engine_rdv_list_servers(struct srm_engine *e)
 		}
 	for (size_t i = 0; i < e->cfg.rendezvous_count; i++)
 		e->servers[e->server_count++] = e->cfg.rendezvous[i];
+	engine_gatebook_servers(e);
 }
 
 /* Server i of e->servers is the one UDP goes to from now on. */
@@ -109,10 +110,14 @@ static void aim_at(struct srm_engine *e, size_t i)
 }
 
 /* The key pinned for the server in use; NULL: none (or no server over
- * UDP: only WebSocket relays, whose key is not pinned). */
+ * UDP: only WebSocket relays, whose key is not pinned).  Over a gate's
+ * WebSocket, that gate's. */
 static const uint8_t *pinned_key(const struct srm_engine *e)
 {
-	const struct srm_rendezvous_config *r = &e->servers[e->rdv_at];
+	int ws = pathman_server(e->paths) == PATH_WS_RELAY ? engine_ws_server(e) : -1;
+	const struct srm_rendezvous_config *r = &e->servers[ws >= 0 ? (size_t)ws : e->rdv_at];
+	if (ws >= 0)
+		return r->key;
 	return e->rdv_at < e->server_count && r->pinned ? r->key : NULL;
 }
 
@@ -139,7 +144,7 @@ void engine_rdv_next_server(struct srm_engine *e, uint64_t now_ms)
 
 int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 {
-	if (!e->server_count && !e->cfg.relay_count)
+	if (!e->server_count && !e->relay_count)
 		return 0;
 	int rc = engine_ws_setup(e, err, errlen);
 	if (rc != 0)
@@ -215,6 +220,10 @@ void engine_rdv_link_up(struct srm_engine *e, uint64_t now_us)
 {
 	if (!e->rdv)
 		return;
+	/* A gate's WebSocket: UDP probes go to that gate too from now on. */
+	int ws = engine_ws_server(e);
+	if (ws >= 0 && (size_t)ws != e->rdv_at)
+		aim_at(e, (size_t)ws);
 	engine_rdv_relink(e, now_us / 1000);
 	engine_rdv_poll(e, now_us);
 }
@@ -312,6 +321,7 @@ static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum pa
 	struct peer *p = ev.type == RDV_EV_REGISTERED ? NULL : peer_by_pub(e, ev.peer);
 	switch (ev.type) {
 	case RDV_EV_REGISTERED: {
+		engine_gatebook_learn(e, ev.gates, ev.gate_count);
 		if (over == PATH_WS_RELAY) {
 			/* Our TCP source says nothing about our UDP mapping. */
 			LOG_INFO(NULL, "rendezvous: registered over the WebSocket relay");

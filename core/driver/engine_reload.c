@@ -22,7 +22,9 @@
  *    identity should not be half applied to this one.
  *  - not SRMUDP_LISTEN, SRMUDP_GSO (the bound socket), SRMUDP_RENDEZVOUS,
  *    SRMUDP_RELAY, SRMUDP_PROXY, SRMUDP_RELAY_CA (the server link and its
- *    registration), SRMUDP_WARMUP (read once by the preload): a change is
+ *    registration), SRMUDP_WARMUP (read once by the preload),
+ *    SRMUDP_GATE, SRMUDP_GATES, SRMUDP_GATE_CACHE (the servers, listed at
+ *    start): a change is
  *    named in the answer as needing a restart, and the rest applies.
  *
  * A peer's index (the API's, and the preload's virtual address) is its
@@ -231,6 +233,8 @@ static void restart_only(const struct srm_config *run, const struct srm_config *
 		{ run->warmup != cfg->warmup, "SRMUDP_WARMUP" },
 		{ run->gate != cfg->gate, "SRMUDP_GATE" },
 		{ !gates_equal(run, cfg), "SRMUDP_GATES" },
+		{ strcmp(run->gate_cache, cfg->gate_cache) != 0 ||
+			  run->gate_cache_off != cfg->gate_cache_off, "SRMUDP_GATE_CACHE" },
 	};
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
 		if (s[i].differs) {

@@ -114,7 +114,7 @@ struct ws_link {
 
 int engine_ws_setup(struct srm_engine *e, char *err, size_t errlen)
 {
-	if (!e->cfg.relay_count)
+	if (!e->relay_count)
 		return 0;
 	e->ws = calloc(1, sizeof(*e->ws));
 	if (!e->ws) {
@@ -171,10 +171,10 @@ static void fail(struct srm_engine *e, uint64_t now_ms, const char *fmt, ...)
 	vsnprintf(w->error, sizeof(w->error), fmt, ap);
 	va_end(ap);
 	bool settled = w->state == WS_OPEN && now_ms >= w->opened_ms + WS_SETTLED_MS;
-	LOG_INFO(NULL, "relay %s: %s", e->cfg.relays[w->index].url, w->error);
+	LOG_INFO(NULL, "relay %s: %s", e->relays[w->index].url, w->error);
 	teardown(e);
 	w->st.failures++;
-	w->index = (w->index + 1) % e->cfg.relay_count;
+	w->index = (w->index + 1) % e->relay_count;
 	uint64_t wait = 0;
 	if (settled)
 		w->rounds = 0;
@@ -314,7 +314,7 @@ void engine_ws_flush(struct srm_engine *e)
 static void start(struct srm_engine *e, uint64_t now_ms)
 {
 	struct ws_link *w = e->ws;
-	const struct srm_relay_config *r = &e->cfg.relays[w->index];
+	const struct srm_relay_config *r = &e->relays[w->index];
 	char err[256];
 	/* Checked when the configuration was read: only a bug fails here. */
 	if (relay_url_parse("SRMUDP_RELAY", r->url, &w->url, err, sizeof(err)) != 0) {
@@ -471,7 +471,7 @@ static void parse(struct srm_engine *e, uint64_t now_us)
 		if (rc == 0)
 			return;
 		if (rc < 0 || status < 200 || status > 299) {
-			fail(e, now_ms, "the proxy %s answered %s%d", e->cfg.relays[w->index].proxy,
+			fail(e, now_ms, "the proxy %s answered %s%d", e->relays[w->index].proxy,
 			     rc < 0 ? "garbage, status " : "", status);
 			return;
 		}
@@ -493,8 +493,8 @@ static void parse(struct srm_engine *e, uint64_t now_us)
 		w->last_rx_ms = now_ms;
 		w->next_ping_ms = now_ms + WS_PING_MS;
 		w->st.connects++;
-		LOG_INFO(NULL, "relay %s: connected%s%s", e->cfg.relays[w->index].url,
-			 w->via_proxy ? " through " : "", w->via_proxy ? e->cfg.relays[w->index].proxy : "");
+		LOG_INFO(NULL, "relay %s: connected%s%s", e->relays[w->index].url,
+			 w->via_proxy ? " through " : "", w->via_proxy ? e->relays[w->index].proxy : "");
 		engine_rdv_link_up(e, now_us);
 	}
 	while (w->state == WS_OPEN && w->in_len) {
@@ -605,7 +605,7 @@ void engine_ws_open(struct srm_engine *e, uint64_t now_ms)
 		return;
 	w->index = 0;
 	w->rounds = 0;
-	LOG_INFO(NULL, "relay: connecting the WebSocket (%s)", e->cfg.relays[0].url);
+	LOG_INFO(NULL, "relay: connecting the WebSocket (%s)", e->relays[0].url);
 	start(e, now_ms);
 }
 
@@ -619,7 +619,7 @@ void engine_ws_close(struct srm_engine *e)
 		randombytes_buf(mask, sizeof(mask));
 		if (put(w, close, ws_close_frame(close, WS_CLOSE_NORMAL, mask)))
 			flush(e, clock_now_ms());
-		LOG_INFO(NULL, "relay %s: closed (UDP works)", e->cfg.relays[w->index].url);
+		LOG_INFO(NULL, "relay %s: closed (UDP works)", e->relays[w->index].url);
 	}
 	if (w->fd >= 0)
 		teardown(e);
@@ -672,6 +672,11 @@ uint64_t engine_ws_deadline(const struct srm_engine *e)
 	return d * 1000;
 }
 
+int engine_ws_server(const struct srm_engine *e)
+{
+	return e->ws && e->ws->state != WS_IDLE ? e->relay_server[e->ws->index] : -1;
+}
+
 bool engine_ws_up(const struct srm_engine *e)
 {
 	return e->ws && e->ws->state == WS_OPEN;
@@ -689,6 +694,6 @@ void engine_ws_stats(const struct srm_engine *e, struct srm_ws_stats *out, const
 	*out = w->st;
 	out->queued = w->out_len - w->out_off;
 	*state = state_names[w->state];
-	*url = e->cfg.relays[w->index].url;
+	*url = e->relays[w->index].url;
 	*error = w->error;
 }

@@ -368,6 +368,12 @@ static int on_registered(struct rdv_client *c, const uint8_t *pkt, size_t len,
 	memset(ev, 0, sizeof(*ev));
 	ev->type = RDV_EV_REGISTERED;
 	ev->reflexive = m->addr;
+	/* Gates only from a server whose key we pinned: an unpinned one is
+	 * authenticated only towards whoever answered the CHALLENGE. */
+	if (c->pinned && RDV_HAS(m, RDV_F_GATES)) {
+		memcpy(ev->gates, m->gates, m->gate_count * sizeof(m->gates[0]));
+		ev->gate_count = m->gate_count;
+	}
 	return 1;
 }
 

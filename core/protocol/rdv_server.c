@@ -109,6 +109,12 @@ void rdv_server_readmit(struct rdv_server *s)
 	}
 }
 
+void rdv_server_set_gates(struct rdv_server *s, const struct rdv_gate *gates, size_t n)
+{
+	s->gate_count = n < RDV_MAX_GATES ? n : RDV_MAX_GATES;
+	memcpy(s->gates, gates, s->gate_count * sizeof(gates[0]));
+}
+
 int srv_emit(struct rdv_server *s, struct rdv_out *o, const struct rdv_endpoint *to,
 		size_t len)
 {
@@ -360,6 +366,11 @@ static int on_auth(struct rdv_server *s, const uint8_t *pkt, size_t len, const s
 	rep.addr = *src;
 	rep.ttl = RDV_RECORD_TTL_MS;
 	rep.ts = m->ts; /* binds the answer to this AUTH */
+	if (s->gate_count) {
+		rep.present |= 1u << RDV_F_GATES;
+		memcpy(rep.gates, s->gates, s->gate_count * sizeof(s->gates[0]));
+		rep.gate_count = s->gate_count;
+	}
 	rc = send_to_reg(s, r, &rep, out);
 wipe:
 	sodium_memzero(k_auth, sizeof(k_auth));

@@ -75,6 +75,8 @@ struct rdv_server {
 	uint64_t allow_gen;          /* bumped whenever a registrant's tags change */
 	struct mesh mesh;
 	struct rdv_server_stats st;
+	struct rdv_gate gates[RDV_MAX_GATES]; /* announced in REGISTERED (a gate's) */
+	size_t gate_count;
 	struct log_ratelimit log_auth, log_relay;
 	uint64_t now_ms; /* of the packet being handled, for log limits */
 };

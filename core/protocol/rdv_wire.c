@@ -120,6 +120,36 @@ const char *rdv_endpoint_str(const struct rdv_endpoint *ep, char *buf, size_t ca
 	return buf;
 }
 
+/* ---- Gate entries ------------------------------------------------------- */
+
+size_t rdv_gate_put(uint8_t *p, size_t cap, const struct rdv_gate *g)
+{
+	size_t n = 0;
+	if (cap < RDV_GATE_MAX_BYTES)
+		return 0;
+	memcpy(p, g->key, RDV_KEY_BYTES);
+	p[RDV_KEY_BYTES] = (uint8_t)(g->ws_port >> 8);
+	p[RDV_KEY_BYTES + 1] = (uint8_t)g->ws_port;
+	p[RDV_KEY_BYTES + 2] = g->wss ? 1 : 0;
+	if (g->udp.len && (n = rdv_endpoint_put(p + RDV_KEY_BYTES + 3, 18, &g->udp)) == 0)
+		return 0;
+	return RDV_KEY_BYTES + 3 + n;
+}
+
+int rdv_gate_get(const uint8_t *p, size_t len, struct rdv_gate *g)
+{
+	memset(g, 0, sizeof(*g));
+	if (len < RDV_KEY_BYTES + 3 || p[RDV_KEY_BYTES + 2] > 1)
+		return SRM_ERR_INVALID;
+	memcpy(g->key, p, RDV_KEY_BYTES);
+	g->ws_port = (uint16_t)(p[RDV_KEY_BYTES] << 8 | p[RDV_KEY_BYTES + 1]);
+	g->wss = p[RDV_KEY_BYTES + 2];
+	len -= RDV_KEY_BYTES + 3;
+	if (len && rdv_endpoint_get(p + RDV_KEY_BYTES + 3, len, &g->udp) != 0)
+		return SRM_ERR_INVALID;
+	return 0;
+}
+
 /* ---- Encoding ----------------------------------------------------------- */
 
 struct wbuf {
@@ -209,6 +239,18 @@ static size_t encode_pass(const struct rdv_msg *m, int with_mac, long pad_len, u
 			if (m->allow_count > RDV_MAX_ALLOW)
 				return 0;
 			pack_bin(&pk, m->allow, m->allow_count * RDV_TAG_BYTES);
+			break;
+		case RDV_F_GATES:
+			if (m->gate_count > RDV_MAX_GATES)
+				return 0;
+			msgpack_pack_array(&pk, m->gate_count);
+			for (size_t i = 0; i < m->gate_count; i++) {
+				uint8_t b[RDV_GATE_MAX_BYTES];
+				size_t n = rdv_gate_put(b, sizeof(b), &m->gates[i]);
+				if (n == 0)
+					return 0;
+				pack_bin(&pk, b, n);
+			}
 			break;
 		case RDV_F_PAD:
 		case RDV_F_MAC:
@@ -393,6 +435,20 @@ static int get_endpoints(const msgpack_object *o, struct rdv_endpoint *eps, size
 	return 0;
 }
 
+static int get_gates(const msgpack_object *o, struct rdv_msg *m)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > RDV_MAX_GATES)
+		return -1;
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *e = &o->via.array.ptr[i];
+		if (e->type != MSGPACK_OBJECT_BIN ||
+		    rdv_gate_get((const uint8_t *)e->via.bin.ptr, e->via.bin.size, &m->gates[i]) != 0)
+			return -1;
+	}
+	m->gate_count = o->via.array.size;
+	return 0;
+}
+
 /* A whole number of tags, at most RDV_MAX_ALLOW. */
 static int get_tags(const msgpack_object *o, uint8_t *dst, size_t *count)
 {
@@ -427,6 +483,7 @@ static int decode_field(struct rdv_msg *m, uint64_t key, const msgpack_object *v
 	case RDV_F_ADDR: return get_endpoint(v, &m->addr);
 	case RDV_F_CANDS: return get_endpoints(v, m->cands, RDV_MAX_ENDPOINTS, &m->cand_count);
 	case RDV_F_ALLOW: return get_tags(v, m->allow, &m->allow_count);
+	case RDV_F_GATES: return get_gates(v, m);
 	case RDV_F_PAD: return v->type == MSGPACK_OBJECT_BIN ? 0 : -1;
 	default: return 0; /* unknown keys: a newer minor version; skip */
 	}

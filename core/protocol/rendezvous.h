@@ -24,7 +24,8 @@
  *                    timestamp (strictly increasing), candidates, the
  *                    pair tags of the peers it consents to meet; MAC
  *                    keyed by DH(client static, server ephemeral)
- *   REGISTERED s->c  reflexive address, record lifetime; MAC (s2c key)
+ *   REGISTERED s->c  reflexive address, record lifetime; from a gate, the
+ *                    gates it knows (itself first); MAC (s2c key)
  *   LOOKUP     c->s  peer key, counter; MAC (c2s key)
  *   PEER       s->c  peer key and its candidates (reflexive first)
  *   PUNCH      s->c  to the looked-up peer: who wants it, and where
@@ -187,8 +188,27 @@ enum rdv_field {
 	RDV_F_MAC = 12,   /* bin 16 */
 	RDV_F_ALLOW = 13, /* bin 8n: pair tags of the consented peers (AUTH) */
 	RDV_F_SERVER = 14, /* bin 32: the server static key the client pinned (AUTH) */
+	RDV_F_GATES = 15,  /* array of gate entries (REGISTERED from a gate), rdv_gate_put */
 	RDV_F_COUNT
 };
+
+/* A gate a gate announces to its members (docs/NAT.md "Gates"), so that
+ * a member can later use one it was never configured with: its key, its
+ * UDP endpoint (len 0: the address the member registered at, for the
+ * announcing gate itself), and its WebSocket port (0: none; wss: TLS),
+ * reached at the UDP endpoint's host.  On the wire, one bin: key (32) |
+ * WebSocket port (2, big-endian) | flags (1: bit 0 wss) | compact
+ * endpoint (0, 6 or 18 bytes).  At most RDV_MAX_GATES per message. */
+#define RDV_MAX_GATES 8
+#define RDV_GATE_MAX_BYTES (RDV_KEY_BYTES + 3 + 18)
+struct rdv_gate {
+	uint8_t key[RDV_KEY_BYTES];
+	struct rdv_endpoint udp;
+	uint16_t ws_port;
+	uint8_t wss;
+};
+size_t rdv_gate_put(uint8_t *p, size_t cap, const struct rdv_gate *g);
+int rdv_gate_get(const uint8_t *p, size_t len, struct rdv_gate *g);
 
 /* A decoded (or to-be-encoded) rendezvous message.  present has bit
  * (1 << field) for each field carried. */
@@ -204,6 +224,8 @@ struct rdv_msg {
 	size_t cand_count;
 	uint8_t allow[RDV_MAX_ALLOW * RDV_TAG_BYTES];
 	size_t allow_count; /* tags */
+	struct rdv_gate gates[RDV_MAX_GATES];
+	size_t gate_count;
 	size_t mac_off; /* decode: offset of the MAC value (= bytes it covers) */
 };
 
@@ -443,6 +465,9 @@ int rdv_server_receive(struct rdv_server *s, const uint8_t *pkt, size_t len,
 int rdv_server_tick(struct rdv_server *s, uint64_t now_ms, struct rdv_out *out, size_t out_cap);
 uint64_t rdv_server_deadline(const struct rdv_server *s);
 void rdv_server_get_stats(const struct rdv_server *s, struct rdv_server_stats *out);
+/* A gate's announcement (RDV_F_GATES), sent in every REGISTERED from
+ * now on: at most RDV_MAX_GATES, copied; n 0: none. */
+void rdv_server_set_gates(struct rdv_server *s, const struct rdv_gate *gates, size_t n);
 /* What admit accepts changed (a gate's peers were reloaded): every
  * registration it no longer admits is forgotten, here and in the store,
  * so a removed member is neither found nor relayed from then on. */
@@ -464,6 +489,8 @@ struct rdv_event {
 	enum rdv_event_type type;
 	uint8_t peer[RDV_KEY_BYTES];
 	struct rdv_endpoint reflexive;                /* REGISTERED */
+	struct rdv_gate gates[RDV_MAX_GATES];         /* REGISTERED: the gates it announced */
+	size_t gate_count;
 	struct rdv_endpoint endpoints[RDV_MAX_ENDPOINTS]; /* CANDIDATES, PUNCH */
 	size_t endpoint_count;
 	const uint8_t *inner; /* RELAYED: points into the packet given */

@@ -23,7 +23,11 @@
 #   5. UDP blocked in a's network: a reaches b through the gate's
 #      WebSocket (64 MiB, sha256);
 #   6. b removed from the gate's list (reloaded): its registration goes,
-#      and a finds it no more.
+#      and a finds it no more;
+#   7. a gate a was never configured with: a second gate (4600, WebSocket
+#      8081) that the first one uses is announced to a, which keeps it in
+#      its cache file; with the first gate down and UDP blocked, a fresh
+#      engine on a reaches b through the second gate's WebSocket.
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
@@ -40,7 +44,7 @@ GATE=$RDV4:4500
 
 GATE_PID="" GATE_LOG=$work/gate.log
 # The gate's members in a file, to reload (part 6).
-printf 'SRMUDP_PEERS = a=%s b=%s\n' "$pub_a" "$pub_b" >"$work/gate.conf"
+printf 'SRMUDP_PEERS = a=%s b=%s\nSRMUDP_GATE_CACHE = off\n' "$pub_a" "$pub_b" >"$work/gate.conf"
 gate_start() {
 	lab_bg rdv env SRMUDP_KEY="$work/g.key" SRMUDP_LISTEN="$GATE" SRMUDP_CONFIG="$work/gate.conf" \
 		SRMUDP_LOG=info SRMUDP_LOG_FILE="$GATE_LOG" \
@@ -54,7 +58,7 @@ gate_stop() { [[ -z $GATE_PID ]] || lab_stop "$GATE_PID"; GATE_PID=""; }
 # dual-stack engine would (rightly) find a direct IPv6 path past any NAT.
 member_env() { # NAME OTHER OTHER_PUB: a member's environment
 	echo SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/$1.key" SRMUDP_PEERS="$2=$3,gate=$pub_g@$GATE" SRMUDP_GATES=gate \
-		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log" $A_RELAY
+		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log" SRMUDP_GATE_CACHE="$work/$1.gates" $A_RELAY
 }
 A_RELAY="" # a's SRMUDP_RELAY (part 5)
 # Servers on b, preloaded, one at a time (one registration per key).
@@ -188,7 +192,7 @@ for e in json.load(sys.stdin):
         print(e["gate"]["counters"]["records"])'
 }
 before=$(gate_records)
-printf 'SRMUDP_PEERS = a=%s\n' "$pub_a" >"$work/gate.conf"
+printf 'SRMUDP_PEERS = a=%s\nSRMUDP_GATE_CACHE = off\n' "$pub_a" >"$work/gate.conf"
 kill -HUP "$GATE_PID"
 check "the gate reloaded, b removed" srm_wait_log "$GATE_OUT" "reloaded: .*removed" 5
 after=$(gate_records)
@@ -197,4 +201,61 @@ check "b's registration went at once (records $before -> $after)" test "${after:
 on_a curl -sS --max-time 20 -o "$work/got6" "http://b:8000/blob" 2>/dev/null
 check "a reaches b no more" not same_blob "$work/got6"
 check "the gate told a that b is not found" has "$work/a.log" "peer=b: rendezvous: the peer is not registered"
+
+# --- 7. a gate announced, cached, and used over its WebSocket ------------------
+echo "-- 7. a gate a was never configured with, through its WebSocket"
+pub_g2=$("$SRMUDP" keygen "$work/g2.key")
+GATE2=$RDV4:4600
+lab_bg rdv env SRMUDP_KEY="$work/g2.key" SRMUDP_LISTEN="$GATE2" SRMUDP_GATE_CACHE=off \
+	SRMUDP_PEERS="a=$pub_a,b=$pub_b,gate=$pub_g" "$SRMUDP" gate --ws-listen "$RDV4:8081"
+srm_wait_log "$LAB_LAST_LOG" "WebSocket on ws://$RDV4:8081" 5
+# The first gate uses the second (a member of it, as any engine can be).
+gate_stop
+printf 'SRMUDP_PEERS = a=%s b=%s gate2=%s@%s\nSRMUDP_GATES = gate2\nSRMUDP_GATE_CACHE = off\n' \
+	"$pub_a" "$pub_b" "$pub_g2" "$GATE2" >"$work/gate.conf"
+gate_start
+# Keys are base64: '+' and '/' are no regex, so these greps are fixed strings.
+hasf() { grep -qF -- "$2" "$1"; }
+for _ in $(seq 50); do hasf "$GATE_LOG" "learned gate $pub_g2 (with a WebSocket)" && break; sleep 0.2; done
+check "the first gate learned the second's WebSocket from it" \
+	hasf "$GATE_LOG" "learned gate $pub_g2 (with a WebSocket)"
+# b uses the second gate only; a lists it by key alone (no endpoint).
+lab_stop "$B_PID"
+lab_bg b env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/b.key" SRMUDP_PEERS="a=$pub_a,gate2=$pub_g2@$GATE2" \
+	SRMUDP_GATES=gate2 SRMUDP_GATE_CACHE=off SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log" \
+	"$SRMUDP" run -- python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
+B_PID=$LAB_LAST_PID
+lab_wait_port b tcp 8000 10
+ip netns exec "$(lab_ns nata)" nft delete table inet srmblock
+A_RELAY=""
+a7() { # CMD...: a, with gate2 known by its key only
+	lab_exec a env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/a.key" \
+		SRMUDP_PEERS="b=$pub_b,gate=$pub_g@$GATE,gate2=$pub_g2" SRMUDP_GATES=gate \
+		SRMUDP_GATE_CACHE="$work/a.gates" SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log" \
+		timeout 120 "$SRMUDP" run -- "$@"
+}
+rm -f "$work/a.gates"
+: >"$work/a.log"
+a7 curl -s --max-time 4 -o /dev/null "http://b:8000/blob"
+check "a learned the second gate from its own" hasf "$work/a.log" "learned gate $pub_g2 (with a WebSocket)"
+check "a's cache file keeps it, with its UDP endpoint and WebSocket port" \
+	hasf "$work/a.gates" "$pub_g2 $GATE2 8081 0 "
+check "...and the first gate, with its WebSocket port" hasf "$work/a.gates" "$pub_g $GATE 8080 0 "
+gate_stop
+ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
+	table inet srmblock {
+		chain block {
+			type filter hook forward priority 0; policy accept;
+			iifname "lan0" meta l4proto udp drop
+		}
+	}
+	EOF
+: >"$work/a.log"
+a7 curl -sS --max-time 100 -o "$work/got7" "http://b:8000/blob"
+check "with its gate down and UDP blocked, curl 64 MiB through the learned gate, sha256 equal" \
+	same_blob "$work/got7"
+check "a registered with the learned gate over its WebSocket" \
+	has "$work/a.log" "relay ws://$RDV4:8081/srmudp: connected"
+check "...and the session is relayed over it" \
+	has "$work/a.log" "peer=b: path: relayed through the rendezvous server over the WebSocket"
 srm_finish

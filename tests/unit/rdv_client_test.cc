@@ -505,3 +505,59 @@ TEST(RdvClient, GateAdmitsPinnedMembersOnly)
 	EXPECT_EQ(a.count(RDV_EV_PEER_NOTFOUND), before + 1);
 	EXPECT_EQ(a.count(RDV_EV_PEER_CANDIDATES), 0);
 }
+
+// A gate's announcement (RDV_F_GATES) reaches the members that pinned its
+// key in every REGISTERED, exactly as set; a server nobody pinned
+// announces nothing a client takes (its answers are authenticated only
+// towards whoever answered the challenge).
+TEST(RdvClient, GatesAnnouncedOnlyToPinnedMembers)
+{
+	uint8_t gate[32], gate_pub[32];
+	memset(gate, 0x56, sizeof gate);
+	crypto_scalarmult_base(gate_pub, gate);
+	rdv_server_config cfg{};
+	cfg.static_secret = gate;
+	Sim sim(1, cfg);
+	SimPeer &a = sim.add_peer(1, sim_v4("203.0.113.1", 40001), 0, true, gate_pub);
+	SimPeer &unpinned = sim.add_peer(2, sim_v4("203.0.113.2", 40002));
+	rdv_gate g[2]{};
+	memcpy(g[0].key, gate_pub, 32);
+	g[0].ws_port = 8080;
+	memset(g[1].key, 0x77, 32);
+	g[1].udp = sim_v4("198.51.100.9", 4600);
+	g[1].ws_port = 8443;
+	g[1].wss = 1;
+	rdv_server_set_gates(sim.servers[0].s, g, 2);
+	sim.run(30000);
+	const SimEvent *reg = a.last(RDV_EV_REGISTERED);
+	ASSERT_NE(reg, nullptr);
+	ASSERT_EQ(reg->ev.gate_count, 2u);
+	EXPECT_EQ(memcmp(reg->ev.gates[0].key, gate_pub, 32), 0);
+	EXPECT_EQ(reg->ev.gates[0].udp.len, 0u);
+	EXPECT_EQ(reg->ev.gates[0].ws_port, 8080);
+	EXPECT_TRUE(rdv_endpoint_equal(&reg->ev.gates[1].udp, &g[1].udp));
+	EXPECT_EQ(reg->ev.gates[1].ws_port, 8443);
+	EXPECT_EQ(reg->ev.gates[1].wss, 1);
+	const SimEvent *other = unpinned.last(RDV_EV_REGISTERED);
+	ASSERT_NE(other, nullptr);
+	EXPECT_EQ(other->ev.gate_count, 0u);
+}
+
+TEST(RdvWire, GateEntriesRoundTripAndRejectJunk)
+{
+	rdv_gate g{}, back{};
+	memset(g.key, 0x42, 32);
+	g.udp = sim_v4("192.0.2.7", 4500);
+	g.ws_port = 443;
+	g.wss = 1;
+	uint8_t b[RDV_GATE_MAX_BYTES];
+	size_t n = rdv_gate_put(b, sizeof b, &g);
+	ASSERT_EQ(n, 32u + 3 + 6);
+	ASSERT_EQ(rdv_gate_get(b, n, &back), 0);
+	EXPECT_TRUE(rdv_endpoint_equal(&back.udp, &g.udp));
+	EXPECT_EQ(back.ws_port, 443);
+	EXPECT_EQ(rdv_gate_get(b, n - 1, &back), SRM_ERR_INVALID); // a cut endpoint
+	b[34] = 2;                                                  // an unknown flag
+	EXPECT_EQ(rdv_gate_get(b, n, &back), SRM_ERR_INVALID);
+	EXPECT_EQ(rdv_gate_get(b, 34, &back), SRM_ERR_INVALID);     // too short
+}

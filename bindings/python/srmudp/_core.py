@@ -113,7 +113,9 @@ class Config(ctypes.Structure):
                 ("gate", ctypes.c_int),
                 ("gates", (ctypes.c_char * 64) * GATES_MAX),
                 ("gate_count", ctypes.c_size_t),
-                ("via_off", ctypes.c_int)]
+                ("via_off", ctypes.c_int),
+                ("gate_cache", ctypes.c_char * 4096),
+                ("gate_cache_off", ctypes.c_int)]
 
 
 class StreamStats(ctypes.Structure):
