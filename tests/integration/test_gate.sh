@@ -61,6 +61,20 @@ member_env() { # NAME OTHER OTHER_PUB: a member's environment
 		SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/$1.log" SRMUDP_GATE_CACHE="$work/$1.gates" $A_RELAY
 }
 A_RELAY="" # a's SRMUDP_RELAY (part 5)
+a_udp() { # on|off: UDP from a's network (parts 5 and 7)
+	if [[ $1 == on ]]; then
+		ip netns exec "$(lab_ns nata)" nft delete table inet srmblock
+		return
+	fi
+	ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
+		table inet srmblock {
+			chain block {
+				type filter hook forward priority 0; policy accept;
+				iifname "lan0" meta l4proto udp drop
+			}
+		}
+	EOF
+}
 # Servers on b, preloaded, one at a time (one registration per key).
 B_PID=""
 on_b() { # PORT CMD...
@@ -165,14 +179,7 @@ check "a's session went direct to b's NAT" has "$work/a.log" "path: direct to $(
 
 # --- 5. UDP blocked in a's network: the gate's WebSocket -----------------------
 echo "-- 5. UDP dropped by a's NAT: through the gate's WebSocket"
-ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
-	table inet srmblock {
-		chain block {
-			type filter hook forward priority 0; policy accept;
-			iifname "lan0" meta l4proto udp drop
-		}
-	}
-	EOF
+a_udp off
 A_RELAY="SRMUDP_RELAY=ws://$RDV4:8080/srmudp"
 : >"$work/a.log"
 fetch "$work/got5"
@@ -226,7 +233,7 @@ lab_bg b env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/b.key" SRMUDP_PEERS="a=$p
 	"$SRMUDP" run -- python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
 B_PID=$LAB_LAST_PID
 lab_wait_port b tcp 8000 10
-ip netns exec "$(lab_ns nata)" nft delete table inet srmblock
+a_udp on
 A_RELAY=""
 a7() { # CMD...: a, with gate2 known by its key only
 	lab_exec a env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/a.key" \
@@ -242,14 +249,7 @@ check "a's cache file keeps it, with its UDP endpoint and WebSocket port" \
 	hasf "$work/a.gates" "$pub_g2 $GATE2 8081 0 "
 check "...and the first gate, with its WebSocket port" hasf "$work/a.gates" "$pub_g $GATE 8080 0 "
 gate_stop
-ip netns exec "$(lab_ns nata)" nft -f - <<-EOF
-	table inet srmblock {
-		chain block {
-			type filter hook forward priority 0; policy accept;
-			iifname "lan0" meta l4proto udp drop
-		}
-	}
-	EOF
+a_udp off
 : >"$work/a.log"
 a7 curl -sS --max-time 100 -o "$work/got7" "http://b:8000/blob"
 check "with its gate down and UDP blocked, curl 64 MiB through the learned gate, sha256 equal" \
