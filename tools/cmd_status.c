@@ -254,6 +254,12 @@ static void print_engine(FILE *f, const struct json_node *doc)
 	if (rdv)
 		fprintf(f, "  rendezvous: %s", rs);
 	fprintf(f, "\n");
+	const struct json_node *others = json_get(rdv, "other_gates");
+	for (const struct json_node *g = others && others->type == JSON_ARR ? others->child : NULL; g;
+	     g = g->next)
+		fprintf(f, "  also %s gate %s\n",
+			json_get_true(g, "registered") ? "registered with" : "registering with",
+			jstr(g, "gate", b, sizeof(b)));
 	double pin = 0, pout = 0;
 	if (json_get_num(doc, "packets_in", &pin) | json_get_num(doc, "packets_out", &pout))
 		fprintf(f, "  packets: in %.0f out %.0f\n", pin, pout);

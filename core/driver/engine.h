@@ -185,6 +185,17 @@ struct listener {
 #define RECV_GRO_BYTES 65536
 #define PACKET_BUF (WIRE_MAX_UDP_PAYLOAD + 64)
 
+/* A registration with one more of our gates, over UDP, beside the one in
+ * use (engine_rdv.c, "Our other gates"). */
+struct gate_reg {
+	struct rdv_client *c;
+	size_t server;                /* its index in servers */
+	struct sockaddr_storage addr; /* the gate's, in our socket's family */
+	socklen_t len;
+	bool told;                    /* its registration was logged */
+};
+#define ENGINE_GATE_REGS SRM_GATES_MAX
+
 /* Our gates, the rendezvous servers, the gates we learned. */
 #define ENGINE_SERVERS_MAX (SRM_GATES_MAX + SRM_RENDEZVOUS_MAX + GATE_CACHE_MAX)
 
@@ -286,6 +297,13 @@ struct srm_engine {
 	size_t server_count;
 	size_t rdv_at;
 	bool rdv_refusal_told;      /* warned that it does not register us */
+	bool server_gate[ENGINE_SERVERS_MAX]; /* servers[i] is a gate */
+	/* A registration with each gate (at most ENGINE_GATE_REGS), the one
+	 * in use (rdv_at) paused: the main client is registered there.  A
+	 * packet relayed through gate_regs[k] comes from, and goes back
+	 * over, PATH_RDV_RELAY with sock k + 1. */
+	struct gate_reg gate_regs[ENGINE_GATE_REGS];
+	size_t gate_reg_count;
 	/* The WebSocket relays, in the order they are tried: SRMUDP_RELAY,
 	 * then each server's that is a gate with a WebSocket we know of.
 	 * relay_server[i]: that server's index in servers, or -1 (an
@@ -330,7 +348,8 @@ void engine_gatebook_open(struct srm_engine *e);
 void engine_gatebook_servers(struct srm_engine *e);
 void engine_gatebook_relays(struct srm_engine *e);
 void engine_gatebook_announce(struct srm_engine *e);
-void engine_gatebook_learn(struct srm_engine *e, const struct rdv_gate *gates, size_t n);
+void engine_gatebook_learn(struct srm_engine *e, size_t from, const struct rdv_gate *gates,
+			   size_t n); /* from: the announcing gate's index in servers */
 
 /* engine.c */
 int engine_fd_adopt(struct srm_engine *e, int fd);
@@ -412,6 +431,11 @@ void engine_rdv_free(struct srm_engine *e);
 uint64_t engine_rdv_deadline(struct srm_engine *e);
 void engine_rdv_poll(struct srm_engine *e, uint64_t now_us);
 void engine_rdv_lookup(struct srm_engine *e, struct peer *p, uint64_t now_ms);
+/* The registration a relayed path goes through: gate_regs[sock - 1]'s
+ * client and address, or the main client and server's (sock 0, or that
+ * gate is the one in use).  false: none. */
+bool engine_rdv_relay_link(struct srm_engine *e, uint32_t sock, struct rdv_client **c,
+			   const struct sockaddr_storage **to, socklen_t *len);
 bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us);
 /* Our host addresses (with our UDP port) to the server, again if changed. */

@@ -135,8 +135,20 @@ static void put_document(struct json_out *d, void *ctx)
 		engine_addr_text(&e->rdv_server, stext, sizeof(stext));
 	json_out_printf(d,
 			"\"rendezvous\":{\"configured\":%s,\"registered\":%s,"
-			"\"public_address\":\"%s\",\"server\":\"%s\"},",
+			"\"public_address\":\"%s\",\"server\":\"%s\",\"other_gates\":[",
 			e->rdv ? "true" : "false", registered ? "true" : "false", rtext, stext);
+	/* Our registrations with our other gates (engine_rdv.c). */
+	const char *gsep = "";
+	for (size_t k = 0; k < e->gate_reg_count; k++) {
+		const struct gate_reg *g = &e->gate_regs[k];
+		if (g->server == e->rdv_at)
+			continue;
+		engine_addr_text(&g->addr, stext, sizeof(stext));
+		json_out_printf(d, "%s{\"gate\":\"%s\",\"registered\":%s}", gsep, stext,
+				rdv_client_registered(g->c, now_ms, NULL) ? "true" : "false");
+		gsep = ",";
+	}
+	json_out_printf(d, "]},");
 	struct srm_ws_stats ws;
 	const char *state, *url, *error;
 	engine_ws_stats(e, &ws, &state, &url, &error);

@@ -164,9 +164,10 @@ void engine_gatebook_announce(struct srm_engine *e)
 	rdv_server_set_gates(e->gate, list, n);
 }
 
-void engine_gatebook_learn(struct srm_engine *e, const struct rdv_gate *gates, size_t n)
+void engine_gatebook_learn(struct srm_engine *e, size_t from, const struct rdv_gate *gates,
+			   size_t n)
 {
-	const struct srm_rendezvous_config *at = &e->servers[e->rdv_at];
+	const struct srm_rendezvous_config *at = &e->servers[from];
 	uint64_t now = (uint64_t)time(NULL);
 	bool changed = false;
 	for (size_t i = 0; i < n; i++) {
@@ -179,8 +180,7 @@ void engine_gatebook_learn(struct srm_engine *e, const struct rdv_gate *gates, s
 		if (g->udp.len) {
 			memcpy(&c.udp, &g->udp.addr, sizeof(c.udp));
 			c.udp_len = g->udp.len;
-		} else if (e->rdv_at < e->server_count &&
-			   memcmp(at->key, g->key, SRM_KEY_BYTES) == 0) {
+		} else if (from < e->server_count && memcmp(at->key, g->key, SRM_KEY_BYTES) == 0) {
 			memcpy(&c.udp, &at->addr, sizeof(c.udp)); /* the announcing gate */
 			c.udp_len = at->addr_len;
 		} else {

@@ -123,16 +123,19 @@ void engine_send_path(struct srm_engine *e, struct peer *p, const struct path_ad
 		return;
 	case PATH_RDV_RELAY:
 	case PATH_WS_RELAY: {
-		if (!e->rdv)
+		struct rdv_client *c;
+		const struct sockaddr_storage *to;
+		socklen_t tolen;
+		if (!engine_rdv_relay_link(e, path->sock, &c, &to, &tolen))
 			return;
 		uint8_t wrapped[RDV_MAX_PACKET];
-		size_t n = rdv_client_wrap_relay(e->rdv, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
+		size_t n = rdv_client_wrap_relay(c, p->cfg.pubkey, pkt, len, wrapped, sizeof(wrapped));
 		if (!n)
 			return;
 		if (path->kind == PATH_WS_RELAY)
 			engine_ws_send(e, wrapped, n);
-		else if (e->rdv_server_len)
-			engine_send(e, &e->rdv_server, e->rdv_server_len, wrapped, n);
+		else if (tolen)
+			engine_send(e, to, tolen, wrapped, n);
 		return;
 	}
 	case PATH_VIA:
@@ -178,6 +181,9 @@ void engine_path_received(struct srm_engine *e, struct peer *p, const struct pat
 	if (from->kind == PATH_VIA) {
 		LOG_INFO(p->cfg.name, "path: via %s",
 			 from->sock < e->peer_count ? e->peers[from->sock].cfg.name : "a peer");
+	} else if (from->sock) {
+		LOG_INFO(p->cfg.name, "path: relayed through our gate %s",
+			 engine_addr_text(&e->gate_regs[from->sock - 1].addr, text, sizeof(text)));
 	} else if (path_is_relay(from->kind)) {
 		LOG_INFO(p->cfg.name, "path: relayed through the rendezvous server%s",
 			 from->kind == PATH_WS_RELAY ? " over the WebSocket" : "");

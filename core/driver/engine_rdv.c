@@ -5,7 +5,8 @@
  * receive path.  The protocol itself is rdv_client.c (sans-I/O).  The
  * server (a gate of SRMUDP_GATES, or SRMUDP_RENDEZVOUS) is reached over
  * UDP or over the WebSocket relay (SRMUDP_RELAY, engine_ws.c), as the
- * path manager says: the same packets either way.
+ * path manager says: the same packets either way.  Beside it, one more
+ * registration with each other gate of ours ("Our other gates" below).
  */
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -88,21 +89,77 @@ void engine_rdv_list_servers(struct srm_engine *e)
 			const struct srm_peer_config *p = &e->peers[i].cfg;
 			if (strcmp(p->name, e->cfg.gates[g]) != 0 || !p->endpoint_len)
 				continue;
+			e->server_gate[e->server_count] = true;
 			struct srm_rendezvous_config *r = &e->servers[e->server_count++];
 			memcpy(&r->addr, &p->endpoint, sizeof(r->addr));
 			r->addr_len = p->endpoint_len;
 			memcpy(r->key, p->pubkey, SRM_KEY_BYTES);
 			r->pinned = 1;
 		}
-	for (size_t i = 0; i < e->cfg.rendezvous_count; i++)
+	for (size_t i = 0; i < e->cfg.rendezvous_count; i++) {
+		e->server_gate[e->server_count] = false;
 		e->servers[e->server_count++] = e->cfg.rendezvous[i];
+	}
 	engine_gatebook_servers(e);
+}
+
+/* ---- Our other gates ------------------------------------------------------
+ * A member registers with every gate it has (up to ENGINE_GATE_REGS), not
+ * only with the one in use: it is then found and relayed at each, so two
+ * members need not share their first working gate; the gate one of them
+ * uses need only be one the other reaches.  These registrations go over
+ * UDP only, and the one with the gate in use pauses (the main client is
+ * registered there).  Lookups stay with the main client. */
+
+static void start_gate_regs(struct srm_engine *e, uint64_t now_ms)
+{
+	for (size_t s = 0; s < e->server_count && e->gate_reg_count < ENGINE_GATE_REGS; s++) {
+		struct gate_reg *g = &e->gate_regs[e->gate_reg_count];
+		struct rdv_client_config cc = {
+			.id = e->identity,
+			.wall_offset_ms = (uint64_t)clock_wall_offset_ms(),
+		};
+		if (!e->server_gate[s])
+			continue;
+		g->len = engine_addr_for_socket(e, &e->servers[s].addr, e->servers[s].addr_len, &g->addr);
+		if (!g->len || !(g->c = rdv_client_new(&cc, now_ms)))
+			continue;
+		g->server = s;
+		rdv_client_relink(g->c, e->servers[s].key, now_ms);
+		e->gate_reg_count++;
+	}
+}
+
+static bool paused(const struct srm_engine *e, const struct gate_reg *g)
+{
+	return g->server == e->rdv_at;
+}
+
+bool engine_rdv_relay_link(struct srm_engine *e, uint32_t sock, struct rdv_client **c,
+			   const struct sockaddr_storage **to, socklen_t *len)
+{
+	const struct gate_reg *g = sock && sock <= e->gate_reg_count ? &e->gate_regs[sock - 1] : NULL;
+	if (g && !paused(e, g)) {
+		*c = g->c;
+		*to = &g->addr;
+		*len = g->len;
+		return true;
+	}
+	*c = e->rdv;
+	*to = &e->rdv_server;
+	*len = e->rdv_server_len;
+	return e->rdv != NULL;
 }
 
 /* Server i of e->servers is the one UDP goes to from now on. */
 static void aim_at(struct srm_engine *e, size_t i)
 {
 	const struct srm_rendezvous_config *r = &e->servers[i];
+	/* The main client leaves that gate: its own registration there
+	 * takes over at once (it paused meanwhile). */
+	for (size_t k = 0; k < e->gate_reg_count; k++)
+		if (e->gate_regs[k].server == e->rdv_at && e->rdv_at != i)
+			rdv_client_relink(e->gate_regs[k].c, e->servers[e->rdv_at].key, clock_now_ms());
 	e->rdv_at = i;
 	e->rdv_server_len = 0;
 	if (i < e->server_count)
@@ -160,6 +217,7 @@ int engine_rdv_start(struct srm_engine *e, char *err, size_t errlen)
 		return SRM_ERR_NOMEM;
 	}
 	aim_at(e, 0);
+	start_gate_regs(e, now_ms);
 	engine_rdv_relink(e, now_ms);
 	engine_rdv_set_peers(e, now_ms);
 	engine_rdv_announce(e, now_ms);
@@ -183,6 +241,9 @@ void engine_rdv_set_peers(struct srm_engine *e, uint64_t now_ms)
 		LOG_WARN(NULL, "rendezvous: %zu peers; only the first %d can find us through the "
 			       "server", e->peer_count, RDV_MAX_ALLOW);
 	(void)rdv_client_set_peers(e->rdv, (const uint8_t(*)[RDV_KEY_BYTES])keys, n, now_ms);
+	for (size_t k = 0; k < e->gate_reg_count; k++)
+		(void)rdv_client_set_peers(e->gate_regs[k].c, (const uint8_t(*)[RDV_KEY_BYTES])keys,
+					   n, now_ms);
 }
 
 void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms)
@@ -193,6 +254,8 @@ void engine_rdv_announce(struct srm_engine *e, uint64_t now_ms)
 	size_t n = host_candidates(e, cands, RDV_MAX_CANDIDATES);
 	if (n && rdv_client_set_candidates(e->rdv, cands, n, now_ms) != 0)
 		LOG_WARN(NULL, "rendezvous: could not announce host addresses");
+	for (size_t k = 0; k < e->gate_reg_count && n; k++)
+		(void)rdv_client_set_candidates(e->gate_regs[k].c, cands, n, now_ms);
 }
 
 void engine_rdv_free(struct srm_engine *e)
@@ -201,6 +264,9 @@ void engine_rdv_free(struct srm_engine *e)
 	if (e->rdv)
 		rdv_client_free(e->rdv);
 	e->rdv = NULL;
+	for (size_t k = 0; k < e->gate_reg_count; k++)
+		rdv_client_free(e->gate_regs[k].c);
+	e->gate_reg_count = 0;
 }
 
 void engine_rdv_send(struct srm_engine *e, const uint8_t *pkt, size_t len, bool expects_answer)
@@ -236,6 +302,9 @@ uint64_t engine_rdv_deadline(struct srm_engine *e)
 	uint64_t d = rdv_client_deadline(e->rdv), link = pathman_deadline(e->paths);
 	if (link < d)
 		d = link;
+	for (size_t k = 0; k < e->gate_reg_count; k++)
+		if (!paused(e, &e->gate_regs[k]) && rdv_client_deadline(e->gate_regs[k].c) < d)
+			d = rdv_client_deadline(e->gate_regs[k].c);
 	d = d == UINT64_MAX ? d : d * 1000;
 	uint64_t ws = engine_ws_deadline(e);
 	return ws < d ? ws : d;
@@ -264,6 +333,13 @@ void engine_rdv_poll(struct srm_engine *e, uint64_t now_us)
 	for (int i = 0; i < 8 && (n = rdv_client_poll(e->rdv, now_us / 1000, pkt, sizeof(pkt))); i++)
 		engine_rdv_send(e, pkt, n, true);
 	tell_refusal(e);
+	for (size_t k = 0; k < e->gate_reg_count; k++) {
+		struct gate_reg *g = &e->gate_regs[k];
+		for (int i = 0; i < 8 && !paused(e, g) &&
+				(n = rdv_client_poll(g->c, now_us / 1000, pkt, sizeof(pkt)));
+		     i++)
+			engine_send(e, &g->addr, g->len, pkt, n);
+	}
 }
 
 /* Ask the rendezvous server where peer is (the path manager spaces these). */
@@ -301,28 +377,39 @@ static void set_candidates(struct srm_engine *e, struct peer *p, const struct rd
 	path_on_candidates(p->paths, cands, n, now_ms);
 }
 
-/* A packet from the server, over `over` (PATH_RDV_RELAY: UDP). */
-static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum path_kind over,
-		   uint64_t now_us)
+/* A packet from a server, to client c (the main one, or the registration
+ * with our gate servers[server]), over `over`: PATH_RDV_RELAY (UDP, sock
+ * as in gate_regs) or PATH_WS_RELAY. */
+static void handle(struct srm_engine *e, struct rdv_client *c, size_t server,
+		   const struct path_addr *over, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
 	struct rdv_event ev;
-	int rc = rdv_client_receive(e->rdv, pkt, len, now_us / 1000, &ev);
+	bool main = c == e->rdv;
+	int rc = rdv_client_receive(c, pkt, len, now_us / 1000, &ev);
 	if (rc < 0) {
 		e->stats.drops[session_drop_reason(rc)]++;
 		return;
 	}
 	/* The server answered this way (a relayed packet proves nothing
 	 * until the peer's own authentication, so it does not count). */
-	if (rc == 0 || ev.type != RDV_EV_RELAYED)
-		pathman_on_server_heard(e->paths, over, now_us / 1000);
+	if (main && (rc == 0 || ev.type != RDV_EV_RELAYED))
+		pathman_on_server_heard(e->paths, over->kind, now_us / 1000);
 	if (rc == 0)
 		return;
 	char text[64];
 	struct peer *p = ev.type == RDV_EV_REGISTERED ? NULL : peer_by_pub(e, ev.peer);
 	switch (ev.type) {
 	case RDV_EV_REGISTERED: {
-		engine_gatebook_learn(e, ev.gates, ev.gate_count);
-		if (over == PATH_WS_RELAY) {
+		engine_gatebook_learn(e, server, ev.gates, ev.gate_count);
+		if (!main) {
+			struct gate_reg *g = &e->gate_regs[over->sock - 1];
+			if (!g->told)
+				LOG_INFO(NULL, "rendezvous: registered with our gate %s as well",
+					 engine_addr_text(&g->addr, text, sizeof(text)));
+			g->told = true;
+			break;
+		}
+		if (over->kind == PATH_WS_RELAY) {
 			/* Our TCP source says nothing about our UDP mapping. */
 			LOG_INFO(NULL, "rendezvous: registered over the WebSocket relay");
 			break;
@@ -346,8 +433,7 @@ static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum pa
 		break;
 	case RDV_EV_RELAYED:
 		if (p) {
-			struct path_addr from = { .kind = over };
-			engine_handle_datagram(e, (uint8_t *)ev.inner, ev.inner_len, &from, p, now_us);
+			engine_handle_datagram(e, (uint8_t *)ev.inner, ev.inner_len, over, p, now_us);
 		} else {
 			/* From a key we do not list: a server that relays
 			 * without consent, or a forged packet. */
@@ -362,15 +448,27 @@ static void handle(struct srm_engine *e, const uint8_t *pkt, size_t len, enum pa
 bool engine_rdv_receive(struct srm_engine *e, const uint8_t *pkt, size_t len,
 			const struct sockaddr_storage *src, uint64_t now_us)
 {
-	if (!e->rdv || !e->rdv_server_len ||
-	    !path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)src))
+	struct path_addr over = { .kind = PATH_RDV_RELAY };
+	if (!e->rdv)
 		return false;
-	handle(e, pkt, len, PATH_RDV_RELAY, now_us);
-	return true;
+	if (e->rdv_server_len && path_sockaddr_equal(&e->rdv_server, (const struct sockaddr *)src)) {
+		handle(e, e->rdv, e->rdv_at, &over, pkt, len, now_us);
+		return true;
+	}
+	for (size_t k = 0; k < e->gate_reg_count; k++) {
+		struct gate_reg *g = &e->gate_regs[k];
+		if (paused(e, g) || !path_sockaddr_equal(&g->addr, (const struct sockaddr *)src))
+			continue;
+		over.sock = (uint32_t)k + 1;
+		handle(e, g->c, g->server, &over, pkt, len, now_us);
+		return true;
+	}
+	return false;
 }
 
 void engine_rdv_ws_receive(struct srm_engine *e, const uint8_t *pkt, size_t len, uint64_t now_us)
 {
+	struct path_addr over = { .kind = PATH_WS_RELAY };
 	if (e->rdv)
-		handle(e, pkt, len, PATH_WS_RELAY, now_us);
+		handle(e, e->rdv, e->rdv_at, &over, pkt, len, now_us);
 }

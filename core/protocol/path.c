@@ -63,10 +63,8 @@ bool path_same(const struct path_addr *a, const struct path_addr *b)
 {
 	if (a->kind == PATH_NONE || a->kind != b->kind)
 		return false;
-	if (a->kind == PATH_VIA)
-		return a->sock == b->sock; /* forwarded by the same peer */
 	if (a->kind != PATH_UDP)
-		return true; /* the relay, over the same link */
+		return a->sock == b->sock; /* the same relay (or forwarding peer) */
 	return a->len && a->sock == b->sock &&
 	       path_sockaddr_equal(&a->addr, (const struct sockaddr *)&b->addr);
 }

@@ -53,6 +53,8 @@ static inline bool path_is_relay(enum path_kind k)
 struct path_addr {
 	enum path_kind kind;
 	uint32_t sock;                /* PATH_UDP: 0 the engine's socket, else a probe socket;
+				       * PATH_RDV_RELAY: 0 the server in use, else another
+				       * gate we registered with (the driver's id);
 				       * PATH_VIA: the forwarding peer's id (the driver's) */
 	socklen_t len;                /* PATH_UDP: 0 means no address */
 	struct sockaddr_storage addr; /* PATH_UDP: the peer's address, in our socket's family */

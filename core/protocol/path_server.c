@@ -20,7 +20,8 @@ enum path_kind pathman_server(const struct pathman *pm)
 	return pm->server;
 }
 
-/* Relayed sessions follow the link: the same relay, reached another way. */
+/* Sessions relayed through this server follow the link: the same relay,
+ * reached another way (not those through another gate or a peer). */
 static void set_server(struct pathman *pm, enum path_kind kind, uint64_t now_ms)
 {
 	pm->server = kind;
@@ -29,7 +30,8 @@ static void set_server(struct pathman *pm, enum path_kind kind, uint64_t now_ms)
 	pm->server_failed = false;
 	pm->probe_unanswered = false;
 	for (struct peer_paths *pp = pm->peers; pp; pp = pp->next)
-		if (path_is_relay(pp->active.kind))
+		if ((pp->active.kind == PATH_RDV_RELAY || pp->active.kind == PATH_WS_RELAY) &&
+		    pp->active.sock == 0)
 			pp->active.kind = kind;
 }
 

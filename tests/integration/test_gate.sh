@@ -27,7 +27,11 @@
 #   7. a gate a was never configured with: a second gate (4600, WebSocket
 #      8081) that the first one uses is announced to a, which keeps it in
 #      its cache file; with the first gate down and UDP blocked, a fresh
-#      engine on a reaches b through the second gate's WebSocket.
+#      engine on a reaches b through the second gate's WebSocket;
+#   8. members whose first gates differ (a: gate, gate2; b: gate2, gate),
+#      behind symmetric NATs: each registers with both, so a finds b at
+#      its first gate, which relays; b answers through its registration
+#      there (64 MiB, sha256).
 #
 # Exit 0 pass, 1 fail, 77 skipped (no root / namespaces / programs).
 set -uo pipefail
@@ -258,4 +262,38 @@ check "a registered with the learned gate over its WebSocket" \
 	has "$work/a.log" "relay ws://$RDV4:8081/srmudp: connected"
 check "...and the session is relayed over it" \
 	has "$work/a.log" "peer=b: path: relayed through the rendezvous server over the WebSocket"
+
+# --- 8. every gate at once -----------------------------------------------------
+echo "-- 8. first gates that differ: each member registers with both"
+a_udp on
+lab_nat nata symmetric
+lab_nat natb symmetric
+gate_start
+lab_stop "$B_PID"
+: >"$work/b.log"
+lab_bg b env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/b.key" \
+	SRMUDP_PEERS="a=$pub_a,gate=$pub_g@$GATE,gate2=$pub_g2@$GATE2" SRMUDP_GATES=gate2,gate \
+	SRMUDP_GATE_CACHE=off SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/b.log" \
+	"$SRMUDP" run -- python3 -m http.server 8000 --bind 0.0.0.0 --directory "$work"
+B_PID=$LAB_LAST_PID
+lab_wait_port b tcp 8000 10
+check "b registered with gate2, then with its other gate as well" \
+	srm_wait_log "$work/b.log" "registered with our gate $GATE as well" 10
+"$SRMUDP" status >"$work/status8.txt" 2>&1
+check "srmudp status lists b's second registration" \
+	has "$work/status8.txt" "also registered with gate $GATE"
+: >"$work/a.log"
+lab_exec a env SRMUDP_LISTEN=0.0.0.0:0 SRMUDP_KEY="$work/a.key" \
+	SRMUDP_PEERS="b=$pub_b,gate=$pub_g@$GATE,gate2=$pub_g2@$GATE2" SRMUDP_GATES=gate,gate2 \
+	SRMUDP_GATE_CACHE=off SRMUDP_LOG=info SRMUDP_LOG_FILE="$work/a.log" \
+	timeout 120 "$SRMUDP" run -- curl -sS --max-time 100 -o "$work/got8" "http://b:8000/blob"
+check "curl 64 MiB between members with different first gates, sha256 equal" same_blob "$work/got8"
+check "a's session is relayed by a gate" has "$work/a.log" "peer=b: path: relayed through"
+# Whichever side's handshake wins, one of them reaches the other through
+# its registration with its second gate.
+second_gate_used() {
+	has "$work/a.log" "peer=b: path: relayed through our gate $GATE2" ||
+		has "$work/b.log" "peer=a: path: relayed through our gate $GATE"
+}
+check "...through a registration with a member's second gate" second_gate_used
 srm_finish
