@@ -112,6 +112,17 @@ static void init_remember(struct srm_engine *e, const struct noise_init *in, uin
 	e->init_seen_next = (e->init_seen_next + 1) % INIT_SEEN;
 }
 
+/* A handshake from `from` may come from the instance whose active path is
+ * a: the same address, or both through relays (one process reaches us
+ * through each of its gates, and crossing handshakes may take different
+ * ones; a restarted peer there shows by its boot id once established). */
+static bool same_place(const struct path_addr *a, const struct path_addr *from)
+{
+	bool relay_a = a->kind == PATH_RDV_RELAY || a->kind == PATH_WS_RELAY;
+	bool relay_f = from->kind == PATH_RDV_RELAY || from->kind == PATH_WS_RELAY;
+	return path_same(a, from) || (relay_a && relay_f);
+}
+
 /* The slot a handshake from key pub at `from` belongs to: the instance
  * already there, else the configured slot unless another instance keeps
  * it busy, else a new extra instance (see struct peer). */
@@ -124,7 +135,7 @@ static struct peer *instance_for_init(struct srm_engine *e, const struct noise_i
 		struct peer *p = engine_slot(e, i);
 		if (!p->session || memcmp(p->cfg.pubkey, pub, SRM_KEY_BYTES) != 0)
 			continue;
-		if (path_same(path_active(p->paths), from)) {
+		if (same_place(path_active(p->paths), from)) {
 			*listed = true;
 			return p;
 		}
