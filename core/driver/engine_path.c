@@ -181,7 +181,7 @@ void engine_path_received(struct srm_engine *e, struct peer *p, const struct pat
 	if (from->kind == PATH_VIA) {
 		LOG_INFO(p->cfg.name, "path: via %s",
 			 from->sock < e->peer_count ? e->peers[from->sock].cfg.name : "a peer");
-	} else if (from->sock) {
+	} else if (from->kind == PATH_RDV_RELAY && from->sock) {
 		LOG_INFO(p->cfg.name, "path: relayed through our gate %s",
 			 engine_addr_text(&e->gate_regs[from->sock - 1].addr, text, sizeof(text)));
 	} else if (path_is_relay(from->kind)) {

@@ -165,15 +165,27 @@ static bool is_our_gate(const struct srm_engine *e, const struct peer *p)
 	return false;
 }
 
+/* With more peers holding direct sessions than a handshake may go
+ * through (PATH_MAX_VIAS), the ones offered move on by PATH_MAX_VIAS
+ * every VIA_ROTATE_MS: a handshake's retransmissions (1 s, then 2 s...)
+ * reach them all in turn, so the one that can reach the target is found
+ * whatever its place in the list. */
+#define VIA_ROTATE_MS 1000
+
 void engine_via_update(struct srm_engine *e, uint64_t now_ms)
 {
+	uint32_t all[SRM_MAX_PEERS];
 	uint32_t ids[PATH_MAX_VIAS + 1];
-	size_t n = 0;
+	size_t m = 0, n = 0;
 	/* Sessions and addresses change between passes: a miss may rebuild. */
 	e->via_from_built = false;
-	for (size_t i = 0; i < e->peer_count && n < PATH_MAX_VIAS + 1; i++)
+	for (size_t i = 0; i < e->peer_count && m < SRM_MAX_PEERS; i++)
 		if (direct(&e->peers[i], now_ms) && !is_our_gate(e, &e->peers[i]))
-			ids[n++] = (uint32_t)i;
+			all[m++] = (uint32_t)i;
+	/* One more than a peer may use: itself is left out of its own. */
+	size_t first = m > PATH_MAX_VIAS + 1 ? (size_t)(now_ms / VIA_ROTATE_MS * PATH_MAX_VIAS % m) : 0;
+	for (; n < m && n < PATH_MAX_VIAS + 1; n++)
+		ids[n] = all[(first + n) % m];
 	if (n == e->via_count && memcmp(ids, e->via_ids, n * sizeof(ids[0])) == 0)
 		return;
 	e->via_count = n;

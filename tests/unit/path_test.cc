@@ -276,6 +276,37 @@ TEST_F(ServerLink, SilentUdpServerMovesToTheWebSocketAfter1500ms)
 	EXPECT_EQ(path_active(pp)->kind, PATH_WS_RELAY);
 }
 
+// A session relayed through another of our gates (PATH_RDV_RELAY, sock
+// k) is another path than the server in use, and stays where it is when
+// the server's link moves to the WebSocket; one through the server in use
+// follows the link, and so does nothing forwarded by a peer.
+TEST_F(ServerLink, OnlySessionsThroughTheServerInUseFollowItsLink)
+{
+	make(true, true);
+	path_addr main{}, other{}, via{};
+	main.kind = other.kind = PATH_RDV_RELAY;
+	other.sock = 2;
+	via.kind = PATH_VIA;
+	via.sock = 3;
+	EXPECT_FALSE(path_same(&main, &other));
+	path_addr other_again = other;
+	EXPECT_TRUE(path_same(&other, &other_again));
+	peer_paths *second = path_peer_new(pm, "second", nullptr, 0, 0);
+	peer_paths *third = path_peer_new(pm, "third", nullptr, 0, 0);
+	path_on_receive(pp, &main, 10);
+	path_on_receive(second, &other, 10);
+	path_on_receive(third, &via, 10);
+	pathman_on_server_send_failed(pm, 20);
+	poll(20);
+	ASSERT_EQ(pathman_server(pm), PATH_WS_RELAY);
+	EXPECT_EQ(path_active(pp)->kind, PATH_WS_RELAY);
+	EXPECT_EQ(path_active(second)->kind, PATH_RDV_RELAY);
+	EXPECT_EQ(path_active(second)->sock, 2u);
+	EXPECT_EQ(path_active(third)->kind, PATH_VIA);
+	path_peer_free(second);
+	path_peer_free(third);
+}
+
 TEST_F(ServerLink, UdpIsTriedEvery10sAndTakesOverWhenItAnswers)
 {
 	make(true, true);
