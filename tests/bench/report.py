@@ -397,14 +397,18 @@ w("`srmudp gate` on the public host rdv introduces and relays for a and b (`SRMU
   "the gate carries them, and lets it through for *direct*: the same engines' sessions on "
   "the same hosts, in the same run. Both ends run under `srmudp run` with default "
   f"settings. a's log said the session was relayed by the gate in {okg} of {ng} runs.\n")
-w("| iperf3, one stream | gate | direct | gate / direct | gate CPU s/GB | direct CPU s/GB |")
-w("|---|---|---|---|---|---|")
+w("| iperf3, one stream | gate | plain forwarder | direct | gate / direct | forwarder / direct | "
+  "gate CPU s/GB | forwarder CPU s/GB | direct CPU s/GB |")
+w("|---|---|---|---|---|---|---|---|---|")
 for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
-    w(f"| {label} | {fig(f'gate.{m}.gate')} | {fig(f'gate.{m}.direct')} | "
-      f"{rtxt(ratio(med(f'gate.{m}.gate'), med(f'gate.{m}.direct')))} | {fig(f'gate.{m}.gate.cpu')} | "
-      f"{fig(f'gate.{m}.direct.cpu')} |")
-w("\nCPU s/GB: both iperf3 processes (with the engines inside them) and, through the gate, "
-  "the gate process.\n")
+    w(f"| {label} | {fig(f'gate.{m}.gate')} | {fig(f'gate.{m}.plain')} | {fig(f'gate.{m}.direct')} | "
+      f"{rtxt(ratio(med(f'gate.{m}.gate'), med(f'gate.{m}.direct')))} | "
+      f"{rtxt(ratio(med(f'gate.{m}.plain'), med(f'gate.{m}.direct')))} | {fig(f'gate.{m}.gate.cpu')} | "
+      f"{fig(f'gate.{m}.plain.cpu')} | {fig(f'gate.{m}.direct.cpu')} |")
+w("\n*Plain forwarder*: the same engines through `build/lab/udp_forward` on rdv, two UDP "
+  "ports and nothing else (no crypto, no parsing, 64 datagrams per system call): the floor "
+  "under any user-space relay on these two cores. CPU s/GB: both iperf3 processes (with the "
+  "engines inside them) and the gate or forwarder process.\n")
 w("| redis-benchmark -c 1 | gate ops/s | direct ops/s | gate / direct | gate p50 ms | direct p50 ms |")
 w("|---|---|---|---|---|---|")
 for t in ("SET", "GET"):

@@ -177,7 +177,8 @@ HZ=$(getconf CLK_TCK)
 # iperf WHO KEY SECS [iperf3 args]: one run; records KEY (Mbit/s at the
 # receiver) and KEY.cpu (CPU seconds per GB, both ends, and the processes
 # in between: kcptun's, the relay's, socat's, the gate's).  WHO: ours,
-# tcp, kcptun; ws and socat for the relay section; gate for the gate's.
+# tcp, kcptun; ws and socat for the relay section; gate and plain (the
+# same engines through build/lab/udp_forward) for the gate's.
 iperf() {
 	local who=$1 key=$2 secs=$3 j k0 k1 res
 	shift 3
@@ -199,6 +200,12 @@ iperf() {
 		lab_exec a env $(gate_env "$PBG") timeout $((secs + 30)) "$SRMUDP" run -- \
 			iperf3 -c b -p 5402 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
 		k1=$(ticks "$GATE_PID") ;;
+	plain) # (the gate section's: through udp_forward on rdv, its time too)
+		k0=$(ticks "$FWD_PID")
+		lab_exec a env SRMUDP_KEY="$W/a.key" SRMUDP_LISTEN=0 SRMUDP_PEERS="b=$PBP@$RDV4:5500" \
+			timeout $((secs + 30)) "$SRMUDP" run -- \
+			iperf3 -c b -p 5502 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
+		k1=$(ticks "$FWD_PID") ;;
 	socat) # socat forks per connection: its children's time, once reaped
 		k0=$(ticks "$SOCAT_IPERF" 1)
 		lab_exec a timeout $((secs + 30)) iperf3 -c "$RDV4" -p 5301 -t "$secs" -J "$@" >"$j" 2>>"$LOG"
@@ -524,6 +531,15 @@ if want gate; then
 	for k in bg bg2; do
 		srm_wait_log "$W/$k.log" "registered; our public" 10 || note "b's $k server did not register"
 	done
+	# The floor under any relay on these hosts: the same engines through
+	# udp_forward on rdv (no crypto, no parsing, batches of 64), each side
+	# given the forwarder's port as the other's endpoint.
+	lab_bg rdv "$BUILD/lab/udp_forward" "$RDV4" 5500 5501
+	FWD_PID=$LAB_LAST_PID
+	PBP=$("$SRMUDP" keygen "$W/bp.key")
+	lab_bg b env SRMUDP_KEY="$W/bp.key" SRMUDP_PEERS="a=$PA@$RDV4:5501" SRMUDP_LOG=info \
+		SRMUDP_LOG_FILE="$W/bp.log" "$SRMUDP" run -- iperf3 -s -p 5502
+	lab_wait_port b tcp 5502 10 || note "port 5502 did not open on b"
 	# gate_run KEY CMD...: CMD through the gate with a's log fresh;
 	# records KEY.path_gate (1: relayed by the gate, never direct).
 	gate_run() {
@@ -549,6 +565,8 @@ if want gate; then
 		lab_udp_a_b off
 		gate_run gate.fwd.gate iperf gate gate.fwd.gate "$SECS" -O 1
 		gate_run gate.rev.gate iperf gate gate.rev.gate "$SECS" -O 1 -R
+		iperf plain gate.fwd.plain "$SECS" -O 1
+		iperf plain gate.rev.plain "$SECS" -O 1 -R
 		: >"$SCRATCH/redis.csv"
 		gate_run gate.redis redis_gate
 		redis_rec gate.redis gate <"$SCRATCH/redis.csv"
@@ -562,6 +580,7 @@ if want gate; then
 	done
 	lab_udp_a_b on
 	lab_stop "$GATE_PID"
+	lab_stop "$FWD_PID"
 fi
 
 ((lab_sections)) && lab_down
