@@ -390,7 +390,7 @@ for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
       f"{num(statistics.median(extra) if extra else None, 0)} | {' | '.join(drops)} |")
 
 w("\n## 7. Through a gate\n")
-ng = len(vals("gate.fwd.gate.path_gate") + vals("gate.rev.gate.path_gate") + vals("gate.redis.path_gate")))
+ng = len(vals("gate.fwd.gate.path_gate") + vals("gate.rev.gate.path_gate") + vals("gate.redis.path_gate"))
 okg = int(sum(vals("gate.fwd.gate.path_gate") + vals("gate.rev.gate.path_gate") + vals("gate.redis.path_gate")))
 w("`srmudp gate` on the public host rdv introduces and relays for a and b (`SRMUDP_GATES`), "
   "with no rendezvous server; the lab's router drops UDP between a's and b's networks while "
@@ -406,7 +406,8 @@ for m, label in (("fwd", "a→b"), ("rev", "-R, b→a")):
       f"{rtxt(ratio(med(f'gate.{m}.plain'), med(f'gate.{m}.direct')))} | {fig(f'gate.{m}.gate.cpu')} | "
       f"{fig(f'gate.{m}.plain.cpu')} | {fig(f'gate.{m}.direct.cpu')} |")
 w("\n*Plain forwarder*: the same engines through `build/lab/udp_forward` on rdv, two UDP "
-  "ports and nothing else (no crypto, no parsing, 64 datagrams per system call): the floor "
+  "ports and nothing else (no crypto, no parsing; UDP GRO in, GSO out, a run of up to 64 KiB "
+  "per system call): the floor "
   "under any user-space relay on these two cores. CPU s/GB: both iperf3 processes (with the "
   "engines inside them) and the gate or forwarder process.\n")
 w("| redis-benchmark -c 1 | gate ops/s | direct ops/s | gate / direct | gate p50 ms | direct p50 ms |")
