@@ -116,7 +116,7 @@ char *config_trim(char *s)
 
 /* ---- Scalars --------------------------------------------------------- */
 
-static int parse_port(const char *s, size_t len, int allow_zero, uint16_t *out)
+int config_parse_port(const char *s, size_t len, int allow_zero, uint16_t *out)
 {
 	unsigned long v = 0;
 
@@ -282,7 +282,7 @@ static int parse_path(const struct source *src, char out[4096], char *err, size_
 
 /* Resolve host (numeric first, then a real lookup unless numeric_only) and
  * port into out.  Returns 0 or an EAI_* code. */
-static int resolve(const char *host, uint16_t port, int numeric_only, int passive,
+int config_resolve(const char *host, uint16_t port, int numeric_only, int passive,
 		   struct sockaddr_storage *out, socklen_t *out_len)
 {
 	struct addrinfo hints, *res = NULL;
@@ -316,7 +316,7 @@ static int resolve(const char *host, uint16_t port, int numeric_only, int passiv
  * and port.  host_buf gets the host, without brackets ("" for PORT alone).
  * *bracketed says whether the host was an [IPv6] literal.  Returns 0 or a
  * short reason for the caller's message. */
-static const char *split_host_port(const char *s, size_t len, int port_only_ok,
+const char *config_split_host_port(const char *s, size_t len, int port_only_ok,
 				   int allow_zero, char *host_buf, size_t host_size,
 				   uint16_t *port, int *bracketed)
 {
@@ -360,7 +360,7 @@ static const char *split_host_port(const char *s, size_t len, int port_only_ok,
 		return "host name too long";
 	memcpy(host_buf, s + h, hlen);
 	host_buf[hlen] = '\0';
-	if (parse_port(s + pstart, len - pstart, allow_zero, port) != 0)
+	if (config_parse_port(s + pstart, len - pstart, allow_zero, port) != 0)
 		return allow_zero ? "bad port (expected 0 to 65535)" : "bad port (expected 1 to 65535)";
 	return NULL;
 }
@@ -374,13 +374,13 @@ static int parse_endpoint(const struct source *src, const char *s, size_t len, c
 	char host[256], qb[QUOTE_BUF];
 	uint16_t port;
 	int bracketed, rc;
-	const char *why = split_host_port(s, len, 0, 0, host, sizeof(host), &port, &bracketed);
+	const char *why = config_split_host_port(s, len, 0, 0, host, sizeof(host), &port, &bracketed);
 
 	if (why != NULL) {
 		config_err(err, errlen, src->where, "bad endpoint %s%s: %s", quote_bytes(qb, s, len), what, why);
 		return SRM_ERR_INVALID;
 	}
-	rc = resolve(host, port, bracketed, 0, out, out_len);
+	rc = config_resolve(host, port, bracketed, 0, out, out_len);
 	if (rc != 0) {
 		config_err(err, errlen, src->where, "cannot resolve %s%s: %s", quote_str(qb, host), what,
 			gai_strerror(rc));
@@ -475,7 +475,7 @@ int relay_config_make(const char *where, const char *url, size_t len, const stru
 		snprintf(r->proxy, sizeof(r->proxy), "http://%s%s%s:%u", v6 ? "[" : "", proxy.host,
 			 v6 ? "]" : "", (unsigned)proxy.port);
 	}
-	int gai = resolve(host, port, 0, 0, &r->connect_to, &r->connect_len);
+	int gai = config_resolve(host, port, 0, 0, &r->connect_to, &r->connect_len);
 	if (gai != 0) {
 		config_err(err, errlen, where, "cannot resolve %s%s: %s", quote_str(qb, host),
 			   rc ? " (the proxy)" : "", gai_strerror(gai));
@@ -518,7 +518,7 @@ static int parse_listen(const struct source *src, struct srm_config *cfg, char *
 	const char *s = src->value;
 	uint16_t port;
 	int bracketed, rc;
-	const char *why = split_host_port(s, strlen(s), 1, 1, host, sizeof(host), &port,
+	const char *why = config_split_host_port(s, strlen(s), 1, 1, host, sizeof(host), &port,
 					  &bracketed);
 
 	if (why != NULL) {
@@ -527,7 +527,7 @@ static int parse_listen(const struct source *src, struct srm_config *cfg, char *
 	}
 	if (host[0] == '\0' || strcmp(host, "*") == 0)
 		strcpy(host, "::");
-	rc = resolve(host, port, 1, 1, &cfg->listen, &cfg->listen_len);
+	rc = config_resolve(host, port, 1, 1, &cfg->listen, &cfg->listen_len);
 	if (rc != 0) {
 		config_err(err, errlen, src->where,
 			"bad listen address %s: %s is not a numeric IPv4 or [IPv6] address",

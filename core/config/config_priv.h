@@ -8,6 +8,8 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include "quote.h"
 
@@ -73,6 +75,19 @@ CONFIG_INTERNAL void config_file_free(struct file_values *fv);
 /* The configuration variable that name[0..n) is probably a typo of
  * ("SRMUDP_PEER" -> "SRMUDP_PEERS"), or NULL. */
 CONFIG_INTERNAL const char *config_suggest(const char *name, size_t n);
+
+/* A decimal port, 1 to 65535 (0 too with allow_zero): 0 or SRM_ERR_INVALID. */
+CONFIG_INTERNAL int config_parse_port(const char *s, size_t len, int allow_zero, uint16_t *out);
+/* Split "HOST:PORT", "[V6]:PORT" (and, if port_only_ok, "PORT") into host
+ * (without brackets) and port; *bracketed: an [IPv6] literal.  NULL, or a
+ * short reason. */
+CONFIG_INTERNAL const char *config_split_host_port(const char *s, size_t len, int port_only_ok,
+						   int allow_zero, char *host_buf, size_t host_size,
+						   uint16_t *port, int *bracketed);
+/* host (numeric first, then a lookup unless numeric_only) and port into
+ * out.  0 or an EAI_* code. */
+CONFIG_INTERNAL int config_resolve(const char *host, uint16_t port, int numeric_only, int passive,
+				   struct sockaddr_storage *out, socklen_t *out_len);
 
 struct srm_config;
 /* SRMUDP_EXPOSE and SRMUDP_ALLOW (access.c) into cfg; ALLOW needs

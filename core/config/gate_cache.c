@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_priv.h"
 #include "gate_cache.h"
 #include "quote.h"
 
@@ -48,33 +49,11 @@ static int number(const char *t, size_t n, uint64_t max, uint64_t *out)
 static int endpoint(const char *t, size_t n, struct sockaddr_storage *ss, socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN];
-	const char *colon = n ? memrchr(t, ':', n) : NULL;
-	uint64_t port;
-	if (!colon || number(colon + 1, n - (size_t)(colon + 1 - t), 65535, &port) != 0 || !port)
+	uint16_t port;
+	int bracketed;
+	if (config_split_host_port(t, n, 0, 0, host, sizeof(host), &port, &bracketed) != NULL)
 		return -1;
-	size_t hl = (size_t)(colon - t);
-	bool v6 = hl >= 2 && t[0] == '[' && t[hl - 1] == ']';
-	if (v6) {
-		t++;
-		hl -= 2;
-	}
-	if (hl == 0 || hl >= sizeof(host))
-		return -1;
-	memcpy(host, t, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
-		a->sin6_family = AF_INET6;
-		a->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*a);
-		return inet_pton(AF_INET6, host, &a->sin6_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in *a = (struct sockaddr_in *)ss;
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	*len = sizeof(*a);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+	return config_resolve(host, port, 1, 0, ss, len) == 0 ? 0 : -1;
 }
 
 int gate_cache_parse_line(const char *line, size_t len, struct gate_cache_entry *out,
@@ -107,9 +86,7 @@ int gate_cache_parse_line(const char *line, size_t len, struct gate_cache_entry 
 	}
 	if (bad < 0 && endpoint(t[1], n[1], &out->udp, &out->udp_len) != 0)
 		bad = 1;
-	if (bad < 0 && number(t[2], n[2], 65535, &v) == 0)
-		out->ws_port = (uint16_t)v;
-	else if (bad < 0)
+	if (bad < 0 && config_parse_port(t[2], n[2], 1, &out->ws_port) != 0)
 		bad = 2;
 	if (bad < 0 && number(t[3], n[3], 1, &v) == 0)
 		out->wss = (uint8_t)v;

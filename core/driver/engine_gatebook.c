@@ -70,6 +70,7 @@ void engine_gatebook_servers(struct srm_engine *e)
 			have = e->servers[s].pinned && memcmp(e->servers[s].key, g->key, SRM_KEY_BYTES) == 0;
 		if (have || e->server_count == ENGINE_SERVERS_MAX)
 			continue;
+		e->server_gate[e->server_count] = true;
 		struct srm_rendezvous_config *r = &e->servers[e->server_count++];
 		memset(r, 0, sizeof(*r));
 		memcpy(&r->addr, &g->udp, sizeof(r->addr));
